@@ -1,0 +1,177 @@
+//! `vpipe featurize`: flags (and `--config` YAML) → [`vpipe::graph::featurize::FeaturizeJob`].
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+
+use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
+use vpipe::graph::featurize::{self, DataPipeline, FeaturizeJob};
+use vpipe::model::ModelSpec;
+use vpipe::source::{folder_per_class, read_video_list, shard};
+
+/// Output format (only Parquet today).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum To {
+    Parquet,
+}
+
+/// Flags of `vpipe featurize`. A flag given on the command line overrides the same setting in
+/// `--config`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Pipeline YAML with source, pipeline, model and output settings (see pipelines/featurize_tsm.yaml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// mmaction2 video list: one `path label` (or `path l1 l2 …`) per line, paths relative to --root.
+    #[arg(long)]
+    ann: Option<PathBuf>,
+    /// Folder the list's paths are relative to; without --ann, a folder-per-class dataset
+    /// (`ROOT/<class>/<video>`, labels = sorted class index).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Model: tsm-r50, tsn-r50, tsm-r18, tsn-r18, or a TorchScript .pt file [default: tsm-r50].
+    #[arg(long)]
+    model: Option<String>,
+    /// `.safetensors` weights with mmaction2 state_dict names (default: random init from --seed).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Classes of the classification head [default: 400].
+    #[arg(long)]
+    num_classes: Option<i64>,
+    /// Frames per view of the 2D model (TSM/TSN num_segments) [default: 8].
+    #[arg(long)]
+    num_segments: Option<i64>,
+    /// Views per video: samples clips × num_segments frames with mmaction2's test-mode
+    /// SampleFrames; view k covers the k-th part of the video. Overrides the YAML's num_clips.
+    #[arg(long)]
+    clips: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    to: To,
+    /// Parquet file to write (atomically: temporary name, renamed when complete).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Decode/transform worker threads [default: number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Samples per model forward pass [default: 4].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Bound on samples in flight between the source and the model, and channel capacity [default: 2 × workers].
+    #[arg(long)]
+    capacity: Option<usize>,
+    /// Stop at the first failed video and exit non-zero (default: record the failure, go on).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Device: auto (CUDA when libtorch sees one), cpu, cuda.
+    #[arg(long)]
+    device: Option<String>,
+    /// Seed for random model init and any random sampling.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Process shard I of N (`I/N`, 0-based; round-robin over the list). Defaults to
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when those are set.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (i, n) = s.split_once('/').context("--shard must be I/N")?;
+    let (i, n): (usize, usize) = (i.trim().parse()?, n.trim().parse()?);
+    if n == 0 || i >= n {
+        bail!("--shard {s}: need 0 ≤ I < N");
+    }
+    Ok((i, n))
+}
+
+fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
+    if let Some(s) = flag {
+        return parse_shard(s).map(Some);
+    }
+    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
+        (Ok(i), Ok(n)) => parse_shard(&format!("{i}/{n}")).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Runs the command: builds the job, runs it, prints the summary to stderr.
+pub fn run(a: Args) -> Result<()> {
+    let cfg = match &a.config {
+        Some(p) => FeaturizeConfig::load(p)?,
+        None => FeaturizeConfig::default(),
+    };
+    let source = match (&a.ann, &a.root, &cfg.source) {
+        (Some(ann), Some(root), _) => SourceConfig::VideoList { ann_file: ann.clone(), root: root.clone() },
+        (Some(_), None, _) => bail!("--ann needs --root (the folder its paths are relative to)"),
+        (None, Some(root), _) => SourceConfig::VideoFolder { root: root.clone() },
+        (None, None, Some(s)) => s.clone(),
+        (None, None, None) => bail!("no input: give --ann LIST --root DIR, --root DATASET_DIR, or a --config with a source"),
+    };
+    let samples = match &source {
+        SourceConfig::VideoList { ann_file, root } => read_video_list(ann_file, root)?,
+        SourceConfig::VideoFolder { root } => folder_per_class(root, &["avi", "mp4", "mkv", "webm", "mov", "m4v"])?.0,
+    };
+    let mut out = a.out.clone().or(cfg.out.clone()).context("--out FILE is required (or `out:` in the config)")?;
+    let samples = match shard_spec(a.shard.as_deref())? {
+        Some((i, n)) => {
+            // One file per shard, named like Spark/Hive parts, beside the requested name.
+            let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            out.set_file_name(format!("{stem}-part-{i:05}-of-{n:05}.parquet"));
+            shard(samples, i, n)
+        }
+        None => samples,
+    };
+    if out.exists() {
+        eprintln!("{} already exists and is complete; skipping (delete it to recompute)", out.display());
+        return Ok(());
+    }
+
+    let mcfg = cfg.model.clone();
+    let model_name = a.model.clone().or(mcfg.as_ref().map(|m| m.kind.clone())).unwrap_or_else(|| "tsm-r50".into());
+    let num_classes = a.num_classes.or(mcfg.as_ref().and_then(|m| m.num_classes)).unwrap_or(400);
+    let num_segments = a.num_segments.or(mcfg.as_ref().and_then(|m| m.num_segments)).unwrap_or(8);
+    let weights = a.weights.clone().or(mcfg.as_ref().and_then(|m| m.weights.clone()));
+    let seed = a.seed.or(cfg.seed).unwrap_or(0);
+    let model = ModelSpec::parse(&model_name, num_classes, num_segments, weights, seed as i64)?;
+
+    let mut parts = match &cfg.pipeline {
+        Some(steps) => split_pipeline(steps).context("in `pipeline`")?,
+        None => default_test_pipeline(num_segments as usize * a.clips.unwrap_or(1)),
+    };
+    if let Some(k) = a.clips {
+        parts.sampler.num_clips = k * if parts.sampler.clip_len == 1 { num_segments as usize } else { 1 };
+    }
+    if matches!(model, ModelSpec::BuiltIn { .. }) && parts.format != vpipe::transform::InputFormat::NCHW {
+        bail!("built-in TSM/TSN models take NCHW input; FormatShape {:?} needs a TorchScript model", parts.format);
+    }
+    let workers = a.workers.or(cfg.workers).unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let pipeline_desc = format!("{:?}", parts);
+    let job = FeaturizeJob {
+        samples,
+        pipeline: DataPipeline { sampler: parts.sampler, transforms: parts.transforms, normalize: parts.normalize, format: parts.format, seed, epoch: 0 },
+        model: model.clone(),
+        batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
+        workers,
+        capacity: a.capacity.or(cfg.capacity).unwrap_or(2 * workers),
+        fail_fast: a.fail_fast,
+        out: out.clone(),
+        device: a.device.clone().or(cfg.device.clone()).unwrap_or_else(|| "auto".into()),
+        metadata: vec![
+            ("vpipe.version".into(), vpipe::VERSION.into()),
+            ("vpipe.model".into(), model.describe()),
+            ("vpipe.pipeline".into(), pipeline_desc),
+            ("vpipe.source".into(), format!("{source:?}")),
+        ],
+        progress: std::io::stderr().is_terminal(),
+    };
+    let summary = featurize::run(job)?;
+    eprint!("{summary}");
+    if summary.clips > 0 {
+        println!("wrote {} ({} rows)", out.display(), summary.clips);
+    } else {
+        println!("no rows: nothing written to {}", out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Decoding: video files through FFmpeg (ffmpeg-next) into RGB frames.
+//!
+//! The decoder is driven by a *plan*: the caller first asks for the frame count ([`VideoReader::open`]
+//! probes it), computes the 0-based indices it needs (see [`crate::sample`]), then calls
+//! [`VideoReader::frames`], which decodes each needed GOP once and converts colour only for kept frames.
+//!
+//! Frame `i` is the `i`-th frame FFmpeg's decoder outputs in presentation order — the same frame as
+//! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -` writes at position `i`.
+
+mod frame;
+mod video;
+
+pub use frame::Frame;
+pub use video::{VideoInfo, VideoReader};

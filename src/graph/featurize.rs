@@ -1,0 +1,240 @@
+//! The featurize job: every clip of every video → model logits and pooled features → Parquet.
+//!
+//! ```text
+//! source ─▶ workers (probe, SampleFrames, decode, transforms, Normalize/FormatShape) ─▶ reorder
+//!        ─▶ model (collate B samples, forward on CPU/CUDA) ─▶ sink thread (Parquet)
+//! ```
+//! Channels are bounded; a failing sample becomes a [`Failure`] and the job goes on unless
+//! `fail_fast`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::bounded;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::metrics::Failure;
+use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
+use crate::decode::VideoReader;
+use crate::model::{ModelSpec, Recognizer};
+use crate::sample::SampleFrames;
+use crate::sink::{ClipRow, ParquetSink};
+use crate::source::Sample;
+use crate::transform::{format, Clip, InputFormat, Normalize, Tensor, Transform};
+
+/// The data pipeline of one sample, mmaction2 order: SampleFrames → decode → spatial transforms →
+/// Normalize → FormatShape.
+#[derive(Clone, Debug)]
+pub struct DataPipeline {
+    /// Which frames to decode.
+    pub sampler: SampleFrames,
+    /// Spatial steps, applied in order.
+    pub transforms: Vec<Transform>,
+    /// Normalisation (RGB, uint8 units).
+    pub normalize: Normalize,
+    /// Output layout per sample.
+    pub format: InputFormat,
+    /// RNG seed for train-mode random choices.
+    pub seed: u64,
+    /// Epoch for the RNG stream (0 for featurize).
+    pub epoch: u64,
+}
+
+impl DataPipeline {
+    /// The model input for one video: a tensor in [`Self::format`] layout.
+    ///
+    /// # Errors
+    /// The video cannot be opened or decoded, or a transform does not fit its frames; the message
+    /// says which stage.
+    pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
+        let clip = decode.busy(|| -> Result<Clip> {
+            let reader = VideoReader::open(&sample.path).context("decode")?;
+            let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
+            let s = self.sampler.sample(reader.info().num_frames, 0, &mut rng);
+            let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
+            let frames = reader.frames(&idx).context("decode")?;
+            Ok(Clip { frames, clip_len: s.clip_len, num_clips: s.num_clips, num_crops: 1 })
+        })?;
+        transform.busy(|| {
+            let mut clip = clip;
+            for t in &self.transforms {
+                clip = t.apply(clip).context("transform")?;
+            }
+            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format) })
+        })
+    }
+}
+
+/// One sample ready for the model.
+#[derive(Debug)]
+pub struct Prepared {
+    /// NCHW (M, 3, H, W) or NCTHW (V, 3, L, H, W).
+    pub tensor: Tensor,
+}
+
+/// Everything a featurize run needs.
+#[derive(Clone, Debug)]
+pub struct FeaturizeJob {
+    /// Videos, in output order.
+    pub samples: Vec<Sample>,
+    /// Per-sample data pipeline.
+    pub pipeline: DataPipeline,
+    /// Model to run.
+    pub model: ModelSpec,
+    /// Samples per forward pass.
+    pub batch_size: usize,
+    /// Decode/transform worker threads.
+    pub workers: usize,
+    /// In-flight window and channel capacities, in samples.
+    pub capacity: usize,
+    /// Stop at the first failure, exit non-zero, write nothing.
+    pub fail_fast: bool,
+    /// Parquet file to write (atomically).
+    pub out: PathBuf,
+    /// `auto`, `cpu` or `cuda`.
+    pub device: String,
+    /// Key-value metadata for the Parquet file.
+    pub metadata: Vec<(String, String)>,
+    /// Show a progress bar (it hides itself when stderr is not a terminal).
+    pub progress: bool,
+}
+
+enum SinkMsg {
+    Rows(Vec<ClipRow>),
+}
+
+/// Runs the job. Failed samples are collected in the summary (and in the file's `vpipe.failures`
+/// metadata, JSON); the file holds the rows of every good sample, in list order.
+///
+/// # Errors
+/// The model cannot be built, the output cannot be written, a model forward fails, or — with
+/// `fail_fast` — the first failed sample (no file is written then).
+pub fn run(job: FeaturizeJob) -> Result<Summary> {
+    let start = Instant::now();
+    let device = crate::model::pick_device(&job.device)?;
+    let model = Recognizer::new(&job.model, device)?;
+    let stages: Vec<Arc<StageMetrics>> = ["source", "workers", "decode", "transform", "model", "sink"].into_iter().map(StageMetrics::new).collect();
+    let [source, workers, decode, transform, model_m, sink_m] = <[Arc<StageMetrics>; 6]>::try_from(stages.clone()).expect("six stages");
+
+    let bar = if job.progress { ProgressBar::new(job.samples.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos {per_sec} eta {eta} {msg}").expect("template"));
+
+    let pipeline = Arc::new(job.pipeline.clone());
+    let (dm, tm) = (decode.clone(), transform.clone());
+    let ordered = run_pool(job.samples.clone(), &PoolConfig { workers: job.workers, capacity: job.capacity }, source, workers, move |s: &Sample| pipeline.prepare(s, &dm, &tm));
+
+    let (tx, rx) = bounded::<SinkMsg>(job.capacity.max(1));
+    let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
+    let sink_thread = thread::spawn(move || -> Result<ParquetSink> {
+        for SinkMsg::Rows(rows) in rx {
+            sink_m.busy(|| rows.into_iter().try_for_each(|r| sink.push(r)))?;
+        }
+        Ok(sink)
+    });
+
+    let mut failures = Vec::new();
+    let mut batch: Vec<(Sample, Prepared)> = Vec::new();
+    let mut ok = 0usize;
+    let mut flush = |batch: &mut Vec<(Sample, Prepared)>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rows = model_m.busy(|| forward_batch(&model, batch))?;
+        batch.clear();
+        model_m.blocked(|| tx.send(SinkMsg::Rows(rows))).map_err(|_| anyhow!("Parquet writer stopped"))
+    };
+    let mut result = Ok(());
+    for done in ordered {
+        bar.inc(1);
+        match done.result {
+            Ok(p) => {
+                ok += 1;
+                batch.push((done.item, p));
+                if batch.len() >= job.batch_size.max(1) {
+                    if let Err(e) = flush(&mut batch) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let f = Failure { path: done.item.path.display().to_string(), stage: stage_of(&e), message: format!("{:#}", e) };
+                bar.println(format!("FAILED {}: {}", f.path, f.message));
+                failures.push(f);
+                if job.fail_fast {
+                    result = Err(anyhow!("{} failed: {:#} (--fail-fast)", done.item.path.display(), e));
+                    break;
+                }
+            }
+        }
+    }
+    if result.is_ok() {
+        result = flush(&mut batch);
+    }
+    drop(flush);
+    bar.finish_and_clear();
+    let sink = sink_thread.join().map_err(|_| anyhow!("Parquet writer panicked"))??;
+    result?; // on failure the sink is dropped unfinished: its temporary file is removed
+    let clips = sink.rows_written();
+    let failures_json = serde_json::to_string(&failures)?;
+    sink.finish(vec![("vpipe.failures".into(), failures_json)])?;
+    Ok(Summary { ok, failures, clips, wall: start.elapsed(), stages })
+}
+
+/// The stage named by the error's outermost context (`decode`, `transform`), else `decode`.
+fn stage_of(e: &anyhow::Error) -> String {
+    let top = e.to_string();
+    if top == "transform" { "transform".into() } else { "decode".into() }
+}
+
+/// Collates the batch into one tensor, runs the model and splits its per-view outputs into rows.
+fn forward_batch(model: &Recognizer, batch: &[(Sample, Prepared)]) -> Result<Vec<ClipRow>> {
+    let tensors: Vec<tch::Tensor> = batch
+        .iter()
+        .map(|(_, p)| {
+            let shape: Vec<i64> = p.tensor.shape.iter().map(|&d| d as i64).collect();
+            tch::Tensor::from_slice(&p.tensor.data).view(shape.as_slice())
+        })
+        .collect();
+    let x = tch::Tensor::cat(&tensors, 0).to_device(model.device());
+    let out = model.forward(&x)?;
+    // The model maps the batch's images to rows (views): a 2D recogniser turns each run of
+    // num_segments images into one view. Each sample gets rows in proportion to its images.
+    let images: Vec<usize> = batch.iter().map(|(_, p)| p.tensor.shape[0]).collect();
+    let total_images: usize = images.iter().sum();
+    let total_views = out.logits.size().first().copied().unwrap_or(0) as usize;
+    if total_views == 0 || (total_views * images[0]) % total_images != 0 {
+        bail!("model returned {total_views} rows for {total_images} images: not a whole number of views per sample");
+    }
+    let logits = to_rows(&out.logits, total_views).context("model logits")?;
+    let features = out.features.as_ref().map(|f| to_rows(f, total_views)).transpose().context("model features")?;
+    let mut rows = Vec::with_capacity(total_views);
+    let mut v = 0;
+    for (s, m) in batch.iter().map(|(s, _)| s).zip(&images) {
+        for clip in 0..total_views * m / total_images {
+            rows.push(ClipRow {
+                video: s.name.clone(),
+                labels: s.labels.clone(),
+                clip: clip as i32,
+                logits: logits[v].clone(),
+                feature: features.as_ref().map(|f| f[v].clone()),
+            });
+            v += 1;
+        }
+    }
+    Ok(rows)
+}
+
+/// A (V, D) tensor as V rows of f32.
+fn to_rows(t: &tch::Tensor, views: usize) -> Result<Vec<Vec<f32>>> {
+    let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let size = t.size();
+    if size.len() != 2 || size[0] as usize != views {
+        bail!("expected ({views}, D) output, got {size:?}");
+    }
+    let flat = Vec::<f32>::try_from(t.flatten(0, -1))?;
+    Ok(flat.chunks(size[1] as usize).map(|c| c.to_vec()).collect())
+}

@@ -1,0 +1,10 @@
+//! Models (tch / libtorch): TSN and TSM recognisers on ResNet-18/50 with mmaction2's state_dict
+//! names, and any TorchScript module. See [`Recognizer`] for shapes.
+
+mod cuda;
+mod resnet;
+mod recognizer;
+
+pub use cuda::{load_cuda, pick_device};
+pub use recognizer::{ModelKind, ModelSpec, Output, Recognizer};
+pub use resnet::{temporal_shift, ResNet};

@@ -1,0 +1,169 @@
+//! Recognisers: backbone + head, or a TorchScript module, mapping a batch of views to per-view
+//! logits and features.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tch::{nn, IValue, Kind, Tensor};
+
+use super::ResNet;
+
+/// Which built-in architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// TSM (`Recognizer2D` + `ResNetTSM` + `TSMHead`): temporal shift in every residual branch;
+    /// logits of the `num_segments` images of a view are averaged (logit consensus).
+    Tsm,
+    /// TSN (`Recognizer2D` + `ResNet` + `TSNHead`): features of the view's images are averaged, then
+    /// one fc.
+    Tsn,
+}
+
+/// What model to build: a built-in architecture, or a TorchScript file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
+    /// Built-in TSM/TSN with ResNet `depth` (18 or 50).
+    BuiltIn {
+        kind: ModelKind,
+        depth: u32,
+        num_classes: i64,
+        /// Images per view (`num_segments`; TSM shifts across them).
+        num_segments: i64,
+        /// TSM `shift_div` (1/shift_div of the channels shift each way).
+        shift_div: i64,
+        /// `.safetensors` with mmaction2 names; `None` = random init from `seed`.
+        weights: Option<PathBuf>,
+        seed: i64,
+    },
+    /// A TorchScript module (`torch.jit.save`): takes the batch as one tensor (NCHW
+    /// `(B·M, C, H, W)` or NCTHW `(B·V, C, L, H, W)`) and returns logits `(B·V, num_classes)`, or a
+    /// tuple `(logits, features)` with features `(B·V, D)`.
+    TorchScript(PathBuf),
+}
+
+impl ModelSpec {
+    /// Parses the CLI's `--model` value: `tsm-r50`, `tsn-r50`, `tsm-r18`, `tsn-r18`, or a path to a
+    /// TorchScript `.pt` file.
+    ///
+    /// # Errors
+    /// An unknown name that is not an existing file.
+    pub fn parse(name: &str, num_classes: i64, num_segments: i64, weights: Option<PathBuf>, seed: i64) -> Result<Self> {
+        let builtin = |kind, depth| ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div: 8, weights: weights.clone(), seed };
+        Ok(match name {
+            "tsm-r50" => builtin(ModelKind::Tsm, 50),
+            "tsm-r18" => builtin(ModelKind::Tsm, 18),
+            "tsn-r50" => builtin(ModelKind::Tsn, 50),
+            "tsn-r18" => builtin(ModelKind::Tsn, 18),
+            path if Path::new(path).is_file() => ModelSpec::TorchScript(path.into()),
+            other => bail!("unknown model {other:?}: expected tsm-r50, tsm-r18, tsn-r50, tsn-r18 or a TorchScript file"),
+        })
+    }
+
+    /// A short description for metadata and logs, e.g. `tsm-r50` or `torchscript:model.pt`.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelSpec::BuiltIn { kind, depth, weights, .. } => {
+                let k = if *kind == ModelKind::Tsm { "tsm" } else { "tsn" };
+                let w = weights.as_ref().map_or("random-init".to_string(), |p| p.display().to_string());
+                format!("{k}-r{depth} ({w})")
+            }
+            ModelSpec::TorchScript(p) => format!("torchscript:{}", p.display()),
+        }
+    }
+}
+
+/// Per-view outputs of one forward pass.
+#[derive(Debug)]
+pub struct Output {
+    /// (V, num_classes) float32 logits, one row per view (before softmax / clip averaging).
+    pub logits: Tensor,
+    /// (V, D) float32 pooled backbone features (mean over the view's images), when the model
+    /// provides them.
+    pub features: Option<Tensor>,
+}
+
+enum Net {
+    BuiltIn { backbone: ResNet, fc: nn::Linear, kind: ModelKind, num_segments: i64 },
+    Script(tch::CModule),
+}
+
+/// A model ready for inference on one device.
+pub struct Recognizer {
+    net: Net,
+    _vs: Option<nn::VarStore>,
+    device: tch::Device,
+}
+
+impl Recognizer {
+    /// Builds (and loads) the model on `device`.
+    ///
+    /// # Errors
+    /// Unsupported depth; a weights file that is missing, unreadable, or lacks a parameter (the
+    /// message names it); a TorchScript file that does not load.
+    pub fn new(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
+        match spec {
+            ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div, weights, seed } => {
+                tch::manual_seed(*seed);
+                let mut vs = nn::VarStore::new(device);
+                let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
+                let backbone = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
+                let head = vs.root() / "cls_head";
+                // mmaction2 heads: fc_cls ~ N(0, init_std), bias 0 (TSM 0.001, TSN 0.01).
+                let std = if *kind == ModelKind::Tsm { 0.001 } else { 0.01 };
+                let cfg = nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: std }, bs_init: Some(nn::Init::Const(0.0)), bias: true };
+                let fc = nn::linear(&head / "fc_cls", backbone.out_channels, *num_classes, cfg);
+                if let Some(w) = weights {
+                    vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
+                }
+                vs.freeze();
+                Ok(Recognizer { net: Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments }, _vs: Some(vs), device })
+            }
+            ModelSpec::TorchScript(path) => {
+                let mut m = tch::CModule::load_on_device(path, device).with_context(|| format!("loading TorchScript module {}", path.display()))?;
+                m.set_eval();
+                Ok(Recognizer { net: Net::Script(m), _vs: None, device })
+            }
+        }
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+
+    /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for built-in models
+    /// (T = `num_segments` consecutive images per view) or whatever the TorchScript module takes.
+    ///
+    /// # Errors
+    /// An image count that is not a multiple of `num_segments`, or a TorchScript failure / output of
+    /// an unexpected type.
+    pub fn forward(&self, x: &Tensor) -> Result<Output> {
+        let _guard = tch::no_grad_guard();
+        match &self.net {
+            Net::BuiltIn { backbone, fc, kind, num_segments } => {
+                let n = x.size()[0];
+                if n % num_segments != 0 {
+                    bail!("{n} images is not a multiple of num_segments = {num_segments}");
+                }
+                let feats = backbone.forward(x, false); // (V·T, D)
+                let d = feats.size()[1];
+                let view_feats = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
+                let logits = match kind {
+                    // TSMHead: fc per image, then average logits over the segments.
+                    ModelKind::Tsm => feats.apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float),
+                    // TSNHead: average features, then fc.
+                    ModelKind::Tsn => view_feats.apply(fc),
+                };
+                Ok(Output { logits, features: Some(view_feats) })
+            }
+            Net::Script(m) => match m.forward_is(&[IValue::Tensor(x.shallow_clone())])? {
+                IValue::Tensor(t) => Ok(Output { logits: t, features: None }),
+                IValue::Tuple(v) if v.len() == 2 => match (&v[0], &v[1]) {
+                    (IValue::Tensor(l), IValue::Tensor(f)) => Ok(Output { logits: l.shallow_clone(), features: Some(f.shallow_clone()) }),
+                    _ => bail!("TorchScript module returned a tuple that is not (logits, features)"),
+                },
+                other => bail!("TorchScript module returned {other:?}; expected a tensor or (logits, features)"),
+            },
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `SampleFrames`, mmaction2 0.x semantics (`mmaction/datasets/pipelines/loading.py`), the
+//! behaviour CDAR and most published configs use. See `shared/docs/semantics.md` §3.
+
+use anyhow::{bail, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// What to do with indices past the last frame (`out_of_bound_opt`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfBound {
+    /// Wrap around: index mod N (mmaction2 default).
+    #[default]
+    Loop,
+    /// Per clip, indices ≥ N become the clip's largest in-range index (0 if none).
+    RepeatLast,
+}
+
+/// mmaction2 `SampleFrames(clip_len, frame_interval=1, num_clips=1, temporal_jitter=False,
+/// twice_sample=False, out_of_bound_opt='loop', test_mode=False, keep_tail_frames=False)`, 0.x.
+///
+/// Produces `num_clips` clips (twice that with `twice_sample` in test mode) of `clip_len` frame
+/// indices each, `frame_interval` frames apart, clip-major.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleFrames {
+    /// Frames per clip (L).
+    pub clip_len: usize,
+    /// Distance between sampled frames inside a clip, in frames (I).
+    #[serde(default = "one")]
+    pub frame_interval: usize,
+    /// Clips per video (K).
+    #[serde(default = "one")]
+    pub num_clips: usize,
+    /// Add U{0..I−1} to every index (train-time jitter).
+    #[serde(default)]
+    pub temporal_jitter: bool,
+    /// Test mode: append K more clips at the uniform segment starts (mmaction2 TSM test).
+    #[serde(default)]
+    pub twice_sample: bool,
+    /// Indices past the end: `loop` or `repeat_last`.
+    #[serde(default)]
+    pub out_of_bound_opt: OutOfBound,
+    /// Deterministic, evenly spaced clips (evaluation) instead of random offsets (training).
+    #[serde(default)]
+    pub test_mode: bool,
+    /// Training: spread clips over the whole video including its tail (real-valued segment length).
+    #[serde(default)]
+    pub keep_tail_frames: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Sampled frame indices for one video.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sampled {
+    /// Flattened clip-major indices, each already offset by `start_index` (0-based for videos).
+    pub frame_inds: Vec<i64>,
+    /// Frames per clip (L).
+    pub clip_len: usize,
+    /// Clips actually sampled (2K with `twice_sample` in test mode, else K).
+    pub num_clips: usize,
+}
+
+impl SampleFrames {
+    /// Test-mode sampler for `num_clips` single-frame segments (TSN/TSM evaluation).
+    pub fn segments(num_clips: usize) -> Self {
+        SampleFrames {
+            clip_len: 1,
+            frame_interval: 1,
+            num_clips,
+            temporal_jitter: false,
+            twice_sample: false,
+            out_of_bound_opt: OutOfBound::Loop,
+            test_mode: true,
+            keep_tail_frames: false,
+        }
+    }
+
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// `clip_len`, `frame_interval` or `num_clips` is 0.
+    pub fn validate(&self) -> Result<()> {
+        if self.clip_len == 0 || self.frame_interval == 0 || self.num_clips == 0 {
+            bail!("SampleFrames: clip_len, frame_interval and num_clips must be ≥ 1");
+        }
+        Ok(())
+    }
+
+    /// Samples indices for a video of `total_frames` frames (N ≥ 1) whose first frame is numbered
+    /// `start_index` (0 for videos, usually 1 for rawframes). `rng` is used only in train mode.
+    pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+        let offsets = if self.test_mode { self.test_offsets(total_frames) } else { self.train_offsets(total_frames, rng) };
+        let n = total_frames as i64;
+        let (l, i) = (self.clip_len as i64, self.frame_interval as i64);
+        let num_clips = offsets.len();
+        let mut inds = Vec::with_capacity(num_clips * self.clip_len);
+        for &o in &offsets {
+            let mut clip: Vec<i64> = (0..l).map(|j| o + j * i).collect();
+            if self.temporal_jitter {
+                for x in &mut clip {
+                    *x += rng.random_range(0..i);
+                }
+            }
+            match self.out_of_bound_opt {
+                OutOfBound::Loop => clip.iter_mut().for_each(|x| *x = x.rem_euclid(n)),
+                OutOfBound::RepeatLast => {
+                    let last = clip.iter().copied().filter(|&x| x < n).max().unwrap_or(0);
+                    clip.iter_mut().filter(|x| **x >= n).for_each(|x| *x = last);
+                }
+            }
+            inds.extend(clip);
+        }
+        inds.iter_mut().for_each(|x| *x += start_index);
+        Sampled { frame_inds: inds, clip_len: self.clip_len, num_clips }
+    }
+
+    /// 0.x `_get_test_clips`: centres of K equal segments (trunc), plus segment starts when
+    /// `twice_sample`; K zeros when the video is shorter than one clip.
+    fn test_offsets(&self, n: usize) -> Vec<i64> {
+        let k = self.num_clips;
+        let ori = (self.clip_len * self.frame_interval) as f64;
+        if (n as f64) < ori {
+            return vec![0; k];
+        }
+        let avg = (n as f64 - ori + 1.0) / k as f64;
+        let mut offs: Vec<i64> = (0..k).map(|j| (j as f64 * avg + avg / 2.0) as i64).collect();
+        if self.twice_sample {
+            offs.extend((0..k).map(|j| (j as f64 * avg) as i64));
+        }
+        offs
+    }
+
+    /// 0.x `_get_train_clips`, rules T1–T4 of semantics §3 (and `keep_tail_frames`).
+    fn train_offsets<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Vec<i64> {
+        let k = self.num_clips as i64;
+        let ori = (self.clip_len * self.frame_interval) as i64;
+        let n = n as i64;
+        if self.keep_tail_frames {
+            let avg = (n - ori + 1) as f64 / k as f64;
+            if n >= ori {
+                return (0..k).map(|j| (j as f64 * avg + rng.random_range(0.0..avg.max(f64::MIN_POSITIVE))) as i64).collect();
+            }
+            return vec![0; k as usize];
+        }
+        let avg = (n - ori + 1).div_euclid(k);
+        if avg > 0 {
+            (0..k).map(|j| j * avg + rng.random_range(0..avg)).collect()
+        } else if n > k.max(ori) && ori > 1 {
+            let mut v: Vec<i64> = (0..k).map(|_| rng.random_range(0..=n - ori)).collect();
+            v.sort_unstable();
+            v
+        } else if avg == 0 {
+            let ratio = (n - ori + 1) as f64 / k as f64;
+            (0..k).map(|j| round_half_even(j as f64 * ratio) as i64).collect()
+        } else {
+            vec![0; k as usize]
+        }
+    }
+}
+
+/// numpy `around`: round half to even.
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
+    fn rng() -> Pcg64 {
+        Pcg64::seed_from_u64(0)
+    }
+    fn test_sf(l: usize, i: usize, k: usize) -> SampleFrames {
+        SampleFrames { clip_len: l, frame_interval: i, num_clips: k, test_mode: true, ..SampleFrames::segments(1) }
+    }
+
+    #[test]
+    fn test_n100_l1_k8_start1() {
+        let s = test_sf(1, 1, 8).sample(100, 1, &mut rng());
+        assert_eq!(s.frame_inds, vec![7, 19, 32, 44, 57, 69, 82, 94]);
+    }
+
+    #[test]
+    fn test_n100_l1_k8_start0() {
+        let s = test_sf(1, 1, 8).sample(100, 0, &mut rng());
+        assert_eq!(s.frame_inds, vec![6, 18, 31, 43, 56, 68, 81, 93]);
+    }
+
+    #[test]
+    fn test_twice_sample_appends_segment_starts() {
+        let sf = SampleFrames { twice_sample: true, ..test_sf(1, 1, 8) };
+        let s = sf.sample(100, 1, &mut rng());
+        assert_eq!(s.frame_inds, vec![7, 19, 32, 44, 57, 69, 82, 94, 1, 13, 26, 38, 51, 63, 76, 88]);
+        assert_eq!(s.num_clips, 16);
+    }
+
+    #[test]
+    fn test_n5_l1_k8() {
+        assert_eq!(test_sf(1, 1, 8).sample(5, 1, &mut rng()).frame_inds, vec![1, 1, 2, 3, 3, 4, 5, 5]);
+    }
+
+    #[test]
+    fn train_n5_l1_k8_rule_t3_rounds_half_to_even() {
+        let sf = SampleFrames { test_mode: false, ..test_sf(1, 1, 8) };
+        assert_eq!(sf.sample(5, 1, &mut rng()).frame_inds, vec![1, 2, 2, 3, 3, 4, 5, 5]);
+    }
+
+    #[test]
+    fn train_n100_l1_k8_each_clip_in_its_segment() {
+        let sf = SampleFrames { test_mode: false, ..test_sf(1, 1, 8) };
+        let mut r = rng();
+        for _ in 0..200 {
+            let s = sf.sample(100, 1, &mut r);
+            for (k, &x) in s.frame_inds.iter().enumerate() {
+                let lo = 12 * k as i64 + 1;
+                assert!((lo..lo + 12).contains(&x), "clip {k}: {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn test_n100_l32_i2_k10_offsets() {
+        let s = test_sf(32, 2, 10).sample(100, 0, &mut rng());
+        let firsts: Vec<i64> = s.frame_inds.chunks(32).map(|c| c[0]).collect();
+        assert_eq!(firsts, vec![1, 5, 9, 12, 16, 20, 24, 27, 31, 35]);
+    }
+
+    #[test]
+    fn test_n300_l8_i8_k1() {
+        let s = test_sf(8, 8, 1).sample(300, 0, &mut rng());
+        assert_eq!(s.frame_inds, (0..8).map(|j| 118 + 8 * j).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn test_n50_l8_i8_k1_loops() {
+        assert_eq!(test_sf(8, 8, 1).sample(50, 0, &mut rng()).frame_inds, vec![0, 8, 16, 24, 32, 40, 48, 6]);
+    }
+
+    #[test]
+    fn test_n10_l4_i4_loop_and_repeat_last() {
+        assert_eq!(test_sf(4, 4, 1).sample(10, 0, &mut rng()).frame_inds, vec![0, 4, 8, 2]);
+        let rl = SampleFrames { out_of_bound_opt: OutOfBound::RepeatLast, ..test_sf(4, 4, 1) };
+        assert_eq!(rl.sample(10, 0, &mut rng()).frame_inds, vec![0, 4, 8, 8]);
+    }
+
+    #[test]
+    fn train_rule_t2_sorted_draws_within_range() {
+        // N=40, L=8, I=4 (ori 32), K=10: a = 9 // 10 = 0, N > max(K, ori) → sorted draws in 0..=8.
+        let sf = SampleFrames { test_mode: false, ..test_sf(8, 4, 10) };
+        let s = sf.sample(40, 0, &mut rng());
+        let firsts: Vec<i64> = s.frame_inds.chunks(8).map(|c| c[0]).collect();
+        assert!(firsts.windows(2).all(|w| w[0] <= w[1]) && firsts.iter().all(|&x| (0..=8).contains(&x)));
+    }
+
+    #[test]
+    fn round_half_even_matches_numpy() {
+        assert_eq!([0.5, 1.5, 2.5, -0.5, 2.4].map(round_half_even), [0.0, 2.0, 2.0, -0.0, 2.0]);
+    }
+}

@@ -1,0 +1,132 @@
+//! mmaction2 `VideoDataset` lists (`path label` or `path l1 l2 …`, whitespace-separated, paths
+//! relative to a root) and folder-per-class scans (label = index of the class folder in sorted
+//! order, as mmaction2's `build_file_list.py` and torchvision's `ImageFolder` assign them).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// One video to process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Position in the source list (0-based); sets output order and the sample's RNG stream.
+    pub index: usize,
+    /// Path as written in the list (relative to the root), the `video` column of outputs.
+    pub name: String,
+    /// Full path to the file: root joined with `name`.
+    pub path: PathBuf,
+    /// Labels: one for single-label lists, several for multi-label, none when the list has none.
+    pub labels: Vec<i32>,
+}
+
+/// Reads an mmaction2 video list. Blank lines and lines starting with `#` are skipped.
+///
+/// # Errors
+/// The file cannot be read, or a label is not an integer (the message names `file:line`).
+pub fn read_video_list(ann_file: &Path, root: &Path) -> Result<Vec<Sample>> {
+    let text = fs::read_to_string(ann_file).with_context(|| format!("reading annotation list {}", ann_file.display()))?;
+    let mut out = Vec::new();
+    for (lineno, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let name = parts.next().expect("non-empty line").to_string();
+        let labels = parts
+            .map(|t| t.parse::<i32>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{}:{}: labels must be integers: {line:?}", ann_file.display(), lineno + 1))?;
+        out.push(Sample { index: out.len(), path: root.join(&name), name, labels });
+    }
+    Ok(out)
+}
+
+/// Scans `root/<class>/<file>` for files with one of `exts` (lower-case, no dot). Classes are the
+/// sorted sub-folder names, label = position; files sorted within a class. Returns the samples and
+/// the class names.
+///
+/// # Errors
+/// `root` cannot be read, or it holds no class folder with a matching file.
+pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<String>)> {
+    let mut classes: Vec<String> = fs::read_dir(root)
+        .with_context(|| format!("reading dataset folder {}", root.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    let mut out = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let mut files: Vec<String> = fs::read_dir(root.join(class))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| exts.contains(&x.to_string_lossy().to_lowercase().as_str())))
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        for f in files {
+            let name = format!("{class}/{f}");
+            out.push(Sample { index: out.len(), path: root.join(&name), name, labels: vec![label as i32] });
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no videos found in class sub-folders (extensions {exts:?})", root.display());
+    }
+    Ok((out, classes))
+}
+
+/// Shard `i` of `n` (0-based): every n-th sample starting at i, keeping list order. Round-robin
+/// spreads long and short videos evenly, and the union of all shards is the whole list.
+pub fn shard(samples: Vec<Sample>, i: usize, n: usize) -> Vec<Sample> {
+    samples.into_iter().filter(|s| s.index % n == i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_single_and_multi_label_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let ann = dir.path().join("list.txt");
+        fs::write(&ann, "a/x.mp4 3\n\n# note\nb/y.avi 1 4 7\nc/z.mkv\n").unwrap();
+        let s = read_video_list(&ann, Path::new("/data")).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].name.as_str(), s[0].labels.clone(), s[0].path.clone()), ("a/x.mp4", vec![3], PathBuf::from("/data/a/x.mp4")));
+        assert_eq!(s[1].labels, vec![1, 4, 7]);
+        assert!(s[2].labels.is_empty());
+        assert_eq!(s.iter().map(|x| x.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn bad_label_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ann = dir.path().join("list.txt");
+        fs::write(&ann, "a.mp4 0\nb.mp4 zero\n").unwrap();
+        let msg = format!("{:#}", read_video_list(&ann, dir.path()).unwrap_err());
+        assert!(msg.contains("list.txt:2"), "{msg}");
+    }
+
+    #[test]
+    fn folder_scan_labels_by_sorted_class() {
+        let dir = tempfile::tempdir().unwrap();
+        for (c, f) in [("zeta", "1.mp4"), ("alpha", "2.avi"), ("alpha", "1.avi"), ("alpha", "notes.txt")] {
+            fs::create_dir_all(dir.path().join(c)).unwrap();
+            fs::write(dir.path().join(c).join(f), b"").unwrap();
+        }
+        let (s, classes) = folder_per_class(dir.path(), &["mp4", "avi"]).unwrap();
+        assert_eq!(classes, vec!["alpha", "zeta"]);
+        let got: Vec<(String, Vec<i32>)> = s.into_iter().map(|x| (x.name, x.labels)).collect();
+        assert_eq!(got, vec![("alpha/1.avi".into(), vec![0]), ("alpha/2.avi".into(), vec![0]), ("zeta/1.mp4".into(), vec![1])]);
+    }
+
+    #[test]
+    fn shards_partition_the_list() {
+        let all: Vec<Sample> = (0..10).map(|i| Sample { index: i, name: i.to_string(), path: PathBuf::new(), labels: vec![] }).collect();
+        let mut seen: Vec<usize> = (0..3).flat_map(|i| shard(all.clone(), i, 3)).map(|s| s.index).collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
+}

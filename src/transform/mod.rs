@@ -1,0 +1,14 @@
+//! Spatial transforms and tensor formatting, mmaction2 0.x names, parameters and defaults
+//! (`mmaction/datasets/pipelines/augmentations.py`, `formatting.py`; semantics.md §5).
+//!
+//! A [`Clip`] holds the frames of one sample in mmaction2's order: crop-major, then clip, then
+//! frame within clip. Geometry (output sizes, crop boxes) lives in pure functions of [`geometry`];
+//! [`Transform`] applies a configured step to a [`Clip`]; [`format`] turns the uint8 clip into the
+//! normalised float tensor the model takes.
+
+pub mod format;
+pub mod geometry;
+mod ops;
+
+pub use format::{InputFormat, Normalize, Tensor};
+pub use ops::{Clip, Interpolation, Size, Transform};
