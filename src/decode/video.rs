@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
@@ -91,7 +91,7 @@ fn open_input(path: &Path) -> Result<Opened> {
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| anyhow!("codec parameters: {e}"))?;
     // One thread per decoder: parallelism comes from decoding several videos at once.
-    ctx.set_threading(ffmpeg::threading::Config { kind: ffmpeg::threading::Type::None, count: 1 });
+    ctx.set_threading(ffmpeg::threading::Config { kind: ffmpeg::threading::Type::None, count: 1, ..Default::default() });
     let decoder = ctx.decoder().video().map_err(|e| anyhow!("no decoder for this codec: {e}"))?;
     Ok(Opened { input, stream_index, decoder })
 }

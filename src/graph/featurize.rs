@@ -138,7 +138,7 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     let mut failures = Vec::new();
     let mut batch: Vec<(Sample, Prepared)> = Vec::new();
     let mut ok = 0usize;
-    let mut flush = |batch: &mut Vec<(Sample, Prepared)>| -> Result<()> {
+    let flush = |batch: &mut Vec<(Sample, Prepared)>| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -174,7 +174,7 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     if result.is_ok() {
         result = flush(&mut batch);
     }
-    drop(flush);
+    drop(tx); // closes the sink channel so the writer thread finishes
     bar.finish_and_clear();
     let sink = sink_thread.join().map_err(|_| anyhow!("Parquet writer panicked"))??;
     result?; // on failure the sink is dropped unfinished: its temporary file is removed
