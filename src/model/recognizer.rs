@@ -90,7 +90,7 @@ enum Net {
 /// A model ready for inference on one device.
 pub struct Recognizer {
     net: Net,
-    _vs: Option<nn::VarStore>,
+    vs: Option<nn::VarStore>,
     device: tch::Device,
 }
 
@@ -116,14 +116,24 @@ impl Recognizer {
                     vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
                 }
                 vs.freeze();
-                Ok(Recognizer { net: Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments }, _vs: Some(vs), device })
+                Ok(Recognizer { net: Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments }, vs: Some(vs), device })
             }
             ModelSpec::TorchScript(path) => {
                 let mut m = tch::CModule::load_on_device(path, device).with_context(|| format!("loading TorchScript module {}", path.display()))?;
                 m.set_eval();
-                Ok(Recognizer { net: Net::Script(m), _vs: None, device })
+                Ok(Recognizer { net: Net::Script(m), vs: None, device })
             }
         }
+    }
+
+    /// Saves a built-in model's parameters as `.safetensors` under mmaction2's names (what
+    /// `--weights` loads).
+    ///
+    /// # Errors
+    /// A TorchScript model (save it with PyTorch instead), or the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let vs = self.vs.as_ref().context("TorchScript models are saved with torch.jit.save")?;
+        vs.save(path).map_err(|e| anyhow!("saving weights {}: {e}", path.display()))
     }
 
     /// The device the model lives on.

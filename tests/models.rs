@@ -1,0 +1,105 @@
+//! Model loading: `.safetensors` weights with mmaction2 names, TorchScript modules, and the
+//! YAML config path of `vpipe featurize`.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tch::{Device, Tensor};
+use vpipe::model::{ModelSpec, Recognizer};
+
+fn spec(seed: i64, weights: Option<&Path>) -> ModelSpec {
+    ModelSpec::parse("tsm-r18", 4, 8, weights.map(Path::to_path_buf), seed).unwrap()
+}
+
+fn input() -> Tensor {
+    tch::manual_seed(42);
+    Tensor::randn([16, 3, 64, 64], (tch::Kind::Float, Device::Cpu))
+}
+
+#[test]
+fn safetensors_weights_round_trip_and_override_random_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("tsm_r18.safetensors");
+    let a = Recognizer::new(&spec(7, None), Device::Cpu).unwrap();
+    a.save(&w).unwrap();
+    let b = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).unwrap();
+    let c = Recognizer::new(&spec(0, None), Device::Cpu).unwrap();
+    let x = input();
+    let (oa, ob, oc) = (a.forward(&x).unwrap(), b.forward(&x).unwrap(), c.forward(&x).unwrap());
+    assert_eq!(oa.logits.size(), vec![2, 4], "16 images / 8 segments = 2 views");
+    assert_eq!(oa.features.as_ref().unwrap().size(), vec![2, 512]);
+    assert!(oa.logits.equal(&ob.logits) && oa.features.unwrap().equal(&ob.features.unwrap()), "loaded weights reproduce the saved model");
+    assert!(!oa.logits.equal(&oc.logits), "a different seed gives a different model");
+    // The file uses mmaction2's names (a converted checkpoint loads without a mapping table).
+    let names: Vec<String> = Tensor::read_safetensors(&w).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"backbone.layer1.0.conv1.net.conv.weight".to_string()));
+    assert!(names.contains(&"cls_head.fc_cls.weight".to_string()));
+}
+
+#[test]
+fn weights_for_another_architecture_are_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("tsn.safetensors");
+    Recognizer::new(&ModelSpec::parse("tsn-r18", 4, 8, None, 0).unwrap(), Device::Cpu).unwrap().save(&w).unwrap();
+    // TSN has no `conv1.net` wrappers: loading into TSM must fail, not silently keep random weights.
+    let e = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).err().expect("mismatched weights must fail");
+    assert!(format!("{e:#}").contains("tsn.safetensors"), "{e:#}");
+}
+
+#[test]
+fn featurize_with_a_torchscript_model() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let pt = dir.path().join("mean_rgb.pt");
+    // A traced module: per image mean RGB, averaged over each view of 8 images → (V, 3) logits.
+    let example = Tensor::zeros([8, 3, 224, 224], (tch::Kind::Float, Device::Cpu));
+    let m = tch::CModule::create_by_tracing("MeanRgb", "forward", &[example], &mut |xs| {
+        vec![xs[0].mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float).view([-1, 8, 3]).mean_dim(1, false, tch::Kind::Float)]
+    })
+    .unwrap();
+    m.save(&pt).unwrap();
+    let out = dir.path().join("ts.parquet");
+    let o = common::vpipe()
+        .args(["featurize", "--model", pt.to_str().unwrap(), "--clips", "2", "--out", out.to_str().unwrap(), "--ann"])
+        .arg(data.join("mini/mini_videos.txt"))
+        .arg("--root")
+        .arg(data.join("mini/videos"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap().build().unwrap();
+    let batch = r.map(|b| b.unwrap()).next().unwrap();
+    assert_eq!(batch.num_rows(), 16);
+    assert!(batch.column_by_name("feature").is_none(), "a logits-only module writes no feature column");
+    let logits = batch.column_by_name("logits").unwrap();
+    let l = logits.as_any().downcast_ref::<arrow::array::FixedSizeListArray>().unwrap();
+    assert_eq!(l.value_length(), 3);
+    let v = l.values().as_any().downcast_ref::<arrow::array::Float32Array>().unwrap();
+    // Normalised ImageNet pixels: means of real frames stay within (-2.2, 2.7).
+    assert!(v.values().iter().all(|x| x.is_finite() && *x > -2.2 && *x < 2.7));
+}
+
+#[test]
+fn featurize_from_the_example_yaml() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/featurize_tsm.yaml"))
+        .unwrap()
+        .replace("../shared/data", data.to_str().unwrap())
+        .replace("tsm-r50", "tsm-r18");
+    let cfg = dir.path().join("f.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = dir.path().join("y.parquet");
+    let o = common::vpipe().args(["featurize", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap();
+    assert_eq!(b.metadata().file_metadata().num_rows(), 8);
+    // A misspelled key is refused with its name and line.
+    std::fs::write(&cfg, "batch_size: 2\nworkrs: 3\n").unwrap();
+    let o = common::vpipe().args(["featurize", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("workrs") && err.contains("f.yaml"), "{err}");
+}
