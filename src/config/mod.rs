@@ -21,7 +21,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::sample::SampleFrames;
-use crate::transform::{InputFormat, Normalize, Transform};
+use crate::transform::{CenterCrop, InputFormat, Normalize, Resize, ThreeCrop, Transform};
 
 /// Where the videos come from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -55,9 +55,24 @@ pub enum Step {
         #[serde(default)]
         meta_keys: Vec<String>,
     },
-    /// `Resize`, `CenterCrop`, `ThreeCrop`.
-    #[serde(untagged)]
-    Spatial(Transform),
+    /// `Resize(scale, keep_ratio, interpolation)`.
+    Resize(Resize),
+    /// `CenterCrop(crop_size)`.
+    CenterCrop(CenterCrop),
+    /// `ThreeCrop(crop_size)`.
+    ThreeCrop(ThreeCrop),
+}
+
+impl Step {
+    /// The spatial transform this step is, if it is one.
+    fn spatial(&self) -> Option<Transform> {
+        match self {
+            Step::Resize(t) => Some(Transform::Resize(t.clone())),
+            Step::CenterCrop(t) => Some(Transform::CenterCrop(t.clone())),
+            Step::ThreeCrop(t) => Some(Transform::ThreeCrop(t.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// The model section.
@@ -137,11 +152,11 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
                 s.validate()?;
             }
             Step::Decode {} | Step::Collect { .. } => {}
-            Step::Spatial(t) => {
+            Step::Resize(_) | Step::CenterCrop(_) | Step::ThreeCrop(_) => {
                 if normalize.is_some() {
                     bail!("pipeline step {}: spatial transform after Normalize", i + 1);
                 }
-                transforms.push(t.clone());
+                transforms.extend(step.spatial());
             }
             Step::Normalize(n) => normalize = Some(n.clone()),
             Step::FormatShape { input_format } => format = *input_format,
@@ -158,8 +173,8 @@ pub fn default_test_pipeline(num_clips: usize) -> PipelineParts {
     PipelineParts {
         sampler: SampleFrames::segments(num_clips),
         transforms: vec![
-            Transform::Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear },
-            Transform::CenterCrop { crop_size: Size::Square(224) },
+            Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
+            Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) }),
         ],
         normalize: Normalize::imagenet(),
         format: InputFormat::NCHW,
@@ -200,6 +215,8 @@ mod tests {
     #[test]
     fn misspelled_sampleframes_parameter_is_rejected() {
         let e = FeaturizeConfig::parse("pipeline:\n  - {type: SampleFrames, clip_len: 1, num_clip: 8}\n").unwrap_err().to_string();
-        assert!(e.contains("num_clip"), "{e}");
+        assert!(e.contains("unknown field `num_clip`") && e.contains("num_clips") && e.contains("line 2"), "{e}");
+        let e = FeaturizeConfig::parse("pipeline:\n  - {type: CenterCrop, size: 8}\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `size`") && e.contains("crop_size"), "{e}");
     }
 }

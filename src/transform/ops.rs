@@ -56,23 +56,44 @@ pub enum Interpolation {
     Bicubic,
 }
 
-/// One spatial step of a pipeline, with mmaction2's parameter names and defaults.
+/// `Resize(scale, keep_ratio=True, interpolation='bilinear')`; `scale: [-1, 256]` resizes the
+/// short side to 256 (see [`geometry::resize_size`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct Resize {
+    /// Target (w, h) in pixels; −1 = unbounded.
+    pub scale: [i64; 2],
+    /// Keep the aspect ratio (mmcv `rescale_size`); else resize to exactly `scale`.
+    #[serde(default = "yes")]
+    pub keep_ratio: bool,
+    /// Interpolation.
+    #[serde(default)]
+    pub interpolation: Interpolation,
+}
+
+/// `CenterCrop(crop_size)`: one centred crop (left (W−w)//2, top (H−h)//2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CenterCrop {
+    /// Crop size in pixels: `224` or `[w, h]`.
+    pub crop_size: Size,
+}
+
+/// `ThreeCrop(crop_size)`: three crops along the long side; triples the views (crop-major).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreeCrop {
+    /// Crop size in pixels; must equal the image's height or width.
+    pub crop_size: Size,
+}
+
+/// One spatial step of a pipeline, with mmaction2's names (`type:` in YAML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
 pub enum Transform {
-    /// `Resize(scale, keep_ratio=True, interpolation='bilinear')`; `scale: [-1, 256]` resizes the
-    /// short side to 256 (see [`geometry::resize_size`]).
-    Resize {
-        scale: [i64; 2],
-        #[serde(default = "yes")]
-        keep_ratio: bool,
-        #[serde(default)]
-        interpolation: Interpolation,
-    },
-    /// `CenterCrop(crop_size)`: one centred crop (left (W−w)//2, top (H−h)//2).
-    CenterCrop { crop_size: Size },
-    /// `ThreeCrop(crop_size)`: three crops along the long side; triples the views (crop-major).
-    ThreeCrop { crop_size: Size },
+    Resize(Resize),
+    CenterCrop(CenterCrop),
+    ThreeCrop(ThreeCrop),
 }
 
 fn yes() -> bool {
@@ -86,7 +107,7 @@ impl Transform {
     /// A crop that does not fit (ThreeCrop), a zero-sized resize, or a second multi-crop.
     pub fn apply(&self, clip: Clip) -> Result<Clip> {
         match self {
-            Transform::Resize { scale, keep_ratio, interpolation } => {
+            Transform::Resize(Resize { scale, keep_ratio, interpolation }) => {
                 let Some(first) = clip.frames.first() else { return Ok(clip) };
                 let (w, h) = geometry::resize_size(first.width, first.height, (scale[0], scale[1]), *keep_ratio);
                 if w == 0 || h == 0 {
@@ -101,13 +122,13 @@ impl Transform {
                 let frames = clip.frames.iter().map(|f| resize(&mut resizer, f, w, h, alg)).collect::<Result<_>>()?;
                 Ok(Clip { frames, ..clip })
             }
-            Transform::CenterCrop { crop_size } => {
+            Transform::CenterCrop(CenterCrop { crop_size }) => {
                 let Some(first) = clip.frames.first() else { return Ok(clip) };
                 let b = geometry::center_crop(first.width, first.height, crop_size.wh());
                 let frames = clip.frames.iter().map(|f| crop(f, b)).collect();
                 Ok(Clip { frames, ..clip })
             }
-            Transform::ThreeCrop { crop_size } => {
+            Transform::ThreeCrop(ThreeCrop { crop_size }) => {
                 if clip.num_crops != 1 {
                     bail!("ThreeCrop after another multi-crop step");
                 }
@@ -161,7 +182,7 @@ mod tests {
 
     #[test]
     fn center_crop_takes_the_middle_pixels() {
-        let out = Transform::CenterCrop { crop_size: Size::Square(4) }.apply(clip_of(vec![ramp(10, 8)])).unwrap();
+        let out = Transform::CenterCrop(CenterCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(10, 8)])).unwrap();
         let f = &out.frames[0];
         assert_eq!((f.width, f.height), (4, 4));
         assert_eq!(&f.data[..3], &[3, 2, 7]); // top-left of the crop is pixel (3, 2)
@@ -170,7 +191,7 @@ mod tests {
     #[test]
     fn three_crop_is_crop_major() {
         let clip = clip_of(vec![ramp(12, 4), ramp(12, 4)]);
-        let out = Transform::ThreeCrop { crop_size: Size::Square(4) }.apply(clip).unwrap();
+        let out = Transform::ThreeCrop(ThreeCrop { crop_size: Size::Square(4) }).apply(clip).unwrap();
         assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (3, 6, 6));
         let lefts: Vec<u8> = out.frames.iter().map(|f| f.data[0]).collect();
         assert_eq!(lefts, vec![0, 0, 8, 8, 4, 4]); // left, left, right, right, middle, middle
@@ -179,7 +200,7 @@ mod tests {
     #[test]
     fn resize_short_side_gives_mmaction2_size_and_keeps_constant_colour() {
         let f = Frame::new(320, 240, [10u8, 200, 30].repeat(320 * 240));
-        let t = Transform::Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear };
+        let t = Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear });
         let out = t.apply(clip_of(vec![f])).unwrap();
         assert_eq!((out.frames[0].width, out.frames[0].height), (341, 256));
         assert!(out.frames[0].data.chunks(3).all(|p| p == [10, 200, 30]));
