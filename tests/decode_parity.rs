@@ -95,7 +95,13 @@ fn probe_reports_size_fps_and_rotation() {
 #[test]
 fn other_codecs_decode_every_frame() {
     let Some(data) = common::data_dir() else { return };
-    for (rel, n) in [("edge/h265_video.mp4", 10), ("edge/av1_video.mkv", 125), ("edge/big_buck_bunny_432_433.webm", 24), ("edge/tiny_1x1.mp4", 5), ("mmaction2/test.avi", 164)] {
+    for (rel, n) in [
+        ("edge/h265_video.mp4", 10),
+        ("edge/av1_video.mkv", 125),
+        ("edge/big_buck_bunny_432_433.webm", 24),
+        ("edge/tiny_1x1.mp4", 5),
+        ("mmaction2/test.avi", 164),
+    ] {
         let r = VideoReader::open(data.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e:#}"));
         assert_eq!(r.info().num_frames, n, "{rel}");
         let f = r.frames(&[0, n - 1]).unwrap_or_else(|e| panic!("{rel}: {e:#}"));

@@ -38,7 +38,20 @@ fn mini_tsm_r50_writes_one_row_per_video_with_2048_finite_features() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mini.parquet");
     let ann = data.join("mini/mini_videos.txt");
-    let o = featurize(&["--ann", s(&ann), "--root", s(&data.join("mini/videos")), "--model", "tsm-r50", "--num-classes", "5", "--clips", "1", "--out", s(&out)]);
+    let o = featurize(&[
+        "--ann",
+        s(&ann),
+        "--root",
+        s(&data.join("mini/videos")),
+        "--model",
+        "tsm-r50",
+        "--num-classes",
+        "5",
+        "--clips",
+        "1",
+        "--out",
+        s(&out),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (batch, kv) = read(&out);
     assert_eq!(batch.num_rows(), 8);
@@ -58,7 +71,10 @@ fn mini_tsm_r50_writes_one_row_per_video_with_2048_finite_features() {
     let logits = batch.column_by_name("logits").unwrap().as_any().downcast_ref::<FixedSizeListArray>().unwrap();
     assert_eq!(logits.value_length(), 5);
     // Features differ between videos: the model saw real, different frames.
-    assert_ne!(feats.value(0).as_any().downcast_ref::<Float32Array>().unwrap().values(), feats.value(7).as_any().downcast_ref::<Float32Array>().unwrap().values());
+    assert_ne!(
+        feats.value(0).as_any().downcast_ref::<Float32Array>().unwrap().values(),
+        feats.value(7).as_any().downcast_ref::<Float32Array>().unwrap().values()
+    );
     assert!(kv.iter().any(|(k, v)| k == "vpipe.model" && v.starts_with("tsm-r50")));
     assert!(kv.iter().any(|(k, _)| k == "vpipe.version"));
     // pyarrow (what researchers use) reads it with the documented schema.
@@ -106,7 +122,11 @@ fn corrupt_and_missing_videos_are_reported_and_the_job_goes_on() {
     let o = featurize(&[&base[..], &["--out", s(&out2), "--fail-fast"]].concat());
     assert!(!o.status.success(), "--fail-fast must exit non-zero");
     assert!(!out2.exists(), "--fail-fast leaves no output file");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -116,7 +136,24 @@ fn one_and_two_workers_give_identical_parquet_contents() {
     let dir = tempfile::tempdir().unwrap();
     let run = |w: &str| {
         let out = dir.path().join(format!("w{w}.parquet"));
-        let o = featurize(&["--ann", s(&data.join("mini/mini_videos.txt")), "--root", s(&data.join("mini/videos")), "--model", "tsm-r18", "--num-classes", "5", "--clips", "2", "--batch-size", "3", "--workers", w, "--out", s(&out)]);
+        let o = featurize(&[
+            "--ann",
+            s(&data.join("mini/mini_videos.txt")),
+            "--root",
+            s(&data.join("mini/videos")),
+            "--model",
+            "tsm-r18",
+            "--num-classes",
+            "5",
+            "--clips",
+            "2",
+            "--batch-size",
+            "3",
+            "--workers",
+            w,
+            "--out",
+            s(&out),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         read(&out).0
     };
@@ -129,9 +166,25 @@ fn one_and_two_workers_give_identical_parquet_contents() {
 fn slow_consumer_keeps_decoded_samples_within_capacity() {
     let Some(data) = common::data_dir() else { return };
     let samples = read_video_list(&data.join("mini/mini_videos.txt"), &data.join("mini/videos")).unwrap();
-    let samples: Vec<_> = samples.into_iter().cycle().take(24).enumerate().map(|(i, mut s)| { s.index = i; s }).collect();
+    let samples: Vec<_> = samples
+        .into_iter()
+        .cycle()
+        .take(24)
+        .enumerate()
+        .map(|(i, mut s)| {
+            s.index = i;
+            s
+        })
+        .collect();
     let parts = vpipe::config::default_test_pipeline(8);
-    let pipeline = Arc::new(DataPipeline { sampler: parts.sampler, transforms: parts.transforms, normalize: parts.normalize, format: parts.format, seed: 0, epoch: 0 });
+    let pipeline = Arc::new(DataPipeline {
+        sampler: parts.sampler,
+        transforms: parts.transforms,
+        normalize: parts.normalize,
+        format: parts.format,
+        seed: 0,
+        epoch: 0,
+    });
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
     let cfg = PoolConfig { workers: 2, capacity: 3 };
     let mut it = run_pool(samples, &cfg, StageMetrics::new("source"), StageMetrics::new("workers"), move |s| pipeline.prepare(s, &d, &t));

@@ -150,7 +150,14 @@ pub fn run(a: Args) -> Result<()> {
     let pipeline_desc = format!("{:?}", parts);
     let job = FeaturizeJob {
         samples,
-        pipeline: DataPipeline { sampler: parts.sampler, transforms: parts.transforms, normalize: parts.normalize, format: parts.format, seed, epoch: 0 },
+        pipeline: DataPipeline {
+            sampler: parts.sampler,
+            transforms: parts.transforms,
+            normalize: parts.normalize,
+            format: parts.format,
+            seed,
+            epoch: 0,
+        },
         model: model.clone(),
         batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
         workers,

@@ -41,7 +41,14 @@ pub enum Step {
     SampleFrames(SampleFrames),
     /// Decoding marker (`DecordDecode` / `PyAVDecode` / `OpenCVDecode` / `Decode`): decoding always
     /// happens right after sampling, only of the sampled frames.
-    #[serde(alias = "DecordDecode", alias = "PyAVDecode", alias = "OpenCVDecode", alias = "DecordInit", alias = "PyAVInit", alias = "OpenCVInit")]
+    #[serde(
+        alias = "DecordDecode",
+        alias = "PyAVDecode",
+        alias = "OpenCVDecode",
+        alias = "DecordInit",
+        alias = "PyAVInit",
+        alias = "OpenCVInit"
+    )]
     Decode {},
     /// `Normalize(mean, std, to_bgr)`.
     Normalize(Normalize),

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, bail, Result};
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ffmpeg;
 
 use super::Frame;
 
@@ -83,13 +83,9 @@ struct Opened {
 fn open_input(path: &Path) -> Result<Opened> {
     init_ffmpeg();
     let input = ffmpeg::format::input(path).map_err(|e| anyhow!("cannot open: {e}"))?;
-    let stream = input
-        .streams()
-        .best(ffmpeg::media::Type::Video)
-        .ok_or_else(|| anyhow!("no video stream"))?;
+    let stream = input.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| anyhow!("no video stream"))?;
     let stream_index = stream.index();
-    let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| anyhow!("codec parameters: {e}"))?;
+    let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| anyhow!("codec parameters: {e}"))?;
     // One thread per decoder: parallelism comes from decoding several videos at once.
     ctx.set_threading(ffmpeg::threading::Config { kind: ffmpeg::threading::Type::None, count: 1, ..Default::default() });
     let decoder = ctx.decoder().video().map_err(|e| anyhow!("no decoder for this codec: {e}"))?;
@@ -134,9 +130,7 @@ impl VideoReader {
             if stream.index() != opened.stream_index {
                 continue;
             }
-            if packet.flags().contains(ffmpeg::codec::packet::Flags::from_bits_truncate(
-                ffmpeg::ffi::AV_PKT_FLAG_DISCARD as i32,
-            )) {
+            if packet.flags().contains(ffmpeg::codec::packet::Flags::from_bits_truncate(ffmpeg::ffi::AV_PKT_FLAG_DISCARD as i32)) {
                 continue; // dropped by the decoder (edit lists)
             }
             match packet.pts() {
@@ -152,8 +146,7 @@ impl VideoReader {
         let distinct = sorted.windows(2).all(|w| w[0] < w[1]);
         let index = if all_have_pts && distinct && !sorted.is_empty() {
             let rank: HashMap<i64, usize> = sorted.iter().enumerate().map(|(i, &p)| (p, i)).collect();
-            let mut keyframes: Vec<(usize, i64)> =
-                packets.iter().filter(|p| p.2).map(|p| (rank[&p.0], p.1)).collect();
+            let mut keyframes: Vec<(usize, i64)> = packets.iter().filter(|p| p.2).map(|p| (rank[&p.0], p.1)).collect();
             keyframes.sort_unstable();
             Index::Packets { pts: sorted, keyframes }
         } else {
@@ -205,11 +198,7 @@ impl VideoReader {
         };
         indices
             .iter()
-            .map(|i| {
-                decoded.get(i).cloned().ok_or_else(|| {
-                    anyhow!("frame {i} was not produced by the decoder (stream ended early)")
-                })
-            })
+            .map(|i| decoded.get(i).cloned().ok_or_else(|| anyhow!("frame {i} was not produced by the decoder (stream ended early)")))
             .collect()
     }
 }
@@ -251,10 +240,7 @@ impl Converter {
 
 /// Feeds packets of the video stream to the decoder and hands every output frame to `on_frame`,
 /// which returns `false` to stop early.
-fn drive(
-    opened: &mut Opened,
-    mut on_frame: impl FnMut(&ffmpeg::frame::Video) -> Result<bool>,
-) -> Result<()> {
+fn drive(opened: &mut Opened, mut on_frame: impl FnMut(&ffmpeg::frame::Video) -> Result<bool>) -> Result<()> {
     let mut frame = ffmpeg::frame::Video::empty();
     // Frames left in the decoder by an earlier call that stopped early come first; the decoder
     // refuses new packets (EAGAIN) until they are read.
@@ -269,10 +255,7 @@ fn drive(
         if stream.index() != stream_index {
             continue;
         }
-        opened
-            .decoder
-            .send_packet(&packet)
-            .map_err(|e| anyhow!("decoding video packet {n_packet} (pts {:?}): {e}", packet.pts()))?;
+        opened.decoder.send_packet(&packet).map_err(|e| anyhow!("decoding video packet {n_packet} (pts {:?}): {e}", packet.pts()))?;
         n_packet += 1;
         while opened.decoder.receive_frame(&mut frame).is_ok() {
             if !on_frame(&frame)? {
@@ -320,12 +303,7 @@ fn decode_sequential(path: &Path, wanted: &[usize]) -> Result<HashMap<usize, Fra
 fn seek(opened: &mut Opened, ts: i64) -> Result<()> {
     // SAFETY: the context pointer is valid for the lifetime of `opened.input`.
     let r = unsafe {
-        ffmpeg::ffi::av_seek_frame(
-            opened.input.as_mut_ptr(),
-            opened.stream_index as i32,
-            ts,
-            ffmpeg::ffi::AVSEEK_FLAG_BACKWARD as i32,
-        )
+        ffmpeg::ffi::av_seek_frame(opened.input.as_mut_ptr(), opened.stream_index as i32, ts, ffmpeg::ffi::AVSEEK_FLAG_BACKWARD as i32)
     };
     if r < 0 {
         bail!("seek to timestamp {ts} failed: {}", ffmpeg::Error::from(r));

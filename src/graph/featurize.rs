@@ -116,7 +116,8 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     let start = Instant::now();
     let device = crate::model::pick_device(&job.device)?;
     let model = Recognizer::new(&job.model, device)?;
-    let stages: Vec<Arc<StageMetrics>> = ["source", "workers", "decode", "transform", "model", "sink"].into_iter().map(StageMetrics::new).collect();
+    let stages: Vec<Arc<StageMetrics>> =
+        ["source", "workers", "decode", "transform", "model", "sink"].into_iter().map(StageMetrics::new).collect();
     let [source, workers, decode, transform, model_m, sink_m] = <[Arc<StageMetrics>; 6]>::try_from(stages.clone()).expect("six stages");
 
     let bar = if job.progress { ProgressBar::new(job.samples.len() as u64) } else { ProgressBar::hidden() };
@@ -124,7 +125,10 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
 
     let pipeline = Arc::new(job.pipeline.clone());
     let (dm, tm) = (decode.clone(), transform.clone());
-    let ordered = run_pool(job.samples.clone(), &PoolConfig { workers: job.workers, capacity: job.capacity }, source, workers, move |s: &Sample| pipeline.prepare(s, &dm, &tm));
+    let ordered =
+        run_pool(job.samples.clone(), &PoolConfig { workers: job.workers, capacity: job.capacity }, source, workers, move |s: &Sample| {
+            pipeline.prepare(s, &dm, &tm)
+        });
 
     let (tx, rx) = bounded::<SinkMsg>(job.capacity.max(1));
     let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
@@ -187,7 +191,11 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
 /// The stage named by the error's outermost context (`decode`, `transform`), else `decode`.
 fn stage_of(e: &anyhow::Error) -> String {
     let top = e.to_string();
-    if top == "transform" { "transform".into() } else { "decode".into() }
+    if top == "transform" {
+        "transform".into()
+    } else {
+        "decode".into()
+    }
 }
 
 /// Collates the batch into one tensor, runs the model and splits its per-view outputs into rows.

@@ -80,7 +80,15 @@ pub struct Summary {
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.wall.as_secs_f64().max(1e-9);
-        writeln!(f, "samples ok {}, failed {}; {} clips in {:.2} s ({:.1} clips/s)", self.ok, self.failures.len(), self.clips, secs, self.clips as f64 / secs)?;
+        writeln!(
+            f,
+            "samples ok {}, failed {}; {} clips in {:.2} s ({:.1} clips/s)",
+            self.ok,
+            self.failures.len(),
+            self.clips,
+            secs,
+            self.clips as f64 / secs
+        )?;
         writeln!(f, "{:<10} {:>8} {:>10} {:>12}", "stage", "items", "busy s", "blocked s")?;
         for s in &self.stages {
             writeln!(f, "{:<10} {:>8} {:>10.2} {:>12.2}", s.name, s.items(), s.busy_time().as_secs_f64(), s.blocked_time().as_secs_f64())?;

@@ -2,8 +2,8 @@
 //! names, and any TorchScript module. See [`Recognizer`] for shapes.
 
 mod cuda;
-mod resnet;
 mod recognizer;
+mod resnet;
 
 pub use cuda::{load_cuda, pick_device};
 pub use recognizer::{ModelKind, ModelSpec, Output, Recognizer};

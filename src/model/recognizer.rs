@@ -48,7 +48,8 @@ impl ModelSpec {
     /// # Errors
     /// An unknown name that is not an existing file.
     pub fn parse(name: &str, num_classes: i64, num_segments: i64, weights: Option<PathBuf>, seed: i64) -> Result<Self> {
-        let builtin = |kind, depth| ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div: 8, weights: weights.clone(), seed };
+        let builtin =
+            |kind, depth| ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div: 8, weights: weights.clone(), seed };
         Ok(match name {
             "tsm-r50" => builtin(ModelKind::Tsm, 50),
             "tsm-r18" => builtin(ModelKind::Tsm, 18),
@@ -110,7 +111,11 @@ impl Recognizer {
                 let head = vs.root() / "cls_head";
                 // mmaction2 heads: fc_cls ~ N(0, init_std), bias 0 (TSM 0.001, TSN 0.01).
                 let std = if *kind == ModelKind::Tsm { 0.001 } else { 0.01 };
-                let cfg = nn::LinearConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: std }, bs_init: Some(nn::Init::Const(0.0)), bias: true };
+                let cfg = nn::LinearConfig {
+                    ws_init: nn::Init::Randn { mean: 0.0, stdev: std },
+                    bs_init: Some(nn::Init::Const(0.0)),
+                    bias: true,
+                };
                 let fc = nn::linear(&head / "fc_cls", backbone.out_channels, *num_classes, cfg);
                 if let Some(w) = weights {
                     vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
@@ -119,7 +124,8 @@ impl Recognizer {
                 Ok(Recognizer { net: Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments }, vs: Some(vs), device })
             }
             ModelSpec::TorchScript(path) => {
-                let mut m = tch::CModule::load_on_device(path, device).with_context(|| format!("loading TorchScript module {}", path.display()))?;
+                let mut m =
+                    tch::CModule::load_on_device(path, device).with_context(|| format!("loading TorchScript module {}", path.display()))?;
                 m.set_eval();
                 Ok(Recognizer { net: Net::Script(m), vs: None, device })
             }

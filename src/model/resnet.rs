@@ -40,7 +40,11 @@ impl ConvBn {
             padding: k / 2,
             bias: false,
             // mmaction2 `kaiming_init`: normal, fan_out, ReLU gain.
-            ws_init: nn::Init::Kaiming { dist: nn::init::NormalOrUniform::Normal, fan: nn::init::FanInOut::FanOut, non_linearity: nn::init::NonLinearity::ReLU },
+            ws_init: nn::Init::Kaiming {
+                dist: nn::init::NormalOrUniform::Normal,
+                fan: nn::init::FanInOut::FanOut,
+                non_linearity: nn::init::NonLinearity::ReLU,
+            },
             ..Default::default()
         };
         ConvBn { conv: nn::conv2d(&p / "conv", cin, cout, k, cfg), bn: nn::batch_norm2d(&p / "bn", cout, Default::default()) }
@@ -115,7 +119,11 @@ impl ResNet {
                 // The shifted conv1 is wrapped by TemporalShift, whose module is called `net`.
                 let c1 = if tsm.is_some() { &bp / "conv1" / "net" } else { &bp / "conv1" };
                 let convs = if bottleneck {
-                    vec![ConvBn::new(c1, cin, planes, 1, 1), ConvBn::new(&bp / "conv2", planes, planes, 3, stride), ConvBn::new(&bp / "conv3", planes, cout, 1, 1)]
+                    vec![
+                        ConvBn::new(c1, cin, planes, 1, 1),
+                        ConvBn::new(&bp / "conv2", planes, planes, 3, stride),
+                        ConvBn::new(&bp / "conv3", planes, cout, 1, 1),
+                    ]
                 } else {
                     vec![ConvBn::new(c1, cin, planes, 3, stride), ConvBn::new(&bp / "conv2", planes, planes, 3, 1)]
                 };
@@ -160,7 +168,13 @@ mod tests {
         let net = ResNet::new(&(vs.root() / "backbone"), 50, Some((8, 8))).unwrap();
         assert_eq!(net.out_channels, 2048);
         let names = vs.variables();
-        for key in ["backbone.conv1.conv.weight", "backbone.layer1.0.conv1.net.conv.weight", "backbone.layer1.0.conv2.bn.running_var", "backbone.layer4.2.conv3.conv.weight", "backbone.layer3.0.downsample.conv.weight"] {
+        for key in [
+            "backbone.conv1.conv.weight",
+            "backbone.layer1.0.conv1.net.conv.weight",
+            "backbone.layer1.0.conv2.bn.running_var",
+            "backbone.layer4.2.conv3.conv.weight",
+            "backbone.layer3.0.downsample.conv.weight",
+        ] {
             assert!(names.contains_key(key), "missing {key}");
         }
         assert_eq!(names["backbone.layer4.2.conv3.conv.weight"].size(), vec![2048, 512, 1, 1]);

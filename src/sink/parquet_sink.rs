@@ -138,7 +138,12 @@ fn build_batch(schema: &Arc<Schema>, rows: &[ClipRow]) -> Result<RecordBatch> {
     let mut feats = Vec::with_capacity(rows.len() * n_feat.unwrap_or(0));
     for r in rows {
         if r.logits.len() != n_logits || r.feature.as_ref().map(Vec::len) != n_feat {
-            bail!("{}: output width changed between rows ({} logits, feature {:?})", r.video, r.logits.len(), r.feature.as_ref().map(Vec::len));
+            bail!(
+                "{}: output width changed between rows ({} logits, feature {:?})",
+                r.video,
+                r.logits.len(),
+                r.feature.as_ref().map(Vec::len)
+            );
         }
         logits.extend_from_slice(&r.logits);
         if let Some(f) = &r.feature {
@@ -188,7 +193,10 @@ mod tests {
         assert!(kv.iter().any(|k| k.key == "vpipe.failures") && kv.iter().any(|k| k.key == "vpipe.version"));
         let batch = b.build().unwrap().next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 3);
-        assert_eq!(batch.schema().field_with_name("logits").unwrap().data_type(), &DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 3));
+        assert_eq!(
+            batch.schema().field_with_name("logits").unwrap().data_type(),
+            &DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 3)
+        );
     }
 
     #[test]
