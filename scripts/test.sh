@@ -6,4 +6,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
 eval "$(scripts/setup.sh --env)"
-cargo test --all-targets "$@"
+cargo test "$@"

@@ -200,3 +200,36 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
     assert!(max <= 3, "decoded-but-unconsumed samples reached {max} > capacity 3");
     assert!(max >= 2, "the decoders should run ahead of a slow sink (max {max})");
 }
+
+#[test]
+fn shards_split_the_list_into_part_files_and_skip_finished_ones() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("feats.parquet");
+    let (ann, root) = (data.join("mini/mini_videos.txt"), data.join("mini/videos"));
+    let mut videos = Vec::new();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18"];
+        let o = featurize(&[&args[..], &["--num-classes", "5", "--shard", shard.as_str(), "--out", s(&out)]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let part = dir.path().join(format!("feats-part-0000{i}-of-00002.parquet"));
+        let (batch, _) = read(&part);
+        assert_eq!(batch.num_rows(), 4, "8 videos round-robin over 2 shards");
+        let v = batch.column_by_name("video").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+        videos.extend(v.iter().map(|x| x.unwrap().to_string()));
+        // A re-run of a finished shard does nothing and leaves the file alone.
+        let before = std::fs::metadata(&part).unwrap().modified().unwrap();
+        let o = featurize(&[&args[..], &["--num-classes", "5", "--shard", shard.as_str(), "--out", s(&out)]].concat());
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stderr).contains("skipping"));
+        assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), before);
+    }
+    videos.sort();
+    let mut all: Vec<String> = std::fs::read_to_string(data.join("mini/mini_videos.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    all.sort();
+    assert_eq!(videos, all, "the shards together cover the list exactly once");
+}
