@@ -196,9 +196,18 @@ impl VideoReader {
             },
             Index::Sequential => decode_sequential(&self.path, &wanted)?,
         };
+        // Move each frame out at its last use; clone only for repeated indices.
+        let mut decoded = decoded;
+        let mut remaining: HashMap<usize, usize> = HashMap::new();
+        indices.iter().for_each(|&i| *remaining.entry(i).or_default() += 1);
         indices
             .iter()
-            .map(|i| decoded.get(i).cloned().ok_or_else(|| anyhow!("frame {i} was not produced by the decoder (stream ended early)")))
+            .map(|i| {
+                let left = remaining.get_mut(i).expect("counted above");
+                *left -= 1;
+                let frame = if *left == 0 { decoded.remove(i) } else { decoded.get(i).cloned() };
+                frame.ok_or_else(|| anyhow!("frame {i} was not produced by the decoder (stream ended early)"))
+            })
             .collect()
     }
 }

@@ -102,10 +102,6 @@ pub struct FeaturizeJob {
     pub progress: bool,
 }
 
-enum SinkMsg {
-    Rows(Vec<ClipRow>),
-}
-
 /// Runs the job. Failed samples are collected in the summary (and in the file's `vpipe.failures`
 /// metadata, JSON); the file holds the rows of every good sample, in list order.
 ///
@@ -130,10 +126,10 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
             pipeline.prepare(s, &dm, &tm)
         });
 
-    let (tx, rx) = bounded::<SinkMsg>(job.capacity.max(1));
+    let (tx, rx) = bounded::<Vec<ClipRow>>(job.capacity.max(1));
     let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
     let sink_thread = thread::spawn(move || -> Result<ParquetSink> {
-        for SinkMsg::Rows(rows) in rx {
+        for rows in rx {
             sink_m.busy(|| rows.into_iter().try_for_each(|r| sink.push(r)))?;
         }
         Ok(sink)
@@ -148,7 +144,7 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
         }
         let rows = model_m.busy(|| forward_batch(&model, batch))?;
         batch.clear();
-        model_m.blocked(|| tx.send(SinkMsg::Rows(rows))).map_err(|_| anyhow!("Parquet writer stopped"))
+        model_m.blocked(|| tx.send(rows)).map_err(|_| anyhow!("Parquet writer stopped"))
     };
     let mut result = Ok(());
     for done in ordered {
