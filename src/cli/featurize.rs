@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
+use super::shard_spec;
+
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
 use vpipe::graph::featurize::{self, DataPipeline, FeaturizeJob};
 use vpipe::model::ModelSpec;
@@ -75,25 +77,6 @@ pub struct Args {
     /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when those are set.
     #[arg(long)]
     shard: Option<String>,
-}
-
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (i, n) = s.split_once('/').context("--shard must be I/N")?;
-    let (i, n): (usize, usize) = (i.trim().parse()?, n.trim().parse()?);
-    if n == 0 || i >= n {
-        bail!("--shard {s}: need 0 ≤ I < N");
-    }
-    Ok((i, n))
-}
-
-fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
-    if let Some(s) = flag {
-        return parse_shard(s).map(Some);
-    }
-    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
-        (Ok(i), Ok(n)) => parse_shard(&format!("{i}/{n}")).map(Some),
-        _ => Ok(None),
-    }
 }
 
 /// Runs the command: builds the job, runs it, prints the summary to stderr.

@@ -1,7 +1,10 @@
-//! Subcommands.
+//! Subcommands, one file each, plus the flag helpers they share.
 
+mod build_file_list;
+mod extract_frames;
 mod featurize;
 
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 /// vpipe — streaming video data engine for action recognition (mmaction2-compatible).
@@ -17,11 +20,48 @@ enum Command {
     /// Run a model over every clip of a video dataset and write logits and pooled features to
     /// Parquet (mmaction2 `tools/test.py --out` with `feature_extraction=True`).
     Featurize(featurize::Args),
+    /// Decode every video under SRC into JPEG rawframe folders OUT/<class>/<video>/img_00001.jpg …
+    /// (mmaction2 `tools/data/build_rawframes.py --task rgb --use-opencv`); resumable, parallel.
+    ExtractFrames(extract_frames::Args),
+    /// Write mmaction2 train/val list files from UCF101 / HMDB51 splits or a folder-per-class tree
+    /// (mmaction2 `tools/data/build_file_list.py`).
+    BuildFileList(build_file_list::Args),
 }
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Featurize(a) => featurize::run(a),
+        Command::ExtractFrames(a) => extract_frames::run(a),
+        Command::BuildFileList(a) => build_file_list::run(a),
     }
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (i, n) = s.split_once('/').context("--shard must be I/N")?;
+    let (i, n): (usize, usize) = (i.trim().parse()?, n.trim().parse()?);
+    if n == 0 || i >= n {
+        bail!("--shard {s}: need 0 ≤ I < N");
+    }
+    Ok((i, n))
+}
+
+/// The shard to process: `--shard I/N`, else SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when
+/// both are set, else none.
+///
+/// # Errors
+/// A malformed spec or I ≥ N.
+fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
+    if let Some(s) = flag {
+        return parse_shard(s).map(Some);
+    }
+    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
+        (Ok(i), Ok(n)) => parse_shard(&format!("{i}/{n}")).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Worker threads when not given: the number of cores.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -1,14 +1,20 @@
-//! Decoding: video files through FFmpeg (ffmpeg-next) into RGB frames.
+//! Decoding: video files through FFmpeg (ffmpeg-next) and rawframe folders through libjpeg-turbo,
+//! into `u8` HWC frames.
 //!
-//! The decoder is driven by a *plan*: the caller first asks for the frame count ([`VideoReader::open`]
-//! probes it), computes the 0-based indices it needs (see [`crate::sample`]), then calls
-//! [`VideoReader::frames`], which decodes each needed GOP once and converts colour only for kept frames.
+//! The video decoder is driven by a *plan*: the caller first asks for the frame count
+//! ([`VideoReader::open`] probes it), computes the 0-based indices it needs (see [`crate::sample`]),
+//! then calls [`VideoReader::frames`], which decodes each needed GOP once and converts colour only
+//! for kept frames. [`decode_all`] streams every frame once (frame extraction).
 //!
 //! Frame `i` is the `i`-th frame FFmpeg's decoder outputs in presentation order — the same frame as
 //! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -` writes at position `i`.
 
 mod frame;
+pub mod jpeg;
+mod rawframes;
 mod video;
 
 pub use frame::Frame;
-pub use video::{VideoInfo, VideoReader};
+pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
+pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
+pub use video::{decode_all, VideoInfo, VideoReader};

@@ -291,6 +291,30 @@ fn count_by_decoding(path: &Path) -> Result<usize> {
     Ok(n)
 }
 
+/// Decodes every frame of the video at `path` in presentation order, handing each to `on_frame`
+/// as RGB24 (same conversion as [`VideoReader::frames`]) together with its 0-based index, without
+/// probing first and holding one frame at a time. Returns the number of frames decoded.
+///
+/// This is the path of `vpipe extract-frames`: one decode pass, bounded memory, any container.
+///
+/// # Errors
+/// The file cannot be opened, a packet fails to decode, colour conversion fails, or `on_frame`
+/// returns an error (decoding stops there). Messages do not repeat the path.
+pub fn decode_all(path: &Path, mut on_frame: impl FnMut(usize, Frame) -> Result<()>) -> Result<usize> {
+    let mut opened = open_input(path)?;
+    let mut converter = Converter::new();
+    let mut n = 0usize;
+    drive(&mut opened, |f| {
+        on_frame(n, converter.convert(f)?)?;
+        n += 1;
+        Ok(true)
+    })?;
+    if n == 0 {
+        bail!("video stream has no frames");
+    }
+    Ok(n)
+}
+
 /// Decodes from the start, numbering frames by output order, up to the last wanted index.
 fn decode_sequential(path: &Path, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
     let mut opened = open_input(path)?;

@@ -63,7 +63,7 @@ impl DataPipeline {
             for t in &self.transforms {
                 clip = t.apply(clip).context("transform")?;
             }
-            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format) })
+            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("FormatShape")? })
         })
     }
 }

@@ -3,9 +3,11 @@
 //! [`pool::run_pool`] runs the source and a worker pool and yields results **in source order**; a
 //! token window bounds the number of samples between the source and the consumer (being decoded,
 //! queued, or waiting to be reordered), so memory is bounded by configuration, not dataset size.
-//! [`featurize`] wires the featurize job: sample → decode → transform (pool) → model → Parquet.
+//! [`featurize`] wires the featurize job: sample → decode → transform (pool) → model → Parquet;
+//! [`extract`] the extract-frames job: video → JPEG folder (pool) → report.
 //! This module is the only one that knows about threads and channels.
 
+pub mod extract;
 pub mod featurize;
 pub mod metrics;
 pub mod pool;

@@ -1,5 +1,6 @@
-//! Atomic file output: write under a temporary name in the destination folder, fsync, rename.
-//! A killed job leaves at most a `.<name>.tmp-<pid>` file, never a half file under the real name.
+//! Atomic output: write under a temporary name in the destination folder, then rename.
+//! A killed job leaves at most a `.<name>.tmp-<pid>` file or a `.<name>.partial` folder, never a
+//! half file or folder under the real name.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -47,5 +48,85 @@ impl Drop for AtomicFile {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// A folder being filled at `.<name>.partial` beside its final path, renamed into place by
+/// [`AtomicDir::commit`] (rawframe folders: a folder under its real name is always complete).
+/// Dropping it without committing deletes the partial folder; a partial folder left by a killed
+/// run is deleted when the same folder is created again.
+///
+/// Files are not fsynced one by one (that would cost more than encoding them): a killed process
+/// cannot leave a half folder, but a power cut right after the rename could.
+pub struct AtomicDir {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl AtomicDir {
+    /// The partial-folder path used for `dest`.
+    pub fn partial_path(dest: &Path) -> PathBuf {
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        dest.with_file_name(format!(".{name}.partial"))
+    }
+
+    /// Creates an empty partial folder for `dest` (removing a stale one) and its parents.
+    ///
+    /// # Errors
+    /// The folder cannot be removed or created (the message names it).
+    pub fn create(dest: &Path) -> Result<Self> {
+        let tmp = Self::partial_path(dest);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing stale partial folder {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(AtomicDir { tmp, dest: dest.to_path_buf(), committed: false })
+    }
+
+    /// Where to write the folder's files until it is committed.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Renames the partial folder to its final path.
+    ///
+    /// # Errors
+    /// The final path exists already or the rename fails; the partial folder is removed.
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.dest).with_context(|| format!("renaming {} to {}", self.tmp.display(), self.dest.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_dir_appears_only_on_commit_and_cleans_stale_partials() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("cls").join("video");
+        let a = AtomicDir::create(&dest).unwrap();
+        std::fs::write(a.path().join("img_00001.jpg"), b"x").unwrap();
+        assert!(!dest.exists());
+        drop(a); // a failed video
+        assert!(!AtomicDir::partial_path(&dest).exists() && !dest.exists());
+
+        std::fs::create_dir_all(AtomicDir::partial_path(&dest).join("junk")).unwrap(); // killed run
+        let a = AtomicDir::create(&dest).unwrap();
+        assert_eq!(std::fs::read_dir(a.path()).unwrap().count(), 0);
+        std::fs::write(a.path().join("img_00001.jpg"), b"x").unwrap();
+        a.commit().unwrap();
+        assert!(dest.join("img_00001.jpg").exists() && !AtomicDir::partial_path(&dest).exists());
     }
 }

@@ -4,4 +4,5 @@
 pub mod atomic;
 mod parquet_sink;
 
+pub use atomic::{AtomicDir, AtomicFile};
 pub use parquet_sink::{ClipRow, ParquetSink};

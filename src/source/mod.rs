@@ -1,6 +1,10 @@
-//! Where samples come from: mmaction2 annotation lists and folder-per-class trees, plus
-//! deterministic sharding for batch clusters.
+//! Where samples come from: mmaction2 annotation lists (videos and rawframes) and folder-per-class
+//! trees, dataset split files (UCF101, HMDB51) turned into lists, plus deterministic sharding for
+//! batch clusters.
 
+pub mod file_list;
+mod rawframe_list;
 mod video_list;
 
-pub use video_list::{folder_per_class, read_video_list, shard, Sample};
+pub use rawframe_list::read_rawframe_list;
+pub use video_list::{folder_per_class, read_video_list, shard, RawframeRange, Sample};

@@ -18,6 +18,18 @@ pub struct Sample {
     pub path: PathBuf,
     /// Labels: one for single-label lists, several for multi-label, none when the list has none.
     pub labels: Vec<i32>,
+    /// Set when `path` is a rawframe folder rather than a video file.
+    pub rawframes: Option<RawframeRange>,
+}
+
+/// The frames of a rawframe sample: `total_frames` files starting at file number
+/// `offset + start_index` (mmaction2 `RawframeDataset` columns; offset 0 unless `with_offset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawframeRange {
+    /// Frames in the sample (the list's `total_frames` column).
+    pub total_frames: usize,
+    /// File-number offset of the first frame (`with_offset` lists), 0 otherwise.
+    pub offset: usize,
 }
 
 /// Reads an mmaction2 video list. Blank lines and lines starting with `#` are skipped.
@@ -38,7 +50,7 @@ pub fn read_video_list(ann_file: &Path, root: &Path) -> Result<Vec<Sample>> {
             .map(|t| t.parse::<i32>())
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("{}:{}: labels must be integers: {line:?}", ann_file.display(), lineno + 1))?;
-        out.push(Sample { index: out.len(), path: root.join(&name), name, labels });
+        out.push(Sample { index: out.len(), path: root.join(&name), name, labels, rawframes: None });
     }
     Ok(out)
 }
@@ -68,7 +80,7 @@ pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<
         files.sort();
         for f in files {
             let name = format!("{class}/{f}");
-            out.push(Sample { index: out.len(), path: root.join(&name), name, labels: vec![label as i32] });
+            out.push(Sample { index: out.len(), path: root.join(&name), name, labels: vec![label as i32], rawframes: None });
         }
     }
     if out.is_empty() {
@@ -124,7 +136,8 @@ mod tests {
 
     #[test]
     fn shards_partition_the_list() {
-        let all: Vec<Sample> = (0..10).map(|i| Sample { index: i, name: i.to_string(), path: PathBuf::new(), labels: vec![] }).collect();
+        let all: Vec<Sample> =
+            (0..10).map(|i| Sample { index: i, name: i.to_string(), path: PathBuf::new(), labels: vec![], rawframes: None }).collect();
         let mut seen: Vec<usize> = (0..3).flat_map(|i| shard(all.clone(), i, 3)).map(|s| s.index).collect();
         seen.sort();
         assert_eq!(seen, (0..10).collect::<Vec<_>>());

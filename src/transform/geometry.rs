@@ -26,6 +26,25 @@ pub fn resize_size(w: usize, h: usize, scale: (i64, i64), keep_ratio: bool) -> (
     ((wf * f + 0.5) as usize, (hf * f + 0.5) as usize)
 }
 
+/// Size of extracted rawframes, mmaction2 `build_rawframes.py --use-opencv` (semantics §2.2):
+/// `new_wh` = Some((W, H)) resizes to exactly that; else `new_short` = 0 keeps the size, and
+/// otherwise the short side becomes `new_short` and the long side trunc(new_short / short · long)
+/// (upscaling too). 320×240 with new_short 256 → 341×256.
+pub fn extract_size(w: usize, h: usize, new_short: usize, new_wh: Option<(usize, usize)>) -> (usize, usize) {
+    if let Some(wh) = new_wh {
+        return wh;
+    }
+    if new_short == 0 {
+        return (w, h);
+    }
+    let long = |l: usize, s: usize| (new_short as f64 / s as f64 * l as f64) as usize;
+    if w < h {
+        (new_short, long(h, w))
+    } else {
+        (long(w, h), new_short)
+    }
+}
+
 /// `CenterCrop(crop_size)` box: left (W−w)//2, top (H−h)//2; the crop is clamped to the image.
 pub fn center_crop(w: usize, h: usize, crop: (usize, usize)) -> CropBox {
     let (cw, ch) = (crop.0.min(w), crop.1.min(h));
@@ -53,6 +72,16 @@ pub fn three_crop(w: usize, h: usize, crop: (usize, usize)) -> Result<[CropBox; 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extract_size_follows_the_opencv_path() {
+        assert_eq!(extract_size(320, 240, 256, None), (341, 256));
+        assert_eq!(extract_size(1920, 1080, 256, None), (455, 256));
+        assert_eq!(extract_size(400, 226, 256, None), (453, 256));
+        assert_eq!(extract_size(240, 320, 256, None), (256, 341));
+        assert_eq!(extract_size(320, 240, 0, None), (320, 240));
+        assert_eq!(extract_size(320, 240, 256, Some((171, 128))), (171, 128));
+    }
 
     #[test]
     fn resize_short_side_256() {

@@ -11,4 +11,4 @@ pub mod geometry;
 mod ops;
 
 pub use format::{InputFormat, Normalize, Tensor};
-pub use ops::{CenterCrop, Clip, Interpolation, Resize, Size, ThreeCrop, Transform};
+pub use ops::{resize_frame, CenterCrop, Clip, Interpolation, Resize, Size, ThreeCrop, Transform};

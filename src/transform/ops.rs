@@ -1,7 +1,10 @@
 //! The configured transform steps and the uint8 clip they act on.
 
 use anyhow::{anyhow, bail, Result};
-use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{
+    images::{Image, ImageRef},
+    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
 use serde::{Deserialize, Serialize};
 
 use super::geometry::{self, CropBox};
@@ -113,13 +116,8 @@ impl Transform {
                 if w == 0 || h == 0 {
                     bail!("Resize to {w}x{h} from {}x{}: empty output", first.width, first.height);
                 }
-                let alg = match interpolation {
-                    Interpolation::Bilinear => ResizeAlg::Interpolation(FilterType::Bilinear),
-                    Interpolation::Bicubic => ResizeAlg::Interpolation(FilterType::CatmullRom),
-                    Interpolation::Nearest => ResizeAlg::Nearest,
-                };
                 let mut resizer = Resizer::new();
-                let frames = clip.frames.iter().map(|f| resize(&mut resizer, f, w, h, alg)).collect::<Result<_>>()?;
+                let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, w, h, *interpolation)).collect::<Result<_>>()?;
                 Ok(Clip { frames, ..clip })
             }
             Transform::CenterCrop(CenterCrop { crop_size }) => {
@@ -141,23 +139,35 @@ impl Transform {
     }
 }
 
-fn resize(resizer: &mut Resizer, f: &Frame, w: usize, h: usize, alg: ResizeAlg) -> Result<Frame> {
+/// Resizes one frame (RGB or grayscale) to `w`×`h` pixels with fast_image_resize, without
+/// antialiasing (OpenCV `cv2.resize` style); the same size returns a copy.
+///
+/// # Errors
+/// A zero-sized input or output.
+pub fn resize_frame(resizer: &mut Resizer, f: &Frame, w: usize, h: usize, interpolation: Interpolation) -> Result<Frame> {
     if (f.width, f.height) == (w, h) {
         return Ok(f.clone());
     }
-    let src = Image::from_vec_u8(f.width as u32, f.height as u32, f.data.clone(), PixelType::U8x3)?;
-    let mut dst = Image::new(w as u32, h as u32, PixelType::U8x3);
+    let alg = match interpolation {
+        Interpolation::Bilinear => ResizeAlg::Interpolation(FilterType::Bilinear),
+        Interpolation::Bicubic => ResizeAlg::Interpolation(FilterType::CatmullRom),
+        Interpolation::Nearest => ResizeAlg::Nearest,
+    };
+    let pixel = if f.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let src = ImageRef::new(f.width as u32, f.height as u32, &f.data, pixel)?;
+    let mut dst = Image::new(w as u32, h as u32, pixel);
     resizer.resize(&src, &mut dst, &ResizeOptions::new().resize_alg(alg))?;
-    Ok(Frame::new(w, h, dst.into_vec()))
+    Ok(Frame::with_channels(w, h, f.channels, dst.into_vec()))
 }
 
 fn crop(f: &Frame, b: CropBox) -> Frame {
-    let mut data = Vec::with_capacity(b.w * b.h * 3);
+    let c = f.channels;
+    let mut data = Vec::with_capacity(b.w * b.h * c);
     for row in b.y..b.y + b.h {
-        let start = (row * f.width + b.x) * 3;
-        data.extend_from_slice(&f.data[start..start + b.w * 3]);
+        let start = (row * f.width + b.x) * c;
+        data.extend_from_slice(&f.data[start..start + b.w * c]);
     }
-    Frame::new(b.w, b.h, data)
+    Frame::with_channels(b.w, b.h, c, data)
 }
 
 #[cfg(test)]

@@ -1,0 +1,87 @@
+//! `vpipe extract-frames SRC OUT`: flags → [`vpipe::graph::extract::ExtractJob`].
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::{default_workers, shard_spec};
+use vpipe::decode::FilenameTemplate;
+use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
+
+/// Flags of `vpipe extract-frames` (names follow mmaction2's `build_rawframes.py`).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folder of videos: SRC/<class>/<video> (--level 2) or SRC/<video> (--level 1).
+    src: PathBuf,
+    /// Output folder: OUT/<class>/<video_stem>/img_00001.jpg …
+    out: PathBuf,
+    /// Directory depth of the videos under SRC: 2 = class folders, 1 = flat.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    level: u8,
+    /// Video extensions to take, comma-separated (case-insensitive).
+    #[arg(long, default_value = "avi,mp4,webm,mkv,mov,m4v,mpg,mpeg,flv,wmv", value_delimiter = ',')]
+    ext: Vec<String>,
+    /// Resize the short side to N pixels, long side trunc(N/short·long), as mmaction2's OpenCV
+    /// path does (0 = keep the size).
+    #[arg(long, default_value_t = 0)]
+    new_short: usize,
+    /// Resize to exactly this width (with --new-height).
+    #[arg(long)]
+    new_width: Option<usize>,
+    /// Resize to exactly this height (with --new-width).
+    #[arg(long)]
+    new_height: Option<usize>,
+    /// JPEG quality, 1–100 (OpenCV's default).
+    #[arg(long, default_value_t = 95)]
+    quality: i32,
+    /// Number of the first frame's file: 1 = mmaction2 OpenCV layout, 0 = denseflow layout.
+    #[arg(long, default_value_t = 1)]
+    start_index: usize,
+    /// File name template, Python format syntax.
+    #[arg(long, default_value = "img_{:05d}.jpg")]
+    filename_tmpl: String,
+    /// Videos decoded in parallel [default: number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// File listing completed videos, appended as they finish [default: OUT/build_report.txt].
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Process shard I of N (`I/N`, round-robin over the sorted video list). Defaults to
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when those are set.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+/// Runs the command; prints the summary; exits non-zero when any video failed.
+pub fn run(a: Args) -> Result<()> {
+    let new_wh = match (a.new_width, a.new_height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => Some((w, h)),
+        (None, None) => None,
+        _ => bail!("--new-width and --new-height go together and must be > 0"),
+    };
+    let filename_tmpl = FilenameTemplate::parse(&a.filename_tmpl)?;
+    if filename_tmpl.has_direction() {
+        bail!("--filename-tmpl {}: RGB frames take one field, e.g. img_{{:05d}}.jpg", a.filename_tmpl);
+    }
+    let mut videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
+    if videos.is_empty() {
+        bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
+    }
+    if let Some((i, n)) = shard_spec(a.shard.as_deref())? {
+        videos = videos.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
+    }
+    let job = ExtractJob {
+        videos,
+        options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },
+        workers: a.workers.unwrap_or_else(default_workers),
+        report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let summary = extract::run(job)?;
+    eprint!("{summary}");
+    if !summary.failures.is_empty() {
+        bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());
+    }
+    Ok(())
+}

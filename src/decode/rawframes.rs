@@ -1,0 +1,229 @@
+//! Rawframe folders (mmaction2 `RawFrameDecode`): one JPEG per frame, named by a Python-style
+//! template such as `img_{:05}.jpg` (RGB) or `{}_{:05d}.jpg` / `flow_{}_{:05d}.jpg` (optical flow,
+//! first field `x`/`y`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::jpeg::read_jpeg;
+use super::Frame;
+
+/// A parsed filename template: literal text and up to two `{…}` fields (Python `str.format`
+/// subset: `{}`, `{:05}`, `{:05d}`, `{:d}`). With two fields the first is the flow direction
+/// (`x`/`y`) and the second the frame number; with one field it is the frame number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FilenameTemplate {
+    text: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    /// A field; `width` zero-pads integers.
+    Field {
+        width: usize,
+    },
+}
+
+impl FilenameTemplate {
+    /// Parses `text`.
+    ///
+    /// # Errors
+    /// An unbalanced brace, an unsupported format spec, or not one or two fields.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let Some(close) = rest[open..].find('}') else { bail!("filename template {text:?}: unclosed '{{'") };
+            let spec = &rest[open + 1..open + close];
+            let fmt = spec.strip_prefix(':').unwrap_or(spec);
+            if !spec.is_empty() && !spec.starts_with(':') {
+                bail!("filename template {text:?}: only positional fields like {{:05d}} are supported, got {{{spec}}}");
+            }
+            let digits = fmt.strip_suffix('d').unwrap_or(fmt);
+            let width = if digits.is_empty() {
+                0
+            } else {
+                match digits.strip_prefix('0').unwrap_or(digits).parse::<usize>() {
+                    Ok(w) => w,
+                    Err(_) => bail!("filename template {text:?}: unsupported format {{{spec}}} (use {{:05d}})"),
+                }
+            };
+            parts.push(Part::Field { width });
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        let fields = parts.iter().filter(|p| matches!(p, Part::Field { .. })).count();
+        if !(1..=2).contains(&fields) {
+            bail!("filename template {text:?}: needs one field (frame number) or two (flow direction, frame number)");
+        }
+        Ok(FilenameTemplate { text: text.to_string(), parts })
+    }
+
+    /// Whether the template names a flow direction (two fields).
+    pub fn has_direction(&self) -> bool {
+        self.parts.iter().filter(|p| matches!(p, Part::Field { .. })).count() == 2
+    }
+
+    /// The file name of frame `number` (already offset by start_index), for flow direction
+    /// `direction` (`x`/`y`) when the template has two fields (ignored otherwise).
+    pub fn render(&self, direction: &str, number: usize) -> String {
+        let two = self.has_direction();
+        let mut field = 0;
+        let mut out = String::with_capacity(self.text.len() + 8);
+        for p in &self.parts {
+            match p {
+                Part::Literal(s) => out.push_str(s),
+                Part::Field { width } => {
+                    if two && field == 0 {
+                        out.push_str(direction);
+                    } else {
+                        out.push_str(&format!("{number:0width$}"));
+                    }
+                    field += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for FilenameTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl fmt::Display for FilenameTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for FilenameTemplate {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for FilenameTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FilenameTemplate::parse(&s).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
+/// mmaction2 `modality`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Modality {
+    /// One RGB JPEG per frame.
+    #[default]
+    RGB,
+    /// Two grayscale JPEGs per frame (x and y flow components), read as `[x0, y0, x1, y1, …]`.
+    Flow,
+}
+
+/// How a rawframe dataset names its files (mmaction2 `RawframeDataset` settings).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawframeSpec {
+    /// File name template; default `img_{:05}.jpg` (flow: `{}_{:05d}.jpg`).
+    pub filename_tmpl: FilenameTemplate,
+    /// Number of the first file: 1 for OpenCV / `vpipe extract-frames`, 0 for denseflow.
+    pub start_index: usize,
+    /// RGB or Flow.
+    pub modality: Modality,
+}
+
+impl Default for RawframeSpec {
+    fn default() -> Self {
+        RawframeSpec { filename_tmpl: FilenameTemplate::parse("img_{:05}.jpg").expect("valid"), start_index: 1, modality: Modality::RGB }
+    }
+}
+
+impl RawframeSpec {
+    /// Checks that the template fits the modality (flow needs the direction field).
+    ///
+    /// # Errors
+    /// A flow spec whose template has one field, or an RGB spec with two.
+    pub fn validate(&self) -> Result<()> {
+        match (self.modality, self.filename_tmpl.has_direction()) {
+            (Modality::Flow, false) => bail!("modality Flow needs a template with a direction field, e.g. '{{}}_{{:05d}}.jpg'"),
+            (Modality::RGB, true) => {
+                bail!("modality RGB needs a template with one field, e.g. 'img_{{:05}}.jpg', got {}", self.filename_tmpl)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads the frames at `frame_inds` from the folder `dir` (mmaction2 `RawFrameDecode`, 0.x):
+/// index `i` (already including `start_index`, as [`crate::sample::SampleFrames`] returns it) is
+/// file number `i + offset`. RGB gives one 3-channel frame per index; Flow gives two grayscale
+/// frames per index, x then y. Repeated indices decode once.
+///
+/// # Errors
+/// A negative file number, or a missing or undecodable file; the message names the file.
+pub fn read_rawframes(dir: &Path, offset: usize, spec: &RawframeSpec, frame_inds: &[i64]) -> Result<Vec<Frame>> {
+    let mut cache: HashMap<(usize, &str), Frame> = HashMap::new();
+    let dirs: &[&str] = match spec.modality {
+        Modality::RGB => &[""],
+        Modality::Flow => &["x", "y"],
+    };
+    let mut out = Vec::with_capacity(frame_inds.len() * dirs.len());
+    for &i in frame_inds {
+        let Ok(number) = usize::try_from(i + offset as i64) else { bail!("frame index {i} + offset {offset} is negative") };
+        for &d in dirs {
+            let frame = match cache.get(&(number, d)) {
+                Some(f) => f.clone(),
+                None => {
+                    let channels = if d.is_empty() { 3 } else { 1 };
+                    let f = read_jpeg(&dir.join(spec.filename_tmpl.render(d, number)), channels)?;
+                    cache.insert((number, d), f.clone());
+                    f
+                }
+            };
+            out.push(frame);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_like_python_format() {
+        let t = FilenameTemplate::parse("img_{:05}.jpg").unwrap();
+        assert_eq!(t.render("", 46), "img_00046.jpg");
+        assert_eq!(FilenameTemplate::parse("img_{:05d}.jpg").unwrap().render("", 0), "img_00000.jpg");
+        let f = FilenameTemplate::parse("flow_{}_{:05d}.jpg").unwrap();
+        assert!(f.has_direction());
+        assert_eq!(f.render("x", 1), "flow_x_00001.jpg");
+        assert_eq!(FilenameTemplate::parse("{}_{:05d}.jpg").unwrap().render("y", 12), "y_00012.jpg");
+        assert_eq!(FilenameTemplate::parse("{:06d}.jpg").unwrap().render("", 7), "000007.jpg");
+        assert_eq!(FilenameTemplate::parse("{}.jpg").unwrap().render("", 7), "7.jpg");
+        for bad in ["img.jpg", "img_{:05.jpg", "img_{0}.jpg", "{:x}.jpg", "{}{}{}"] {
+            assert!(FilenameTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flow_spec_needs_a_direction_field() {
+        let mut s = RawframeSpec { modality: Modality::Flow, ..Default::default() };
+        assert!(s.validate().is_err());
+        s.filename_tmpl = FilenameTemplate::parse("{}_{:05d}.jpg").unwrap();
+        assert!(s.validate().is_ok());
+    }
+}

@@ -1,0 +1,246 @@
+//! The extract-frames job (mmaction2 `build_rawframes.py --task rgb --use-opencv`, semantics §2):
+//! every video → a folder of JPEGs `OUT/<class>/<video_stem>/img_00001.jpg …`.
+//!
+//! ```text
+//! source ─▶ workers (decode all frames → resize → JPEG → files in .<stem>.partial/) ─▶ rename
+//!        ─▶ main thread (report file, progress bar, summary)
+//! ```
+//! A folder under its final name is always complete (see [`AtomicDir`]): a re-run skips it and
+//! redoes any video whose folder is missing, so a killed run resumes where it stopped. One decoder
+//! thread per video; parallelism is across videos.
+
+use std::cell::RefCell;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fast_image_resize::Resizer;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::metrics::Failure;
+use super::{run_pool, PoolConfig, StageMetrics};
+use crate::decode::{decode_all, FilenameTemplate, JpegEncoder};
+use crate::sink::AtomicDir;
+use crate::transform::{geometry, resize_frame, Interpolation};
+
+/// One video to extract.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoTask {
+    /// The video file.
+    pub src: PathBuf,
+    /// Its rawframe folder (`OUT/<class>/<stem>`).
+    pub dest: PathBuf,
+    /// Name for reports and errors: the path relative to the source folder.
+    pub name: String,
+}
+
+/// Lists the videos under `src` as mmaction2 does: `--level 2` globs `src/*/*.<ext>` (class
+/// folders), level 1 `src/*.<ext>`; extensions compared case-insensitively. The folder of
+/// `src/<class>/<stem>.<ext>` is `out/<class>/<stem>`. Sorted by name.
+///
+/// # Errors
+/// `src` cannot be read, or two videos share a class and stem (`a.avi`, `a.mp4`), which would
+/// extract into one folder.
+pub fn list_videos(src: &Path, out: &Path, level: usize, exts: &[String]) -> Result<Vec<VideoTask>> {
+    let mut tasks = Vec::new();
+    let dirs: Vec<(PathBuf, String)> = if level >= 2 {
+        let mut d: Vec<(PathBuf, String)> = read_dir_sorted(src)?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .map(|p| {
+                let c = p.file_name().unwrap().to_string_lossy().into_owned();
+                (p, format!("{c}/"))
+            })
+            .collect();
+        d.sort();
+        d
+    } else {
+        vec![(src.to_path_buf(), String::new())]
+    };
+    for (dir, prefix) in dirs {
+        for p in read_dir_sorted(&dir)? {
+            let ext_ok = p.extension().is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(&e.to_string_lossy())));
+            if !p.is_file() || !ext_ok {
+                continue;
+            }
+            let file = p.file_name().unwrap().to_string_lossy().into_owned();
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let dest = out.join(format!("{prefix}{stem}"));
+            if let Some(other) = tasks.iter().find(|t: &&VideoTask| t.dest == dest) {
+                anyhow::bail!("{} and {prefix}{file} would both extract into {}", other.name, dest.display());
+            }
+            tasks.push(VideoTask { src: p, dest, name: format!("{prefix}{file}") });
+        }
+    }
+    Ok(tasks)
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> =
+        fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    v.sort();
+    Ok(v)
+}
+
+/// How to write the frames.
+#[derive(Clone, Debug)]
+pub struct ExtractOptions {
+    /// Resize the short side to this many pixels (0 = keep the size); see [`geometry::extract_size`].
+    pub new_short: usize,
+    /// Resize to exactly (width, height) pixels instead.
+    pub new_wh: Option<(usize, usize)>,
+    /// JPEG quality 1–100 (OpenCV default 95).
+    pub quality: i32,
+    /// File name template (`img_{:05d}.jpg`).
+    pub filename_tmpl: FilenameTemplate,
+    /// Number of the first frame's file: 1 (mmaction2 OpenCV) or 0 (denseflow).
+    pub start_index: usize,
+}
+
+/// Everything an extraction run needs.
+#[derive(Clone, Debug)]
+pub struct ExtractJob {
+    /// Videos to extract, in report order.
+    pub videos: Vec<VideoTask>,
+    /// Output settings.
+    pub options: ExtractOptions,
+    /// Worker threads (videos in parallel).
+    pub workers: usize,
+    /// File that lists completed videos, one `name` per line, appended as they finish
+    /// (mmaction2 `build_report.txt`).
+    pub report: Option<PathBuf>,
+    /// Show a progress bar (it hides itself when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// What an extraction run did.
+#[derive(Debug, Default)]
+pub struct ExtractSummary {
+    /// Videos extracted in this run.
+    pub ok: usize,
+    /// Videos skipped because their folder was already complete.
+    pub skipped: usize,
+    /// Videos that failed, with reasons; their folders do not exist.
+    pub failures: Vec<Failure>,
+    /// Frames written in this run.
+    pub frames: usize,
+    /// Wall time of the run.
+    pub wall: Duration,
+}
+
+impl std::fmt::Display for ExtractSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "videos ok {}, skipped {}, failed {}; {} frames in {:.2} s ({:.0} frames/s)",
+            self.ok,
+            self.skipped,
+            self.failures.len(),
+            self.frames,
+            secs,
+            self.frames as f64 / secs
+        )?;
+        for x in &self.failures {
+            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// Per worker thread: encoder (at the job's quality) and resizer, built on first use.
+    static CODERS: RefCell<Option<(i32, JpegEncoder, Resizer)>> = const { RefCell::new(None) };
+}
+
+/// Extracts one video into its folder; returns the number of frames written.
+///
+/// # Errors
+/// Decoding, resizing, encoding or writing fails; the partial folder is removed.
+pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
+    let dir = AtomicDir::create(&task.dest)?;
+    let n = CODERS
+        .with(|cell| -> Result<usize> {
+            let mut slot = cell.borrow_mut();
+            if !matches!(&*slot, Some((q, ..)) if *q == o.quality) {
+                *slot = Some((o.quality, JpegEncoder::new(o.quality)?, Resizer::new()));
+            }
+            let (_, encoder, resizer) = slot.as_mut().expect("set above");
+            decode_all(&task.src, |i, frame| {
+                let (w, h) = geometry::extract_size(frame.width, frame.height, o.new_short, o.new_wh);
+                let frame = if (w, h) == (frame.width, frame.height) {
+                    frame
+                } else {
+                    resize_frame(resizer, &frame, w, h, Interpolation::Bilinear)?
+                };
+                let path = dir.path().join(o.filename_tmpl.render("", i + o.start_index));
+                fs::write(&path, encoder.encode(&frame)?).with_context(|| format!("writing {}", path.display()))
+            })
+        })
+        .context("decode")?;
+    dir.commit()?;
+    Ok(n)
+}
+
+/// Runs the job: skips videos whose folder exists, extracts the rest on `workers` threads.
+/// Failures are collected, not fatal.
+///
+/// # Errors
+/// The report file cannot be written.
+pub fn run(job: ExtractJob) -> Result<ExtractSummary> {
+    let start = Instant::now();
+    let mut summary = ExtractSummary::default();
+    let mut report = match &job.report {
+        Some(p) => {
+            if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            Some(OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening report {}", p.display()))?)
+        }
+        None => None,
+    };
+    let reported: std::collections::HashSet<String> =
+        job.report.as_ref().and_then(|p| fs::read_to_string(p).ok()).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default();
+    let mut record = |name: &str| -> Result<()> {
+        match report.as_mut() {
+            Some(f) if !reported.contains(name) => writeln!(f, "{name}").context("writing the report file"),
+            _ => Ok(()),
+        }
+    };
+
+    let (todo, done): (Vec<VideoTask>, Vec<VideoTask>) = job.videos.into_iter().partition(|t| !t.dest.is_dir());
+    for t in &done {
+        record(&t.name)?; // complete from an earlier run that was killed before reporting it
+    }
+    summary.skipped = done.len();
+
+    let bar = if job.progress { ProgressBar::new(todo.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos {msg} eta {eta}").expect("template"));
+    let options = job.options.clone();
+    let cfg = PoolConfig { workers: job.workers, capacity: 2 * job.workers.max(1) };
+    let results =
+        run_pool(todo, &cfg, StageMetrics::new("source"), StageMetrics::new("extract"), move |t: &VideoTask| extract_video(t, &options));
+    for d in results {
+        match d.result {
+            Ok(n) => {
+                summary.ok += 1;
+                summary.frames += n;
+                record(&d.item.name)?;
+            }
+            Err(e) => {
+                summary.failures.push(Failure {
+                    path: d.item.src.display().to_string(),
+                    stage: "extract".into(),
+                    message: format!("{e:#}"),
+                });
+            }
+        }
+        bar.set_message(format!("{:.0} frames/s", summary.frames as f64 / start.elapsed().as_secs_f64().max(1e-9)));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    summary.wall = start.elapsed();
+    Ok(summary)
+}
