@@ -176,7 +176,7 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
             s
         })
         .collect();
-    let parts = vpipe::config::default_test_pipeline(8);
+    let parts = vpipe::config::default_test_pipeline(8, vpipe::decode::Modality::RGB);
     let pipeline = Arc::new(DataPipeline {
         sampler: parts.sampler,
         transforms: parts.transforms,
@@ -184,6 +184,7 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
         format: parts.format,
         seed: 0,
         epoch: 0,
+        rawframes: Default::default(),
     });
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
     let cfg = PoolConfig { workers: 2, capacity: 3 };

@@ -54,9 +54,24 @@ pub struct Args {
     /// Shuffle the train lists (seeded by --seed).
     #[arg(long)]
     shuffle: bool,
+    /// Dataset name in output paths [default: ucf101 / hmdb51; for folder, the name of
+    /// SRC_FOLDER's parent, as in data/<name>/rawframes].
+    #[arg(long)]
+    name: Option<String>,
     /// Seed for --shuffle and the folder split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// The dataset name used in output paths when --name is not given.
+fn default_name(a: &Args) -> Result<String> {
+    Ok(match a.dataset {
+        Dataset::Ucf101 => "ucf101".to_string(),
+        Dataset::Hmdb51 => "hmdb51".to_string(),
+        Dataset::Folder => {
+            a.src_folder.canonicalize()?.parent().and_then(|p| p.file_name()).map_or("dataset".into(), |n| n.to_string_lossy().into_owned())
+        }
+    })
 }
 
 /// Runs the command: writes the lists and prints one line per file; videos named by the splits
@@ -68,12 +83,9 @@ pub fn run(a: Args) -> Result<()> {
     if items.is_empty() {
         bail!("nothing to list under {} (--format {:?}, --level {})", a.src_folder.display(), a.format, a.level);
     }
-    let ds = match a.dataset {
-        Dataset::Ucf101 => "ucf101".to_string(),
-        Dataset::Hmdb51 => "hmdb51".to_string(),
-        Dataset::Folder => {
-            a.src_folder.canonicalize()?.parent().and_then(|p| p.file_name()).map_or("dataset".into(), |n| n.to_string_lossy().into_owned())
-        }
+    let ds = match a.name.clone() {
+        Some(n) => n,
+        None => default_name(&a)?,
     };
     let ann = a.annotations.clone().unwrap_or_else(|| a.out_root_path.join(&ds).join("annotations"));
     let class_ind = a.class_ind.as_deref().map(file_list::read_class_ind).transpose()?;

@@ -9,9 +9,10 @@ use clap::ValueEnum;
 use super::shard_spec;
 
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
+use vpipe::decode::{FilenameTemplate, Modality};
 use vpipe::graph::featurize::{self, DataPipeline, FeaturizeJob};
 use vpipe::model::ModelSpec;
-use vpipe::source::{folder_per_class, read_video_list, shard};
+use vpipe::source::shard;
 
 /// Output format (only Parquet today).
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -26,9 +27,25 @@ pub struct Args {
     /// Pipeline YAML with source, pipeline, model and output settings (see pipelines/featurize_tsm.yaml).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// mmaction2 video list: one `path label` (or `path l1 l2 …`) per line, paths relative to --root.
+    /// mmaction2 list: videos, one `path label` (or `path l1 l2 …`) per line, or with --rawframes
+    /// `frame_dir total_frames label`; paths relative to --root.
     #[arg(long)]
     ann: Option<PathBuf>,
+    /// --ann is a rawframe list (mmaction2 RawframeDataset) of JPEG folders under --root.
+    #[arg(long)]
+    rawframes: bool,
+    /// Rawframe lists have an offset column: `frame_dir offset total_frames label`.
+    #[arg(long, requires = "rawframes")]
+    with_offset: bool,
+    /// Rawframe file names, Python format syntax [default: img_{:05}.jpg; flow {}_{:05d}.jpg].
+    #[arg(long, requires = "rawframes")]
+    filename_tmpl: Option<String>,
+    /// Number of the first rawframe file: 1 (OpenCV, vpipe extract-frames) or 0 (denseflow) [default: 1].
+    #[arg(long, requires = "rawframes")]
+    start_index: Option<usize>,
+    /// Rawframe modality: RGB, or Flow (x/y grayscale pairs; needs a TorchScript model).
+    #[arg(long, requires = "rawframes", value_enum, default_value = "rgb")]
+    modality: Modality,
     /// Folder the list's paths are relative to; without --ann, a folder-per-class dataset
     /// (`ROOT/<class>/<video>`, labels = sorted class index).
     #[arg(long)]
@@ -86,16 +103,22 @@ pub fn run(a: Args) -> Result<()> {
         None => FeaturizeConfig::default(),
     };
     let source = match (&a.ann, &a.root, &cfg.source) {
+        (Some(ann), Some(root), _) if a.rawframes => SourceConfig::RawframeList {
+            ann_file: ann.clone(),
+            root: root.clone(),
+            with_offset: a.with_offset,
+            filename_tmpl: a.filename_tmpl.as_deref().map(FilenameTemplate::parse).transpose()?,
+            start_index: a.start_index,
+            modality: a.modality,
+        },
         (Some(ann), Some(root), _) => SourceConfig::VideoList { ann_file: ann.clone(), root: root.clone() },
         (Some(_), None, _) => bail!("--ann needs --root (the folder its paths are relative to)"),
         (None, Some(root), _) => SourceConfig::VideoFolder { root: root.clone() },
         (None, None, Some(s)) => s.clone(),
         (None, None, None) => bail!("no input: give --ann LIST --root DIR, --root DATASET_DIR, or a --config with a source"),
     };
-    let samples = match &source {
-        SourceConfig::VideoList { ann_file, root } => read_video_list(ann_file, root)?,
-        SourceConfig::VideoFolder { root } => folder_per_class(root, &["avi", "mp4", "mkv", "webm", "mov", "m4v"])?.0,
-    };
+    let samples = source.samples()?;
+    let rawframes = source.rawframe_spec()?;
     let mut out = a.out.clone().or(cfg.out.clone()).context("--out FILE is required (or `out:` in the config)")?;
     let samples = match shard_spec(a.shard.as_deref())? {
         Some((i, n)) => {
@@ -121,13 +144,13 @@ pub fn run(a: Args) -> Result<()> {
 
     let mut parts = match &cfg.pipeline {
         Some(steps) => split_pipeline(steps).context("in `pipeline`")?,
-        None => default_test_pipeline(num_segments as usize * a.clips.unwrap_or(1)),
+        None => default_test_pipeline(num_segments as usize * a.clips.unwrap_or(1), rawframes.modality),
     };
     if let Some(k) = a.clips {
         parts.sampler.num_clips = k * if parts.sampler.clip_len == 1 { num_segments as usize } else { 1 };
     }
     if matches!(model, ModelSpec::BuiltIn { .. }) && parts.format != vpipe::transform::InputFormat::NCHW {
-        bail!("built-in TSM/TSN models take NCHW input; FormatShape {:?} needs a TorchScript model", parts.format);
+        bail!("built-in TSM/TSN models take RGB NCHW input; FormatShape {:?} needs a TorchScript model", parts.format);
     }
     let workers = a.workers.or(cfg.workers).unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let pipeline_desc = format!("{:?}", parts);
@@ -140,6 +163,7 @@ pub fn run(a: Args) -> Result<()> {
             format: parts.format,
             seed,
             epoch: 0,
+            rawframes,
         },
         model: model.clone(),
         batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::decode::{FilenameTemplate, Modality, RawframeSpec};
 use crate::sample::SampleFrames;
+use crate::source::{folder_per_class, read_rawframe_list, read_video_list, Sample};
 use crate::transform::{CenterCrop, InputFormat, Normalize, Resize, ThreeCrop, Transform};
 
 /// Where the videos come from.
@@ -31,6 +33,55 @@ pub enum SourceConfig {
     VideoList { ann_file: PathBuf, root: PathBuf },
     /// `root/<class>/<video>`, labels by sorted class name.
     VideoFolder { root: PathBuf },
+    /// mmaction2 rawframe list (`frame_dir total_frames label …`, or `frame_dir offset
+    /// total_frames label` with `with_offset`), folders relative to `root` (`data_prefix`).
+    /// Defaults as mmaction2's `RawframeDataset`: `img_{:05}.jpg` (flow `{}_{:05d}.jpg`),
+    /// `start_index: 1`, `modality: RGB`.
+    #[serde(alias = "RawframeDataset")]
+    RawframeList {
+        ann_file: PathBuf,
+        #[serde(alias = "data_prefix")]
+        root: PathBuf,
+        #[serde(default)]
+        with_offset: bool,
+        filename_tmpl: Option<FilenameTemplate>,
+        start_index: Option<usize>,
+        #[serde(default)]
+        modality: Modality,
+    },
+}
+
+/// Video extensions a folder-per-class source takes.
+pub const VIDEO_EXTENSIONS: &[&str] = &["avi", "mp4", "mkv", "webm", "mov", "m4v"];
+
+impl SourceConfig {
+    /// The samples the source lists, in list order.
+    ///
+    /// # Errors
+    /// Unreadable or malformed lists (named with their line), an empty folder tree.
+    pub fn samples(&self) -> Result<Vec<Sample>> {
+        match self {
+            SourceConfig::VideoList { ann_file, root } => read_video_list(ann_file, root),
+            SourceConfig::VideoFolder { root } => Ok(folder_per_class(root, VIDEO_EXTENSIONS)?.0),
+            SourceConfig::RawframeList { ann_file, root, with_offset, .. } => read_rawframe_list(ann_file, root, *with_offset),
+        }
+    }
+
+    /// How rawframe files are named (mmaction2 defaults for video sources, which ignore it).
+    ///
+    /// # Errors
+    /// A template that does not fit the modality.
+    pub fn rawframe_spec(&self) -> Result<RawframeSpec> {
+        let SourceConfig::RawframeList { filename_tmpl, start_index, modality, .. } = self else { return Ok(RawframeSpec::default()) };
+        let default_tmpl = if *modality == Modality::Flow { "{}_{:05d}.jpg" } else { "img_{:05}.jpg" };
+        let spec = RawframeSpec {
+            filename_tmpl: filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse(default_tmpl).expect("valid")),
+            start_index: start_index.unwrap_or(1),
+            modality: *modality,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
 }
 
 /// One pipeline step (`type:` names as in mmaction2).
@@ -47,7 +98,8 @@ pub enum Step {
         alias = "OpenCVDecode",
         alias = "DecordInit",
         alias = "PyAVInit",
-        alias = "OpenCVInit"
+        alias = "OpenCVInit",
+        alias = "RawFrameDecode"
     )]
     Decode {},
     /// `Normalize(mean, std, to_bgr)`.
@@ -174,10 +226,11 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
 }
 
 /// mmaction2's TSM/TSN test pipeline (0.x): `num_clips` single-frame segments, Resize(−1, 256),
-/// CenterCrop(224), ImageNet Normalize, NCHW.
-pub fn default_test_pipeline(num_clips: usize) -> PipelineParts {
+/// CenterCrop(224), ImageNet Normalize, NCHW. For flow (TSN flow configs): 5 (x, y) pairs per
+/// segment, `mean=std=[128, 128]`, NCHW_Flow.
+pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelineParts {
     use crate::transform::{Interpolation, Size};
-    PipelineParts {
+    let rgb = PipelineParts {
         sampler: SampleFrames::segments(num_clips),
         transforms: vec![
             Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
@@ -185,6 +238,15 @@ pub fn default_test_pipeline(num_clips: usize) -> PipelineParts {
         ],
         normalize: Normalize::imagenet(),
         format: InputFormat::NCHW,
+    };
+    match modality {
+        Modality::RGB => rgb,
+        Modality::Flow => PipelineParts {
+            sampler: SampleFrames { clip_len: 5, ..SampleFrames::segments(num_clips) },
+            normalize: Normalize::flow(),
+            format: InputFormat::NCHW_Flow,
+            ..rgb
+        },
     }
 }
 
@@ -211,6 +273,20 @@ mod tests {
         assert!(parts.sampler.test_mode);
         assert_eq!(parts.transforms.len(), 2);
         assert_eq!(c.model.unwrap().num_classes, Some(5));
+    }
+
+    #[test]
+    fn rawframe_source_takes_mmaction2_names_and_defaults() {
+        let c = FeaturizeConfig::parse("source: {type: RawframeDataset, ann_file: a.txt, data_prefix: raw, with_offset: true}\n").unwrap();
+        let src = c.source.unwrap();
+        assert_eq!(src.rawframe_spec().unwrap(), RawframeSpec::default());
+        let c =
+            FeaturizeConfig::parse("source: {type: RawframeList, ann_file: a.txt, root: raw, modality: Flow, start_index: 0}\n").unwrap();
+        let spec = c.source.unwrap().rawframe_spec().unwrap();
+        assert_eq!((spec.filename_tmpl.render("x", 0), spec.start_index), ("x_00000.jpg".to_string(), 0));
+        let e =
+            FeaturizeConfig::parse("source: {type: RawframeList, ann_file: a.txt, root: r, filename_tmpl: 'img_{:05.jpg'}\n").unwrap_err();
+        assert!(e.to_string().contains("unclosed"), "{e}");
     }
 
     #[test]

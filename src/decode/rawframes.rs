@@ -124,7 +124,8 @@ impl<'de> Deserialize<'de> for FilenameTemplate {
 }
 
 /// mmaction2 `modality`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[value(rename_all = "lower")]
 pub enum Modality {
     /// One RGB JPEG per frame.
     #[default]

@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::metrics::Failure;
 use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
-use crate::decode::VideoReader;
+use crate::decode::{read_rawframes, RawframeSpec, VideoReader};
 use crate::model::{ModelSpec, Recognizer};
 use crate::sample::SampleFrames;
 use crate::sink::{ClipRow, ParquetSink};
@@ -41,6 +41,8 @@ pub struct DataPipeline {
     pub seed: u64,
     /// Epoch for the RNG stream (0 for featurize).
     pub epoch: u64,
+    /// How rawframe samples name their files (used for samples with [`Sample::rawframes`]).
+    pub rawframes: RawframeSpec,
 }
 
 impl DataPipeline {
@@ -50,21 +52,37 @@ impl DataPipeline {
     /// The video cannot be opened or decoded, or a transform does not fit its frames; the message
     /// says which stage.
     pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
-        let clip = decode.busy(|| -> Result<Clip> {
-            let reader = VideoReader::open(&sample.path).context("decode")?;
-            let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
-            let s = self.sampler.sample(reader.info().num_frames, 0, &mut rng);
-            let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
-            let frames = reader.frames(&idx).context("decode")?;
-            Ok(Clip { frames, clip_len: s.clip_len, num_clips: s.num_clips, num_crops: 1 })
-        })?;
+        let clip = decode.busy(|| self.decode(sample))?;
         transform.busy(|| {
             let mut clip = clip;
             for t in &self.transforms {
                 clip = t.apply(clip).context("transform")?;
             }
-            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("FormatShape")? })
+            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")? })
         })
+    }
+
+    /// SampleFrames + decoding: a video (0-based frame indices, start_index 0) or a rawframe folder
+    /// (indices from the spec's start_index, files numbered index + offset; mmaction2
+    /// `RawFrameDecode`).
+    fn decode(&self, sample: &Sample) -> Result<Clip> {
+        let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
+        let (frames, s) = match sample.rawframes {
+            Some(r) => {
+                if r.total_frames == 0 {
+                    bail!("decode: the list gives 0 frames for {}", sample.path.display());
+                }
+                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, &mut rng);
+                (read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?, s)
+            }
+            None => {
+                let reader = VideoReader::open(&sample.path).context("decode")?;
+                let s = self.sampler.sample(reader.info().num_frames, 0, &mut rng);
+                let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
+                (reader.frames(&idx).context("decode")?, s)
+            }
+        };
+        Ok(Clip { frames, clip_len: s.clip_len, num_clips: s.num_clips, num_crops: 1 })
     }
 }
 

@@ -14,7 +14,8 @@ use crate::decode::Frame;
 /// `num_clips` clips of `clip_len` frames. All frames share one size after the first crop/resize.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Clip {
-    /// `num_crops · num_clips · clip_len` RGB frames.
+    /// `num_crops · num_clips · clip_len` RGB frames, or twice as many grayscale frames for flow
+    /// (x and y images interleaved: `[x0, y0, x1, y1, …]`, mmaction2 0.x).
     pub frames: Vec<Frame>,
     /// Frames per clip (L).
     pub clip_len: usize,
