@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
-use super::shard_spec;
+use super::{data_pipeline, shard_spec};
 
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
 use vpipe::decode::{FilenameTemplate, Modality};
-use vpipe::graph::featurize::{self, DataPipeline, FeaturizeJob};
+use vpipe::graph::featurize::{self, FeaturizeJob};
 use vpipe::model::ModelSpec;
 use vpipe::source::shard;
 
@@ -147,7 +147,8 @@ pub fn run(a: Args) -> Result<()> {
         None => default_test_pipeline(num_segments as usize * a.clips.unwrap_or(1), rawframes.modality),
     };
     if let Some(k) = a.clips {
-        parts.sampler.num_clips = k * if parts.sampler.clip_len == 1 { num_segments as usize } else { 1 };
+        let vpipe::sample::Sampler::SampleFrames(sf) = &mut parts.sampler else { bail!("--clips works with SampleFrames pipelines only") };
+        sf.num_clips = k * if sf.clip_len == 1 { num_segments as usize } else { 1 };
     }
     if matches!(model, ModelSpec::BuiltIn { .. }) && parts.format != vpipe::transform::InputFormat::NCHW {
         bail!("built-in TSM/TSN models take RGB NCHW input; FormatShape {:?} needs a TorchScript model", parts.format);
@@ -156,15 +157,7 @@ pub fn run(a: Args) -> Result<()> {
     let pipeline_desc = format!("{:?}", parts);
     let job = FeaturizeJob {
         samples,
-        pipeline: DataPipeline {
-            sampler: parts.sampler,
-            transforms: parts.transforms,
-            normalize: parts.normalize,
-            format: parts.format,
-            seed,
-            epoch: 0,
-            rawframes,
-        },
+        pipeline: data_pipeline(parts, seed, 0, rawframes),
         model: model.clone(),
         batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
         workers,

@@ -1,11 +1,17 @@
 //! Subcommands, one file each, plus the flag helpers they share.
 
 mod build_file_list;
+mod check;
 mod extract_frames;
 mod featurize;
+mod inspect;
 
 use anyhow::{bail, Context, Result};
+
 use clap::{Parser, Subcommand};
+use vpipe::config::PipelineParts;
+use vpipe::decode::RawframeSpec;
+use vpipe::graph::featurize::DataPipeline;
 
 /// vpipe — streaming video data engine for action recognition (mmaction2-compatible).
 #[derive(Parser, Debug)]
@@ -26,6 +32,11 @@ enum Command {
     /// Write mmaction2 train/val list files from UCF101 / HMDB51 splits or a folder-per-class tree
     /// (mmaction2 `tools/data/build_file_list.py`).
     BuildFileList(build_file_list::Args),
+    /// Validate a pipeline YAML without running it (keys, types, step order, paths).
+    Check(check::Args),
+    /// Show what the data pipeline does to the first samples of a split (indices, crops, flips,
+    /// shapes, statistics) and optionally dump the transformed frames as PNG.
+    Inspect(inspect::Args),
 }
 
 /// Runs the parsed command.
@@ -34,6 +45,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Featurize(a) => featurize::run(a),
         Command::ExtractFrames(a) => extract_frames::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
+        Command::Check(a) => check::run(a),
+        Command::Inspect(a) => inspect::run(a),
     }
 }
 
@@ -64,4 +77,17 @@ fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
 /// Worker threads when not given: the number of cores.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The per-sample data pipeline for `parts`, drawing from the (seed, epoch, index) streams.
+fn data_pipeline(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> DataPipeline {
+    DataPipeline {
+        sampler: parts.sampler,
+        transforms: parts.transforms,
+        normalize: parts.normalize,
+        format: parts.format,
+        seed,
+        epoch,
+        rawframes,
+    }
 }

@@ -123,8 +123,20 @@ impl<'de> Deserialize<'de> for FilenameTemplate {
     }
 }
 
+impl schemars::JsonSchema for FilenameTemplate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FilenameTemplate".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "Python format template with one field (frame number, e.g. img_{:05}.jpg) or two (flow direction, frame number, e.g. {}_{:05d}.jpg)"
+        })
+    }
+}
+
 /// mmaction2 `modality`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
 #[value(rename_all = "lower")]
 pub enum Modality {
     /// One RGB JPEG per frame.
@@ -135,7 +147,7 @@ pub enum Modality {
 }
 
 /// How a rawframe dataset names its files (mmaction2 `RawframeDataset` settings).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawframeSpec {
     /// File name template; default `img_{:05}.jpg` (flow: `{}_{:05d}.jpg`).

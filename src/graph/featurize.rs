@@ -20,7 +20,7 @@ use super::metrics::Failure;
 use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
 use crate::decode::{read_rawframes, RawframeSpec, VideoReader};
 use crate::model::{ModelSpec, Recognizer};
-use crate::sample::SampleFrames;
+use crate::sample::Sampler;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
 use crate::transform::{format, Clip, InputFormat, Normalize, Tensor, Transform};
@@ -30,7 +30,7 @@ use crate::transform::{format, Clip, InputFormat, Normalize, Tensor, Transform};
 #[derive(Clone, Debug)]
 pub struct DataPipeline {
     /// Which frames to decode.
-    pub sampler: SampleFrames,
+    pub sampler: Sampler,
     /// Spatial steps, applied in order.
     pub transforms: Vec<Transform>,
     /// Normalisation (RGB, uint8 units).
@@ -52,37 +52,62 @@ impl DataPipeline {
     /// The video cannot be opened or decoded, or a transform does not fit its frames; the message
     /// says which stage.
     pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
-        let clip = decode.busy(|| self.decode(sample))?;
+        self.run(sample, decode, transform, |clip| {
+            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")? })
+        })
+    }
+
+    /// The uint8 frames after sampling, decoding and every frame transform, before Normalize and
+    /// FormatShape, with each step's decisions in [`Clip::trace`] (what `vpipe inspect` shows).
+    ///
+    /// # Errors
+    /// As [`Self::prepare`].
+    pub fn transformed(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Clip> {
+        self.run(sample, decode, transform, Ok)
+    }
+
+    /// Decode and transform `sample`, then `finish` the clip, timing decode and the rest.
+    fn run<T>(
+        &self,
+        sample: &Sample,
+        decode: &StageMetrics,
+        transform: &StageMetrics,
+        finish: impl FnOnce(Clip) -> Result<T>,
+    ) -> Result<T> {
+        // One RNG stream per sample: sampling first, then each random transform in order.
+        let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
+        let clip = decode.busy(|| self.decode(sample, &mut rng))?;
         transform.busy(|| {
             let mut clip = clip;
             for t in &self.transforms {
-                clip = t.apply(clip).context("transform")?;
+                clip = t.apply(clip, &mut rng).context("transform")?;
             }
-            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")? })
+            finish(clip)
         })
     }
 
     /// SampleFrames + decoding: a video (0-based frame indices, start_index 0) or a rawframe folder
     /// (indices from the spec's start_index, files numbered index + offset; mmaction2
     /// `RawFrameDecode`).
-    fn decode(&self, sample: &Sample) -> Result<Clip> {
-        let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
+    fn decode(&self, sample: &Sample, rng: &mut rand_pcg::Pcg64) -> Result<Clip> {
         let (frames, s) = match sample.rawframes {
             Some(r) => {
                 if r.total_frames == 0 {
                     bail!("decode: the list gives 0 frames for {}", sample.path.display());
                 }
-                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, &mut rng);
+                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, rng);
                 (read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?, s)
             }
             None => {
                 let reader = VideoReader::open(&sample.path).context("decode")?;
-                let s = self.sampler.sample(reader.info().num_frames, 0, &mut rng);
+                let s = self.sampler.sample(reader.info().num_frames, 0, rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 (reader.frames(&idx).context("decode")?, s)
             }
         };
-        Ok(Clip { frames, clip_len: s.clip_len, num_clips: s.num_clips, num_crops: 1 })
+        let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
+        clip.trace.push(format!("frame_inds: {:?}", s.frame_inds));
+        Ok(clip)
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod extract;
 pub mod featurize;
+pub mod loader;
 pub mod metrics;
 pub mod pool;
 

@@ -1,6 +1,54 @@
 //! Frame sampling: which frame indices a clip is built from. Pure functions of the frame count,
-//! the parameters and an RNG, so they are tested without video.
+//! the parameters and an RNG, so they are tested without video. Semantics: `shared/docs/
+//! semantics.md` §3 (mmaction2 0.x, with a switch for 1.x test mode).
 
+mod dense;
 mod sample_frames;
+mod uniform;
 
-pub use sample_frames::{OutOfBound, SampleFrames, Sampled};
+use anyhow::Result;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+pub use dense::DenseSampleFrames;
+pub use sample_frames::{OutOfBound, SampleFrames, Sampled, Semantics};
+pub use uniform::UniformSampleFrames;
+
+/// Any of mmaction2's frame samplers (`type:` in YAML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type")]
+pub enum Sampler {
+    SampleFrames(SampleFrames),
+    DenseSampleFrames(DenseSampleFrames),
+    UniformSampleFrames(UniformSampleFrames),
+}
+
+impl Sampler {
+    /// Samples indices for `total_frames` frames numbered from `start_index` (0 for videos,
+    /// the dataset's start_index for rawframes).
+    pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+        match self {
+            Sampler::SampleFrames(s) => s.sample(total_frames, start_index, rng),
+            Sampler::DenseSampleFrames(s) => s.sample(total_frames, start_index, rng),
+            Sampler::UniformSampleFrames(s) => s.sample(total_frames, start_index, rng),
+        }
+    }
+
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// As the sampler's own `validate`.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Sampler::SampleFrames(s) => s.validate(),
+            Sampler::DenseSampleFrames(s) => s.validate(),
+            Sampler::UniformSampleFrames(s) => s.validate(),
+        }
+    }
+}
+
+impl From<SampleFrames> for Sampler {
+    fn from(s: SampleFrames) -> Self {
+        Sampler::SampleFrames(s)
+    }
+}

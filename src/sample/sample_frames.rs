@@ -6,7 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// What to do with indices past the last frame (`out_of_bound_opt`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutOfBound {
     /// Wrap around: index mod N (mmaction2 default).
@@ -21,7 +21,7 @@ pub enum OutOfBound {
 ///
 /// Produces `num_clips` clips (twice that with `twice_sample` in test mode) of `clip_len` frame
 /// indices each, `frame_interval` frames apart, clip-major.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleFrames {
     /// Frames per clip (L).
@@ -47,6 +47,22 @@ pub struct SampleFrames {
     /// Training: spread clips over the whole video including its tail (real-valued segment length).
     #[serde(default)]
     pub keep_tail_frames: bool,
+    /// Test-mode semantics: `0.x` (default; CDAR and most published configs) or `1.x` (mmaction2
+    /// ≥ 1.0: clips spread from the first to the last possible start). Train mode is the same.
+    #[serde(default)]
+    pub semantics: Semantics,
+}
+
+/// Which mmaction2 generation's test-mode `SampleFrames` to follow (semantics §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum Semantics {
+    /// mmaction2 0.x (`v0.21`–`0.24`): segment centres.
+    #[default]
+    #[serde(rename = "0.x")]
+    V0,
+    /// mmaction2 1.x: for clip_len > 1, offsets rhe(j·m/(K−1)) with m = max(N − (L−1)·I − 1, 0).
+    #[serde(rename = "1.x")]
+    V1,
 }
 
 fn one() -> usize {
@@ -76,16 +92,21 @@ impl SampleFrames {
             out_of_bound_opt: OutOfBound::Loop,
             test_mode: true,
             keep_tail_frames: false,
+            semantics: Semantics::V0,
         }
     }
 
     /// Checks the parameters.
     ///
     /// # Errors
-    /// `clip_len`, `frame_interval` or `num_clips` is 0.
+    /// `clip_len`, `frame_interval` or `num_clips` is 0; 1.x `twice_sample` with one clip (mmaction2
+    /// divides by zero there).
     pub fn validate(&self) -> Result<()> {
         if self.clip_len == 0 || self.frame_interval == 0 || self.num_clips == 0 {
             bail!("SampleFrames: clip_len, frame_interval and num_clips must be ≥ 1");
+        }
+        if self.semantics == Semantics::V1 && self.twice_sample && self.num_clips == 1 && self.clip_len > 1 {
+            bail!("SampleFrames: 1.x twice_sample needs num_clips ≥ 2");
         }
         Ok(())
     }
@@ -93,29 +114,30 @@ impl SampleFrames {
     /// Samples indices for a video of `total_frames` frames (N ≥ 1) whose first frame is numbered
     /// `start_index` (0 for videos, usually 1 for rawframes). `rng` is used only in train mode.
     pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
-        let offsets = if self.test_mode { self.test_offsets(total_frames) } else { self.train_offsets(total_frames, rng) };
-        let n = total_frames as i64;
-        let (l, i) = (self.clip_len as i64, self.frame_interval as i64);
-        let num_clips = offsets.len();
-        let mut inds = Vec::with_capacity(num_clips * self.clip_len);
-        for &o in &offsets {
-            let mut clip: Vec<i64> = (0..l).map(|j| o + j * i).collect();
-            if self.temporal_jitter {
-                for x in &mut clip {
-                    *x += rng.random_range(0..i);
-                }
-            }
-            match self.out_of_bound_opt {
-                OutOfBound::Loop => clip.iter_mut().for_each(|x| *x = x.rem_euclid(n)),
-                OutOfBound::RepeatLast => {
-                    let last = clip.iter().copied().filter(|&x| x < n).max().unwrap_or(0);
-                    clip.iter_mut().filter(|x| **x >= n).for_each(|x| *x = last);
-                }
-            }
-            inds.extend(clip);
+        let offsets = match (self.test_mode, self.semantics) {
+            (false, _) => self.train_offsets(total_frames, rng),
+            (true, Semantics::V1) if self.clip_len > 1 => self.test_offsets_1x(total_frames),
+            (true, _) => self.test_offsets(total_frames),
+        };
+        let clips = Clips {
+            clip_len: self.clip_len,
+            frame_interval: self.frame_interval,
+            temporal_jitter: self.temporal_jitter,
+            out_of_bound_opt: self.out_of_bound_opt,
+        };
+        clips.assemble(&offsets, total_frames, start_index, rng)
+    }
+
+    /// 1.x `_get_test_clips` for clip_len > 1 (semantics §3).
+    fn test_offsets_1x(&self, n: usize) -> Vec<i64> {
+        let k = self.num_clips;
+        let ori = (self.clip_len - 1) * self.frame_interval + 1;
+        let m = n.saturating_sub(ori) as f64;
+        let c = if self.twice_sample { 2 * k } else { k };
+        if c == 1 {
+            return vec![(m as i64) / 2];
         }
-        inds.iter_mut().for_each(|x| *x += start_index);
-        Sampled { frame_inds: inds, clip_len: self.clip_len, num_clips }
+        (0..c).map(|j| round_half_even(j as f64 * m / (k - 1) as f64) as i64).collect()
     }
 
     /// 0.x `_get_test_clips`: centres of K equal segments (trunc), plus segment starts when
@@ -162,8 +184,45 @@ impl SampleFrames {
     }
 }
 
+/// The shared second half of every sampler (semantics §3 "Assembly"): clip k is
+/// `o_k + l·frame_interval` for l < clip_len, optionally jittered, out-of-range indices looped or
+/// clamped, then offset by `start_index`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clips {
+    pub clip_len: usize,
+    pub frame_interval: usize,
+    pub temporal_jitter: bool,
+    pub out_of_bound_opt: OutOfBound,
+}
+
+impl Clips {
+    pub(crate) fn assemble<R: Rng + ?Sized>(&self, offsets: &[i64], total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+        let n = total_frames as i64;
+        let (l, i) = (self.clip_len as i64, self.frame_interval as i64);
+        let mut inds = Vec::with_capacity(offsets.len() * self.clip_len);
+        for &o in offsets {
+            let mut clip: Vec<i64> = (0..l).map(|j| o + j * i).collect();
+            if self.temporal_jitter {
+                for x in &mut clip {
+                    *x += rng.random_range(0..i);
+                }
+            }
+            match self.out_of_bound_opt {
+                OutOfBound::Loop => clip.iter_mut().for_each(|x| *x = x.rem_euclid(n)),
+                OutOfBound::RepeatLast => {
+                    let last = clip.iter().copied().filter(|&x| x < n).max().unwrap_or(0);
+                    clip.iter_mut().filter(|x| **x >= n).for_each(|x| *x = last);
+                }
+            }
+            inds.extend(clip);
+        }
+        inds.iter_mut().for_each(|x| *x += start_index);
+        Sampled { frame_inds: inds, clip_len: self.clip_len, num_clips: offsets.len() }
+    }
+}
+
 /// numpy `around`: round half to even.
-fn round_half_even(x: f64) -> f64 {
+pub(crate) fn round_half_even(x: f64) -> f64 {
     let r = x.round();
     if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
         r - x.signum()
@@ -261,6 +320,19 @@ mod tests {
         let s = sf.sample(40, 0, &mut rng());
         let firsts: Vec<i64> = s.frame_inds.chunks(8).map(|c| c[0]).collect();
         assert!(firsts.windows(2).all(|w| w[0] <= w[1]) && firsts.iter().all(|&x| (0..=8).contains(&x)));
+    }
+
+    #[test]
+    fn semantics_1x_test_offsets() {
+        let v1 = |l, i, k| SampleFrames { semantics: Semantics::V1, ..test_sf(l, i, k) };
+        let s = v1(32, 2, 10).sample(100, 0, &mut rng());
+        let firsts: Vec<i64> = s.frame_inds.chunks(32).map(|c| c[0]).collect();
+        assert_eq!(firsts, vec![0, 4, 8, 12, 16, 21, 25, 29, 33, 37]);
+        assert_eq!(v1(8, 8, 1).sample(300, 0, &mut rng()).frame_inds, (0..8).map(|j| 121 + 8 * j).collect::<Vec<i64>>());
+        assert_eq!(v1(8, 8, 1).sample(50, 0, &mut rng()).frame_inds, vec![0, 8, 16, 24, 32, 40, 48, 6]);
+        // L = 1 is the same in both.
+        assert_eq!(v1(1, 1, 8).sample(100, 1, &mut rng()).frame_inds, vec![7, 19, 32, 44, 57, 69, 82, 94]);
+        assert!(SampleFrames { twice_sample: true, ..v1(8, 8, 1) }.validate().is_err());
     }
 
     #[test]

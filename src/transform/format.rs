@@ -8,7 +8,7 @@ use super::Clip;
 /// `Normalize(mean, std, to_bgr=False)`, mmaction2 0.x: per channel (x − mean) · (1/std) in
 /// float32, RGB order unless `to_bgr`. Flow clips (grayscale x/y images, interleaved
 /// `[x0, y0, x1, y1, …]`) take two values: x images use `mean[0]`/`std[0]`, y images `mean[1]`/`std[1]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
     /// Per-channel mean in uint8 units: RGB `[123.675, 116.28, 103.53]` (ImageNet), flow `[128, 128]`.
@@ -60,7 +60,7 @@ impl Normalize {
 
 /// `FormatShape(input_format)`: the per-sample tensor layout.
 #[allow(non_camel_case_types)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum InputFormat {
     /// 2D recognisers (TSN/TSM): (M, C, H, W), M = crops · clips · clip_len.
     #[default]
@@ -167,7 +167,7 @@ mod tests {
 
     fn clip(num_crops: usize, k: usize, l: usize, w: usize, h: usize) -> Clip {
         let frames = (0..num_crops * k * l).map(|i| Frame::new(w, h, vec![i as u8; w * h * 3])).collect();
-        Clip { frames, clip_len: l, num_clips: k, num_crops }
+        Clip { num_crops, ..Clip::new(frames, l, k) }
     }
 
     #[test]
@@ -194,7 +194,7 @@ mod tests {
     fn flow_clip_is_nchw_flow_with_per_component_stats() {
         // K=2 clips of L=2 (x, y) pairs: 8 grayscale images of value = position.
         let frames = (0..8).map(|i| Frame::gray(3, 2, vec![i as u8 * 10; 6])).collect();
-        let clip = Clip { frames, clip_len: 2, num_clips: 2, num_crops: 1 };
+        let clip = Clip::new(frames, 2, 2);
         let norm = Normalize { mean: vec![0.0, 5.0], std: vec![1.0, 5.0], to_bgr: false };
         let t = to_tensor(&clip, &norm, InputFormat::NCHW_Flow).unwrap();
         assert_eq!(t.shape, vec![2, 4, 2, 3]);

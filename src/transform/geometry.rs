@@ -1,4 +1,7 @@
-//! Output sizes and crop boxes: pure functions, sizes as (width, height) in pixels.
+//! Output sizes and crop boxes: pure functions (of an RNG for the random crops), sizes as
+//! (width, height) in pixels. Semantics: mmaction2 0.x `augmentations.py`, semantics §5.
+
+use rand::{Rng, RngCore};
 
 /// A crop rectangle: left `x`, top `y`, width `w`, height `h`, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,9 +72,190 @@ pub fn three_crop(w: usize, h: usize, crop: (usize, usize)) -> Result<[CropBox; 
     }
 }
 
+/// `TenCrop(crop_size)` boxes: UL (0,0), UR (4ws,0), LL (0,4hs), LR (4ws,4hs), C (2ws,2hs) with
+/// ws = (W−w)//4, hs = (H−h)//4. Each is used twice (plain, then flipped) by the transform.
+pub fn five_crop(w: usize, h: usize, crop: (usize, usize)) -> [CropBox; 5] {
+    let (cw, ch) = (crop.0.min(w), crop.1.min(h));
+    let (ws, hs) = ((w - cw) / 4, (h - ch) / 4);
+    [(0, 0), (4, 0), (0, 4), (4, 4), (2, 2)].map(|(a, b)| CropBox { x: a * ws, y: b * hs, w: cw, h: ch })
+}
+
+/// `RandomCrop(size)`: x ~ U{0..W−size−1} when W > size, else 0 (same for y); the upper bound is
+/// exclusive as in mmaction2, so the last offset is never drawn.
+pub fn random_crop(w: usize, h: usize, size: usize, rng: &mut dyn RngCore) -> CropBox {
+    let draw = |rng: &mut dyn RngCore, full: usize| if full > size { rng.random_range(0..full - size) } else { 0 };
+    let x = draw(rng, w);
+    let y = draw(rng, h);
+    CropBox { x, y, w: size.min(w), h: size.min(h) }
+}
+
+/// `RandomResizedCrop(area_range, aspect_ratio_range)`: 10 aspect ratios r = exp(U[ln lo, ln hi)),
+/// then 10 areas t = U[a0, a1)·W·H; crop w = rhe(√(t·r)), h = rhe(√(t/r)); the first that fits is
+/// placed uniformly; if none fits, the centred square of side min(W, H).
+pub fn random_resized_crop(w: usize, h: usize, area_range: (f64, f64), aspect_ratio_range: (f64, f64), rng: &mut dyn RngCore) -> CropBox {
+    let (ln_lo, ln_hi) = (aspect_ratio_range.0.ln(), aspect_ratio_range.1.ln());
+    let ratios: Vec<f64> = (0..10).map(|_| uniform(rng, ln_lo, ln_hi).exp()).collect();
+    let areas: Vec<f64> = (0..10).map(|_| uniform(rng, area_range.0, area_range.1) * (w * h) as f64).collect();
+    for (r, t) in ratios.iter().zip(&areas) {
+        let cw = round_half_even((t * r).sqrt()) as usize;
+        let ch = round_half_even((t / r).sqrt()) as usize;
+        if cw <= w && ch <= h && cw > 0 && ch > 0 {
+            let x = rng.random_range(0..=w - cw);
+            let y = rng.random_range(0..=h - ch);
+            return CropBox { x, y, w: cw, h: ch };
+        }
+    }
+    let side = w.min(h);
+    CropBox { x: (w - side) / 2, y: (h - side) / 2, w: side, h: side }
+}
+
+fn uniform(rng: &mut dyn RngCore, lo: f64, hi: f64) -> f64 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+/// numpy `around`: round half to even.
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
+}
+
+/// `MultiScaleCrop` candidate sizes (w, h): crop sides c_i = trunc(min(W,H)·scale_i); pairs
+/// (c_j, c_i) for height index i then width index j with |i − j| ≤ `max_wh_scale_gap`; sides within
+/// 2 pixels of `input_size` snap to it.
+pub fn multi_scale_sizes(w: usize, h: usize, input_size: (usize, usize), scales: &[f64], max_wh_scale_gap: usize) -> Vec<(usize, usize)> {
+    let base = w.min(h) as f64;
+    let sides: Vec<usize> = scales.iter().map(|s| (base * s) as usize).collect();
+    let snap = |v: usize, to: usize| if v.abs_diff(to) < 3 { to } else { v };
+    let mut out = Vec::new();
+    for (i, &ch) in sides.iter().enumerate() {
+        for (j, &cw) in sides.iter().enumerate() {
+            if i.abs_diff(j) <= max_wh_scale_gap {
+                out.push((snap(cw, input_size.0), snap(ch, input_size.1)));
+            }
+        }
+    }
+    out
+}
+
+/// `MultiScaleCrop` fixed offsets for a `cw`×`ch` crop, in mmaction2's order: 5 (corners and
+/// centre) or 13 (adds edge midpoints and quarter points), in units of ((W−w)//4, (H−h)//4).
+pub fn multi_scale_offsets(w: usize, h: usize, cw: usize, ch: usize, num_fixed_crops: usize) -> Vec<(usize, usize)> {
+    let (ws, hs) = ((w - cw.min(w)) / 4, (h - ch.min(h)) / 4);
+    let mut units = vec![(0, 0), (4, 0), (0, 4), (4, 4), (2, 2)];
+    if num_fixed_crops == 13 {
+        units.extend([(0, 2), (4, 2), (2, 4), (2, 0), (1, 1), (3, 1), (1, 3), (3, 3)]);
+    }
+    units.into_iter().map(|(a, b)| (a * ws, b * hs)).collect()
+}
+
+/// `MultiScaleCrop(input_size, scales, max_wh_scale_gap, random_crop, num_fixed_crops)` box: a
+/// uniformly chosen candidate size ([`multi_scale_sizes`]) at a uniformly chosen fixed offset
+/// ([`multi_scale_offsets`]) or, with `random_crop`, anywhere.
+pub fn multi_scale_crop(
+    w: usize,
+    h: usize,
+    input_size: (usize, usize),
+    scales: &[f64],
+    max_wh_scale_gap: usize,
+    random_crop: bool,
+    num_fixed_crops: usize,
+    rng: &mut dyn RngCore,
+) -> CropBox {
+    let sizes = multi_scale_sizes(w, h, input_size, scales, max_wh_scale_gap);
+    let (cw, ch) = sizes[rng.random_range(0..sizes.len())];
+    let (cw, ch) = (cw.min(w), ch.min(h));
+    let (x, y) = if random_crop {
+        (rng.random_range(0..=w - cw), rng.random_range(0..=h - ch))
+    } else {
+        let offs = multi_scale_offsets(w, h, cw, ch, num_fixed_crops);
+        offs[rng.random_range(0..offs.len())]
+    };
+    CropBox { x, y, w: cw, h: ch }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use rand::SeedableRng;
+
+    fn rng() -> rand_pcg::Pcg64 {
+        rand_pcg::Pcg64::seed_from_u64(0)
+    }
+
+    #[test]
+    fn multi_scale_candidates_match_semantics() {
+        let sizes = multi_scale_sizes(341, 256, (224, 224), &[1.0, 0.875, 0.75, 0.66], 1);
+        let want = [(256, 256), (224, 256), (256, 224), (224, 224), (192, 224), (224, 192), (192, 192), (168, 192), (192, 168), (168, 168)];
+        assert_eq!(sizes, want);
+        let cdar = multi_scale_sizes(341, 256, (224, 224), &[1.0, 0.875, 0.66], 1);
+        assert_eq!(cdar, [(256, 256), (224, 256), (256, 224), (224, 224), (168, 224), (224, 168), (168, 168)]);
+        // Base 258: sides 258, 225, 193, 170; 225 snaps to 224.
+        let s = multi_scale_sizes(300, 258, (224, 224), &[1.0, 0.875, 0.75, 0.66], 0);
+        assert_eq!(s, [(258, 258), (224, 224), (193, 193), (170, 170)]);
+    }
+
+    #[test]
+    fn multi_scale_13_offsets_match_semantics() {
+        let o = multi_scale_offsets(341, 256, 224, 224, 13);
+        let want =
+            [(0, 0), (116, 0), (0, 32), (116, 32), (58, 16), (0, 16), (116, 16), (58, 32), (58, 0), (29, 8), (87, 8), (29, 24), (87, 24)];
+        assert_eq!(o, want);
+        assert_eq!(multi_scale_offsets(341, 256, 224, 224, 5).len(), 5);
+        let mut r = rng();
+        for _ in 0..100 {
+            let b = multi_scale_crop(341, 256, (224, 224), &[1.0, 0.875, 0.75, 0.66], 1, false, 13, &mut r);
+            assert!(b.x + b.w <= 341 && b.y + b.h <= 256);
+        }
+    }
+
+    #[test]
+    fn ten_crop_and_center_crop_boxes() {
+        let b = five_crop(341, 256, (224, 224));
+        assert_eq!(b.map(|c| (c.x, c.y)), [(0, 0), (116, 0), (0, 32), (116, 32), (58, 16)]);
+        // 342x256: TenCrop centre x = 58, CenterCrop x = 59.
+        assert_eq!(five_crop(342, 256, (224, 224))[4].x, 58);
+        assert_eq!(center_crop(342, 256, (224, 224)).x, 59);
+        assert_eq!(center_crop(341, 256, (224, 224)), CropBox { x: 58, y: 16, w: 224, h: 224 });
+        let t = three_crop(341, 256, (256, 256)).unwrap();
+        assert_eq!(t.map(|c| (c.x, c.y)), [(0, 0), (84, 0), (42, 0)]);
+    }
+
+    #[test]
+    fn random_crop_upper_bound_is_exclusive() {
+        let mut r = rng();
+        let (mut max_x, mut max_y) = (0, 0);
+        for _ in 0..3000 {
+            let b = random_crop(341, 256, 224, &mut r);
+            (max_x, max_y) = (max_x.max(b.x), max_y.max(b.y));
+        }
+        assert_eq!((max_x, max_y), (116, 31));
+        assert_eq!(random_crop(200, 100, 224, &mut r), CropBox { x: 0, y: 0, w: 200, h: 100 });
+    }
+
+    #[test]
+    fn random_resized_crop_fits_and_falls_back_to_centre_square() {
+        let mut r = rng();
+        for _ in 0..200 {
+            let b = random_resized_crop(341, 256, (0.08, 1.0), (3.0 / 4.0, 4.0 / 3.0), &mut r);
+            assert!(b.x + b.w <= 341 && b.y + b.h <= 256);
+            let ratio = b.w as f64 / b.h as f64;
+            assert!(ratio > 0.7 && ratio < 1.4 || b.w == 256 && b.h == 256, "{b:?}");
+        }
+        // Areas larger than the image never fit: the fallback is 256x256 at (42, 0).
+        assert_eq!(random_resized_crop(341, 256, (1.5, 2.0), (3.0 / 4.0, 4.0 / 3.0), &mut r), CropBox { x: 42, y: 0, w: 256, h: 256 });
+        // (t/A = 0.5, r = 1) → 209x209.
+        let side = round_half_even((0.5f64 * 341.0 * 256.0).sqrt());
+        assert_eq!(side, 209.0);
+    }
 
     #[test]
     fn extract_size_follows_the_opencv_path() {

@@ -6,9 +6,14 @@
 //! [`Transform`] applies a configured step to a [`Clip`]; [`format`] turns the uint8 clip into the
 //! normalised float tensor the model takes.
 
+pub mod color;
 pub mod format;
 pub mod geometry;
 mod ops;
 
+pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
-pub use ops::{resize_frame, CenterCrop, Clip, Interpolation, Resize, Size, ThreeCrop, Transform};
+pub use ops::{
+    resize_frame, CenterCrop, Clip, Direction, Flip, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop, Resize, Size, TenCrop,
+    ThreeCrop, Transform,
+};

@@ -5,8 +5,10 @@ use fast_image_resize::{
     images::{Image, ImageRef},
     FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
 };
+use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use super::color::ColorJitter;
 use super::geometry::{self, CropBox};
 use crate::decode::Frame;
 
@@ -21,8 +23,18 @@ pub struct Clip {
     pub clip_len: usize,
     /// Clips per crop (K, doubled by `twice_sample`).
     pub num_clips: usize,
-    /// Spatial crops per clip (1, or 3 after `ThreeCrop`).
+    /// Spatial crops per clip (1, 3 after `ThreeCrop`, 10 after `TenCrop`).
     pub num_crops: usize,
+    /// What each step decided for this sample (crop boxes, flips, jitter factors), for
+    /// `vpipe inspect`.
+    pub trace: Vec<String>,
+}
+
+impl Clip {
+    /// A clip straight from the decoder: one crop, no decisions yet.
+    pub fn new(frames: Vec<Frame>, clip_len: usize, num_clips: usize) -> Self {
+        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new() }
+    }
 }
 
 impl Clip {
@@ -33,7 +45,7 @@ impl Clip {
 }
 
 /// A size given as one number (square) or `[w, h]`, in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Size {
     Square(usize),
@@ -51,7 +63,7 @@ impl Size {
 }
 
 /// `Resize` interpolation (mmcv names). Bilinear is OpenCV-like: fixed kernel, no antialiasing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interpolation {
     #[default]
@@ -62,7 +74,7 @@ pub enum Interpolation {
 
 /// `Resize(scale, keep_ratio=True, interpolation='bilinear')`; `scale: [-1, 256]` resizes the
 /// short side to 256 (see [`geometry::resize_size`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resize {
     /// Target (w, h) in pixels; −1 = unbounded.
@@ -76,7 +88,7 @@ pub struct Resize {
 }
 
 /// `CenterCrop(crop_size)`: one centred crop (left (W−w)//2, top (H−h)//2).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CenterCrop {
     /// Crop size in pixels: `224` or `[w, h]`.
@@ -84,20 +96,120 @@ pub struct CenterCrop {
 }
 
 /// `ThreeCrop(crop_size)`: three crops along the long side; triples the views (crop-major).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThreeCrop {
     /// Crop size in pixels; must equal the image's height or width.
     pub crop_size: Size,
 }
 
-/// One spatial step of a pipeline, with mmaction2's names (`type:` in YAML).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `TenCrop(crop_size)`: 5 crops (corners, centre) plus their horizontal flips; ×10 views in the
+/// order [UL, UL-flip, UR, UR-flip, LL, LL-flip, LR, LR-flip, C, C-flip].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenCrop {
+    /// Crop size in pixels: `224` or `[w, h]`.
+    pub crop_size: Size,
+}
+
+/// `RandomCrop(size)`: a `size`×`size` crop at a uniform offset (upper bound exclusive).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomCrop {
+    /// Side in pixels.
+    pub size: usize,
+}
+
+/// `RandomResizedCrop(area_range=(0.08, 1.0), aspect_ratio_range=(3/4, 4/3))`: Inception-style
+/// crop; follow it with `Resize(scale: [224, 224], keep_ratio: false)` as mmaction2 configs do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomResizedCrop {
+    /// Crop area as a fraction of the image, [min, max).
+    #[serde(default = "default_area")]
+    pub area_range: [f64; 2],
+    /// Crop width / height, [min, max) (log-uniform).
+    #[serde(default = "default_aspect")]
+    pub aspect_ratio_range: [f64; 2],
+}
+
+fn default_area() -> [f64; 2] {
+    [0.08, 1.0]
+}
+fn default_aspect() -> [f64; 2] {
+    [3.0 / 4.0, 4.0 / 3.0]
+}
+
+/// `MultiScaleCrop(input_size, scales=(1,), max_wh_scale_gap=1, random_crop=False,
+/// num_fixed_crops=5)`: TSN's corner/centre multi-scale crop (see [`geometry::multi_scale_crop`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MultiScaleCrop {
+    /// Target size the crop sides snap to: `224` or `[w, h]`.
+    pub input_size: Size,
+    /// Crop sides as fractions of the short side.
+    #[serde(default = "default_scales")]
+    pub scales: Vec<f64>,
+    /// Largest allowed index gap between width and height scales.
+    #[serde(default = "one_usize")]
+    pub max_wh_scale_gap: usize,
+    /// Uniform offset instead of the fixed ones.
+    #[serde(default)]
+    pub random_crop: bool,
+    /// 5 or 13 fixed offsets.
+    #[serde(default = "five")]
+    pub num_fixed_crops: usize,
+}
+
+fn default_scales() -> Vec<f64> {
+    vec![1.0]
+}
+fn one_usize() -> usize {
+    1
+}
+fn five() -> usize {
+    5
+}
+
+/// Flip direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Horizontal,
+    Vertical,
+}
+
+/// `Flip(flip_ratio=0.5, direction='horizontal')`: flips every frame of a sample with probability
+/// `flip_ratio` (one draw per sample). Horizontally flipped x-flow images become 255 − v (0.x).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Flip {
+    /// Probability of flipping.
+    #[serde(default = "half")]
+    pub flip_ratio: f64,
+    /// `horizontal` or `vertical`.
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+/// One spatial or photometric step of a pipeline, with mmaction2's names (`type:` in YAML).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum Transform {
     Resize(Resize),
     CenterCrop(CenterCrop),
     ThreeCrop(ThreeCrop),
+    TenCrop(TenCrop),
+    RandomCrop(RandomCrop),
+    RandomResizedCrop(RandomResizedCrop),
+    MultiScaleCrop(MultiScaleCrop),
+    Flip(Flip),
+    ColorJitter(ColorJitter),
 }
 
 fn yes() -> bool {
@@ -105,39 +217,145 @@ fn yes() -> bool {
 }
 
 impl Transform {
-    /// Applies the step to `clip`.
+    /// Applies the step to `clip`; random steps draw from `rng` (the sample's stream) and record
+    /// their decision in [`Clip::trace`].
     ///
     /// # Errors
-    /// A crop that does not fit (ThreeCrop), a zero-sized resize, or a second multi-crop.
-    pub fn apply(&self, clip: Clip) -> Result<Clip> {
+    /// A crop that does not fit (ThreeCrop), a zero-sized resize, a second multi-crop step, or
+    /// ColorJitter on flow frames.
+    pub fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some(first) = clip.frames.first() else { return Ok(clip) };
+        let (w, h) = (first.width, first.height);
         match self {
             Transform::Resize(Resize { scale, keep_ratio, interpolation }) => {
-                let Some(first) = clip.frames.first() else { return Ok(clip) };
-                let (w, h) = geometry::resize_size(first.width, first.height, (scale[0], scale[1]), *keep_ratio);
-                if w == 0 || h == 0 {
-                    bail!("Resize to {w}x{h} from {}x{}: empty output", first.width, first.height);
+                let (ow, oh) = geometry::resize_size(w, h, (scale[0], scale[1]), *keep_ratio);
+                if ow == 0 || oh == 0 {
+                    bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
                 }
                 let mut resizer = Resizer::new();
-                let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, w, h, *interpolation)).collect::<Result<_>>()?;
+                let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, *interpolation)).collect::<Result<_>>()?;
                 Ok(Clip { frames, ..clip })
             }
             Transform::CenterCrop(CenterCrop { crop_size }) => {
-                let Some(first) = clip.frames.first() else { return Ok(clip) };
-                let b = geometry::center_crop(first.width, first.height, crop_size.wh());
-                let frames = clip.frames.iter().map(|f| crop(f, b)).collect();
-                Ok(Clip { frames, ..clip })
+                Ok(crop_all(clip, geometry::center_crop(w, h, crop_size.wh()), "CenterCrop"))
+            }
+            Transform::RandomCrop(RandomCrop { size }) => Ok(crop_all(clip, geometry::random_crop(w, h, *size, rng), "RandomCrop")),
+            Transform::RandomResizedCrop(RandomResizedCrop { area_range, aspect_ratio_range }) => {
+                let b = geometry::random_resized_crop(
+                    w,
+                    h,
+                    (area_range[0], area_range[1]),
+                    (aspect_ratio_range[0], aspect_ratio_range[1]),
+                    rng,
+                );
+                Ok(crop_all(clip, b, "RandomResizedCrop"))
+            }
+            Transform::MultiScaleCrop(m) => {
+                let b = geometry::multi_scale_crop(
+                    w,
+                    h,
+                    m.input_size.wh(),
+                    &m.scales,
+                    m.max_wh_scale_gap,
+                    m.random_crop,
+                    m.num_fixed_crops,
+                    rng,
+                );
+                Ok(crop_all(clip, b, "MultiScaleCrop"))
             }
             Transform::ThreeCrop(ThreeCrop { crop_size }) => {
                 if clip.num_crops != 1 {
                     bail!("ThreeCrop after another multi-crop step");
                 }
-                let Some(first) = clip.frames.first() else { return Ok(clip) };
-                let boxes = geometry::three_crop(first.width, first.height, crop_size.wh()).map_err(|e| anyhow!(e))?;
+                let boxes = geometry::three_crop(w, h, crop_size.wh()).map_err(|e| anyhow!(e))?;
                 let frames = boxes.iter().flat_map(|&b| clip.frames.iter().map(move |f| crop(f, b))).collect();
                 Ok(Clip { frames, num_crops: 3, ..clip })
             }
+            Transform::TenCrop(TenCrop { crop_size }) => {
+                if clip.num_crops != 1 {
+                    bail!("TenCrop after another multi-crop step");
+                }
+                let boxes = geometry::five_crop(w, h, crop_size.wh());
+                let mut frames = Vec::with_capacity(clip.frames.len() * 10);
+                for b in boxes {
+                    let plain: Vec<Frame> = clip.frames.iter().map(|f| crop(f, b)).collect();
+                    let flipped: Vec<Frame> =
+                        plain.iter().enumerate().map(|(i, f)| flip_frame(f, Direction::Horizontal, is_x_flow(f, i))).collect();
+                    frames.extend(plain);
+                    frames.extend(flipped);
+                }
+                Ok(Clip { frames, num_crops: 10, ..clip })
+            }
+            Transform::Flip(Flip { flip_ratio, direction }) => {
+                let flip = rng.random::<f64>() < *flip_ratio;
+                let mut clip = clip;
+                clip.trace.push(format!("Flip: {}", if flip { format!("{direction:?}").to_lowercase() } else { "no".into() }));
+                if flip {
+                    clip.frames = clip
+                        .frames
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| flip_frame(f, *direction, *direction == Direction::Horizontal && is_x_flow(f, i)))
+                        .collect();
+                }
+                Ok(clip)
+            }
+            Transform::ColorJitter(cj) => {
+                if first.channels != 3 {
+                    bail!("ColorJitter needs RGB frames, not flow");
+                }
+                let mut clip = clip;
+                match cj.draw(rng) {
+                    Some(j) => {
+                        clip.trace.push(format!(
+                            "ColorJitter: brightness {:.3} contrast {:.3} saturation {:.3} hue {:.3} order {:?}",
+                            j.brightness, j.contrast, j.saturation, j.hue, j.order
+                        ));
+                        clip.frames = clip.frames.iter().map(|f| j.apply(f)).collect();
+                    }
+                    None => clip.trace.push("ColorJitter: skipped (p)".into()),
+                }
+                Ok(clip)
+            }
         }
     }
+}
+
+/// Whether frame `i` of a clip is an x-flow image (grayscale, even position in `[x0, y0, …]`).
+fn is_x_flow(f: &Frame, i: usize) -> bool {
+    f.channels == 1 && i % 2 == 0
+}
+
+/// Crops every frame to `b`, recording the box.
+fn crop_all(mut clip: Clip, b: CropBox, step: &str) -> Clip {
+    clip.trace.push(format!("{step}: x {} y {} w {} h {}", b.x, b.y, b.w, b.h));
+    clip.frames = clip.frames.iter().map(|f| crop(f, b)).collect();
+    clip
+}
+
+/// Mirrors a frame; `negate` turns v into 255 − v (horizontally flipped x-flow).
+fn flip_frame(f: &Frame, direction: Direction, negate: bool) -> Frame {
+    let c = f.channels;
+    let row_len = f.width * c;
+    let mut data = Vec::with_capacity(f.data.len());
+    match direction {
+        Direction::Horizontal => {
+            for row in f.data.chunks_exact(row_len) {
+                for px in row.chunks_exact(c).rev() {
+                    data.extend_from_slice(px);
+                }
+            }
+        }
+        Direction::Vertical => {
+            for row in f.data.chunks_exact(row_len).rev() {
+                data.extend_from_slice(row);
+            }
+        }
+    }
+    if negate {
+        data.iter_mut().for_each(|v| *v = 255 - *v);
+    }
+    Frame::with_channels(f.width, f.height, c, data)
 }
 
 /// Resizes one frame (RGB or grayscale) to `w`×`h` pixels with fast_image_resize, without
@@ -174,6 +392,7 @@ fn crop(f: &Frame, b: CropBox) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     /// A frame whose red channel is the column and green channel the row.
     fn ramp(w: usize, h: usize) -> Frame {
@@ -188,12 +407,16 @@ mod tests {
 
     fn clip_of(frames: Vec<Frame>) -> Clip {
         let n = frames.len();
-        Clip { frames, clip_len: 1, num_clips: n, num_crops: 1 }
+        Clip::new(frames, 1, n)
+    }
+
+    fn rng() -> rand_pcg::Pcg64 {
+        rand_pcg::Pcg64::seed_from_u64(0)
     }
 
     #[test]
     fn center_crop_takes_the_middle_pixels() {
-        let out = Transform::CenterCrop(CenterCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(10, 8)])).unwrap();
+        let out = Transform::CenterCrop(CenterCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(10, 8)]), &mut rng()).unwrap();
         let f = &out.frames[0];
         assert_eq!((f.width, f.height), (4, 4));
         assert_eq!(&f.data[..3], &[3, 2, 7]); // top-left of the crop is pixel (3, 2)
@@ -202,7 +425,7 @@ mod tests {
     #[test]
     fn three_crop_is_crop_major() {
         let clip = clip_of(vec![ramp(12, 4), ramp(12, 4)]);
-        let out = Transform::ThreeCrop(ThreeCrop { crop_size: Size::Square(4) }).apply(clip).unwrap();
+        let out = Transform::ThreeCrop(ThreeCrop { crop_size: Size::Square(4) }).apply(clip, &mut rng()).unwrap();
         assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (3, 6, 6));
         let lefts: Vec<u8> = out.frames.iter().map(|f| f.data[0]).collect();
         assert_eq!(lefts, vec![0, 0, 8, 8, 4, 4]); // left, left, right, right, middle, middle
@@ -212,8 +435,59 @@ mod tests {
     fn resize_short_side_gives_mmaction2_size_and_keeps_constant_colour() {
         let f = Frame::new(320, 240, [10u8, 200, 30].repeat(320 * 240));
         let t = Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear });
-        let out = t.apply(clip_of(vec![f])).unwrap();
+        let out = t.apply(clip_of(vec![f]), &mut rng()).unwrap();
         assert_eq!((out.frames[0].width, out.frames[0].height), (341, 256));
         assert!(out.frames[0].data.chunks(3).all(|p| p == [10, 200, 30]));
+    }
+
+    #[test]
+    fn ten_crop_order_is_box_then_flip() {
+        let out =
+            Transform::TenCrop(TenCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(12, 8), ramp(12, 8)]), &mut rng()).unwrap();
+        assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (10, 20, 20));
+        // ws = 2, hs = 1: UL (0,0), UR (8,0), LL (0,4), LR (8,4), C (4,2); flipped blocks start at x+3.
+        let first_px: Vec<(u8, u8)> = out.frames.iter().step_by(2).map(|f| (f.data[0], f.data[1])).collect();
+        assert_eq!(first_px, vec![(0, 0), (3, 0), (8, 0), (11, 0), (0, 4), (3, 4), (8, 4), (11, 4), (4, 2), (7, 2)]);
+    }
+
+    #[test]
+    fn flip_mirrors_rgb_and_negates_x_flow_only() {
+        let always = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Horizontal });
+        let out = always.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap();
+        assert_eq!(&out.frames[0].data[..3], &[4, 0, 7]);
+        assert_eq!(out.trace, vec!["Flip: horizontal"]);
+        let never = Transform::Flip(Flip { flip_ratio: 0.0, direction: Direction::Horizontal });
+        assert_eq!(never.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0], ramp(5, 2));
+        let x = Frame::gray(3, 1, vec![10, 20, 30]);
+        let y = Frame::gray(3, 1, vec![1, 2, 3]);
+        let flow = Clip::new(vec![x, y], 1, 1);
+        let out = always.apply(flow, &mut rng()).unwrap();
+        assert_eq!(out.frames[0].data, vec![225, 235, 245]);
+        assert_eq!(out.frames[1].data, vec![3, 2, 1]);
+        let v = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Vertical });
+        assert_eq!(&v.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0].data[..3], &[0, 1, 7]);
+    }
+
+    #[test]
+    fn flip_ratio_is_respected_once_per_sample() {
+        let t = Transform::Flip(Flip { flip_ratio: 0.5, direction: Direction::Horizontal });
+        let mut r = rng();
+        let flips = (0..2000).filter(|_| t.apply(clip_of(vec![ramp(3, 1), ramp(3, 1)]), &mut r).unwrap().trace[0] != "Flip: no").count();
+        assert!((850..1150).contains(&flips), "{flips}");
+    }
+
+    #[test]
+    fn random_crops_record_their_boxes() {
+        let t = Transform::MultiScaleCrop(MultiScaleCrop {
+            input_size: Size::Square(224),
+            scales: vec![1.0, 0.875, 0.75, 0.66],
+            max_wh_scale_gap: 1,
+            random_crop: false,
+            num_fixed_crops: 13,
+        });
+        let out = t.apply(clip_of(vec![Frame::new(341, 256, vec![0; 341 * 256 * 3])]), &mut rng()).unwrap();
+        assert!(out.trace[0].starts_with("MultiScaleCrop: x "), "{:?}", out.trace);
+        let f = &out.frames[0];
+        assert!([256, 224, 192, 168].contains(&f.width) && [256, 224, 192, 168].contains(&f.height));
     }
 }

@@ -1,0 +1,36 @@
+//! `vpipe check PIPELINE.yaml`: parse and validate a pipeline file without running it.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use vpipe::config::{pipeline_schema, PipelineConfig};
+
+/// Flags of `vpipe check`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The pipeline YAML (see pipelines/ and schemas/pipeline.schema.json).
+    pipeline: Option<PathBuf>,
+    /// Skip checking that annotation files and roots exist (validate the file alone).
+    #[arg(long)]
+    syntax_only: bool,
+    /// Print the JSON Schema of pipeline files and exit.
+    #[arg(long)]
+    print_schema: bool,
+}
+
+/// Runs the command: prints one line per split, or the first error with file, line and key.
+pub fn run(a: Args) -> Result<()> {
+    if a.print_schema {
+        print!("{}", pipeline_schema());
+        return Ok(());
+    }
+    let Some(path) = a.pipeline else { bail!("give a PIPELINE.yaml (or --print-schema)") };
+    let cfg = PipelineConfig::load(&path)?;
+    let lines = cfg.check(!a.syntax_only).map_err(|e| e.context(format!("in pipeline file {}", path.display())))?;
+    for l in lines {
+        println!("{l}");
+    }
+    println!("{}: OK", path.display());
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `vpipe inspect PIPELINE.yaml`: what the data pipeline does to the first samples of a split —
+//! sampled frame indices, crop/flip/jitter decisions, output shape, mean and std — and, with
+//! `--dump DIR`, the transformed frames as PNG (what the model sees, before Normalize).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::data_pipeline;
+use vpipe::config::{split_pipeline, PipelineConfig, SplitName};
+use vpipe::graph::StageMetrics;
+use vpipe::transform::{format, Clip};
+
+/// Flags of `vpipe inspect`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The pipeline YAML.
+    pipeline: PathBuf,
+    /// Which split's source and pipeline to run.
+    #[arg(long, value_enum, default_value = "train")]
+    split: SplitName,
+    /// Samples to show (the first N of the list).
+    #[arg(long, default_value_t = 3)]
+    limit: usize,
+    /// Epoch of the random stream (train-mode draws differ per epoch).
+    #[arg(long, default_value_t = 0)]
+    epoch: u64,
+    /// Write each sample's transformed frames as PNG under DIR/<index>_<name>/.
+    #[arg(long)]
+    dump: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<()> {
+    let cfg = PipelineConfig::load(&a.pipeline)?;
+    let split = cfg.split(a.split)?;
+    let parts = split_pipeline(&split.pipeline).with_context(|| format!("in `data.{:?}.pipeline`", a.split))?;
+    let pipeline = data_pipeline(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
+    let samples = split.source.samples()?;
+    let m = StageMetrics::new("inspect");
+    for sample in samples.iter().take(a.limit) {
+        println!("[{}] {} labels {:?}", sample.index, sample.name, sample.labels);
+        let clip = match pipeline.transformed(sample, &m, &m) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("  FAILED: {e:#}");
+                continue;
+            }
+        };
+        for t in &clip.trace {
+            println!("  {t}");
+        }
+        let tensor = format::to_tensor(&clip, &pipeline.normalize, pipeline.format)?;
+        let n = tensor.data.len() as f64;
+        let mean = tensor.data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let std = (tensor.data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+        println!(
+            "  output {:?} {:?} (crops {}, clips {}, clip_len {}) mean {mean:.4} std {std:.4}",
+            pipeline.format, tensor.shape, clip.num_crops, clip.num_clips, clip.clip_len
+        );
+        if let Some(dir) = &a.dump {
+            let folder = dir.join(format!("{:05}_{}", sample.index, sample.name.replace('/', "__")));
+            dump(&clip, &folder)?;
+            println!("  frames → {}", folder.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes frame i of view v as `view{v:03}_frame{t:03}.png` (grayscale for flow images).
+fn dump(clip: &Clip, folder: &Path) -> Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let per_view = clip.frames.len() / clip.num_views().max(1);
+    for (i, f) in clip.frames.iter().enumerate() {
+        let path = folder.join(format!("view{:03}_frame{:03}.png", i / per_view.max(1), i % per_view.max(1)));
+        let color = if f.channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+        image::save_buffer(&path, &f.data, f.width as u32, f.height as u32, color)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

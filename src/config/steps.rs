@@ -1,0 +1,175 @@
+//! Pipeline steps (`pipeline:` lists), mmaction2 `type:` names one-to-one, and their split into
+//! sampler, transforms, Normalize and FormatShape.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::decode::Modality;
+use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrames};
+use crate::transform::{
+    CenterCrop, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop, ThreeCrop,
+    Transform,
+};
+
+/// One pipeline step (`type:` names as in mmaction2 0.x configs).
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type")]
+pub enum Step {
+    /// mmaction2 `SampleFrames` (0.x semantics; `semantics: 1.x` for 1.x test mode).
+    SampleFrames(SampleFrames),
+    /// mmaction2 `DenseSampleFrames`.
+    DenseSampleFrames(DenseSampleFrames),
+    /// mmaction2 `UniformSampleFrames`.
+    UniformSampleFrames(UniformSampleFrames),
+    /// Decoding marker (`DecordDecode` / `PyAVDecode` / `OpenCVDecode` / `RawFrameDecode` /
+    /// `Decode`): decoding always happens right after sampling, only of the sampled frames.
+    #[serde(
+        alias = "DecordDecode",
+        alias = "PyAVDecode",
+        alias = "OpenCVDecode",
+        alias = "DecordInit",
+        alias = "PyAVInit",
+        alias = "OpenCVInit",
+        alias = "RawFrameDecode"
+    )]
+    Decode {},
+    /// `Resize(scale, keep_ratio, interpolation)`.
+    Resize(Resize),
+    /// `RandomResizedCrop(area_range, aspect_ratio_range)`.
+    RandomResizedCrop(RandomResizedCrop),
+    /// `MultiScaleCrop(input_size, scales, max_wh_scale_gap, random_crop, num_fixed_crops)`.
+    MultiScaleCrop(MultiScaleCrop),
+    /// `RandomCrop(size)`.
+    RandomCrop(RandomCrop),
+    /// `CenterCrop(crop_size)`.
+    CenterCrop(CenterCrop),
+    /// `ThreeCrop(crop_size)`.
+    ThreeCrop(ThreeCrop),
+    /// `TenCrop(crop_size)`.
+    TenCrop(TenCrop),
+    /// `Flip(flip_ratio, direction)`.
+    Flip(Flip),
+    /// `ColorJitter(brightness, contrast, saturation, hue, p)`.
+    ColorJitter(ColorJitter),
+    /// `Normalize(mean, std, to_bgr)`.
+    Normalize(Normalize),
+    /// `FormatShape(input_format)`.
+    FormatShape { input_format: InputFormat },
+    /// `Collect` / `ToTensor` from mmaction2 configs: accepted and ignored (always done).
+    #[serde(alias = "ToTensor")]
+    Collect {
+        #[serde(default)]
+        keys: Vec<String>,
+        #[serde(default)]
+        meta_keys: Vec<String>,
+    },
+}
+
+impl Step {
+    /// The frame transform this step is, if it is one.
+    fn transform(&self) -> Option<Transform> {
+        Some(match self {
+            Step::Resize(t) => Transform::Resize(t.clone()),
+            Step::RandomResizedCrop(t) => Transform::RandomResizedCrop(t.clone()),
+            Step::MultiScaleCrop(t) => Transform::MultiScaleCrop(t.clone()),
+            Step::RandomCrop(t) => Transform::RandomCrop(t.clone()),
+            Step::CenterCrop(t) => Transform::CenterCrop(t.clone()),
+            Step::ThreeCrop(t) => Transform::ThreeCrop(t.clone()),
+            Step::TenCrop(t) => Transform::TenCrop(t.clone()),
+            Step::Flip(t) => Transform::Flip(t.clone()),
+            Step::ColorJitter(t) => Transform::ColorJitter(t.clone()),
+            _ => return None,
+        })
+    }
+
+    /// The sampler this step is, if it is one.
+    fn sampler(&self) -> Option<Sampler> {
+        Some(match self {
+            Step::SampleFrames(s) => Sampler::SampleFrames(s.clone()),
+            Step::DenseSampleFrames(s) => Sampler::DenseSampleFrames(s.clone()),
+            Step::UniformSampleFrames(s) => Sampler::UniformSampleFrames(s.clone()),
+            _ => return None,
+        })
+    }
+}
+
+/// A pipeline split into its parts, checked for order and completeness.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineParts {
+    pub sampler: Sampler,
+    pub transforms: Vec<Transform>,
+    pub normalize: Normalize,
+    pub format: InputFormat,
+}
+
+/// Splits a step list into sampler, frame transforms, Normalize and FormatShape.
+///
+/// # Errors
+/// No sampler or several; a transform after `Normalize`; a second multi-crop step. `FormatShape`
+/// missing means NCHW, `Normalize` missing means ImageNet statistics. Messages name the step
+/// (1-based) as `pipeline step N`.
+pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
+    let mut sampler = None;
+    let mut transforms = Vec::new();
+    let mut normalize = None;
+    let mut format = InputFormat::NCHW;
+    let mut multi_crops = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let at = || format!("pipeline step {} ({})", i + 1, step_name(step));
+        if let Some(s) = step.sampler() {
+            if sampler.replace(s.clone()).is_some() {
+                bail!("{}: a second sampler", at());
+            }
+            s.validate().with_context(at)?;
+        } else if let Some(t) = step.transform() {
+            if normalize.is_some() {
+                bail!("{}: frame transforms must come before Normalize", at());
+            }
+            if matches!(t, Transform::ThreeCrop(_) | Transform::TenCrop(_)) {
+                multi_crops += 1;
+                if multi_crops > 1 {
+                    bail!("{}: only one ThreeCrop/TenCrop per pipeline", at());
+                }
+            }
+            transforms.push(t);
+        } else {
+            match step {
+                Step::Normalize(n) => normalize = Some(n.clone()),
+                Step::FormatShape { input_format } => format = *input_format,
+                _ => {}
+            }
+        }
+    }
+    let sampler = sampler.context("pipeline has no SampleFrames / DenseSampleFrames / UniformSampleFrames step")?;
+    Ok(PipelineParts { sampler, transforms, normalize: normalize.unwrap_or_else(Normalize::imagenet), format })
+}
+
+/// The `type:` name of a step, for messages.
+fn step_name(step: &Step) -> String {
+    format!("{step:?}").split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_string()
+}
+
+/// mmaction2's TSM/TSN test pipeline (0.x): `num_clips` single-frame segments, Resize(−1, 256),
+/// CenterCrop(224), ImageNet Normalize, NCHW. For flow (TSN flow configs): 5 (x, y) pairs per
+/// segment, `mean=std=[128, 128]`, NCHW_Flow.
+pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelineParts {
+    use crate::transform::{Interpolation, Size};
+    let rgb = PipelineParts {
+        sampler: SampleFrames::segments(num_clips).into(),
+        transforms: vec![
+            Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
+            Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) }),
+        ],
+        normalize: Normalize::imagenet(),
+        format: InputFormat::NCHW,
+    };
+    match modality {
+        Modality::RGB => rgb,
+        Modality::Flow => PipelineParts {
+            sampler: SampleFrames { clip_len: 5, ..SampleFrames::segments(num_clips) }.into(),
+            normalize: Normalize::flow(),
+            format: InputFormat::NCHW_Flow,
+            ..rgb
+        },
+    }
+}
