@@ -179,6 +179,10 @@ mod tests {
         assert_eq!(to_tensor(&clip(3, 25, 1, 8, 8), &id, InputFormat::NCHW).unwrap().shape[0], 75);
         // NCTHW L=8, K=2, twice_sample (4 clips): (4,3,8,H,W).
         assert_eq!(to_tensor(&clip(1, 4, 8, 4, 4), &id, InputFormat::NCTHW).unwrap().shape, vec![4, 3, 8, 4, 4]);
+        // TSM 1.x test, 8 clips × TenCrop: (80,3,H,W).
+        assert_eq!(to_tensor(&clip(10, 8, 1, 4, 4), &id, InputFormat::NCHW).unwrap().shape, vec![80, 3, 4, 4]);
+        // NCTHW L=32, K=10, ThreeCrop: (30,3,32,H,W).
+        assert_eq!(to_tensor(&clip(3, 10, 32, 2, 2), &id, InputFormat::NCTHW).unwrap().shape, vec![30, 3, 32, 2, 2]);
     }
 
     #[test]
@@ -188,6 +192,19 @@ mod tests {
         // element [v=1, c=2, t=1, 0, 0] comes from image 1·3+1 = 4.
         let idx = (((1 * 3 + 2) * 3 + 1) * 2) * 2;
         assert_eq!(t.data[idx], 4.0);
+    }
+
+    #[test]
+    fn nchw_flow_k3_l5_shape() {
+        let frames = (0..30).map(|_| Frame::gray(4, 4, vec![0; 16])).collect();
+        let t = to_tensor(&Clip::new(frames, 5, 3), &Normalize::flow(), InputFormat::NCHW_Flow).unwrap();
+        assert_eq!(t.shape, vec![3, 10, 4, 4]);
+    }
+
+    #[test]
+    fn cdar_k2b_normalize_maps_to_minus_one_one() {
+        let n = Normalize { mean: vec![127.5; 3], std: vec![127.5; 3], to_bgr: false };
+        assert_eq!((n.value(&[0, 0, 0], 0), n.value(&[255, 0, 0], 0)), (-1.0, 1.0));
     }
 
     #[test]

@@ -97,8 +97,7 @@ pub fn random_resized_crop(w: usize, h: usize, area_range: (f64, f64), aspect_ra
     let ratios: Vec<f64> = (0..10).map(|_| uniform(rng, ln_lo, ln_hi).exp()).collect();
     let areas: Vec<f64> = (0..10).map(|_| uniform(rng, area_range.0, area_range.1) * (w * h) as f64).collect();
     for (r, t) in ratios.iter().zip(&areas) {
-        let cw = round_half_even((t * r).sqrt()) as usize;
-        let ch = round_half_even((t / r).sqrt()) as usize;
+        let (cw, ch) = rrc_size(*t, *r);
         if cw <= w && ch <= h && cw > 0 && ch > 0 {
             let x = rng.random_range(0..=w - cw);
             let y = rng.random_range(0..=h - ch);
@@ -107,6 +106,12 @@ pub fn random_resized_crop(w: usize, h: usize, area_range: (f64, f64), aspect_ra
     }
     let side = w.min(h);
     CropBox { x: (w - side) / 2, y: (h - side) / 2, w: side, h: side }
+}
+
+/// A RandomResizedCrop candidate of `area` pixels and aspect ratio `ratio` (w/h):
+/// (rhe(√(area·ratio)), rhe(√(area/ratio))).
+pub fn rrc_size(area: f64, ratio: f64) -> (usize, usize) {
+    (round_half_even((area * ratio).sqrt()) as usize, round_half_even((area / ratio).sqrt()) as usize)
 }
 
 fn uniform(rng: &mut dyn RngCore, lo: f64, hi: f64) -> f64 {
@@ -252,9 +257,10 @@ mod tests {
         }
         // Areas larger than the image never fit: the fallback is 256x256 at (42, 0).
         assert_eq!(random_resized_crop(341, 256, (1.5, 2.0), (3.0 / 4.0, 4.0 / 3.0), &mut r), CropBox { x: 42, y: 0, w: 256, h: 256 });
-        // (t/A = 0.5, r = 1) → 209x209.
-        let side = round_half_even((0.5f64 * 341.0 * 256.0).sqrt());
-        assert_eq!(side, 209.0);
+        // Worked examples on 341x256: (t/A = 0.5, r = 1) → 209x209; (0.3, 4/3) → 187x140.
+        let a = 341.0 * 256.0;
+        assert_eq!(rrc_size(0.5 * a, 1.0), (209, 209));
+        assert_eq!(rrc_size(0.3 * a, 4.0 / 3.0), (187, 140));
     }
 
     #[test]
