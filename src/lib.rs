@@ -10,6 +10,7 @@
 pub mod config;
 pub mod decode;
 pub mod graph;
+pub mod metrics;
 pub mod model;
 pub mod sample;
 pub mod sink;

@@ -1,0 +1,176 @@
+//! Evaluation metrics, mmaction2 `mmaction/core/evaluation/accuracy.py` (0.x; 1.x computes the
+//! same): top-k accuracy, mean class accuracy, confusion matrix, and test-time clip averaging.
+//! Semantics: `shared/docs/semantics.md` §5 (clip averaging) and §7. Values are fractions in [0, 1].
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+/// Top-k accuracy for each k in `ks`: a sample is a hit when its label is among the k highest
+/// scores. Ties are broken as numpy's ascending `argsort` then "last k" does on small rows (a
+/// stable sort): of equal scores the later class ranks higher. `scores` is (N, C), row-major.
+///
+/// # Panics
+/// `scores.len() != labels.len()`.
+pub fn top_k_accuracy(scores: &[Vec<f32>], labels: &[usize], ks: &[usize]) -> Vec<f64> {
+    assert_eq!(scores.len(), labels.len(), "one score row per label");
+    let n = labels.len().max(1) as f64;
+    ks.iter()
+        .map(|&k| {
+            let hits = scores
+                .iter()
+                .zip(labels)
+                .filter(|(row, &label)| {
+                    let mut order: Vec<usize> = (0..row.len()).collect();
+                    order.sort_by(|&a, &b| row[a].total_cmp(&row[b])); // stable, ascending
+                    order.iter().rev().take(k).any(|&c| c == label)
+                })
+                .count();
+            hits as f64 / n
+        })
+        .collect()
+}
+
+/// Index of the first maximum of `row` (numpy `argmax`).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+}
+
+/// The confusion matrix over the label set S = sorted unique(preds ∪ labels): `matrix[i][j]` counts
+/// samples of true label S[i] predicted as S[j]. Returns (S, matrix).
+pub fn confusion_matrix(preds: &[usize], labels: &[usize]) -> (Vec<usize>, Vec<Vec<u64>>) {
+    let set: Vec<usize> = preds.iter().chain(labels).copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let pos = |x: usize| set.binary_search(&x).expect("in the set");
+    let mut m = vec![vec![0u64; set.len()]; set.len()];
+    for (&p, &t) in preds.iter().zip(labels) {
+        m[pos(t)][pos(p)] += 1;
+    }
+    (set, m)
+}
+
+/// Mean class accuracy: predictions by [`argmax`]; per label in S (see [`confusion_matrix`]) the
+/// diagonal over the row sum, 0.0 for a row sum of 0 (a label only ever predicted); mean over S.
+pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
+    let preds: Vec<usize> = scores.iter().map(|r| argmax(r)).collect();
+    let (_, m) = confusion_matrix(&preds, labels);
+    if m.is_empty() {
+        return 0.0;
+    }
+    let per: Vec<f64> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let total: u64 = row.iter().sum();
+            if total == 0 {
+                0.0
+            } else {
+                row[i] as f64 / total as f64
+            }
+        })
+        .collect();
+    per.iter().sum::<f64>() / per.len() as f64
+}
+
+/// mmaction2 `average_clips`: how a video's V view scores become one score vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AverageClips {
+    /// Mean of the softmax of each view (applied even for one view).
+    Prob,
+    /// Mean of the raw scores.
+    Score,
+}
+
+/// Averages the (V, C) `views` of one video into C scores.
+///
+/// # Panics
+/// No views.
+pub fn average_clips(views: &[Vec<f32>], mode: AverageClips) -> Vec<f32> {
+    assert!(!views.is_empty(), "a video has at least one view");
+    let c = views[0].len();
+    let mut out = vec![0f64; c];
+    for v in views {
+        match mode {
+            AverageClips::Score => v.iter().enumerate().for_each(|(j, &x)| out[j] += x as f64),
+            AverageClips::Prob => {
+                let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let exp: Vec<f64> = v.iter().map(|&x| (x as f64 - max).exp()).collect();
+                let sum: f64 = exp.iter().sum();
+                exp.iter().enumerate().for_each(|(j, e)| out[j] += e / sum);
+            }
+        }
+    }
+    out.into_iter().map(|x| (x / views.len() as f64) as f32).collect()
+}
+
+/// The evaluation keys mmaction2 0.x reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub top1_acc: f64,
+    pub top5_acc: f64,
+    pub mean_class_accuracy: f64,
+    /// Label set S of the confusion matrix.
+    pub labels: Vec<usize>,
+    /// Rows true label, columns prediction, over S.
+    pub confusion_matrix: Vec<Vec<u64>>,
+}
+
+/// All metrics for per-video `scores` (already clip-averaged) and `labels`.
+pub fn evaluate(scores: &[Vec<f32>], labels: &[usize]) -> Evaluation {
+    let top = top_k_accuracy(scores, labels, &[1, 5]);
+    let preds: Vec<usize> = scores.iter().map(|r| argmax(r)).collect();
+    let (set, cm) = confusion_matrix(&preds, labels);
+    Evaluation {
+        top1_acc: top[0],
+        top5_acc: top[1],
+        mean_class_accuracy: mean_class_accuracy(scores, labels),
+        labels: set,
+        confusion_matrix: cm,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> (Vec<Vec<f32>>, Vec<usize>) {
+        (vec![vec![0.7, 0.2, 0.1], vec![0.6, 0.3, 0.1], vec![0.1, 0.3, 0.6], vec![0.2, 0.5, 0.3]], vec![0, 1, 2, 2])
+    }
+
+    #[test]
+    fn semantics_example() {
+        let (s, l) = example();
+        assert_eq!(top_k_accuracy(&s, &l, &[1, 2]), vec![0.5, 1.0]);
+        let preds: Vec<usize> = s.iter().map(|r| argmax(r)).collect();
+        assert_eq!(confusion_matrix(&preds, &l).1, vec![vec![1, 0, 0], vec![1, 0, 0], vec![0, 1, 1]]);
+        assert_eq!(mean_class_accuracy(&s, &l), 0.5);
+        let e = evaluate(&s, &l);
+        assert_eq!((e.top1_acc, e.top5_acc), (0.5, 1.0));
+    }
+
+    #[test]
+    fn mean_class_accuracy_counts_predicted_only_labels_as_zero() {
+        let one_hot = |c: usize| (0..4).map(|j| if j == c { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+        // Labels [0,0], preds [0,1] → S = {0,1}: (0.5 + 0.0) / 2.
+        assert_eq!(mean_class_accuracy(&[one_hot(0), one_hot(1)], &[0, 0]), 0.25);
+        // Labels [3,0,0], preds [3,0,3] → S = {0,3}: (0.5 + 1.0) / 2.
+        assert_eq!(mean_class_accuracy(&[one_hot(3), one_hot(0), one_hot(3)], &[3, 0, 0]), 0.75);
+    }
+
+    #[test]
+    fn ties_argmax_first_topk_last() {
+        let s = vec![vec![0.5, 0.5, 0.0]];
+        assert_eq!(argmax(&s[0]), 0);
+        assert_eq!(top_k_accuracy(&s, &[1], &[1]), vec![1.0]);
+        assert_eq!(top_k_accuracy(&s, &[0], &[1]), vec![0.0]);
+    }
+
+    #[test]
+    fn clip_averaging_example() {
+        let views = vec![vec![2.0, 0.0, 0.0], vec![0.0, 0.0, 0.0]];
+        let p = average_clips(&views, AverageClips::Prob);
+        for (g, w) in p.iter().zip([0.560160, 0.219920, 0.219920]) {
+            assert!((g - w).abs() < 1e-6, "{p:?}");
+        }
+        assert_eq!(average_clips(&views, AverageClips::Score), vec![1.0, 0.0, 0.0]);
+    }
+}
