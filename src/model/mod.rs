@@ -2,9 +2,10 @@
 //! names, and any TorchScript module. See [`Recognizer`] for shapes.
 
 mod cuda;
+pub mod optim;
 mod recognizer;
 mod resnet;
 
 pub use cuda::{load_cuda, pick_device};
-pub use recognizer::{ModelKind, ModelSpec, Output, Recognizer};
+pub use recognizer::{is_frozen, ModelKind, ModelSpec, Output, Recognizer};
 pub use resnet::{temporal_shift, ResNet};

@@ -34,6 +34,14 @@ pub enum ModelSpec {
         /// `.safetensors` with mmaction2 names; `None` = random init from `seed`.
         weights: Option<PathBuf>,
         seed: i64,
+        /// Head dropout before fc while training (TSMHead config 0.5, TSNHead 0.4).
+        dropout: f64,
+        /// Std of the fc init; `None` = the head's default (TSM 0.001, TSN 0.01).
+        init_std: Option<f64>,
+        /// BatchNorms in eval mode while training.
+        norm_eval: bool,
+        /// Stem and `layer1..=frozen_stages` not trained (−1: none).
+        frozen_stages: i64,
     },
     /// A TorchScript module (`torch.jit.save`): takes the batch as one tensor (NCHW
     /// `(B·M, C, H, W)` or NCTHW `(B·V, C, L, H, W)`) and returns logits `(B·V, num_classes)`, or a
@@ -48,8 +56,19 @@ impl ModelSpec {
     /// # Errors
     /// An unknown name that is not an existing file.
     pub fn parse(name: &str, num_classes: i64, num_segments: i64, weights: Option<PathBuf>, seed: i64) -> Result<Self> {
-        let builtin =
-            |kind, depth| ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div: 8, weights: weights.clone(), seed };
+        let builtin = |kind, depth| ModelSpec::BuiltIn {
+            kind,
+            depth,
+            num_classes,
+            num_segments,
+            shift_div: 8,
+            weights: weights.clone(),
+            seed,
+            dropout: if kind == ModelKind::Tsm { 0.5 } else { 0.4 },
+            init_std: None,
+            norm_eval: false,
+            frozen_stages: -1,
+        };
         Ok(match name {
             "tsm-r50" => builtin(ModelKind::Tsm, 50),
             "tsm-r18" => builtin(ModelKind::Tsm, 18),
@@ -84,7 +103,7 @@ pub struct Output {
 }
 
 enum Net {
-    BuiltIn { backbone: ResNet, fc: nn::Linear, kind: ModelKind, num_segments: i64 },
+    BuiltIn { backbone: ResNet, fc: nn::Linear, kind: ModelKind, num_segments: i64, dropout: f64 },
     Script(tch::CModule),
 }
 
@@ -102,15 +121,45 @@ impl Recognizer {
     /// Unsupported depth; a weights file that is missing, unreadable, or lacks a parameter (the
     /// message names it); a TorchScript file that does not load.
     pub fn new(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
+        let mut r = Self::build(spec, device)?;
+        if let Some(vs) = r.vs.as_mut() {
+            vs.freeze();
+        }
+        Ok(r)
+    }
+
+    /// Builds the model for training: parameters require gradients except those of frozen stages;
+    /// TorchScript modules are put in train mode.
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn trainable(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
+        let mut r = Self::build(spec, device)?;
+        if let (ModelSpec::BuiltIn { frozen_stages, .. }, Some(vs)) = (spec, r.vs.as_ref()) {
+            for (name, t) in vs.variables() {
+                if is_frozen(&name, *frozen_stages) {
+                    let _ = t.set_requires_grad(false);
+                }
+            }
+        }
+        if let Net::Script(m) = &mut r.net {
+            m.set_train();
+        }
+        Ok(r)
+    }
+
+    fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
-            ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div, weights, seed } => {
+            ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div, weights, seed, dropout, init_std, norm_eval, frozen_stages } => {
                 tch::manual_seed(*seed);
                 let mut vs = nn::VarStore::new(device);
                 let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
-                let backbone = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
+                let mut backbone = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
+                backbone.norm_eval = *norm_eval;
+                backbone.frozen_stages = *frozen_stages;
                 let head = vs.root() / "cls_head";
                 // mmaction2 heads: fc_cls ~ N(0, init_std), bias 0 (TSM 0.001, TSN 0.01).
-                let std = if *kind == ModelKind::Tsm { 0.001 } else { 0.01 };
+                let std = init_std.unwrap_or(if *kind == ModelKind::Tsm { 0.001 } else { 0.01 });
                 let cfg = nn::LinearConfig {
                     ws_init: nn::Init::Randn { mean: 0.0, stdev: std },
                     bs_init: Some(nn::Init::Const(0.0)),
@@ -120,8 +169,8 @@ impl Recognizer {
                 if let Some(w) = weights {
                     vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
                 }
-                vs.freeze();
-                Ok(Recognizer { net: Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments }, vs: Some(vs), device })
+                let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout };
+                Ok(Recognizer { net, vs: Some(vs), device })
             }
             ModelSpec::TorchScript(path) => {
                 let mut m =
@@ -142,6 +191,20 @@ impl Recognizer {
         vs.save(path).map_err(|e| anyhow!("saving weights {}: {e}", path.display()))
     }
 
+    /// The parameters and buffers of a built-in model (mmaction2 names), `None` for TorchScript.
+    pub fn var_store(&self) -> Option<&nn::VarStore> {
+        self.vs.as_ref()
+    }
+
+    /// Loads `.safetensors` weights into a built-in model (all names must be present).
+    ///
+    /// # Errors
+    /// A TorchScript model, or a missing/unreadable file or parameter (the message names the file).
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        let vs = self.vs.as_mut().context("TorchScript models load their own weights")?;
+        vs.load(path).map_err(|e| anyhow!("loading weights {}: {e}", path.display()))
+    }
+
     /// The device the model lives on.
     pub fn device(&self) -> tch::Device {
         self.device
@@ -155,20 +218,29 @@ impl Recognizer {
     /// an unexpected type.
     pub fn forward(&self, x: &Tensor) -> Result<Output> {
         let _guard = tch::no_grad_guard();
+        self.forward_t(x, false)
+    }
+
+    /// Forward pass recording gradients; `train` switches dropout and BatchNorm statistics to
+    /// training mode (except frozen stages / `norm_eval`). Shapes as [`Self::forward`].
+    ///
+    /// # Errors
+    /// As [`Self::forward`].
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Output> {
         match &self.net {
-            Net::BuiltIn { backbone, fc, kind, num_segments } => {
+            Net::BuiltIn { backbone, fc, kind, num_segments, dropout } => {
                 let n = x.size()[0];
                 if n % num_segments != 0 {
                     bail!("{n} images is not a multiple of num_segments = {num_segments}");
                 }
-                let feats = backbone.forward(x, false); // (V·T, D)
+                let feats = backbone.forward(x, train); // (V·T, D)
                 let d = feats.size()[1];
                 let view_feats = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
                 let logits = match kind {
-                    // TSMHead: fc per image, then average logits over the segments.
-                    ModelKind::Tsm => feats.apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float),
-                    // TSNHead: average features, then fc.
-                    ModelKind::Tsn => view_feats.apply(fc),
+                    // TSMHead: dropout, fc per image, then average logits over the segments.
+                    ModelKind::Tsm => feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float),
+                    // TSNHead: average features, dropout, then fc.
+                    ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }
@@ -182,4 +254,16 @@ impl Recognizer {
             },
         }
     }
+}
+
+/// Whether parameter `name` belongs to a frozen stage: the stem (`backbone.conv1.`) when
+/// `frozen_stages` ≥ 0, and `backbone.layer{1..=frozen_stages}.` (mmaction2 `_freeze_stages`).
+pub fn is_frozen(name: &str, frozen_stages: i64) -> bool {
+    if frozen_stages < 0 {
+        return false;
+    }
+    if name.starts_with("backbone.conv1.") {
+        return true;
+    }
+    (1..=frozen_stages).any(|i| name.starts_with(&format!("backbone.layer{i}.")))
 }

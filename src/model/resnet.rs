@@ -60,6 +60,8 @@ struct Block {
     convs: Vec<ConvBn>, // 2 (BasicBlock) or 3 (Bottleneck)
     downsample: Option<ConvBn>,
     shift: Option<(i64, i64)>,
+    /// 1-based stage (`layer1` … `layer4`).
+    stage: i64,
 }
 
 impl Block {
@@ -91,6 +93,11 @@ pub struct ResNet {
     blocks: Vec<Block>,
     /// Feature width D.
     pub out_channels: i64,
+    /// Keep every BatchNorm in eval mode (running statistics) while training (`norm_eval`).
+    pub norm_eval: bool,
+    /// Stages whose BatchNorms stay in eval mode: the stem and `layer1..=frozen_stages` (−1: none);
+    /// their parameters are left out of training by the trainer (`frozen_stages`).
+    pub frozen_stages: i64,
 }
 
 impl ResNet {
@@ -128,19 +135,20 @@ impl ResNet {
                     vec![ConvBn::new(c1, cin, planes, 3, stride), ConvBn::new(&bp / "conv2", planes, planes, 3, 1)]
                 };
                 let downsample = (stride != 1 || cin != cout).then(|| ConvBn::new(&bp / "downsample", cin, cout, 1, stride));
-                blocks.push(Block { convs, downsample, shift: tsm });
+                blocks.push(Block { convs, downsample, shift: tsm, stage: li as i64 + 1 });
                 cin = cout;
             }
         }
-        Ok(ResNet { stem, blocks, out_channels: cin })
+        Ok(ResNet { stem, blocks, out_channels: cin, norm_eval: false, frozen_stages: -1 })
     }
 
     /// (N, 3, H, W) → (N, D) pooled features. With TSM, N must be a multiple of `num_segments`
     /// and each run of `num_segments` images is one clip.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut y = self.stem.forward(x, train).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let bn_train = |stage: i64| train && !self.norm_eval && stage > self.frozen_stages;
+        let mut y = self.stem.forward(x, bn_train(0)).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for b in &self.blocks {
-            y = b.forward(&y, train);
+            y = b.forward(&y, bn_train(b.stage));
         }
         y.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
     }
