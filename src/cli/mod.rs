@@ -5,6 +5,7 @@ mod check;
 mod extract_frames;
 mod featurize;
 mod inspect;
+mod run;
 
 use anyhow::{bail, Context, Result};
 
@@ -37,6 +38,9 @@ enum Command {
     /// Show what the data pipeline does to the first samples of a split (indices, crops, flips,
     /// shapes, statistics) and optionally dump the transformed frames as PNG.
     Inspect(inspect::Args),
+    /// Train with periodic validation, checkpoints and resume, then test (mmaction2 train.py +
+    /// test.py) from a pipeline YAML.
+    Run(run::Args),
 }
 
 /// Runs the parsed command.
@@ -47,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Run(a) => run::run(a),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod featurize;
 pub mod loader;
 pub mod metrics;
 pub mod pool;
+pub mod train;
 
 pub use metrics::{StageMetrics, Summary};
 pub use pool::{run_pool, Done, PoolConfig};

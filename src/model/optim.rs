@@ -196,7 +196,11 @@ pub fn lr_at(t: &TrainSection, base_lr: f64, epoch: usize, iter: usize, iters_pe
     };
     let warm = match &t.warmup {
         Some(Warmup::LinearLR { start_factor, length, by_epoch }) => {
-            let (now, len) = if *by_epoch { (epoch as f64 + iter as f64 / iters_per_epoch.max(1) as f64, *length as f64) } else { (global, *length as f64) };
+            let (now, len) = if *by_epoch {
+                (epoch as f64 + iter as f64 / iters_per_epoch.max(1) as f64, *length as f64)
+            } else {
+                (global, *length as f64)
+            };
             if now < len {
                 start_factor + (1.0 - start_factor) * now / len.max(1e-9)
             } else {
@@ -229,7 +233,8 @@ mod tests {
         assert_eq!(group_of("backbone.layer1.0.conv1.net.bn.weight", &cfg), (1.0, 0.0));
         assert_eq!(group_of("cls_head.fc_cls.weight", &cfg), (5.0, 1.0));
         assert_eq!(group_of("cls_head.fc_cls.bias", &cfg), (10.0, 0.0));
-        let plain = Optimizer::SGD { lr: 0.01, momentum: 0.9, weight_decay: 1e-4, nesterov: false, fc_lr5: false, no_decay_norm_bias: true };
+        let plain =
+            Optimizer::SGD { lr: 0.01, momentum: 0.9, weight_decay: 1e-4, nesterov: false, fc_lr5: false, no_decay_norm_bias: true };
         assert_eq!(group_of("cls_head.fc_cls.bias", &plain), (1.0, 0.0));
         assert_eq!(group_of("cls_head.fc_cls.weight", &plain), (1.0, 1.0));
     }

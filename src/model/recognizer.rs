@@ -150,7 +150,19 @@ impl Recognizer {
 
     fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
-            ModelSpec::BuiltIn { kind, depth, num_classes, num_segments, shift_div, weights, seed, dropout, init_std, norm_eval, frozen_stages } => {
+            ModelSpec::BuiltIn {
+                kind,
+                depth,
+                num_classes,
+                num_segments,
+                shift_div,
+                weights,
+                seed,
+                dropout,
+                init_std,
+                norm_eval,
+                frozen_stages,
+            } => {
                 tch::manual_seed(*seed);
                 let mut vs = nn::VarStore::new(device);
                 let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
@@ -238,7 +250,9 @@ impl Recognizer {
                 let view_feats = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
                 let logits = match kind {
                     // TSMHead: dropout, fc per image, then average logits over the segments.
-                    ModelKind::Tsm => feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float),
+                    ModelKind::Tsm => {
+                        feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float)
+                    }
                     // TSNHead: average features, dropout, then fc.
                     ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
                 };

@@ -1,0 +1,122 @@
+//! `vpipe run PIPELINE.yaml`: train with periodic validation, then test (mmaction2
+//! `tools/train.py` + `tools/test.py`) → [`vpipe::graph::train::RunJob`].
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use super::{data_pipeline, default_workers};
+use vpipe::config::{split_pipeline, AverageClips as CfgAverage, ModelSection, ModelType, PipelineConfig, SplitName};
+use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
+use vpipe::graph::PoolConfig;
+use vpipe::metrics::AverageClips;
+use vpipe::model::{ModelKind, ModelSpec, Recognizer};
+
+/// Flags of `vpipe run`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The pipeline YAML (data.train / data.val / data.test, model, train, work_dir).
+    pipeline: PathBuf,
+    /// Work dir for logs, checkpoints and predictions [default: the file's `work_dir`].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Continue from a checkpoint `WORK_DIR/epoch_N.safetensors`: weights, optimizer state, epoch.
+    #[arg(long)]
+    resume_from: Option<PathBuf>,
+    /// Start from these weights only (`.safetensors`, mmaction2 names; see
+    /// scripts/convert_mmaction2_checkpoint.py).
+    #[arg(long)]
+    load_from: Option<PathBuf>,
+    /// After training, test the last weights on data.test (or data.val).
+    #[arg(long)]
+    test_last: bool,
+    /// After training, test the best validation checkpoint.
+    #[arg(long, conflicts_with = "test_last")]
+    test_best: bool,
+    /// Only test (no training), with --load-from weights.
+    #[arg(long)]
+    test_only: bool,
+    /// Device: auto, cpu, cuda.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Loader threads per split [default: the split's `workers`, else cores].
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+/// The built-in or TorchScript model a model section names.
+fn model_spec(m: &ModelSection, seed: u64) -> Result<ModelSpec> {
+    let kind = match m.kind {
+        ModelType::TSM => ModelKind::Tsm,
+        ModelType::TSN => ModelKind::Tsn,
+        ModelType::TorchScript => return Ok(ModelSpec::TorchScript(m.path.clone().context("`model.path` is required for TorchScript")?)),
+    };
+    Ok(ModelSpec::BuiltIn {
+        kind,
+        depth: m.depth,
+        num_classes: m.num_classes as i64,
+        num_segments: m.num_segments as i64,
+        shift_div: m.shift_div as i64,
+        weights: m.weights.clone(),
+        seed: seed as i64,
+        dropout: m.dropout,
+        init_std: m.init_std,
+        norm_eval: m.norm_eval,
+        frozen_stages: m.frozen_stages,
+    })
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<()> {
+    let text = std::fs::read_to_string(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
+    let cfg = PipelineConfig::load(&a.pipeline)?;
+    cfg.check(true).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
+    let split = |name: SplitName| -> Result<Option<SplitData>> {
+        let Some(s) = cfg.data.get(&name) else { return Ok(None) };
+        let parts = split_pipeline(&s.pipeline)?;
+        let workers = a.workers.or(s.workers).unwrap_or_else(default_workers);
+        Ok(Some(SplitData {
+            samples: s.source.samples()?,
+            pipeline: data_pipeline(parts, cfg.seed, 0, s.source.rawframe_spec()?),
+            batch_size: s.batch_size,
+            pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
+        }))
+    };
+    let training = !a.test_only;
+    if training && (cfg.train.is_none() || !cfg.data.contains_key(&SplitName::Train)) {
+        bail!("training needs `data.train` and a `train` section (or pass --test-only)");
+    }
+    let work_dir = a.work_dir.clone().or(cfg.work_dir.clone()).context("no work dir: give --work-dir or `work_dir:`")?;
+    let spec = model_spec(model_cfg, cfg.seed)?;
+    let device = vpipe::model::pick_device(&a.device)?;
+    let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
+    let job = RunJob {
+        train: if training { split(SplitName::Train)? } else { None },
+        val: split(SplitName::Val)?,
+        test: split(SplitName::Test)?,
+        train_cfg: if training { cfg.train.clone() } else { None },
+        seed: cfg.seed,
+        work_dir: work_dir.clone(),
+        pipeline_text: text,
+        average_clips: match model_cfg.average_clips {
+            Some(CfgAverage::Score) => AverageClips::Score,
+            _ => AverageClips::Prob,
+        },
+        resume_from: a.resume_from,
+        load_from: a.load_from,
+        test_with: if a.test_best {
+            TestWith::Best
+        } else if a.test_last || a.test_only {
+            TestWith::Last
+        } else {
+            TestWith::None
+        },
+    };
+    let s = train::run(job, model)?;
+    if let Some((v, e)) = s.best {
+        eprintln!("best top1_acc {v:.4} at epoch {e}");
+    }
+    eprintln!("work dir: {}", work_dir.display());
+    Ok(())
+}

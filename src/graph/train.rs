@@ -1,0 +1,298 @@
+//! `vpipe run`: training with periodic validation, checkpoints and resume, then testing — one
+//! streamed process (mmaction2 `tools/train.py` + `tools/test.py`, 0.x epoch-based runner).
+//!
+//! ```text
+//! train list ─▶ epoch shuffle ─▶ loader pool (decode, augment) ─▶ batches ─▶ forward/backward/step
+//!            every val_interval epochs: val loader ─▶ forward ─▶ clip averaging ─▶ metrics
+//! ```
+//! Work dir: `pipeline.yaml` (the file as given), `run.log` (human), `log.jsonl` (one JSON record
+//! per logged iteration and per validation), `epoch_N.safetensors` + `epoch_N.optim.safetensors` +
+//! `epoch_N.json` (written in that order, each atomically: the `.json` marks a complete checkpoint),
+//! `best_<metric>_epoch_N.safetensors`, and `best_pred.parquet` from the test phase.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use super::featurize::DataPipeline;
+use super::loader::{batches, epoch_order, Batch};
+use super::PoolConfig;
+use crate::config::TrainSection;
+use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
+use crate::model::optim::{lr_at, require, Optim};
+use crate::model::Recognizer;
+use crate::sink::{ClipRow, ParquetSink};
+use crate::source::Sample;
+
+/// One data split ready to load.
+#[derive(Clone, Debug)]
+pub struct SplitData {
+    pub samples: Vec<Sample>,
+    pub pipeline: DataPipeline,
+    pub batch_size: usize,
+    pub pool: PoolConfig,
+}
+
+/// Which weights the test phase uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestWith {
+    None,
+    Last,
+    Best,
+}
+
+/// Everything a run needs.
+pub struct RunJob {
+    pub train: Option<SplitData>,
+    pub val: Option<SplitData>,
+    pub test: Option<SplitData>,
+    pub train_cfg: Option<TrainSection>,
+    pub seed: u64,
+    pub work_dir: PathBuf,
+    /// The pipeline file's text, copied into the work dir.
+    pub pipeline_text: String,
+    pub average_clips: AverageClips,
+    /// `epoch_N.safetensors` of an earlier run: weights, optimizer state and epoch.
+    pub resume_from: Option<PathBuf>,
+    /// Weights only (`load_from`).
+    pub load_from: Option<PathBuf>,
+    pub test_with: TestWith,
+}
+
+/// What a run ended with.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub epochs_run: usize,
+    pub last_val: Option<Evaluation>,
+    pub best: Option<(f64, usize)>,
+    pub test: Option<Evaluation>,
+}
+
+/// Human log (file + stderr) and JSON-lines log.
+struct Logs {
+    human: File,
+    json: File,
+}
+
+impl Logs {
+    fn open(dir: &Path) -> Result<Self> {
+        let open = |n: &str| {
+            OpenOptions::new().create(true).append(true).open(dir.join(n)).with_context(|| format!("opening {}", dir.join(n).display()))
+        };
+        Ok(Logs { human: open("run.log")?, json: open("log.jsonl")? })
+    }
+    fn say(&mut self, line: &str) -> Result<()> {
+        eprintln!("{line}");
+        writeln!(self.human, "{line}").context("writing run.log")
+    }
+    fn record(&mut self, v: serde_json::Value) -> Result<()> {
+        writeln!(self.json, "{v}").context("writing log.jsonl")
+    }
+}
+
+/// Moves a batch's tensor and labels to the model's device.
+fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, tch::Tensor)> {
+    let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
+    let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(device);
+    let labels = b
+        .samples
+        .iter()
+        .map(|s| match s.labels.as_slice() {
+            [l] => Ok(*l as i64),
+            other => bail!("{}: training needs exactly one label, got {other:?}", s.path.display()),
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    Ok((x, tch::Tensor::from_slice(&labels).to_device(device)))
+}
+
+/// Runs the split through the model in eval mode; per video the clip-averaged scores.
+fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
+    let mut pipeline = split.pipeline.clone();
+    pipeline.epoch = epoch;
+    let mut out = Vec::new();
+    for b in batches(split.samples.clone(), pipeline, split.batch_size, split.pool.clone()) {
+        let b = b?;
+        let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
+        let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(model.device());
+        let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+        let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
+        let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
+        let views = rows / b.samples.len();
+        for (i, s) in b.samples.into_iter().enumerate() {
+            let v: Vec<Vec<f32>> = (0..views).map(|k| flat[(i * views + k) * c..(i * views + k + 1) * c].to_vec()).collect();
+            out.push((s, average_clips(&v, mode)));
+        }
+    }
+    Ok(out)
+}
+
+fn metrics_of(preds: &[(Sample, Vec<f32>)]) -> Evaluation {
+    let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.1.clone()).collect();
+    let labels: Vec<usize> = preds.iter().map(|p| p.0.labels.first().copied().unwrap_or(-1).max(0) as usize).collect();
+    evaluate(&scores, &labels)
+}
+
+/// Paths of checkpoint `stem` (`work_dir/epoch_3`): weights, optimizer state, metadata.
+fn ckpt_paths(stem: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let s = stem.to_string_lossy();
+    (PathBuf::from(format!("{s}.safetensors")), PathBuf::from(format!("{s}.optim.safetensors")), PathBuf::from(format!("{s}.json")))
+}
+
+/// Writes through a temporary name in the same folder, then renames (`write` gets the temp path).
+fn atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = dest.file_name().context("checkpoint path has no name")?.to_string_lossy().into_owned();
+    let tmp = dest.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
+    let r = write(&tmp).and_then(|_| fs::rename(&tmp, dest).with_context(|| format!("renaming to {}", dest.display())));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
+fn save_checkpoint(stem: &Path, model: &Recognizer, optim: Option<&Optim>, meta: serde_json::Value) -> Result<()> {
+    let (w, o, m) = ckpt_paths(stem);
+    atomically(&w, |t| model.save(t))?;
+    if let Some(opt) = optim {
+        atomically(&o, |t| opt.save(t))?;
+    }
+    atomically(&m, |t| fs::write(t, serde_json::to_string_pretty(&meta)?).context("writing checkpoint metadata"))
+}
+
+/// Runs training (if the job has a train split and section), validation and testing.
+///
+/// # Errors
+/// The work dir cannot be written, a checkpoint to resume or load is missing or does not fit,
+/// a sample fails to load (training stops: mmaction2 would crash too), or the model fails.
+pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
+    fs::create_dir_all(&job.work_dir).with_context(|| format!("creating work dir {}", job.work_dir.display()))?;
+    fs::write(job.work_dir.join("pipeline.yaml"), &job.pipeline_text).context("copying the pipeline into the work dir")?;
+    let mut logs = Logs::open(&job.work_dir)?;
+    let mut summary = RunSummary::default();
+    if let Some(w) = &job.load_from {
+        model.load(w)?;
+        logs.say(&format!("load_from {}", w.display()))?;
+    }
+    let metric = "top1_acc";
+    if let (Some(train), Some(tc)) = (&job.train, &job.train_cfg) {
+        let vars = model.var_store().context("training needs a built-in model (TSM/TSN)")?.variables();
+        let mut optim = Optim::new(&tc.optimizer, &vars);
+        let scale = tc.auto_scale_lr.as_ref().filter(|a| a.enable).map_or(1.0, |a| train.batch_size as f64 / a.base_batch_size as f64);
+        let base_lr = optim.base_lr() * scale;
+        let mut start_epoch = 0usize;
+        let mut best: Option<(f64, usize)> = None;
+        if let Some(r) = &job.resume_from {
+            let stem = PathBuf::from(r.to_string_lossy().trim_end_matches(".safetensors"));
+            let (w, o, m) = ckpt_paths(&stem);
+            require(&m, "checkpoint metadata (written last: the checkpoint may be incomplete)")?;
+            model.load(&w)?;
+            optim.load(&o)?;
+            let meta: serde_json::Value = serde_json::from_str(&fs::read_to_string(&m)?)?;
+            start_epoch = meta["epoch"].as_u64().context("checkpoint metadata lacks `epoch`")? as usize;
+            best = meta["best"].as_array().and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_u64()? as usize)));
+            logs.say(&format!("resumed from {} at epoch {start_epoch}", w.display()))?;
+        }
+        let iters_per_epoch = train.samples.len().div_ceil(train.batch_size.max(1));
+        for epoch in start_epoch..tc.epochs {
+            // Dropout draws from libtorch's global generator: reseed per epoch so a resumed run
+            // continues the same streams.
+            tch::manual_seed((job.seed + epoch as u64) as i64);
+            let mut pipeline = train.pipeline.clone();
+            pipeline.epoch = epoch as u64;
+            let order = epoch_order(&train.samples, job.seed, epoch as u64, true);
+            let mut t_data = Instant::now();
+            let mut hits = 0usize;
+            let mut seen = 0usize;
+            for (iter, batch) in batches(order, pipeline, train.batch_size, train.pool.clone()).enumerate() {
+                let batch = batch?;
+                let data_time = t_data.elapsed().as_secs_f64();
+                let t_iter = Instant::now();
+                let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
+                let (x, y) = to_device(&batch, model.device())?;
+                let logits = model.forward_t(&x, true)?.logits;
+                let loss = logits.cross_entropy_for_logits(&y);
+                optim.zero_grad();
+                loss.backward();
+                let grad_norm = tc.grad_clip.map(|m| optim.clip_grad_norm(m));
+                optim.step(lr);
+                let batch_hits = logits.argmax(-1, false).eq_tensor(&y).sum(tch::Kind::Int64).int64_value(&[]) as usize;
+                hits += batch_hits;
+                seen += batch.samples.len();
+                let loss_v = loss.double_value(&[]);
+                if !loss_v.is_finite() {
+                    bail!("epoch {} iter {}: loss is {loss_v}", epoch + 1, iter + 1);
+                }
+                if (iter + 1) % tc.log_interval.max(1) == 0 || iter + 1 == iters_per_epoch {
+                    let time = t_iter.elapsed().as_secs_f64() + data_time;
+                    let top1 = batch_hits as f64 / batch.samples.len() as f64;
+                    logs.record(json!({"mode": "train", "epoch": epoch + 1, "iter": iter + 1, "lr": lr, "loss": loss_v,
+                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time}))?;
+                    logs.say(&format!("Epoch [{}][{}/{iters_per_epoch}] lr: {lr:.3e}, loss: {loss_v:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}", epoch + 1, iter + 1))?;
+                }
+                t_data = Instant::now();
+            }
+            summary.epochs_run += 1;
+            let done = epoch + 1;
+            logs.record(json!({"mode": "train_epoch", "epoch": done, "top1_acc": hits as f64 / seen.max(1) as f64}))?;
+            if let Some(val) = job.val.as_ref().filter(|_| done % tc.val_interval.max(1) == 0) {
+                let e = metrics_of(&predict(&model, val, 0, job.average_clips)?);
+                logs.record(json!({"mode": "val", "epoch": done, "top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy}))?;
+                logs.say(&format!(
+                    "Epoch(val) [{done}] top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}",
+                    e.top1_acc, e.top5_acc, e.mean_class_accuracy
+                ))?;
+                if best.is_none_or(|(b, _)| e.top1_acc > b) {
+                    if let Some((_, old)) = best {
+                        let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.safetensors")));
+                    }
+                    atomically(&job.work_dir.join(format!("best_{metric}_epoch_{done}.safetensors")), |t| model.save(t))?;
+                    best = Some((e.top1_acc, done));
+                }
+                summary.last_val = Some(e);
+            }
+            if done % tc.checkpoint_interval.max(1) == 0 || done == tc.epochs {
+                let meta = json!({"epoch": done, "best": best.map(|(v, e)| json!([v, e])), "metric": metric});
+                save_checkpoint(&job.work_dir.join(format!("epoch_{done}")), &model, Some(&optim), meta)?;
+                prune_checkpoints(&job.work_dir, tc.max_keep_ckpts, done);
+            }
+        }
+        summary.best = best;
+    }
+    if job.test_with != TestWith::None {
+        let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
+        if job.test_with == TestWith::Best {
+            let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
+            model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.safetensors")))?;
+        }
+        let preds = predict(&model, split, 0, job.average_clips)?;
+        let e = metrics_of(&preds);
+        logs.record(json!({"mode": "test", "top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy, "confusion_matrix": e.confusion_matrix, "labels": e.labels}))?;
+        logs.say(&format!(
+            "Test: top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}",
+            e.top1_acc, e.top5_acc, e.mean_class_accuracy
+        ))?;
+        let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
+        for (s, scores) in preds {
+            sink.push(ClipRow { video: s.name, labels: s.labels, clip: 0, logits: scores, feature: None })?;
+        }
+        sink.finish(vec![])?;
+        summary.test = Some(e);
+    }
+    Ok(summary)
+}
+
+/// Deletes `epoch_K.*` checkpoints older than the newest `keep` (−1 keeps all).
+fn prune_checkpoints(dir: &Path, keep: i64, newest: usize) {
+    if keep < 0 {
+        return;
+    }
+    for e in 1..=newest.saturating_sub(keep as usize) {
+        let (w, o, m) = ckpt_paths(&dir.join(format!("epoch_{e}")));
+        for p in [m, w, o] {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
