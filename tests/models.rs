@@ -103,3 +103,52 @@ fn featurize_from_the_example_yaml() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("workrs") && err.contains("f.yaml"), "{err}");
 }
+
+#[test]
+fn tsm_r18_forward_matches_an_independent_numpy_reference() {
+    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
+    if !Path::new(&python).exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
+        eprintln!("SKIPPED: no Python with numpy at {python} (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&spec(3, None), Device::Cpu).unwrap();
+    // Random BatchNorm statistics and affine parameters, so eval-mode BN is not the identity.
+    tch::manual_seed(5);
+    tch::no_grad(|| {
+        for (name, mut t) in model.var_store().unwrap().variables() {
+            if name.contains(".bn.") {
+                let r = Tensor::rand_like(&t);
+                let v = if name.ends_with("running_var") || name.ends_with("weight") { r * 0.5 + 0.75 } else { (r - 0.5) * 0.2 };
+                t.copy_(&v);
+            }
+            if name.starts_with("cls_head") {
+                t.copy_(&(Tensor::randn_like(&t) * 0.1));
+            }
+        }
+    });
+    let w = dir.path().join("w.safetensors");
+    model.save(&w).unwrap();
+    let x = Tensor::randn([16, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let xs = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
+    std::fs::write(dir.path().join("x.f32"), xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let out = dir.path().join("y.f32");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tsm_numpy.py");
+    let o = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&w)
+        .arg(dir.path().join("x.f32"))
+        .args(["16", "3", "32", "32", "8"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference: Vec<f32> = std::fs::read(&out).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let ours = Vec::<f32>::try_from(model.forward(&x).unwrap().logits.flatten(0, -1)).unwrap();
+    assert_eq!(ours.len(), reference.len());
+    let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let max_rel = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
+    eprintln!("max relative error vs NumPy: {max_rel:e} (scale {scale})");
+    assert!(scale > 1e-3 && max_rel < 1e-4, "max relative error {max_rel}");
+}
