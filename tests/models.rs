@@ -152,3 +152,37 @@ fn tsm_r18_forward_matches_an_independent_numpy_reference() {
     eprintln!("max relative error vs NumPy: {max_rel:e} (scale {scale})");
     assert!(scale > 1e-3 && max_rel < 1e-4, "max relative error {max_rel}");
 }
+
+#[test]
+fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
+    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
+    if !Path::new(&python).exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
+        eprintln!("SKIPPED: no Python at {python} (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec50 = ModelSpec::parse("tsm-r50", 7, 8, None, 11).unwrap();
+    let model = Recognizer::new(&spec50, Device::Cpu).unwrap();
+    let orig = dir.path().join("orig.safetensors");
+    model.save(&orig).unwrap();
+    let pth = dir.path().join("tsm_r50.pth");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(&python).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&[concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/make_pth.py").as_ref(), orig.as_os_str(), pth.as_os_str()]);
+    let converted = dir.path().join("converted.safetensors");
+    let msg = run(&[
+        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/convert_mmaction2_checkpoint.py").as_ref(),
+        pth.as_os_str(),
+        converted.as_os_str(),
+    ]);
+    assert!(msg.contains("tensors"), "{msg}");
+    let names: Vec<String> = Tensor::read_safetensors(&converted).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().all(|n| !n.starts_with("module.") && !n.ends_with("num_batches_tracked")), "{names:?}");
+    let loaded = Recognizer::new(&ModelSpec::parse("tsm-r50", 7, 8, Some(converted), 0).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([8, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Convert an mmaction2 checkpoint (.pth from torch.save) into a .safetensors file vpipe loads
+(`vpipe run --load-from`, `model.weights`, `vpipe featurize --weights`).
+
+    scripts/convert_mmaction2_checkpoint.py tsm_r50_1x1x8_50e_kinetics400_rgb.pth tsm_r50_k400.safetensors
+
+Works without PyTorch: the .pth zip archive (torch >= 1.6 format) is read with pickle and numpy.
+Name mapping (vpipe uses mmaction2's names, so it is nearly the identity):
+  - the `state_dict` entry of the checkpoint is used (or the object itself when it is a plain dict);
+  - a DataParallel `module.` prefix is stripped;
+  - `*.num_batches_tracked` buffers are dropped (vpipe's BatchNorm has none);
+  - only `backbone.*` and `cls_head.*` are kept (others, e.g. `data_preprocessor`, are reported).
+Tensors are written as float32 (half/bfloat16 checkpoints are widened).
+"""
+import argparse
+import pickle
+import sys
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "BFloat16Storage": "bfloat16",
+}
+
+
+class _Storage:
+    def __init__(self, name):
+        self.name = name
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, *rest):
+    arr = storage
+    itemsize = arr.itemsize
+    if not size:
+        return arr[offset:offset + 1].reshape(())
+    return np.lib.stride_tricks.as_strided(arr[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)).copy()
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None, *rest):
+    return data
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, fh, archive, prefix):
+        super().__init__(fh)
+        self.archive, self.prefix = archive, prefix
+
+    def find_class(self, module, name):
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in DTYPES:
+            return _Storage(name)
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module.startswith("torch") or module.startswith("numpy"):
+            # Metadata objects (dtypes, sizes) that do not affect the weights.
+            return lambda *a, **k: None
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        kind, storage_type, key, _location, _numel = pid[:5]
+        assert kind == "storage", pid
+        raw = self.archive.read(f"{self.prefix}/data/{key}")
+        dtype = DTYPES[storage_type.name]
+        if dtype == "bfloat16":
+            return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
+
+
+def load_pth(path):
+    if not zipfile.is_zipfile(path):
+        sys.exit(f"{path}: not a torch zip checkpoint (saved with torch < 1.6?); re-save it with a recent torch")
+    with zipfile.ZipFile(path) as z:
+        pkl = next(n for n in z.namelist() if n.endswith("data.pkl"))
+        with z.open(pkl) as fh:
+            return _Unpickler(fh, z, pkl[: -len("/data.pkl")]).load()
+
+
+def convert(obj):
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    out, dropped = OrderedDict(), []
+    for key, value in state.items():
+        name = key[len("module."):] if key.startswith("module.") else key
+        if name.endswith("num_batches_tracked"):
+            continue
+        if not (name.startswith("backbone.") or name.startswith("cls_head.")) or not isinstance(value, np.ndarray):
+            dropped.append(key)
+            continue
+        out[name] = np.ascontiguousarray(value.astype(np.float32))
+    return out, dropped
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("pth")
+    ap.add_argument("out")
+    a = ap.parse_args()
+    from safetensors.numpy import save_file
+
+    tensors, dropped = convert(load_pth(a.pth))
+    if not tensors:
+        sys.exit(f"{a.pth}: no backbone.* / cls_head.* weights found")
+    tmp = a.out + ".tmp"
+    save_file(tensors, tmp)
+    import os
+
+    os.replace(tmp, a.out)
+    print(f"{a.out}: {len(tensors)} tensors" + (f"; dropped {len(dropped)}: {', '.join(dropped[:5])}" if dropped else ""))
+
+
+if __name__ == "__main__":
+    main()
