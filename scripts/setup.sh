@@ -32,12 +32,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('torch')=='$torch_version'; import pyarrow, numpy, safetensors" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('torch')=='$torch_version'; import pyarrow, numpy, safetensors, PIL" 2>/dev/null; then
   echo "setup: installing torch $torch_version (light, no CUDA deps), numpy, pyarrow into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
   # Light install (DESIGN §6): the CUDA runtime wheels torch links against, nothing else.
   "$venv/bin/pip" install -q --no-deps "torch==$torch_version" nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 >&2
-  "$venv/bin/pip" install -q numpy pyarrow safetensors >&2
+  "$venv/bin/pip" install -q numpy pyarrow safetensors pillow >&2
 fi
 print_env >/dev/null

@@ -5,6 +5,7 @@ mod check;
 mod extract_frames;
 mod featurize;
 mod inspect;
+mod median;
 mod run;
 
 use anyhow::{bail, Context, Result};
@@ -41,6 +42,9 @@ enum Command {
     /// Train with periodic validation, checkpoints and resume, then test (mmaction2 train.py +
     /// test.py) from a pipeline YAML.
     Run(run::Args),
+    /// Temporal-median background image per video, from rawframe folders or videos (CDAR
+    /// extract_median_by_rawframes.py / _by_videos.py); parallel, resumable.
+    Median(median::Args),
 }
 
 /// Runs the parsed command.
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run::run(a),
+        Command::Median(a) => median::run(a),
     }
 }
 

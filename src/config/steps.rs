@@ -7,8 +7,8 @@ use serde::Deserialize;
 use crate::decode::Modality;
 use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrames};
 use crate::transform::{
-    CenterCrop, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop, ThreeCrop,
-    Transform,
+    BackgroundBlend, CenterCrop, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop,
+    ThreeCrop, Transform,
 };
 
 /// One pipeline step (`type:` names as in mmaction2 0.x configs).
@@ -51,6 +51,8 @@ pub enum Step {
     Flip(Flip),
     /// `ColorJitter(brightness, contrast, saturation, hue, p)`.
     ColorJitter(ColorJitter),
+    /// CDAR `BackgroundBlend(resize_h, crop_size, p, ann_files, data_prefixes, alpha)`.
+    BackgroundBlend(BackgroundBlend),
     /// `Normalize(mean, std, to_bgr)`.
     Normalize(Normalize),
     /// `FormatShape(input_format)`.
@@ -78,6 +80,7 @@ impl Step {
             Step::TenCrop(t) => Transform::TenCrop(t.clone()),
             Step::Flip(t) => Transform::Flip(t.clone()),
             Step::ColorJitter(t) => Transform::ColorJitter(t.clone()),
+            Step::BackgroundBlend(t) => Transform::BackgroundBlend(t.clone()),
             _ => return None,
         })
     }
@@ -124,6 +127,9 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
         } else if let Some(t) = step.transform() {
             if normalize.is_some() {
                 bail!("{}: frame transforms must come before Normalize", at());
+            }
+            if let Transform::BackgroundBlend(b) = &t {
+                b.validate().with_context(at)?;
             }
             if matches!(t, Transform::ThreeCrop(_) | Transform::TenCrop(_)) {
                 multi_crops += 1;

@@ -10,6 +10,7 @@
 pub mod extract;
 pub mod featurize;
 pub mod loader;
+pub mod median;
 pub mod metrics;
 pub mod pool;
 pub mod train;

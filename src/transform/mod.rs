@@ -6,11 +6,14 @@
 //! [`Transform`] applies a configured step to a [`Clip`]; [`format`] turns the uint8 clip into the
 //! normalised float tensor the model takes.
 
+pub mod blend;
 pub mod color;
 pub mod format;
 pub mod geometry;
+pub mod median;
 mod ops;
 
+pub use blend::BackgroundBlend;
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{

@@ -8,6 +8,7 @@ use fast_image_resize::{
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
+use super::blend::BackgroundBlend;
 use super::color::ColorJitter;
 use super::geometry::{self, CropBox};
 use crate::decode::Frame;
@@ -210,6 +211,7 @@ pub enum Transform {
     MultiScaleCrop(MultiScaleCrop),
     Flip(Flip),
     ColorJitter(ColorJitter),
+    BackgroundBlend(BackgroundBlend),
 }
 
 fn yes() -> bool {
@@ -298,6 +300,15 @@ impl Transform {
                         .map(|(i, f)| flip_frame(f, *direction, *direction == Direction::Horizontal && is_x_flow(f, i)))
                         .collect();
                 }
+                Ok(clip)
+            }
+            Transform::BackgroundBlend(bb) => {
+                if first.channels != 3 {
+                    bail!("BackgroundBlend needs RGB frames, not flow");
+                }
+                let mut clip = clip;
+                let line = bb.apply(&mut clip.frames, rng)?;
+                clip.trace.push(line);
                 Ok(clip)
             }
             Transform::ColorJitter(cj) => {

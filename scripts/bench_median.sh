@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Temporal-median benchmark, one run, same rawframes for all three:
+#   vpipe median            (all cores, radix-select median, JPEG out)
+#   the NumPy reference     (scripts/median_reference.py: PIL + np.median, one process, as CDAR runs it)
+#   vpipe median --decode-only (reading and decoding the same selected frames, nothing else)
+# prints medians of REPS runs and the ratios. Targets: >= 10x the NumPy script; <= 1.5x decode-only.
+#
+# Usage: scripts/bench_median.sh [VIDEO_DIR]   (default ../shared/data/mini/videos, extracted first
+#        with vpipe extract-frames; COPIES (default 3) lists each extracted video that many times)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/setup.sh >/dev/null
+eval "$(scripts/setup.sh --env)"
+cargo build --release --bin vpipe 2>&1 | tail -1
+vpipe="$root/target/release/vpipe"
+data="${VPIPE_TEST_DATA:-$root/../shared/data}"
+src="${1:-$data/mini/videos}"
+reps="${REPS:-5}"
+copies="${COPIES:-3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$vpipe" extract-frames "$src" "$work/extracted" 2>/dev/null
+rm -f "$work/extracted/build_report.txt"
+mkdir -p "$work/raw"
+for c in $(seq "$copies"); do cp -r "$work/extracted" "$work/raw/copy$c"; done
+videos=$(find "$work/raw" -name 'img_00001.jpg' | wc -l)
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+calc() { awk "BEGIN { print $1 }"; }
+timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); calc "$t1 - $t0"; }
+
+# Warm the page cache once.
+"$vpipe" median "$work/raw" "$work/warm" --decode-only >/dev/null 2>&1
+tv=(); tn=(); td=()
+for _ in $(seq "$reps"); do
+  rm -rf "$work/out_v" "$work/out_n"
+  tv+=("$(timed "$vpipe" median "$work/raw" "$work/out_v")")
+  tn+=("$(timed "$VPIPE_PYTHON" scripts/median_reference.py "$work/raw" "$work/out_n")")
+  td+=("$(timed "$vpipe" median "$work/raw" "$work/out_d" --decode-only)")
+done
+mv=$(printf '%s\n' "${tv[@]}" | median); mn=$(printf '%s\n' "${tn[@]}" | median); md=$(printf '%s\n' "${td[@]}" | median)
+echo "videos: $videos ($copies copies of $src), cores: $(nproc), runs: $reps (medians)"
+printf '%-40s %8.3f s\n' "vpipe median" "$mv" "NumPy reference (one process)" "$mn" "vpipe decode-only (same frames)" "$md"
+printf 'vpipe vs NumPy: %.1fx faster (target >= 10x)\n' "$(calc "$mn / $mv")"
+printf 'vpipe median / decode-only: %.2fx (target <= 1.5x)\n' "$(calc "$mv / $md")"

@@ -1,0 +1,65 @@
+//! `vpipe median SRC OUT`: temporal-median background images (CDAR's median scripts).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::default_workers;
+use vpipe::config::VIDEO_EXTENSIONS;
+use vpipe::graph::median::{self, ImageFormat};
+
+/// Flags of `vpipe median`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Rawframe root (every folder below it holding *.jpg is one video) or, with --videos, a video tree.
+    src: PathBuf,
+    /// Output root: OUT/<path below SRC>.jpg (CDAR: SRC=/local_datasets, OUT=data/median).
+    out: PathBuf,
+    /// SRC holds video files (decoded with FFmpeg) instead of rawframe folders.
+    #[arg(long)]
+    videos: bool,
+    /// Use at most this many frames, chosen by numpy's linspace rule (0 = all frames).
+    #[arg(long, default_value_t = 100)]
+    max_frames: usize,
+    /// JPEG quality (PIL's default).
+    #[arg(long, default_value_t = 75)]
+    quality: i32,
+    /// Write lossless PNG instead of JPEG.
+    #[arg(long)]
+    png: bool,
+    /// Benchmark baseline: read and decode the selected frames, compute and write nothing.
+    #[arg(long)]
+    decode_only: bool,
+    /// Videos processed in parallel [default: cores].
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+/// Runs the command; exits non-zero when a video failed (the others are written).
+pub fn run(a: Args) -> Result<()> {
+    let format = if a.png { ImageFormat::Png } else { ImageFormat::Jpeg(a.quality) };
+    let tasks = if a.videos {
+        median::list_videos(&a.src, &a.out, VIDEO_EXTENSIONS, format)?
+    } else {
+        median::list_rawframe_dirs(&a.src, &a.out, format)?
+    };
+    if tasks.is_empty() {
+        bail!(
+            "nothing under {} ({})",
+            a.src.display(),
+            if a.videos { "no video files" } else { "no folder with *.jpg; use --videos for video files" }
+        );
+    }
+    let workers = a.workers.unwrap_or_else(default_workers);
+    let s = if a.decode_only {
+        median::decode_only(tasks, a.max_frames, workers)
+    } else {
+        median::run(tasks, a.max_frames, format, workers, std::io::stderr().is_terminal())
+    };
+    eprint!("{s}");
+    if !s.failures.is_empty() {
+        bail!("{} video(s) failed (listed above)", s.failures.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The `vpipe median` job (CDAR `extract_median_by_rawframes.py` / `_by_videos.py`, semantics §8):
+//! one temporal-median background image per video, in parallel over videos, resumable.
+//!
+//! ```text
+//! rawframe folders / videos ─▶ workers (select ≤ max_frames, decode, median, encode) ─▶ OUT/<rel>.jpg
+//! ```
+//! A video's selected frames are the working set; an output that exists is complete (written
+//! through a temporary name and renamed) and is skipped on a re-run.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::metrics::Failure;
+use super::{run_pool, PoolConfig, StageMetrics};
+use crate::decode::{read_jpeg, Frame, JpegEncoder, VideoReader};
+use crate::sink::AtomicFile;
+use crate::transform::median::{median_frame_indices, temporal_median};
+
+/// Where a video's frames come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MedianInput {
+    /// A folder of `*.jpg` frames, taken in lexicographic order (the reference's rule).
+    Rawframes(PathBuf),
+    /// A video file, decoded with FFmpeg.
+    Video(PathBuf),
+}
+
+/// One median image to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MedianTask {
+    pub input: MedianInput,
+    /// The image to write.
+    pub dest: PathBuf,
+}
+
+/// Output image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageFormat {
+    /// JPEG at a quality (PIL's default is 75).
+    Jpeg(i32),
+    /// Lossless PNG (for exact comparisons).
+    Png,
+}
+
+impl ImageFormat {
+    fn ext(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg(_) => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+}
+
+/// Every folder under `src` (recursively, `src` included) that holds a `*.jpg`, as tasks writing
+/// `out/<folder relative to src>.<ext>`; sorted.
+///
+/// # Errors
+/// A folder cannot be read.
+pub fn list_rawframe_dirs(src: &Path, out: &Path, format: ImageFormat) -> Result<Vec<MedianTask>> {
+    let mut tasks = Vec::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut has_jpg = false;
+        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jpg") {
+                has_jpg = true;
+            }
+        }
+        if has_jpg {
+            let rel = dir.strip_prefix(src).unwrap_or(&dir);
+            let dest =
+                if rel.as_os_str().is_empty() { out.with_extension(format.ext()) } else { out.join(rel).with_extension(format.ext()) };
+            tasks.push(MedianTask { input: MedianInput::Rawframes(dir), dest });
+        }
+    }
+    tasks.sort_by(|a, b| a.dest.cmp(&b.dest));
+    Ok(tasks)
+}
+
+/// Every video file (extension in `exts`) under `src`, recursively, writing
+/// `out/<path relative to src without extension>.<ext>`; sorted.
+///
+/// # Errors
+/// A folder cannot be read.
+pub fn list_videos(src: &Path, out: &Path, exts: &[&str], format: ImageFormat) -> Result<Vec<MedianTask>> {
+    let mut tasks = Vec::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| exts.contains(&x.to_string_lossy().to_lowercase().as_str())) {
+                let rel = p.strip_prefix(src).unwrap_or(&p);
+                tasks.push(MedianTask { dest: out.join(rel).with_extension(format.ext()), input: MedianInput::Video(p) });
+            }
+        }
+    }
+    tasks.sort_by(|a, b| a.dest.cmp(&b.dest));
+    Ok(tasks)
+}
+
+/// The frames of `input` the median uses: ≤ `max_frames` chosen by [`median_frame_indices`].
+///
+/// # Errors
+/// An unreadable folder or frame, or a video that cannot be decoded.
+pub fn selected_frames(input: &MedianInput, max_frames: usize) -> Result<Vec<Frame>> {
+    match input {
+        MedianInput::Rawframes(dir) => {
+            let mut files: Vec<PathBuf> =
+                fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect();
+            files.sort();
+            median_frame_indices(files.len(), max_frames).into_iter().map(|i| read_jpeg(&files[i], 3)).collect()
+        }
+        MedianInput::Video(path) => {
+            let reader = VideoReader::open(path)?;
+            reader.frames(&median_frame_indices(reader.info().num_frames, max_frames))
+        }
+    }
+}
+
+/// Computes and writes one median image; returns the number of frames it used.
+///
+/// # Errors
+/// Reading, differing frame sizes, encoding, or writing fails (no output is left).
+pub fn median_one(task: &MedianTask, max_frames: usize, format: ImageFormat) -> Result<usize> {
+    let frames = selected_frames(&task.input, max_frames)?;
+    if frames.is_empty() {
+        bail!("no frames");
+    }
+    let median = temporal_median(&frames)?;
+    let bytes = match format {
+        ImageFormat::Jpeg(q) => JpegEncoder::new(q)?.encode(&median)?,
+        ImageFormat::Png => {
+            let mut buf = Vec::new();
+            image::write_buffer_with_format(
+                &mut std::io::Cursor::new(&mut buf),
+                &median.data,
+                median.width as u32,
+                median.height as u32,
+                image::ExtendedColorType::Rgb8,
+                image::ImageFormat::Png,
+            )?;
+            buf
+        }
+    };
+    let (atomic, mut file) = AtomicFile::create(&task.dest)?;
+    file.write_all(&bytes).with_context(|| format!("writing {}", task.dest.display()))?;
+    atomic.commit(file)?;
+    Ok(frames.len())
+}
+
+/// What a median run did.
+#[derive(Debug, Default)]
+pub struct MedianSummary {
+    pub ok: usize,
+    pub skipped: usize,
+    pub failures: Vec<Failure>,
+    /// Frames read in this run.
+    pub frames: usize,
+    pub wall: Duration,
+}
+
+impl std::fmt::Display for MedianSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "videos ok {}, skipped {}, failed {}; {} frames in {:.2} s ({:.0} frames/s)",
+            self.ok,
+            self.skipped,
+            self.failures.len(),
+            self.frames,
+            secs,
+            self.frames as f64 / secs
+        )?;
+        for x in &self.failures {
+            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every task whose output does not exist yet on `workers` threads.
+pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> MedianSummary {
+    let start = Instant::now();
+    let (todo, done): (Vec<MedianTask>, Vec<MedianTask>) = tasks.into_iter().partition(|t| !t.dest.exists());
+    let mut summary = MedianSummary { skipped: done.len(), ..Default::default() };
+    let bar = if progress { ProgressBar::new(todo.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos eta {eta}").expect("template"));
+    let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
+    for d in run_pool(todo, &cfg, StageMetrics::new("source"), StageMetrics::new("median"), move |t: &MedianTask| {
+        median_one(t, max_frames, format)
+    }) {
+        match d.result {
+            Ok(n) => {
+                summary.ok += 1;
+                summary.frames += n;
+            }
+            Err(e) => {
+                let path = match &d.item.input {
+                    MedianInput::Rawframes(p) | MedianInput::Video(p) => p.display().to_string(),
+                };
+                summary.failures.push(Failure { path, stage: "median".into(), message: format!("{e:#}") });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    summary.wall = start.elapsed();
+    summary
+}
+
+/// Reads and decodes the frames every task would use and nothing more (the baseline
+/// `scripts/bench_median.sh` compares against); outputs are neither checked nor written.
+pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) -> MedianSummary {
+    let start = Instant::now();
+    let mut summary = MedianSummary::default();
+    let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
+    for d in run_pool(tasks, &cfg, StageMetrics::new("source"), StageMetrics::new("decode"), move |t: &MedianTask| {
+        Ok(selected_frames(&t.input, max_frames)?.len())
+    }) {
+        match d.result {
+            Ok(n) => {
+                summary.ok += 1;
+                summary.frames += n;
+            }
+            Err(e) => {
+                summary.failures.push(Failure { path: format!("{:?}", d.item.input), stage: "decode".into(), message: format!("{e:#}") })
+            }
+        }
+    }
+    summary.wall = start.elapsed();
+    summary
+}

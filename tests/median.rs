@@ -1,0 +1,78 @@
+//! `vpipe median` on the extracted mini rawframes: images equal, pixel for pixel, the reference
+//! rule computed with NumPy by scripts/median_reference.py; re-runs skip; videos work too.
+
+mod common;
+
+use std::path::Path;
+
+fn png_pixels(p: &Path) -> (u32, u32, Vec<u8>) {
+    let img = image::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).to_rgb8();
+    (img.width(), img.height(), img.into_raw())
+}
+
+#[test]
+fn median_equals_the_numpy_reference_pixel_for_pixel() {
+    let Some(data) = common::data_dir() else { return };
+    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
+    if !Path::new(&python).exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
+        eprintln!("SKIPPED: no Python at {python}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("rawframes");
+    let o = common::vpipe().arg("extract-frames").arg(data.join("mini/videos")).arg(&raw).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(raw.join("build_report.txt")).unwrap();
+
+    let ours = dir.path().join("median");
+    let o = common::vpipe().arg("median").arg(&raw).arg(&ours).arg("--png").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("videos ok 8, skipped 0, failed 0"));
+    let reference = dir.path().join("reference");
+    let o = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/median_reference.py"))
+        .arg(&raw)
+        .arg(&reference)
+        .arg("--png")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 240, 251 and 280/310 frames exercise the 100-frame linspace selection; 48–83 use all frames.
+    for video in [
+        "SoccerJuggling/v_SoccerJuggling_g23_c01",
+        "SoccerJuggling/v_SoccerJuggling_g24_c01",
+        "wave/TrumanShow_wave_f_nm_np1_fr_med_26",
+        "wave/RATRACE_wave_f_nm_np1_fr_goo_37",
+        "arm_wrestling/demo",
+        "flipping_pancake/flipping_a_pancake",
+        "cartwheel/hmdb51_Turnk_r_Pippi_Michel_cartwheel_f_cm_np2_le_med_6",
+        "wave/SchoolRulesHowTheyHelpUs_wave_f_nm_np1_ba_med_0",
+    ] {
+        let (a, b) = (png_pixels(&ours.join(format!("{video}.png"))), png_pixels(&reference.join(format!("{video}.png"))));
+        assert_eq!((a.0, a.1), (b.0, b.1), "{video}");
+        let diff = a.2.iter().zip(&b.2).filter(|(x, y)| x != y).count();
+        assert_eq!(diff, 0, "{video}: {diff} pixels differ from NumPy");
+    }
+
+    // Default JPEG output at the reference layout; a re-run skips every video.
+    let jpg = dir.path().join("median_jpg");
+    assert!(common::vpipe().arg("median").arg(&raw).arg(&jpg).output().unwrap().status.success());
+    let f = vpipe::decode::read_jpeg(&jpg.join("wave/RATRACE_wave_f_nm_np1_fr_goo_37.jpg"), 3).unwrap();
+    assert_eq!((f.width, f.height), (560, 240));
+    let o = common::vpipe().arg("median").arg(&raw).arg(&jpg).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("videos ok 0, skipped 8"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn median_of_videos_writes_the_kinetics_layout() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k400");
+    let o = common::vpipe().arg("median").arg(data.join("kinetics")).arg(&out).args(["--videos", "--max-frames", "0"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("videos ok 3") && err.contains("962 frames"), "{err}"); // 303 + 332 + 327, all frames
+    let f = vpipe::decode::read_jpeg(&out.join("R6llTwEh07w.jpg"), 3).unwrap();
+    assert_eq!((f.width, f.height), (340, 256));
+}
