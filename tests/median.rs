@@ -62,6 +62,40 @@ fn median_equals_the_numpy_reference_pixel_for_pixel() {
     assert_eq!((f.width, f.height), (560, 240));
     let o = common::vpipe().arg("median").arg(&raw).arg(&jpg).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("videos ok 0, skipped 8"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // BackgroundBlend in a pipeline: CDAR's tmf placement (after the crop), backgrounds named by
+    // the video list through the median tree; inspect --dump shows blended frames.
+    let yaml = dir.path().join("blend.yaml");
+    let list = data.join("mini/mini_videos.txt");
+    let pipeline = |blend: &str| {
+        format!(
+            "seed: 0\ndata:\n  val:\n    source: {{type: VideoList, ann_file: {list}, root: {root}}}\n    pipeline:\n\
+             \x20     - {{type: SampleFrames, clip_len: 1, num_clips: 2, test_mode: true}}\n\
+             \x20     - {{type: Resize, scale: [-1, 64]}}\n\
+             \x20     - {{type: CenterCrop, crop_size: 64}}\n{blend}",
+            list = list.display(),
+            root = data.join("mini/videos").display()
+        )
+    };
+    let blend = format!(
+        "      - {{type: BackgroundBlend, p: 1.0, alpha: 0.5, resize_h: 64, crop_size: 64, ann_files: [{}], data_prefixes: [{}]}}\n",
+        list.display(),
+        jpg.display()
+    );
+    let dump = |text: String, out: &Path| {
+        std::fs::write(&yaml, text).unwrap();
+        let o = common::vpipe().arg("inspect").arg(&yaml).args(["--split", "val", "--limit", "2", "--dump"]).arg(out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (plain, blended) = (dir.path().join("plain"), dir.path().join("blended"));
+    dump(pipeline(""), &plain);
+    let out = dump(pipeline(&blend), &blended);
+    assert_eq!(out.matches("BackgroundBlend: alpha 0.500 background").count(), 2, "{out}");
+    let frame = "00000_SoccerJuggling__v_SoccerJuggling_g23_c01.avi/view000_frame000.png";
+    let (a, b) = (png_pixels(&plain.join(frame)).2, png_pixels(&blended.join(frame)).2);
+    let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(changed > a.len() / 4, "blend changed only {changed} of {} values", a.len());
 }
 
 #[test]
