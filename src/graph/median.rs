@@ -8,7 +8,6 @@
 //! through a temporary name and renamed) and is skipped on a re-run.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::metrics::Failure;
 use super::{run_pool, PoolConfig, StageMetrics};
 use crate::decode::{read_jpeg, Frame, JpegEncoder, VideoReader};
-use crate::sink::AtomicFile;
 use crate::transform::median::{median_frame_indices, temporal_median};
 
 /// Where a video's frames come from.
@@ -152,9 +150,7 @@ pub fn median_one(task: &MedianTask, max_frames: usize, format: ImageFormat) -> 
             buf
         }
     };
-    let (atomic, mut file) = AtomicFile::create(&task.dest)?;
-    file.write_all(&bytes).with_context(|| format!("writing {}", task.dest.display()))?;
-    atomic.commit(file)?;
+    crate::sink::atomic::write_file(&task.dest, &bytes)?;
     Ok(frames.len())
 }
 
