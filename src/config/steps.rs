@@ -99,9 +99,13 @@ impl Step {
 /// A pipeline split into its parts, checked for order and completeness.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineParts {
+    /// The frame sampler.
     pub sampler: Sampler,
+    /// Frame transforms in order (spatial, flip, colour, blend).
     pub transforms: Vec<Transform>,
+    /// Normalisation (ImageNet when the pipeline has none).
     pub normalize: Normalize,
+    /// Output layout (NCHW when the pipeline has no FormatShape).
     pub format: InputFormat,
 }
 

@@ -157,11 +157,15 @@ pub fn median_one(task: &MedianTask, max_frames: usize, format: ImageFormat) -> 
 /// What a median run did.
 #[derive(Debug, Default)]
 pub struct MedianSummary {
+    /// Images written in this run.
     pub ok: usize,
+    /// Videos whose image already existed.
     pub skipped: usize,
+    /// Videos that failed, with reasons (no image written).
     pub failures: Vec<Failure>,
     /// Frames read in this run.
     pub frames: usize,
+    /// Wall time of the run.
     pub wall: Duration,
 }
 

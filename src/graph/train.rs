@@ -31,44 +31,63 @@ use crate::source::Sample;
 /// One data split ready to load.
 #[derive(Clone, Debug)]
 pub struct SplitData {
+    /// The split's samples in list order.
     pub samples: Vec<Sample>,
+    /// Per-sample data pipeline (its `epoch` is set per epoch).
     pub pipeline: DataPipeline,
+    /// Samples per batch.
     pub batch_size: usize,
+    /// Loader threads and in-flight bound.
     pub pool: PoolConfig,
 }
 
 /// Which weights the test phase uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TestWith {
+    /// No test phase.
     None,
+    /// The weights training ended with.
     Last,
+    /// The best validation checkpoint (`best_top1_acc_epoch_N`).
     Best,
 }
 
 /// Everything a run needs.
 pub struct RunJob {
+    /// Training data (absent: no training, e.g. `--test-only`).
     pub train: Option<SplitData>,
+    /// Validation data, run every `val_interval` epochs.
     pub val: Option<SplitData>,
+    /// Test data for `--test-last` / `--test-best` (falls back to `val`).
     pub test: Option<SplitData>,
+    /// Optimizer, schedule and loop settings.
     pub train_cfg: Option<TrainSection>,
+    /// Seed of the data streams and of libtorch's generator (dropout), reseeded per epoch.
     pub seed: u64,
+    /// Where logs, checkpoints and predictions go.
     pub work_dir: PathBuf,
     /// The pipeline file's text, copied into the work dir.
     pub pipeline_text: String,
+    /// How a video's views are combined before metrics.
     pub average_clips: AverageClips,
     /// `epoch_N.safetensors` of an earlier run: weights, optimizer state and epoch.
     pub resume_from: Option<PathBuf>,
     /// Weights only (`load_from`).
     pub load_from: Option<PathBuf>,
+    /// Whether and with which weights to test after training.
     pub test_with: TestWith,
 }
 
 /// What a run ended with.
 #[derive(Debug, Default)]
 pub struct RunSummary {
+    /// Epochs trained in this process (after any resume).
     pub epochs_run: usize,
+    /// Metrics of the last validation.
     pub last_val: Option<Evaluation>,
+    /// Best validation top1_acc and its epoch (1-based).
     pub best: Option<(f64, usize)>,
+    /// Metrics of the test phase.
     pub test: Option<Evaluation>,
 }
 

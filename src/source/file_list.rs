@@ -114,7 +114,9 @@ fn sorted_names(dir: &Path, dirs: bool) -> Result<Vec<String>> {
 /// One split: (key, label) pairs for train and val, keys as [`scan`] makes them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Split {
+    /// (key, label) of the train list.
     pub train: Vec<(String, i32)>,
+    /// (key, label) of the val list (the official test list for UCF101/HMDB51).
     pub val: Vec<(String, i32)>,
 }
 
