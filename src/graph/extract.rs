@@ -13,13 +13,13 @@ use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fast_image_resize::Resizer;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::metrics::Failure;
+use super::metrics::{Failure, VideoJobSummary};
 use super::{run_pool, PoolConfig, StageMetrics};
 use crate::decode::{decode_all, FilenameTemplate, JpegEncoder};
 use crate::sink::AtomicDir;
@@ -115,41 +115,6 @@ pub struct ExtractJob {
     pub progress: bool,
 }
 
-/// What an extraction run did.
-#[derive(Debug, Default)]
-pub struct ExtractSummary {
-    /// Videos extracted in this run.
-    pub ok: usize,
-    /// Videos skipped because their folder was already complete.
-    pub skipped: usize,
-    /// Videos that failed, with reasons; their folders do not exist.
-    pub failures: Vec<Failure>,
-    /// Frames written in this run.
-    pub frames: usize,
-    /// Wall time of the run.
-    pub wall: Duration,
-}
-
-impl std::fmt::Display for ExtractSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.wall.as_secs_f64().max(1e-9);
-        writeln!(
-            f,
-            "videos ok {}, skipped {}, failed {}; {} frames in {:.2} s ({:.0} frames/s)",
-            self.ok,
-            self.skipped,
-            self.failures.len(),
-            self.frames,
-            secs,
-            self.frames as f64 / secs
-        )?;
-        for x in &self.failures {
-            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
-        }
-        Ok(())
-    }
-}
-
 thread_local! {
     /// Per worker thread: encoder (at the job's quality) and resizer, built on first use.
     static CODERS: RefCell<Option<(i32, JpegEncoder, Resizer)>> = const { RefCell::new(None) };
@@ -189,9 +154,9 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
 ///
 /// # Errors
 /// The report file cannot be written.
-pub fn run(job: ExtractJob) -> Result<ExtractSummary> {
+pub fn run(job: ExtractJob) -> Result<VideoJobSummary> {
     let start = Instant::now();
-    let mut summary = ExtractSummary::default();
+    let mut summary = VideoJobSummary::default();
     let mut report = match &job.report {
         Some(p) => {
             if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -9,12 +9,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::metrics::Failure;
+use super::metrics::{Failure, VideoJobSummary};
 use super::{run_pool, PoolConfig, StageMetrics};
 use crate::decode::{read_jpeg, Frame, JpegEncoder, VideoReader};
 use crate::transform::median::{median_frame_indices, temporal_median};
@@ -154,46 +154,11 @@ pub fn median_one(task: &MedianTask, max_frames: usize, format: ImageFormat) -> 
     Ok(frames.len())
 }
 
-/// What a median run did.
-#[derive(Debug, Default)]
-pub struct MedianSummary {
-    /// Images written in this run.
-    pub ok: usize,
-    /// Videos whose image already existed.
-    pub skipped: usize,
-    /// Videos that failed, with reasons (no image written).
-    pub failures: Vec<Failure>,
-    /// Frames read in this run.
-    pub frames: usize,
-    /// Wall time of the run.
-    pub wall: Duration,
-}
-
-impl std::fmt::Display for MedianSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.wall.as_secs_f64().max(1e-9);
-        writeln!(
-            f,
-            "videos ok {}, skipped {}, failed {}; {} frames in {:.2} s ({:.0} frames/s)",
-            self.ok,
-            self.skipped,
-            self.failures.len(),
-            self.frames,
-            secs,
-            self.frames as f64 / secs
-        )?;
-        for x in &self.failures {
-            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
-        }
-        Ok(())
-    }
-}
-
 /// Runs every task whose output does not exist yet on `workers` threads.
-pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> MedianSummary {
+pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> VideoJobSummary {
     let start = Instant::now();
     let (todo, done): (Vec<MedianTask>, Vec<MedianTask>) = tasks.into_iter().partition(|t| !t.dest.exists());
-    let mut summary = MedianSummary { skipped: done.len(), ..Default::default() };
+    let mut summary = VideoJobSummary { skipped: done.len(), ..Default::default() };
     let bar = if progress { ProgressBar::new(todo.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos eta {eta}").expect("template"));
     let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
@@ -221,9 +186,9 @@ pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, worke
 
 /// Reads and decodes the frames every task would use and nothing more (the baseline
 /// `scripts/bench_median.sh` compares against); outputs are neither checked nor written.
-pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) -> MedianSummary {
+pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) -> VideoJobSummary {
     let start = Instant::now();
-    let mut summary = MedianSummary::default();
+    let mut summary = VideoJobSummary::default();
     let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
     for d in run_pool(tasks, &cfg, StageMetrics::new("source"), StageMetrics::new("decode"), move |t: &MedianTask| {
         Ok(selected_frames(&t.input, max_frames)?.len())

@@ -99,3 +99,34 @@ impl std::fmt::Display for Summary {
         Ok(())
     }
 }
+
+/// What a per-video file job did (`extract-frames`, `median`), printed at its end.
+#[derive(Debug, Default)]
+pub struct VideoJobSummary {
+    /// Videos completed in this run.
+    pub ok: usize,
+    /// Videos skipped because their output was already complete.
+    pub skipped: usize,
+    /// Videos that failed, with reasons; they have no output.
+    pub failures: Vec<Failure>,
+    /// Frames processed in this run.
+    pub frames: usize,
+    /// Wall time of the run.
+    pub wall: Duration,
+}
+
+impl std::fmt::Display for VideoJobSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        let (ok, skipped, failed, frames) = (self.ok, self.skipped, self.failures.len(), self.frames);
+        writeln!(
+            f,
+            "videos ok {ok}, skipped {skipped}, failed {failed}; {frames} frames in {secs:.2} s ({:.0} frames/s)",
+            frames as f64 / secs
+        )?;
+        for x in &self.failures {
+            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
+        }
+        Ok(())
+    }
+}

@@ -15,7 +15,7 @@ pub mod metrics;
 pub mod pool;
 pub mod train;
 
-pub use metrics::{StageMetrics, Summary};
+pub use metrics::{StageMetrics, Summary, VideoJobSummary};
 pub use pool::{run_pool, Done, PoolConfig};
 
 use rand::SeedableRng;
