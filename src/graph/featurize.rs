@@ -53,7 +53,7 @@ impl DataPipeline {
     /// says which stage.
     pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
         self.run(sample, decode, transform, |clip| {
-            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")? })
+            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")?, label_map: clip.label_map })
         })
     }
 
@@ -95,12 +95,12 @@ impl DataPipeline {
                 if r.total_frames == 0 {
                     bail!("decode: the list gives 0 frames for {}", sample.path.display());
                 }
-                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, rng);
+                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
                 (read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?, s)
             }
             None => {
                 let reader = VideoReader::open(&sample.path).context("decode")?;
-                let s = self.sampler.sample(reader.info().num_frames, 0, rng);
+                let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 (reader.frames(&idx).context("decode")?, s)
             }
@@ -116,6 +116,18 @@ impl DataPipeline {
 pub struct Prepared {
     /// NCHW (M, 3, H, W) or NCTHW (V, 3, L, H, W).
     pub tensor: Tensor,
+    /// Label remapping the pipeline decided (a flip with `flip_label_map`).
+    pub label_map: Option<std::collections::BTreeMap<i32, i32>>,
+}
+
+impl Prepared {
+    /// `sample` with its labels remapped as this sample's pipeline decided.
+    pub fn relabel(&self, mut sample: Sample) -> Sample {
+        if let Some(map) = &self.label_map {
+            sample.labels.iter_mut().for_each(|l| *l = *map.get(l).unwrap_or(l));
+        }
+        sample
+    }
 }
 
 /// Everything a featurize run needs.
@@ -195,7 +207,7 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
         match done.result {
             Ok(p) => {
                 ok += 1;
-                batch.push((done.item, p));
+                batch.push((p.relabel(done.item), p));
                 if batch.len() >= job.batch_size.max(1) {
                     if let Err(e) = flush(&mut batch) {
                         result = Err(e);

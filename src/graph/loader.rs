@@ -48,7 +48,7 @@ pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, 
         for done in ordered.by_ref().take(batch_size.max(1)) {
             match done.result {
                 Ok(p) => {
-                    samples.push(done.item);
+                    samples.push(p.relabel(done.item));
                     tensors.push(p.tensor);
                 }
                 Err(e) => return Some(Err(e)),

@@ -25,10 +25,10 @@ pub enum Sampler {
 
 impl Sampler {
     /// Samples indices for `total_frames` frames numbered from `start_index` (0 for videos,
-    /// the dataset's start_index for rawframes).
-    pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+    /// the dataset's start_index for rawframes); `avg_fps` matters only to 1.x `target_fps`.
+    pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, avg_fps: Option<f64>, rng: &mut R) -> Sampled {
         match self {
-            Sampler::SampleFrames(s) => s.sample(total_frames, start_index, rng),
+            Sampler::SampleFrames(s) => s.sample_at(total_frames, start_index, avg_fps, rng),
             Sampler::DenseSampleFrames(s) => s.sample(total_frames, start_index, rng),
             Sampler::UniformSampleFrames(s) => s.sample(total_frames, start_index, rng),
         }

@@ -51,6 +51,11 @@ pub struct SampleFrames {
     /// ≥ 1.0: clips spread from the first to the last possible start). Train mode is the same.
     #[serde(default)]
     pub semantics: Semantics,
+    /// 1.x only: resample to this frame rate — the clip spans `clip_len · frame_interval` frames
+    /// at `target_fps`, i.e. that many times avg_fps / target_fps source frames (at least 1), read
+    /// at trunc(linspace(0, span − 1, clip_len)); test offsets j·⌊m/(K−1)⌋ (PySlowFast).
+    #[serde(default)]
+    pub target_fps: Option<f64>,
 }
 
 /// Which mmaction2 generation's test-mode `SampleFrames` to follow (semantics §3).
@@ -93,6 +98,7 @@ impl SampleFrames {
             test_mode: true,
             keep_tail_frames: false,
             semantics: Semantics::V0,
+            target_fps: None,
         }
     }
 
@@ -108,12 +114,27 @@ impl SampleFrames {
         if self.semantics == Semantics::V1 && self.twice_sample && self.num_clips == 1 && self.clip_len > 1 {
             bail!("SampleFrames: 1.x twice_sample needs num_clips ≥ 2");
         }
+        match self.target_fps {
+            Some(_) if self.semantics != Semantics::V1 => bail!("SampleFrames: target_fps is a 1.x option; add `semantics: 1.x`"),
+            Some(f) if !(f > 0.0) => bail!("SampleFrames: target_fps must be > 0, got {f}"),
+            _ => {}
+        }
         Ok(())
     }
 
     /// Samples indices for a video of `total_frames` frames (N ≥ 1) whose first frame is numbered
     /// `start_index` (0 for videos, usually 1 for rawframes). `rng` is used only in train mode.
     pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+        self.sample_at(total_frames, start_index, None, rng)
+    }
+
+    /// As [`Self::sample`] for a video of `avg_fps` frames per second (used only by 1.x
+    /// `target_fps`; unknown or 0 fps means no resampling, as in mmaction2).
+    pub fn sample_at<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, avg_fps: Option<f64>, rng: &mut R) -> Sampled {
+        if let Some(target) = self.target_fps {
+            let ratio = avg_fps.filter(|f| *f > 0.0).map_or(1.0, |f| f / target);
+            return self.sample_target_fps(total_frames, start_index, ratio, rng);
+        }
         let offsets = match (self.test_mode, self.semantics) {
             (false, _) => self.train_offsets(total_frames, rng),
             (true, Semantics::V1) if self.clip_len > 1 => self.test_offsets_1x(total_frames),
@@ -126,6 +147,45 @@ impl SampleFrames {
             out_of_bound_opt: self.out_of_bound_opt,
         };
         clips.assemble(&offsets, total_frames, start_index, rng)
+    }
+
+    /// 1.x with `target_fps`: span = max(1, L·I·ratio) source frames; offsets as 1.x (test:
+    /// j·⌊m/(K−1)⌋, or ⌊m/2⌋ for one clip; train: the T1–T4 rules on ⌊span⌋); in-clip positions
+    /// trunc(linspace(0, span − 1, L)).
+    fn sample_target_fps<R: Rng + ?Sized>(&self, n: usize, start_index: i64, ratio: f64, rng: &mut R) -> Sampled {
+        let (l, k) = (self.clip_len, self.num_clips);
+        let span = ((l * self.frame_interval) as f64 * ratio).max(1.0);
+        let offsets: Vec<i64> = if self.test_mode && l == 1 {
+            self.test_offsets(n)
+        } else if self.test_mode {
+            let m = (n as f64 - span).max(0.0);
+            let c = if self.twice_sample { 2 * k } else { k };
+            if c > 1 {
+                let between = (m / (k - 1) as f64).floor();
+                (0..c).map(|j| (j as f64 * between) as i64).collect()
+            } else {
+                vec![(m / 2.0).floor() as i64]
+            }
+        } else {
+            // Train offsets for a clip of ⌊span⌋ frames: reuse the rules with I = 1.
+            SampleFrames { clip_len: span as usize, frame_interval: 1, target_fps: None, ..self.clone() }.train_offsets(n, rng)
+        };
+        let steps: Vec<i64> = if l == 1 { vec![0] } else { (0..l).map(|j| (j as f64 * (span - 1.0) / (l - 1) as f64) as i64).collect() };
+        let n_i = n as i64;
+        let mut inds = Vec::with_capacity(offsets.len() * l);
+        for &o in &offsets {
+            let mut clip: Vec<i64> = steps.iter().map(|s| o + s).collect();
+            match self.out_of_bound_opt {
+                OutOfBound::Loop => clip.iter_mut().for_each(|x| *x = x.rem_euclid(n_i)),
+                OutOfBound::RepeatLast => {
+                    let last = clip.iter().copied().filter(|&x| x < n_i).max().unwrap_or(0);
+                    clip.iter_mut().filter(|x| **x >= n_i).for_each(|x| *x = last);
+                }
+            }
+            inds.extend(clip);
+        }
+        inds.iter_mut().for_each(|x| *x += start_index);
+        Sampled { frame_inds: inds, clip_len: l, num_clips: offsets.len() }
     }
 
     /// 1.x `_get_test_clips` for clip_len > 1 (semantics §3).
@@ -333,6 +393,22 @@ mod tests {
         // L = 1 is the same in both.
         assert_eq!(v1(1, 1, 8).sample(100, 1, &mut rng()).frame_inds, vec![7, 19, 32, 44, 57, 69, 82, 94]);
         assert!(SampleFrames { twice_sample: true, ..v1(8, 8, 1) }.validate().is_err());
+    }
+
+    #[test]
+    fn target_fps_resamples_a_60fps_video_to_30() {
+        // 1.x, L=8, I=8 at 30 fps on a 60 fps video: span 128 source frames, 8 reads 18 apart
+        // (trunc(linspace(0, 127, 8))); N=300 test: m = 172, one clip at 86.
+        let sf = SampleFrames { semantics: Semantics::V1, target_fps: Some(30.0), ..test_sf(8, 8, 1) };
+        sf.validate().unwrap();
+        let s = sf.sample_at(300, 0, Some(60.0), &mut rng());
+        assert_eq!(s.frame_inds, vec![86, 104, 122, 140, 158, 176, 194, 213]);
+        // Three clips: j·⌊172/2⌋.
+        let s = SampleFrames { num_clips: 3, ..sf.clone() }.sample_at(300, 0, Some(60.0), &mut rng());
+        assert_eq!(s.frame_inds.chunks(8).map(|c| c[0]).collect::<Vec<_>>(), vec![0, 86, 172]);
+        // Unknown fps: no resampling (span = L·I = 64, linspace steps of 9).
+        assert_eq!(sf.sample_at(300, 0, None, &mut rng()).frame_inds[..3], [118, 127, 136]);
+        assert!(SampleFrames { target_fps: Some(30.0), ..test_sf(8, 8, 1) }.validate().is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The configured transform steps and the uint8 clip they act on.
 
+use std::collections::BTreeMap;
+
 use anyhow::{anyhow, bail, Result};
 use fast_image_resize::{
     images::{Image, ImageRef},
@@ -29,12 +31,14 @@ pub struct Clip {
     /// What each step decided for this sample (crop boxes, flips, jitter factors), for
     /// `vpipe inspect`.
     pub trace: Vec<String>,
+    /// Label remapping decided by the pipeline (`Flip` with `flip_label_map` when it flipped).
+    pub label_map: Option<BTreeMap<i32, i32>>,
 }
 
 impl Clip {
     /// A clip straight from the decoder: one crop, no decisions yet.
     pub fn new(frames: Vec<Frame>, clip_len: usize, num_clips: usize) -> Self {
-        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new() }
+        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None }
     }
 }
 
@@ -192,6 +196,10 @@ pub struct Flip {
     /// `horizontal` or `vertical`.
     #[serde(default)]
     pub direction: Direction,
+    /// Labels to swap when the sample is flipped (`{left_class: right_class, …}`, e.g.
+    /// Something-Something); labels not in the map stay.
+    #[serde(default)]
+    pub flip_label_map: Option<BTreeMap<i32, i32>>,
 }
 
 fn half() -> f64 {
@@ -288,7 +296,7 @@ impl Transform {
                 }
                 Ok(Clip { frames, num_crops: 10, ..clip })
             }
-            Transform::Flip(Flip { flip_ratio, direction }) => {
+            Transform::Flip(Flip { flip_ratio, direction, flip_label_map }) => {
                 let flip = rng.random::<f64>() < *flip_ratio;
                 let mut clip = clip;
                 clip.trace.push(format!("Flip: {}", if flip { format!("{direction:?}").to_lowercase() } else { "no".into() }));
@@ -299,6 +307,7 @@ impl Transform {
                         .enumerate()
                         .map(|(i, f)| flip_frame(f, *direction, *direction == Direction::Horizontal && is_x_flow(f, i)))
                         .collect();
+                    clip.label_map = flip_label_map.clone();
                 }
                 Ok(clip)
             }
@@ -463,11 +472,11 @@ mod tests {
 
     #[test]
     fn flip_mirrors_rgb_and_negates_x_flow_only() {
-        let always = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Horizontal });
+        let always = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Horizontal, flip_label_map: None });
         let out = always.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap();
         assert_eq!(&out.frames[0].data[..3], &[4, 0, 7]);
         assert_eq!(out.trace, vec!["Flip: horizontal"]);
-        let never = Transform::Flip(Flip { flip_ratio: 0.0, direction: Direction::Horizontal });
+        let never = Transform::Flip(Flip { flip_ratio: 0.0, direction: Direction::Horizontal, flip_label_map: None });
         assert_eq!(never.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0], ramp(5, 2));
         let x = Frame::gray(3, 1, vec![10, 20, 30]);
         let y = Frame::gray(3, 1, vec![1, 2, 3]);
@@ -475,13 +484,23 @@ mod tests {
         let out = always.apply(flow, &mut rng()).unwrap();
         assert_eq!(out.frames[0].data, vec![225, 235, 245]);
         assert_eq!(out.frames[1].data, vec![3, 2, 1]);
-        let v = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Vertical });
+        let v = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Vertical, flip_label_map: None });
         assert_eq!(&v.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0].data[..3], &[0, 1, 7]);
     }
 
     #[test]
+    fn flip_label_map_is_reported_only_when_flipped() {
+        let map = BTreeMap::from([(3, 4), (4, 3)]);
+        let t = |r| Transform::Flip(Flip { flip_ratio: r, direction: Direction::Horizontal, flip_label_map: Some(map.clone()) });
+        assert_eq!(t(1.0).apply(clip_of(vec![ramp(3, 1)]), &mut rng()).unwrap().label_map, Some(map.clone()));
+        assert_eq!(t(0.0).apply(clip_of(vec![ramp(3, 1)]), &mut rng()).unwrap().label_map, None);
+        let parsed: Flip = serde_saphyr::from_str("{flip_ratio: 0.5, flip_label_map: {3: 4, 4: 3}}").unwrap();
+        assert_eq!(parsed.flip_label_map, Some(map));
+    }
+
+    #[test]
     fn flip_ratio_is_respected_once_per_sample() {
-        let t = Transform::Flip(Flip { flip_ratio: 0.5, direction: Direction::Horizontal });
+        let t = Transform::Flip(Flip { flip_ratio: 0.5, direction: Direction::Horizontal, flip_label_map: None });
         let mut r = rng();
         let flips = (0..2000).filter(|_| t.apply(clip_of(vec![ramp(3, 1), ramp(3, 1)]), &mut r).unwrap().trace[0] != "Flip: no").count();
         assert!((850..1150).contains(&flips), "{flips}");
