@@ -171,21 +171,13 @@ impl SampleFrames {
             SampleFrames { clip_len: span as usize, frame_interval: 1, target_fps: None, ..self.clone() }.train_offsets(n, rng)
         };
         let steps: Vec<i64> = if l == 1 { vec![0] } else { (0..l).map(|j| (j as f64 * (span - 1.0) / (l - 1) as f64) as i64).collect() };
-        let n_i = n as i64;
-        let mut inds = Vec::with_capacity(offsets.len() * l);
-        for &o in &offsets {
-            let mut clip: Vec<i64> = steps.iter().map(|s| o + s).collect();
-            match self.out_of_bound_opt {
-                OutOfBound::Loop => clip.iter_mut().for_each(|x| *x = x.rem_euclid(n_i)),
-                OutOfBound::RepeatLast => {
-                    let last = clip.iter().copied().filter(|&x| x < n_i).max().unwrap_or(0);
-                    clip.iter_mut().filter(|x| **x >= n_i).for_each(|x| *x = last);
-                }
-            }
-            inds.extend(clip);
-        }
-        inds.iter_mut().for_each(|x| *x += start_index);
-        Sampled { frame_inds: inds, clip_len: l, num_clips: offsets.len() }
+        let clips = Clips {
+            clip_len: l,
+            frame_interval: self.frame_interval,
+            temporal_jitter: self.temporal_jitter,
+            out_of_bound_opt: self.out_of_bound_opt,
+        };
+        clips.assemble_steps(&offsets, &steps, n, start_index, rng)
     }
 
     /// 1.x `_get_test_clips` for clip_len > 1 (semantics §3).
@@ -257,11 +249,24 @@ pub(crate) struct Clips {
 
 impl Clips {
     pub(crate) fn assemble<R: Rng + ?Sized>(&self, offsets: &[i64], total_frames: usize, start_index: i64, rng: &mut R) -> Sampled {
+        let steps: Vec<i64> = (0..self.clip_len as i64).map(|j| j * self.frame_interval as i64).collect();
+        self.assemble_steps(offsets, &steps, total_frames, start_index, rng)
+    }
+
+    /// As [`Self::assemble`] with explicit in-clip positions (1.x `target_fps` uses a linspace).
+    pub(crate) fn assemble_steps<R: Rng + ?Sized>(
+        &self,
+        offsets: &[i64],
+        steps: &[i64],
+        total_frames: usize,
+        start_index: i64,
+        rng: &mut R,
+    ) -> Sampled {
         let n = total_frames as i64;
-        let (l, i) = (self.clip_len as i64, self.frame_interval as i64);
-        let mut inds = Vec::with_capacity(offsets.len() * self.clip_len);
+        let i = self.frame_interval as i64;
+        let mut inds = Vec::with_capacity(offsets.len() * steps.len());
         for &o in offsets {
-            let mut clip: Vec<i64> = (0..l).map(|j| o + j * i).collect();
+            let mut clip: Vec<i64> = steps.iter().map(|s| o + s).collect();
             if self.temporal_jitter {
                 for x in &mut clip {
                     *x += rng.random_range(0..i);
