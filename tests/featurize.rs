@@ -177,15 +177,7 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
         })
         .collect();
     let parts = vpipe::config::default_test_pipeline(8, vpipe::decode::Modality::RGB);
-    let pipeline = Arc::new(DataPipeline {
-        sampler: parts.sampler,
-        transforms: parts.transforms,
-        normalize: parts.normalize,
-        format: parts.format,
-        seed: 0,
-        epoch: 0,
-        rawframes: Default::default(),
-    });
+    let pipeline = Arc::new(DataPipeline::new(parts, 0, 0, Default::default()));
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
     let cfg = PoolConfig { workers: 2, capacity: 3 };
     let mut it = run_pool(samples, &cfg, StageMetrics::new("source"), StageMetrics::new("workers"), move |s| pipeline.prepare(s, &d, &t));

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
-use super::{data_pipeline, shard_spec};
+use super::shard_spec;
+use vpipe::graph::featurize::DataPipeline;
 
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
 use vpipe::decode::{FilenameTemplate, Modality};
@@ -157,7 +158,7 @@ pub fn run(a: Args) -> Result<()> {
     let pipeline_desc = format!("{:?}", parts);
     let job = FeaturizeJob {
         samples,
-        pipeline: data_pipeline(parts, seed, 0, rawframes),
+        pipeline: DataPipeline::new(parts, seed, 0, rawframes),
         model: model.clone(),
         batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
         workers,

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::data_pipeline;
 use vpipe::config::{split_pipeline, PipelineConfig, SplitName};
+use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::StageMetrics;
 use vpipe::transform::{format, Clip};
 
@@ -35,7 +35,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     let split = cfg.split(a.split)?;
     let parts = split_pipeline(&split.pipeline).with_context(|| format!("in `data.{:?}.pipeline`", a.split))?;
-    let pipeline = data_pipeline(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
+    let pipeline = DataPipeline::new(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
     let samples = split.source.samples()?;
     let m = StageMetrics::new("inspect");
     for sample in samples.iter().take(a.limit) {

@@ -11,9 +11,6 @@ mod run;
 use anyhow::{bail, Context, Result};
 
 use clap::{Parser, Subcommand};
-use vpipe::config::PipelineParts;
-use vpipe::decode::RawframeSpec;
-use vpipe::graph::featurize::DataPipeline;
 
 /// vpipe — streaming video data engine for action recognition (mmaction2-compatible).
 #[derive(Parser, Debug)]
@@ -87,17 +84,4 @@ fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
 /// Worker threads when not given: the number of cores.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// The per-sample data pipeline for `parts`, drawing from the (seed, epoch, index) streams.
-fn data_pipeline(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> DataPipeline {
-    DataPipeline {
-        sampler: parts.sampler,
-        transforms: parts.transforms,
-        normalize: parts.normalize,
-        format: parts.format,
-        seed,
-        epoch,
-        rawframes,
-    }
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use super::{data_pipeline, default_workers};
+use super::default_workers;
 use vpipe::config::{split_pipeline, AverageClips as CfgAverage, ModelSection, ModelType, PipelineConfig, SplitName};
+use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::graph::PoolConfig;
 use vpipe::metrics::AverageClips;
@@ -78,7 +79,7 @@ pub fn run(a: Args) -> Result<()> {
         let workers = a.workers.or(s.workers).unwrap_or_else(default_workers);
         Ok(Some(SplitData {
             samples: s.source.samples()?,
-            pipeline: data_pipeline(parts, cfg.seed, 0, s.source.rawframe_spec()?),
+            pipeline: DataPipeline::new(parts, cfg.seed, 0, s.source.rawframe_spec()?),
             batch_size: s.batch_size,
             pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
         }))

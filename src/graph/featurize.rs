@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::metrics::Failure;
 use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
+use crate::config::PipelineParts;
 use crate::decode::{read_rawframes, RawframeSpec, VideoReader};
 use crate::model::{ModelSpec, Recognizer};
 use crate::sample::Sampler;
@@ -46,6 +47,20 @@ pub struct DataPipeline {
 }
 
 impl DataPipeline {
+    /// The pipeline of a parsed `pipeline:` list, drawing from the (seed, epoch, index) streams;
+    /// `rawframes` names the files of rawframe samples.
+    pub fn new(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Self {
+        DataPipeline {
+            sampler: parts.sampler,
+            transforms: parts.transforms,
+            normalize: parts.normalize,
+            format: parts.format,
+            seed,
+            epoch,
+            rawframes,
+        }
+    }
+
     /// The model input for one video: a tensor in [`Self::format`] layout.
     ///
     /// # Errors
