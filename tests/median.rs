@@ -13,12 +13,7 @@ fn png_pixels(p: &Path) -> (u32, u32, Vec<u8>) {
 #[test]
 fn median_equals_the_numpy_reference_pixel_for_pixel() {
     let Some(data) = common::data_dir() else { return };
-    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
-    if !Path::new(&python).exists() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
-        eprintln!("SKIPPED: no Python at {python}");
-        return;
-    }
+    let Some(python) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("rawframes");
     let o = common::vpipe().arg("extract-frames").arg(data.join("mini/videos")).arg(&raw).output().unwrap();

@@ -106,12 +106,7 @@ fn featurize_from_the_example_yaml() {
 
 #[test]
 fn tsm_r18_forward_matches_an_independent_numpy_reference() {
-    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
-    if !Path::new(&python).exists() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
-        eprintln!("SKIPPED: no Python with numpy at {python} (run scripts/setup.sh)");
-        return;
-    }
+    let Some(python) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let model = Recognizer::new(&spec(3, None), Device::Cpu).unwrap();
     // Random BatchNorm statistics and affine parameters, so eval-mode BN is not the identity.
@@ -155,12 +150,7 @@ fn tsm_r18_forward_matches_an_independent_numpy_reference() {
 
 #[test]
 fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
-    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
-    if !Path::new(&python).exists() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
-        eprintln!("SKIPPED: no Python at {python} (run scripts/setup.sh)");
-        return;
-    }
+    let Some(python) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let spec50 = ModelSpec::parse("tsm-r50", 7, 8, None, 11).unwrap();
     let model = Recognizer::new(&spec50, Device::Cpu).unwrap();

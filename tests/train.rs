@@ -102,3 +102,75 @@ fn killed_and_resumed_run_ends_with_the_same_weights() {
         assert!(va == vb, "{na} differs after resume");
     }
 }
+
+fn module_weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let m = tch::CModule::load(path).unwrap();
+    let mut v: Vec<(String, Vec<f32>)> =
+        m.named_parameters().unwrap().into_iter().map(|(n, t)| (n, Vec::<f32>::try_from(t.detach().flatten(0, -1)).unwrap())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn trains_and_resumes_a_torchscript_module() {
+    let Some(data) = common::data_dir() else { return };
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let pt = dir.path().join("tiny.pt");
+    let o = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/make_torchscript.py"))
+        .arg(&pt)
+        .args(["--classes", "5", "--segments", "8"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let yaml = mini_yaml(&data, dir.path(), |t| {
+        let model = format!("model: {{type: TorchScript, path: {}, num_classes: 5, average_clips: prob}}", pt.display());
+        t.lines()
+            .map(|l| if l.starts_with("model:") { model.clone() } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("epochs: 50", "epochs: 6")
+            .replace("{type: SGD, lr: 0.02, momentum: 0.9, weight_decay: 0.0001}", "{type: AdamW, lr: 0.01, weight_decay: 0.0001}")
+            .replace("milestones: [40]", "milestones: [5]")
+            .replace("val_interval: 5", "val_interval: 3")
+            .replace("max_keep_ckpts: 2", "max_keep_ckpts: -1")
+    });
+    let whole = dir.path().join("whole");
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&whole).arg("--test-best").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = records(&whole);
+    let losses: Vec<f64> = recs.iter().filter(|r| r["mode"] == "train").map(|r| r["loss"].as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), 12);
+    assert!(mean(&losses[8..]) < mean(&losses[..4]), "loss did not fall: {losses:?}");
+    for f in ["epoch_6.pt", "epoch_6.optim.safetensors", "epoch_6.json", "best_pred.parquet"] {
+        assert!(whole.join(f).exists(), "{f}");
+    }
+    assert!(std::fs::read_dir(&whole).unwrap().any(|e| {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        n.starts_with("best_top1_acc_epoch_") && n.ends_with(".pt")
+    }));
+    // Training moved every parameter; the checkpoint is a module `--model` loads as it is.
+    let (init, last) = (module_weights(&pt), module_weights(&whole.join("epoch_6.pt")));
+    assert_eq!(
+        init.iter().map(|w| &w.0).collect::<Vec<_>>(),
+        ["backbone.conv.bias", "backbone.conv.weight", "cls_head.fc_cls.bias", "cls_head.fc_cls.weight"]
+    );
+    for ((n, a), (_, b)) in init.iter().zip(&last) {
+        assert!(a != b, "{n} did not change");
+    }
+
+    let resumed = dir.path().join("resumed");
+    let o = common::vpipe()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--work-dir")
+        .arg(&resumed)
+        .arg("--resume-from")
+        .arg(whole.join("epoch_2.pt"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("at epoch 2") && !err.contains("Epoch [2][1/2]"), "{err}");
+    assert_eq!(module_weights(&resumed.join("epoch_6.pt")), last, "resumed TorchScript run ended with other weights");
+}

@@ -21,11 +21,12 @@ pub struct Args {
     /// Work dir for logs, checkpoints and predictions [default: the file's `work_dir`].
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Continue from a checkpoint `WORK_DIR/epoch_N.safetensors`: weights, optimizer state, epoch.
+    /// Continue from a checkpoint `WORK_DIR/epoch_N.safetensors` (`.pt` for TorchScript models):
+    /// weights, optimizer state, epoch.
     #[arg(long)]
     resume_from: Option<PathBuf>,
     /// Start from these weights only (`.safetensors`, mmaction2 names; see
-    /// scripts/convert_mmaction2_checkpoint.py).
+    /// scripts/convert_mmaction2_checkpoint.py; a TorchScript model also takes a `.pt` module).
     #[arg(long)]
     load_from: Option<PathBuf>,
     /// After training, test the last weights on data.test (or data.val).

@@ -8,7 +8,8 @@
 //! Work dir: `pipeline.yaml` (the file as given), `run.log` (human), `log.jsonl` (one JSON record
 //! per logged iteration and per validation), `epoch_N.safetensors` + `epoch_N.optim.safetensors` +
 //! `epoch_N.json` (written in that order, each atomically: the `.json` marks a complete checkpoint),
-//! `best_<metric>_epoch_N.safetensors`, and `best_pred.parquet` from the test phase.
+//! `best_<metric>_epoch_N.safetensors`, and `best_pred.parquet` from the test phase. TorchScript
+//! models checkpoint as `epoch_N.pt` / `best_<metric>_epoch_N.pt` (the whole module) instead.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -70,7 +71,8 @@ pub struct RunJob {
     pub pipeline_text: String,
     /// How a video's views are combined before metrics.
     pub average_clips: AverageClips,
-    /// `epoch_N.safetensors` of an earlier run: weights, optimizer state and epoch.
+    /// A checkpoint of an earlier run (`epoch_N.safetensors`, `epoch_N.pt` or the stem
+    /// `epoch_N`): weights, optimizer state and epoch.
     pub resume_from: Option<PathBuf>,
     /// Weights only (`load_from`).
     pub load_from: Option<PathBuf>,
@@ -155,10 +157,19 @@ fn metrics_of(preds: &[(Sample, Vec<f32>)]) -> Evaluation {
     evaluate(&scores, &labels)
 }
 
-/// Paths of checkpoint `stem` (`work_dir/epoch_3`): weights, optimizer state, metadata.
-fn ckpt_paths(stem: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Paths of checkpoint `stem` (`work_dir/epoch_3`): weights (`.{ext}`, see
+/// [`Recognizer::checkpoint_ext`]), optimizer state, metadata.
+fn ckpt_paths(stem: &Path, ext: &str) -> (PathBuf, PathBuf, PathBuf) {
     let s = stem.to_string_lossy();
-    (PathBuf::from(format!("{s}.safetensors")), PathBuf::from(format!("{s}.optim.safetensors")), PathBuf::from(format!("{s}.json")))
+    (PathBuf::from(format!("{s}.{ext}")), PathBuf::from(format!("{s}.optim.safetensors")), PathBuf::from(format!("{s}.json")))
+}
+
+/// `work_dir/epoch_3` from any of the checkpoint's files (`epoch_3.safetensors`, `epoch_3.pt`,
+/// `epoch_3.json`) or the stem itself.
+fn checkpoint_stem(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    let stem = [".optim.safetensors", ".safetensors", ".pt", ".json"].iter().find_map(|x| s.strip_suffix(x)).unwrap_or(&s);
+    PathBuf::from(stem)
 }
 
 /// Writes through a temporary name in the same folder, then renames (`write` gets the temp path).
@@ -173,7 +184,7 @@ fn atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()
 }
 
 fn save_checkpoint(stem: &Path, model: &Recognizer, optim: Option<&Optim>, meta: serde_json::Value) -> Result<()> {
-    let (w, o, m) = ckpt_paths(stem);
+    let (w, o, m) = ckpt_paths(stem, model.checkpoint_ext());
     atomically(&w, |t| model.save(t))?;
     if let Some(opt) = optim {
         atomically(&o, |t| opt.save(t))?;
@@ -196,24 +207,29 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
         logs.say(&format!("load_from {}", w.display()))?;
     }
     let metric = "top1_acc";
+    let ext = model.checkpoint_ext();
     if let (Some(train), Some(tc)) = (&job.train, &job.train_cfg) {
-        let vars = model.var_store().context("training needs a built-in model (TSM/TSN)")?.variables();
-        let mut optim = Optim::new(&tc.optimizer, &vars);
         let scale = tc.auto_scale_lr.as_ref().filter(|a| a.enable).map_or(1.0, |a| train.batch_size as f64 / a.base_batch_size as f64);
-        let base_lr = optim.base_lr() * scale;
         let mut start_epoch = 0usize;
         let mut best: Option<(f64, usize)> = None;
+        let mut resumed_optim = None;
         if let Some(r) = &job.resume_from {
-            let stem = PathBuf::from(r.to_string_lossy().trim_end_matches(".safetensors"));
-            let (w, o, m) = ckpt_paths(&stem);
+            let (w, o, m) = ckpt_paths(&checkpoint_stem(r), model.checkpoint_ext());
             require(&m, "checkpoint metadata (written last: the checkpoint may be incomplete)")?;
+            // Weights first: a TorchScript checkpoint replaces the module, and the optimizer must
+            // hold the new module's parameters.
             model.load(&w)?;
-            optim.load(&o)?;
+            resumed_optim = Some(o);
             let meta: serde_json::Value = serde_json::from_str(&fs::read_to_string(&m)?)?;
             start_epoch = meta["epoch"].as_u64().context("checkpoint metadata lacks `epoch`")? as usize;
             best = meta["best"].as_array().and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_u64()? as usize)));
             logs.say(&format!("resumed from {} at epoch {start_epoch}", w.display()))?;
         }
+        let mut optim = Optim::new(&tc.optimizer, &model.parameters()?);
+        if let Some(o) = resumed_optim {
+            optim.load(&o)?;
+        }
+        let base_lr = optim.base_lr() * scale;
         let iters_per_epoch = train.samples.len().div_ceil(train.batch_size.max(1));
         for epoch in start_epoch..tc.epochs {
             // Dropout draws from libtorch's global generator: reseed per epoch so a resumed run
@@ -265,9 +281,9 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 ))?;
                 if best.is_none_or(|(b, _)| e.top1_acc > b) {
                     if let Some((_, old)) = best {
-                        let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.safetensors")));
+                        let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.{ext}")));
                     }
-                    atomically(&job.work_dir.join(format!("best_{metric}_epoch_{done}.safetensors")), |t| model.save(t))?;
+                    atomically(&job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| model.save(t))?;
                     best = Some((e.top1_acc, done));
                 }
                 summary.last_val = Some(e);
@@ -275,7 +291,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             if done % tc.checkpoint_interval.max(1) == 0 || done == tc.epochs {
                 let meta = json!({"epoch": done, "best": best.map(|(v, e)| json!([v, e])), "metric": metric});
                 save_checkpoint(&job.work_dir.join(format!("epoch_{done}")), &model, Some(&optim), meta)?;
-                prune_checkpoints(&job.work_dir, tc.max_keep_ckpts, done);
+                prune_checkpoints(&job.work_dir, ext, tc.max_keep_ckpts, done);
             }
         }
         summary.best = best;
@@ -284,7 +300,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
         let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
         if job.test_with == TestWith::Best {
             let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
-            model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.safetensors")))?;
+            model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
         }
         let preds = predict(&model, split, 0, job.average_clips)?;
         let e = metrics_of(&preds);
@@ -304,12 +320,12 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
 }
 
 /// Deletes `epoch_K.*` checkpoints older than the newest `keep` (−1 keeps all).
-fn prune_checkpoints(dir: &Path, keep: i64, newest: usize) {
+fn prune_checkpoints(dir: &Path, ext: &str, keep: i64, newest: usize) {
     if keep < 0 {
         return;
     }
     for e in 1..=newest.saturating_sub(keep as usize) {
-        let (w, o, m) = ckpt_paths(&dir.join(format!("epoch_{e}")));
+        let (w, o, m) = ckpt_paths(&dir.join(format!("epoch_{e}")), ext);
         for p in [m, w, o] {
             let _ = fs::remove_file(p);
         }

@@ -1,7 +1,9 @@
 //! Recognisers: backbone + head, or a TorchScript module, mapping a batch of views to per-view
 //! logits and features.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
@@ -103,8 +105,15 @@ pub struct Output {
 }
 
 enum Net {
-    BuiltIn { backbone: ResNet, fc: nn::Linear, kind: ModelKind, num_segments: i64, dropout: f64 },
-    Script(tch::CModule),
+    BuiltIn {
+        backbone: ResNet,
+        fc: nn::Linear,
+        kind: ModelKind,
+        num_segments: i64,
+        dropout: f64,
+    },
+    /// The module and whether it is in train mode (switched per call: `set_train` needs `&mut`).
+    Script(Mutex<(tch::CModule, bool)>),
 }
 
 /// A model ready for inference on one device.
@@ -128,22 +137,19 @@ impl Recognizer {
         Ok(r)
     }
 
-    /// Builds the model for training: parameters require gradients except those of frozen stages;
-    /// TorchScript modules are put in train mode.
+    /// Builds the model for training: parameters require gradients except those of frozen stages
+    /// (a TorchScript module's parameters keep the `requires_grad` they were saved with).
     ///
     /// # Errors
     /// As [`Self::new`].
     pub fn trainable(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
-        let mut r = Self::build(spec, device)?;
+        let r = Self::build(spec, device)?;
         if let (ModelSpec::BuiltIn { frozen_stages, .. }, Some(vs)) = (spec, r.vs.as_ref()) {
             for (name, t) in vs.variables() {
                 if is_frozen(&name, *frozen_stages) {
                     let _ = t.set_requires_grad(false);
                 }
             }
-        }
-        if let Net::Script(m) = &mut r.net {
-            m.set_train();
         }
         Ok(r)
     }
@@ -188,19 +194,48 @@ impl Recognizer {
                 let mut m =
                     tch::CModule::load_on_device(path, device).with_context(|| format!("loading TorchScript module {}", path.display()))?;
                 m.set_eval();
-                Ok(Recognizer { net: Net::Script(m), vs: None, device })
+                Ok(Recognizer { net: Net::Script(Mutex::new((m, false))), vs: None, device })
             }
         }
     }
 
-    /// Saves a built-in model's parameters as `.safetensors` under mmaction2's names (what
-    /// `--weights` loads).
+    /// The file extension of [`Self::save`]'s checkpoints: `safetensors` for built-in models
+    /// (parameters and BatchNorm statistics under mmaction2 names), `pt` for TorchScript (the whole
+    /// module, buffers included, loadable by `torch.jit.load` and `--model`).
+    pub fn checkpoint_ext(&self) -> &'static str {
+        match self.net {
+            Net::BuiltIn { .. } => "safetensors",
+            Net::Script(_) => "pt",
+        }
+    }
+
+    /// Saves the weights to `path`: a built-in model's parameters and buffers as `.safetensors`
+    /// under mmaction2's names (what `--weights` loads), a TorchScript module with `torch.jit.save`'s
+    /// format.
     ///
     /// # Errors
-    /// A TorchScript model (save it with PyTorch instead), or the file cannot be written.
+    /// The file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let vs = self.vs.as_ref().context("TorchScript models are saved with torch.jit.save")?;
-        vs.save(path).map_err(|e| anyhow!("saving weights {}: {e}", path.display()))
+        match (&self.net, &self.vs) {
+            (Net::Script(m), _) => m.lock().expect("model lock").0.save(path),
+            (_, Some(vs)) => vs.save(path),
+            (_, None) => unreachable!("built-in models have a VarStore"),
+        }
+        .map_err(|e| anyhow!("saving weights {}: {e}", path.display()))
+    }
+
+    /// The trainable tensors by name: a built-in model's parameters and buffers (mmaction2 names;
+    /// frozen ones and buffers do not require grad), or a TorchScript module's `named_parameters`
+    /// (`backbone.conv.weight`, …).
+    ///
+    /// # Errors
+    /// libtorch fails to list a TorchScript module's parameters.
+    pub fn parameters(&self) -> Result<HashMap<String, Tensor>> {
+        match (&self.net, &self.vs) {
+            (Net::Script(m), _) => Ok(m.lock().expect("model lock").0.named_parameters()?.into_iter().collect()),
+            (_, Some(vs)) => Ok(vs.variables()),
+            (_, None) => unreachable!("built-in models have a VarStore"),
+        }
     }
 
     /// The parameters and buffers of a built-in model (mmaction2 names), `None` for TorchScript.
@@ -208,13 +243,40 @@ impl Recognizer {
         self.vs.as_ref()
     }
 
-    /// Loads `.safetensors` weights into a built-in model (all names must be present).
+    /// Loads weights in place. Built-in models: `.safetensors` with every parameter present.
+    /// TorchScript: a `.pt` module replaces the current one (its train/eval mode kept), a
+    /// `.safetensors` file must name every parameter. Tensors handed out earlier by
+    /// [`Self::parameters`] stay valid for `.safetensors`, not for a replaced `.pt` module.
     ///
     /// # Errors
-    /// A TorchScript model, or a missing/unreadable file or parameter (the message names the file).
+    /// A missing/unreadable file or a missing parameter (the message names the file).
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let vs = self.vs.as_mut().context("TorchScript models load their own weights")?;
-        vs.load(path).map_err(|e| anyhow!("loading weights {}: {e}", path.display()))
+        let ctx = |e: tch::TchError| anyhow!("loading weights {}: {e}", path.display());
+        match (&mut self.net, &mut self.vs) {
+            (Net::Script(m), _) if path.extension().is_some_and(|e| e == "pt") => {
+                let mut new = tch::CModule::load_on_device(path, self.device).map_err(ctx)?;
+                let (module, train) = &mut *m.lock().expect("model lock");
+                if *train {
+                    new.set_train();
+                } else {
+                    new.set_eval();
+                }
+                *module = new;
+                Ok(())
+            }
+            (Net::Script(m), _) => {
+                let named = m.lock().expect("model lock").0.named_parameters().map_err(ctx)?;
+                let file: HashMap<String, Tensor> = Tensor::read_safetensors(path).map_err(ctx)?.into_iter().collect();
+                let _g = tch::no_grad_guard();
+                for (name, mut t) in named {
+                    let src = file.get(&name).with_context(|| format!("{}: no tensor {name:?}", path.display()))?;
+                    t.f_copy_(src).map_err(ctx)?;
+                }
+                Ok(())
+            }
+            (_, Some(vs)) => vs.load(path).map_err(ctx),
+            (_, None) => unreachable!("built-in models have a VarStore"),
+        }
     }
 
     /// The device the model lives on.
@@ -258,7 +320,7 @@ impl Recognizer {
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }
-            Net::Script(m) => match m.forward_is(&[IValue::Tensor(x.shallow_clone())])? {
+            Net::Script(m) => match script_forward(m, x, train)? {
                 IValue::Tensor(t) => Ok(Output { logits: t, features: None }),
                 IValue::Tuple(v) if v.len() == 2 => match (&v[0], &v[1]) {
                     (IValue::Tensor(l), IValue::Tensor(f)) => Ok(Output { logits: l.shallow_clone(), features: Some(f.shallow_clone()) }),
@@ -268,6 +330,21 @@ impl Recognizer {
             },
         }
     }
+}
+
+/// Runs a TorchScript module in train or eval mode (dropout, BatchNorm statistics), switching only
+/// when the mode changes.
+fn script_forward(m: &Mutex<(tch::CModule, bool)>, x: &Tensor, train: bool) -> Result<IValue> {
+    let (module, mode) = &mut *m.lock().expect("model lock");
+    if *mode != train {
+        if train {
+            module.set_train();
+        } else {
+            module.set_eval();
+        }
+        *mode = train;
+    }
+    Ok(module.forward_is(&[IValue::Tensor(x.shallow_clone())])?)
 }
 
 /// Whether parameter `name` belongs to a frozen stage: the stem (`backbone.conv1.`) when

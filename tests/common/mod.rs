@@ -23,3 +23,15 @@ pub fn data_dir() -> Option<PathBuf> {
 pub fn vpipe() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_vpipe"))
 }
+
+/// The project's Python (`$VPIPE_PYTHON`, else `.venv/bin/python`, with numpy and pyarrow from
+/// scripts/setup.sh). `None` (with a message) when it is missing; under `CI=true` that is a failure.
+pub fn python() -> Option<String> {
+    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").into());
+    if std::path::Path::new(&python).exists() {
+        return Some(python);
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but no Python at {python}");
+    eprintln!("SKIPPED: no Python at {python} (run scripts/setup.sh)");
+    None
+}
