@@ -135,6 +135,7 @@ fn trains_and_resumes_a_torchscript_module() {
             .replace("milestones: [40]", "milestones: [5]")
             .replace("val_interval: 5", "val_interval: 3")
             .replace("max_keep_ckpts: 2", "max_keep_ckpts: -1")
+            .replace("grad_clip: 20", "grad_clip: 20\n  fp16: {loss_scale: dynamic}")
     });
     let whole = dir.path().join("whole");
     let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&whole).arg("--test-best").output().unwrap();
@@ -172,5 +173,6 @@ fn trains_and_resumes_a_torchscript_module() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("at epoch 2") && !err.contains("Epoch [2][1/2]"), "{err}");
+    assert!(err.contains("fp16: mixed precision needs CUDA; training in float32"), "{err}");
     assert_eq!(module_weights(&resumed.join("epoch_6.pt")), last, "resumed TorchScript run ended with other weights");
 }

@@ -17,7 +17,8 @@ use anyhow::{Context, Result};
 
 pub use featurize::{FeaturizeConfig, ModelConfig};
 pub use pipeline::{
-    pipeline_schema, AverageClips, DataSplit, ModelSection, ModelType, Optimizer, PipelineConfig, Schedule, SplitName, TrainSection, Warmup,
+    pipeline_schema, AverageClips, DataSplit, DynamicName, Fp16, LossScale, ModelSection, ModelType, Optimizer, PipelineConfig, Schedule,
+    SplitName, TrainSection, Warmup,
 };
 pub use source::{SourceConfig, VIDEO_EXTENSIONS};
 pub use steps::{default_test_pipeline, split_pipeline, PipelineParts, Step};

@@ -168,9 +168,39 @@ pub struct TrainSection {
     pub max_keep_ckpts: i64,
     /// Linear scaling rule: lr × (total batch size / base_batch_size).
     pub auto_scale_lr: Option<AutoScaleLr>,
-    /// Mixed precision on CUDA.
-    #[serde(default)]
-    pub amp: bool,
+    /// Mixed precision on CUDA (mmaction2 0.x `fp16 = dict(loss_scale=…)`): float16 autocast
+    /// forward, scaled loss, unscaled gradients, overflowed steps skipped. On the CPU training runs
+    /// in float32 and says so.
+    pub fp16: Option<Fp16>,
+}
+
+/// `fp16: {loss_scale: dynamic}` or `fp16: {loss_scale: 512.0}`.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fp16 {
+    /// `dynamic` (start at 65536, halve on overflow, double after 2000 good steps) or a fixed
+    /// scale.
+    #[serde(default = "dynamic")]
+    pub loss_scale: LossScale,
+}
+
+fn dynamic() -> LossScale {
+    LossScale::Dynamic(DynamicName::Dynamic)
+}
+
+/// A loss scale: fixed number or `dynamic`.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum LossScale {
+    Static(f64),
+    Dynamic(DynamicName),
+}
+
+/// The only named loss scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicName {
+    Dynamic,
 }
 
 fn one() -> usize {

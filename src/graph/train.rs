@@ -24,6 +24,7 @@ use super::loader::{batches, epoch_order, Batch};
 use super::PoolConfig;
 use crate::config::TrainSection;
 use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
+use crate::model::amp::GradScaler;
 use crate::model::optim::{lr_at, require, Optim};
 use crate::model::Recognizer;
 use crate::sink::{ClipRow, ParquetSink};
@@ -226,6 +227,14 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             logs.say(&format!("resumed from {} at epoch {start_epoch}", w.display()))?;
         }
         let mut optim = Optim::new(&tc.optimizer, &model.parameters()?);
+        let fp16 = tc.fp16.is_some() && model.device().is_cuda();
+        if let Some(f) = tc.fp16.as_ref() {
+            if fp16 {
+                optim = optim.with_loss_scaling(GradScaler::new(&f.loss_scale));
+            } else {
+                logs.say("fp16: mixed precision needs CUDA; training in float32 on the CPU")?;
+            }
+        }
         if let Some(o) = resumed_optim {
             optim.load(&o)?;
         }
@@ -247,12 +256,14 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 let t_iter = Instant::now();
                 let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
                 let (x, y) = to_device(&batch, model.device())?;
-                let logits = model.forward_t(&x, true)?.logits;
+                // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
+                let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
                 let loss = logits.cross_entropy_for_logits(&y);
                 optim.zero_grad();
-                loss.backward();
-                let grad_norm = tc.grad_clip.map(|m| optim.clip_grad_norm(m));
-                optim.step(lr);
+                optim.backward(&loss);
+                let finite = optim.unscale();
+                let grad_norm = tc.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
+                let stepped = optim.step(lr);
                 let batch_hits = logits.argmax(-1, false).eq_tensor(&y).sum(tch::Kind::Int64).int64_value(&[]) as usize;
                 hits += batch_hits;
                 seen += batch.samples.len();
@@ -263,8 +274,13 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 if (iter + 1) % tc.log_interval.max(1) == 0 || iter + 1 == iters_per_epoch {
                     let time = t_iter.elapsed().as_secs_f64() + data_time;
                     let top1 = batch_hits as f64 / batch.samples.len() as f64;
-                    logs.record(json!({"mode": "train", "epoch": epoch + 1, "iter": iter + 1, "lr": lr, "loss": loss_v,
-                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time}))?;
+                    let mut rec = json!({"mode": "train", "epoch": epoch + 1, "iter": iter + 1, "lr": lr, "loss": loss_v,
+                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time});
+                    if let Some(s) = optim.loss_scale() {
+                        rec["loss_scale"] = json!(s);
+                        rec["skipped"] = json!(!stepped);
+                    }
+                    logs.record(rec)?;
                     logs.say(&format!("Epoch [{}][{}/{iters_per_epoch}] lr: {lr:.3e}, loss: {loss_v:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}", epoch + 1, iter + 1))?;
                 }
                 t_data = Instant::now();

@@ -1,6 +1,7 @@
 //! Models (tch / libtorch): TSN and TSM recognisers on ResNet-18/50 with mmaction2's state_dict
 //! names, and any TorchScript module. See [`Recognizer`] for shapes.
 
+pub mod amp;
 mod cuda;
 pub mod optim;
 mod recognizer;

@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use tch::{Kind, Tensor};
 
+use super::amp::GradScaler;
 use crate::config::{Optimizer, Schedule, TrainSection, Warmup};
 
 /// One trained parameter with its group's multipliers.
@@ -31,6 +32,8 @@ pub struct Optim {
     state: BTreeMap<String, Tensor>,
     /// Steps taken (AdamW bias correction; saved with the state).
     steps: i64,
+    /// Loss scaling for float16 training (saved with the state).
+    scaler: Option<GradScaler>,
 }
 
 /// The (lr, weight decay) multipliers of parameter `name` under `cfg`.
@@ -66,7 +69,35 @@ impl Optim {
                 Param { name: n.clone(), tensor: vars[n].shallow_clone(), lr_mult, decay_mult }
             })
             .collect();
-        Optim { cfg: cfg.clone(), params, state: BTreeMap::new(), steps: 0 }
+        Optim { cfg: cfg.clone(), params, state: BTreeMap::new(), steps: 0, scaler: None }
+    }
+
+    /// Scales the loss in [`Self::backward`] and unscales gradients in [`Self::unscale`]
+    /// (float16 training).
+    pub fn with_loss_scaling(mut self, scaler: GradScaler) -> Self {
+        self.scaler = Some(scaler);
+        self
+    }
+
+    /// The current loss scale, when loss scaling is on.
+    pub fn loss_scale(&self) -> Option<f64> {
+        self.scaler.as_ref().map(|s| s.scale)
+    }
+
+    /// Back-propagates `loss` (multiplied by the loss scale when scaling is on).
+    pub fn backward(&self, loss: &Tensor) {
+        match &self.scaler {
+            Some(s) => s.scale_loss(loss).backward(),
+            None => loss.backward(),
+        }
+    }
+
+    /// Divides the gradients by the loss scale (before clipping, as `GradScaler.unscale_`).
+    /// Returns `false` when a gradient is inf or NaN: [`Self::step`] then skips the update.
+    pub fn unscale(&mut self) -> bool {
+        let Some(s) = self.scaler.as_mut() else { return true };
+        let mut grads: Vec<Tensor> = self.params.iter().map(|p| p.tensor.grad()).filter(|g| g.defined()).collect();
+        s.unscale(&mut grads)
     }
 
     /// The configured base learning rate.
@@ -98,8 +129,21 @@ impl Optim {
         total
     }
 
-    /// One update with learning rate `lr` (before group multipliers).
-    pub fn step(&mut self, lr: f64) {
+    /// One update with learning rate `lr` (before group multipliers). With loss scaling, an
+    /// overflowed step (see [`Self::unscale`]) changes no parameter and adjusts the scale; returns
+    /// whether the parameters were updated.
+    pub fn step(&mut self, lr: f64) -> bool {
+        if let Some(s) = self.scaler.as_mut() {
+            s.update();
+            if s.found_inf {
+                return false;
+            }
+        }
+        self.update(lr);
+        true
+    }
+
+    fn update(&mut self, lr: f64) {
         let _g = tch::no_grad_guard();
         self.steps += 1;
         for p in &mut self.params {
@@ -155,6 +199,10 @@ impl Optim {
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut named: Vec<(String, Tensor)> = self.state.iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
         named.push(("steps".into(), Tensor::from_slice(&[self.steps])));
+        if let Some(s) = &self.scaler {
+            named.push(("amp.scale".into(), Tensor::from_slice(&[s.scale])));
+            named.push(("amp.growth_tracker".into(), Tensor::from_slice(&[s.growth_tracker])));
+        }
         Tensor::write_safetensors(&named, path).map_err(|e| anyhow!("writing optimizer state {}: {e}", path.display()))
     }
 
@@ -168,6 +216,13 @@ impl Optim {
         for (k, v) in named {
             if k == "steps" {
                 self.steps = v.int64_value(&[0]);
+            } else if let Some(a) = k.strip_prefix("amp.") {
+                if let Some(s) = self.scaler.as_mut() {
+                    match a {
+                        "scale" => s.scale = v.double_value(&[0]),
+                        _ => s.growth_tracker = v.int64_value(&[0]),
+                    }
+                }
             } else {
                 let device = self.params.first().map_or(tch::Device::Cpu, |p| p.tensor.device());
                 self.state.insert(k, v.to_device(device));
@@ -253,6 +308,29 @@ mod tests {
             o.step(0.1);
         }
         assert!((p.double_value(&[0]) - 0.3931).abs() < 1e-6, "{}", p.double_value(&[0]));
+    }
+
+    #[test]
+    fn loss_scaling_steps_as_unscaled_and_skips_overflow() {
+        let cfg = Optimizer::SGD { lr: 0.1, momentum: 0.9, weight_decay: 0.1, nesterov: false, fc_lr5: false, no_decay_norm_bias: false };
+        let run = |loss_of: &dyn Fn(&Tensor) -> Tensor, scaled: bool| {
+            let p = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+            let vars = HashMap::from([("w".to_string(), p.shallow_clone())]);
+            let mut o = Optim::new(&cfg, &vars);
+            if scaled {
+                o = o.with_loss_scaling(GradScaler::new(&crate::config::LossScale::Static(1024.0)));
+            }
+            o.zero_grad();
+            o.backward(&loss_of(&p));
+            let finite = o.unscale();
+            (finite, o.step(0.1), p.double_value(&[0]))
+        };
+        let quadratic = |p: &Tensor| (p * 2.0).sum(Kind::Float);
+        let (plain, scaled) = (run(&quadratic, false), run(&quadratic, true));
+        assert_eq!(scaled.0, true);
+        assert!((plain.2 - 0.79).abs() < 1e-6 && (scaled.2 - plain.2).abs() < 1e-6, "{plain:?} {scaled:?}");
+        let overflow = |p: &Tensor| (p * f64::INFINITY).sum(Kind::Float);
+        assert_eq!(run(&overflow, true), (false, false, 1.0), "an overflowed step must leave the parameter");
     }
 
     #[test]
