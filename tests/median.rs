@@ -50,6 +50,44 @@ fn median_equals_the_numpy_reference_pixel_for_pixel() {
         assert_eq!(diff, 0, "{video}: {diff} pixels differ from NumPy");
     }
 
+    // EPIC-Kitchens-style segments (`path start length label`, frames start..=start+length): 131
+    // frames (linspace selection), 41 frames, and one running past the last frame (240), which is
+    // reported while the others are written.
+    let list = dir.path().join("segments.txt");
+    std::fs::write(
+        &list,
+        "SoccerJuggling/v_SoccerJuggling_g23_c01 10 130 3\nwave/RATRACE_wave_f_nm_np1_fr_goo_37 5 40 4\nSoccerJuggling/v_SoccerJuggling_g23_c01 200 60 3\n",
+    )
+    .unwrap();
+    let (seg_ours, seg_ref) = (dir.path().join("seg_ours"), dir.path().join("seg_ref"));
+    let o = common::vpipe()
+        .arg("median")
+        .arg(&raw)
+        .arg(&seg_ours)
+        .arg("--segments")
+        .arg(&list)
+        .args(["--filename-tmpl", "img_{:05d}.jpg", "--png"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("videos ok 2, skipped 0, failed 1") && err.contains("img_00241.jpg"), "{err}");
+    std::fs::write(&list, "SoccerJuggling/v_SoccerJuggling_g23_c01 10 130 3\nwave/RATRACE_wave_f_nm_np1_fr_goo_37 5 40 4\n").unwrap();
+    let o = std::process::Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/median_reference.py"))
+        .arg(&raw)
+        .arg(&seg_ref)
+        .args(["--png", "--filename-tmpl", "img_{:05d}.jpg", "--segments"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for seg in ["v_SoccerJuggling_g23_c01/10_140.png", "RATRACE_wave_f_nm_np1_fr_goo_37/5_45.png"] {
+        let (a, b) = (png_pixels(&seg_ours.join(seg)), png_pixels(&seg_ref.join(seg)));
+        assert!(a == b, "{seg}: differs from NumPy");
+    }
+    let whole = png_pixels(&ours.join("SoccerJuggling/v_SoccerJuggling_g23_c01.png"));
+    assert!(whole != png_pixels(&seg_ours.join("v_SoccerJuggling_g23_c01/10_140.png")), "a segment's median is its own");
+
     // Default JPEG output at the reference layout; a re-run skips every video.
     let jpg = dir.path().join("median_jpg");
     assert!(common::vpipe().arg("median").arg(&raw).arg(&jpg).output().unwrap().status.success());

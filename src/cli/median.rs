@@ -3,22 +3,31 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::default_workers;
 use vpipe::config::VIDEO_EXTENSIONS;
+use vpipe::decode::FilenameTemplate;
 use vpipe::graph::median::{self, ImageFormat};
 
 /// Flags of `vpipe median`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Rawframe root (every folder below it holding *.jpg is one video) or, with --videos, a video tree.
+    /// Rawframe root (every folder below it holding *.jpg is one video; with --segments, the root
+    /// the list's paths are relative to) or, with --videos, a video tree.
     src: PathBuf,
     /// Output root: OUT/<path below SRC>.jpg (CDAR: SRC=/local_datasets, OUT=data/median).
     out: PathBuf,
     /// SRC holds video files (decoded with FFmpeg) instead of rawframe folders.
     #[arg(long)]
     videos: bool,
+    /// One median per segment of this EPIC-Kitchens-style list (`path start length label`):
+    /// frames start..=start+length of SRC/<path>, written to OUT/<video_id>/<start>_<end>.jpg.
+    #[arg(long, conflicts_with = "videos")]
+    segments: Option<PathBuf>,
+    /// Frame file names for --segments (python format, EPIC-Kitchens' by default).
+    #[arg(long, default_value = "frame_{:010d}.jpg", requires = "segments")]
+    filename_tmpl: String,
     /// Use at most this many frames, chosen by numpy's linspace rule (0 = all frames).
     #[arg(long, default_value_t = 100)]
     max_frames: usize,
@@ -39,7 +48,10 @@ pub struct Args {
 /// Runs the command; exits non-zero when a video failed (the others are written).
 pub fn run(a: Args) -> Result<()> {
     let format = if a.png { ImageFormat::Png } else { ImageFormat::Jpeg(a.quality) };
-    let tasks = if a.videos {
+    let tasks = if let Some(list) = &a.segments {
+        let tmpl = FilenameTemplate::parse(&a.filename_tmpl).with_context(|| format!("--filename-tmpl {}", a.filename_tmpl))?;
+        median::list_segments(list, &a.src, &a.out, &tmpl, format)?
+    } else if a.videos {
         median::list_videos(&a.src, &a.out, VIDEO_EXTENSIONS, format)?
     } else {
         median::list_rawframe_dirs(&a.src, &a.out, format)?

@@ -1,5 +1,6 @@
-//! The `vpipe median` job (CDAR `extract_median_by_rawframes.py` / `_by_videos.py`, semantics §8):
-//! one temporal-median background image per video, in parallel over videos, resumable.
+//! The `vpipe median` job (CDAR `extract_median_by_rawframes.py` / `_by_videos.py` /
+//! `extract_median_ek100.py`, semantics §8): one temporal-median background image per video (or
+//! per annotated segment), in parallel over videos, resumable.
 //!
 //! ```text
 //! rawframe folders / videos ─▶ workers (select ≤ max_frames, decode, median, encode) ─▶ OUT/<rel>.jpg
@@ -16,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::metrics::{Failure, VideoJobSummary};
 use super::{run_pool, PoolConfig, StageMetrics};
-use crate::decode::{read_jpeg, Frame, JpegEncoder, VideoReader};
+use crate::decode::{read_jpeg, FilenameTemplate, Frame, JpegEncoder, VideoReader};
 use crate::transform::median::{median_frame_indices, temporal_median};
 
 /// Where a video's frames come from.
@@ -26,6 +27,18 @@ pub enum MedianInput {
     Rawframes(PathBuf),
     /// A video file, decoded with FFmpeg.
     Video(PathBuf),
+    /// Frames `first..=last` of a rawframe folder, named by a template (an EPIC-Kitchens
+    /// segment: `frame_{:010d}.jpg`, CDAR `extract_median_ek100.py`).
+    Segment { dir: PathBuf, first: usize, last: usize, tmpl: FilenameTemplate },
+}
+
+impl MedianInput {
+    /// The folder or file the frames come from, for messages.
+    pub fn path(&self) -> &Path {
+        match self {
+            MedianInput::Rawframes(p) | MedianInput::Video(p) | MedianInput::Segment { dir: p, .. } => p,
+        }
+    }
 }
 
 /// One median image to make.
@@ -106,6 +119,32 @@ pub fn list_videos(src: &Path, out: &Path, exts: &[&str], format: ImageFormat) -
     Ok(tasks)
 }
 
+/// One task per segment line `path start length [label …]` of an EPIC-Kitchens-style list: frames
+/// `src/<path>/<tmpl(n)>` for n = start..=start+length (CDAR `extract_median_ek100.py`), written to
+/// `out/<last component of path>/<start>_<start+length>.<ext>`. Repeated segments are listed once.
+///
+/// # Errors
+/// The list cannot be read, or a line lacks a numeric start or length (the message names the
+/// file and line).
+pub fn list_segments(ann: &Path, src: &Path, out: &Path, tmpl: &FilenameTemplate, format: ImageFormat) -> Result<Vec<MedianTask>> {
+    let text = fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
+    let mut tasks = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{}:{}", ann.display(), i + 1);
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [path, start, length, ..] = f.as_slice() else { bail!("{}: expected `path start length label`, got {line:?}", at()) };
+        let num = |v: &str, what: &str| v.parse::<usize>().with_context(|| format!("{}: {what} {v:?} is not a frame number", at()));
+        let (first, length) = (num(start, "start")?, num(length, "length")?);
+        let last = first + length;
+        let video_id = Path::new(path).file_name().with_context(|| format!("{}: empty path", at()))?;
+        let dest = out.join(video_id).join(format!("{first}_{last}.{}", format.ext()));
+        tasks.push(MedianTask { input: MedianInput::Segment { dir: src.join(path), first, last, tmpl: tmpl.clone() }, dest });
+    }
+    tasks.sort_by(|a, b| a.dest.cmp(&b.dest));
+    tasks.dedup_by(|a, b| a.dest == b.dest);
+    Ok(tasks)
+}
+
 /// The frames of `input` the median uses: ≤ `max_frames` chosen by [`median_frame_indices`].
 ///
 /// # Errors
@@ -121,6 +160,10 @@ pub fn selected_frames(input: &MedianInput, max_frames: usize) -> Result<Vec<Fra
         MedianInput::Video(path) => {
             let reader = VideoReader::open(path)?;
             reader.frames(&median_frame_indices(reader.info().num_frames, max_frames))
+        }
+        MedianInput::Segment { dir, first, last, tmpl } => {
+            let n = last + 1 - first;
+            median_frame_indices(n, max_frames).into_iter().map(|i| read_jpeg(&dir.join(tmpl.render("", first + i)), 3)).collect()
         }
     }
 }
@@ -171,9 +214,7 @@ pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, worke
                 summary.frames += n;
             }
             Err(e) => {
-                let path = match &d.item.input {
-                    MedianInput::Rawframes(p) | MedianInput::Video(p) => p.display().to_string(),
-                };
+                let path = d.item.input.path().display().to_string();
                 summary.failures.push(Failure { path, stage: "median".into(), message: format!("{e:#}") });
             }
         }
@@ -198,9 +239,11 @@ pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) ->
                 summary.ok += 1;
                 summary.frames += n;
             }
-            Err(e) => {
-                summary.failures.push(Failure { path: format!("{:?}", d.item.input), stage: "decode".into(), message: format!("{e:#}") })
-            }
+            Err(e) => summary.failures.push(Failure {
+                path: d.item.input.path().display().to_string(),
+                stage: "decode".into(),
+                message: format!("{e:#}"),
+            }),
         }
     }
     summary.wall = start.elapsed();
