@@ -68,7 +68,11 @@ impl DataPipeline {
     /// says which stage.
     pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
         self.run(sample, decode, transform, |clip| {
-            Ok(Prepared { tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")?, label_map: clip.label_map })
+            Ok(Prepared {
+                tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")?,
+                label_map: clip.label_map,
+                label_mix: clip.label_mix,
+            })
         })
     }
 
@@ -133,6 +137,9 @@ pub struct Prepared {
     pub tensor: Tensor,
     /// Label remapping the pipeline decided (a flip with `flip_label_map`).
     pub label_map: Option<std::collections::BTreeMap<i32, i32>>,
+    /// Soft target the pipeline decided (`BackgroundBlend` with `blend_label`); training uses it,
+    /// featurize writes the sample's own labels.
+    pub label_mix: Option<crate::transform::LabelMix>,
 }
 
 impl Prepared {

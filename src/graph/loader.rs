@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use super::featurize::DataPipeline;
 use super::{run_pool, sample_rng, PoolConfig, StageMetrics};
 use crate::source::Sample;
-use crate::transform::Tensor;
+use crate::transform::{LabelMix, Tensor};
 
 /// One batch: its samples and their tensors concatenated along the first dimension (NCHW
 /// (B·M, C, H, W), NCTHW (B·V, C, L, H, W), NCHW_Flow (B·V, 2L, H, W)).
@@ -21,6 +21,8 @@ pub struct Batch {
     pub samples: Vec<Sample>,
     /// The collated model input.
     pub tensor: Tensor,
+    /// Per sample, the soft target its pipeline decided (`BackgroundBlend` with `blend_label`).
+    pub label_mix: Vec<Option<LabelMix>>,
 }
 
 /// The order of `samples` for `epoch`: a seeded shuffle when `shuffle` (training), else list order.
@@ -45,16 +47,18 @@ pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, 
         ordered.peek()?;
         let mut samples = Vec::with_capacity(batch_size);
         let mut tensors = Vec::with_capacity(batch_size);
+        let mut label_mix = Vec::with_capacity(batch_size);
         for done in ordered.by_ref().take(batch_size.max(1)) {
             match done.result {
                 Ok(p) => {
                     samples.push(p.relabel(done.item));
+                    label_mix.push(p.label_mix);
                     tensors.push(p.tensor);
                 }
                 Err(e) => return Some(Err(e)),
             }
         }
-        Some(collate(&tensors).map(|tensor| Batch { samples, tensor }))
+        Some(collate(&tensors).map(|tensor| Batch { samples, tensor, label_mix }))
     })
 }
 

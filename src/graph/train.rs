@@ -29,6 +29,7 @@ use crate::model::optim::{lr_at, require, Optim};
 use crate::model::Recognizer;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
+use crate::transform::LabelMix;
 
 /// One data split ready to load.
 #[derive(Clone, Debug)]
@@ -116,8 +117,26 @@ impl Logs {
     }
 }
 
-/// Moves a batch's tensor and labels to the model's device.
-fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, tch::Tensor)> {
+/// Mean cross-entropy over the batch. A sample whose pipeline decided a label mixture
+/// (`BackgroundBlend` with `blend_label`) contributes `w·CE(label) + (1−w)·CE(other)`, the
+/// cross-entropy against the mixed one-hot target.
+fn loss_of(logits: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
+    let device = logits.device();
+    let y = tch::Tensor::from_slice(labels).to_device(device);
+    if mix.iter().all(Option::is_none) {
+        return logits.cross_entropy_for_logits(&y);
+    }
+    let other: Vec<i64> = labels.iter().zip(mix).map(|(&l, m)| m.map_or(l, |m| m.other as i64)).collect();
+    let w: Vec<f32> = mix.iter().map(|m| m.map_or(1.0, |m| m.weight as f32)).collect();
+    let (other, w) = (tch::Tensor::from_slice(&other).to_device(device), tch::Tensor::from_slice(&w).to_device(device));
+    let logp = logits.log_softmax(-1, tch::Kind::Float);
+    let pick = |t: &tch::Tensor| logp.gather(1, &t.unsqueeze(1), false).squeeze_dim(1);
+    let mixed: tch::Tensor = &w * pick(&y) + (1.0 - &w) * pick(&other);
+    -mixed.mean(tch::Kind::Float)
+}
+
+/// Moves a batch's tensor to the model's device; the batch's single labels.
+fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, Vec<i64>)> {
     let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
     let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(device);
     let labels = b
@@ -128,7 +147,7 @@ fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, tch::Tensor
             other => bail!("{}: training needs exactly one label, got {other:?}", s.path.display()),
         })
         .collect::<Result<Vec<i64>>>()?;
-    Ok((x, tch::Tensor::from_slice(&labels).to_device(device)))
+    Ok((x, labels))
 }
 
 /// Runs the split through the model in eval mode; per video the clip-averaged scores.
@@ -255,10 +274,11 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 let data_time = t_data.elapsed().as_secs_f64();
                 let t_iter = Instant::now();
                 let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
-                let (x, y) = to_device(&batch, model.device())?;
+                let (x, labels) = to_device(&batch, model.device())?;
                 // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
                 let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
-                let loss = logits.cross_entropy_for_logits(&y);
+                let loss = loss_of(&logits, &labels, &batch.label_mix);
+                let y = tch::Tensor::from_slice(&labels).to_device(model.device());
                 optim.zero_grad();
                 optim.backward(&loss);
                 let finite = optim.unscale();
@@ -345,5 +365,26 @@ fn prune_checkpoints(dir: &Path, ext: &str, keep: i64, newest: usize) {
         for p in [m, w, o] {
             let _ = fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blend_label_loss_is_the_mixed_target_cross_entropy() {
+        let logits = tch::Tensor::from_slice(&[2.0f32, 0.5, -1.0, 0.0, 1.0, 3.0]).view([2, 3]);
+        let ce = |row: i64, label: usize| -> f64 {
+            let r: Vec<f32> = Vec::try_from(logits.get(row)).unwrap();
+            let lse = r.iter().map(|v| (*v as f64).exp()).sum::<f64>().ln();
+            lse - r[label] as f64
+        };
+        let plain = loss_of(&logits, &[0, 2], &[None, None]).double_value(&[]);
+        assert!((plain - (ce(0, 0) + ce(1, 2)) / 2.0).abs() < 1e-6);
+        let mix = [Some(LabelMix { other: 1, weight: 0.75 }), None];
+        let mixed = loss_of(&logits, &[0, 2], &mix).double_value(&[]);
+        let want = (0.75 * ce(0, 0) + 0.25 * ce(0, 1) + ce(1, 2)) / 2.0;
+        assert!((mixed - want).abs() < 1e-6, "{mixed} vs {want}");
     }
 }

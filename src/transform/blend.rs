@@ -27,9 +27,27 @@ pub enum AlphaName {
     Random,
 }
 
+/// One background image and, from its list line's last token, its video's label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Background {
+    pub path: PathBuf,
+    /// The label (`blend_label`); `None` for globbed backgrounds.
+    pub label: Option<i32>,
+}
+
+/// A soft target decided by a blend with `blend_label`: weight `weight` on the sample's own label
+/// and `1 − weight` on `other` (the background video's label). CDAR writes
+/// `alpha·label + (1−alpha)·bg_label`; over one-hot labels that is this mixture, and the loss is
+/// `weight·CE(label) + (1−weight)·CE(other)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabelMix {
+    pub other: i32,
+    pub weight: f64,
+}
+
 /// The background list, built once per pipeline on first use.
 #[derive(Clone, Debug, Default)]
-pub struct Backgrounds(Arc<OnceLock<std::result::Result<Vec<PathBuf>, String>>>);
+pub struct Backgrounds(Arc<OnceLock<std::result::Result<Vec<Background>, String>>>);
 
 impl PartialEq for Backgrounds {
     fn eq(&self, _: &Self) -> bool {
@@ -44,7 +62,8 @@ impl PartialEq for Backgrounds {
 ///
 /// Backgrounds: with `ann_files`, line `t …` of `ann_files[i]` names `data_prefixes[i]/t` with its
 /// suffix replaced by `.jpg` (the median image of that list's video, as `vpipe median` writes
-/// it); without, every `*.jpg` below each prefix. CDAR's `blend_label` is not supported.
+/// it); without, every `*.jpg` below each prefix. `blend_label` (needs `ann_files`) mixes the
+/// sample's label with the background video's (the line's last token), see [`LabelMix`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackgroundBlend {
@@ -66,6 +85,9 @@ pub struct BackgroundBlend {
     /// Frame weight.
     #[serde(default = "alpha_half")]
     pub alpha: Alpha,
+    /// Mix the sample's label with the background video's label by alpha (soft target).
+    #[serde(default)]
+    pub blend_label: bool,
     /// mmaction2 loader settings: accepted for config compatibility (vpipe reads JPEG from disk).
     #[serde(default)]
     pub io_backend: Option<String>,
@@ -111,6 +133,9 @@ impl BackgroundBlend {
         if self.data_prefixes.is_empty() {
             bail!("BackgroundBlend: data_prefixes is empty");
         }
+        if self.blend_label && self.ann_files.is_empty() {
+            bail!("BackgroundBlend: blend_label needs ann_files (the background's label is its line's last token)");
+        }
         if !self.ann_files.is_empty() && self.ann_files.len() != self.data_prefixes.len() {
             bail!("BackgroundBlend: {} ann_files but {} data_prefixes", self.ann_files.len(), self.data_prefixes.len());
         }
@@ -121,17 +146,19 @@ impl BackgroundBlend {
     ///
     /// # Errors
     /// An unreadable list, a named background that does not exist, or an empty list.
-    pub fn background_list(&self) -> Result<&[PathBuf]> {
+    pub fn background_list(&self) -> Result<&[Background]> {
         self.backgrounds.0.get_or_init(|| self.build_list().map_err(|e| format!("{e:#}"))).as_deref().map_err(|e| anyhow!("{e}"))
     }
 
-    fn build_list(&self) -> Result<Vec<PathBuf>> {
+    fn build_list(&self) -> Result<Vec<Background>> {
         let mut out = Vec::new();
         if self.ann_files.is_empty() {
+            let mut paths = Vec::new();
             for prefix in &self.data_prefixes {
-                glob_jpg(prefix, &mut out)?;
+                glob_jpg(prefix, &mut paths)?;
             }
-            out.sort();
+            paths.sort();
+            out = paths.into_iter().map(|path| Background { path, label: None }).collect();
         } else {
             for (prefix, ann) in self.data_prefixes.iter().zip(&self.ann_files) {
                 let text = std::fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
@@ -141,7 +168,12 @@ impl BackgroundBlend {
                     if !p.is_file() {
                         bail!("{}:{}: background {} does not exist (run `vpipe median`)", ann.display(), i + 1, p.display());
                     }
-                    out.push(p);
+                    let last = line.split_whitespace().last().unwrap_or_default();
+                    let label = match (self.blend_label, last.parse::<i32>()) {
+                        (true, Err(_)) => bail!("{}:{}: blend_label needs a numeric last token, got {last:?}", ann.display(), i + 1),
+                        (_, l) => l.ok(),
+                    };
+                    out.push(Background { path: p, label });
                 }
             }
         }
@@ -151,13 +183,14 @@ impl BackgroundBlend {
         Ok(out)
     }
 
-    /// Blends `frames` (RGB, crop_size²) with a randomly drawn background; returns the trace line.
+    /// Blends `frames` (RGB, crop_size²) with a randomly drawn background; returns the trace line
+    /// and, with `blend_label`, the label mixture.
     ///
     /// # Errors
     /// Frames of another size, flow frames, or 10 backgrounds in a row that fail to load.
-    pub fn apply(&self, frames: &mut [Frame], rng: &mut dyn RngCore) -> Result<String> {
+    pub fn apply(&self, frames: &mut [Frame], rng: &mut dyn RngCore) -> Result<(String, Option<LabelMix>)> {
         if rng.random::<f64>() > self.p {
-            return Ok("BackgroundBlend: no".into());
+            return Ok(("BackgroundBlend: no".into(), None));
         }
         let list = self.background_list()?;
         if let Some(f) = frames.iter().find(|f| (f.width, f.height, f.channels) != (self.crop_size, self.crop_size, 3)) {
@@ -165,7 +198,7 @@ impl BackgroundBlend {
         }
         let mut last_err = None;
         for _ in 0..10 {
-            let path = &list[rng.random_range(0..list.len())];
+            let Background { path, label } = &list[rng.random_range(0..list.len())];
             match self.load_background(path) {
                 Ok(bg) => {
                     let a = match self.alpha {
@@ -175,7 +208,12 @@ impl BackgroundBlend {
                     for f in frames.iter_mut() {
                         f.data.iter_mut().zip(&bg.data).for_each(|(v, &b)| *v = blend_value(a, *v, b));
                     }
-                    return Ok(format!("BackgroundBlend: alpha {a:.3} background {}", path.display()));
+                    let mix = label.filter(|_| self.blend_label).map(|other| LabelMix { other, weight: a });
+                    let mut line = format!("BackgroundBlend: alpha {a:.3} background {}", path.display());
+                    if let Some(m) = mix {
+                        line += &format!(" label weight {a:.3} + background label {}", m.other);
+                    }
+                    return Ok((line, mix));
                 }
                 Err(e) => last_err = Some(e),
             }
@@ -236,21 +274,32 @@ mod tests {
             ann_files: vec![],
             data_prefixes: vec![dir.path().to_path_buf()],
             alpha: Alpha::Value(0.75),
+            blend_label: false,
             io_backend: None,
             decoding_backend: None,
             backgrounds: Backgrounds::default(),
         };
         t.validate().unwrap();
         let mut frames = vec![Frame::new(8, 8, [200u8, 200, 200].repeat(64)); 2];
-        let trace = t.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
+        let (trace, mix) = t.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
+        assert_eq!(mix, None);
         assert!(trace.contains("alpha 0.750"), "{trace}");
         let decoded_bg = read_jpeg(&dir.path().join("v.jpg"), 3).unwrap();
         let want: Vec<u8> = decoded_bg.data[..3].iter().map(|&b| blend_value(0.75, 200, b)).collect();
         assert!(frames.iter().all(|f| f.data.chunks(3).all(|px| px == want.as_slice())), "{:?} vs {want:?}", &frames[0].data[..3]);
         // p = 0 never blends; a wrong size is an error.
         let never = BackgroundBlend { p: 0.0, ..t.clone() };
-        assert_eq!(never.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap(), "BackgroundBlend: no");
+        assert_eq!(never.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap(), ("BackgroundBlend: no".into(), None));
         assert!(t.apply(&mut [Frame::new(4, 4, vec![0; 48])], &mut rand_pcg::Pcg64::seed_from_u64(0)).is_err());
-        assert!(BackgroundBlend { alpha: Alpha::Value(1.5), ..t }.validate().is_err());
+        assert!(BackgroundBlend { alpha: Alpha::Value(1.5), ..t.clone() }.validate().is_err());
+        assert!(BackgroundBlend { blend_label: true, ..t.clone() }.validate().is_err(), "blend_label without lists");
+
+        // blend_label: the background's label is its list line's last token.
+        std::fs::write(dir.path().join("list.txt"), "v.avi 7\n").unwrap();
+        let labelled =
+            BackgroundBlend { ann_files: vec![dir.path().join("list.txt")], blend_label: true, backgrounds: Backgrounds::default(), ..t };
+        labelled.validate().unwrap();
+        let (trace, mix) = labelled.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
+        assert_eq!(mix, Some(LabelMix { other: 7, weight: 0.75 }), "{trace}");
     }
 }

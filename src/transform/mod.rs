@@ -13,7 +13,7 @@ pub mod geometry;
 pub mod median;
 mod ops;
 
-pub use blend::BackgroundBlend;
+pub use blend::{BackgroundBlend, LabelMix};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{

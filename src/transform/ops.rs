@@ -10,7 +10,7 @@ use fast_image_resize::{
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::blend::BackgroundBlend;
+use super::blend::{BackgroundBlend, LabelMix};
 use super::color::ColorJitter;
 use super::geometry::{self, CropBox};
 use crate::decode::Frame;
@@ -33,12 +33,14 @@ pub struct Clip {
     pub trace: Vec<String>,
     /// Label remapping decided by the pipeline (`Flip` with `flip_label_map` when it flipped).
     pub label_map: Option<BTreeMap<i32, i32>>,
+    /// Soft target decided by the pipeline (`BackgroundBlend` with `blend_label` when it blended).
+    pub label_mix: Option<LabelMix>,
 }
 
 impl Clip {
     /// A clip straight from the decoder: one crop, no decisions yet.
     pub fn new(frames: Vec<Frame>, clip_len: usize, num_clips: usize) -> Self {
-        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None }
+        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None, label_mix: None }
     }
 }
 
@@ -316,8 +318,9 @@ impl Transform {
                     bail!("BackgroundBlend needs RGB frames, not flow");
                 }
                 let mut clip = clip;
-                let line = bb.apply(&mut clip.frames, rng)?;
+                let (line, mix) = bb.apply(&mut clip.frames, rng)?;
                 clip.trace.push(line);
+                clip.label_mix = mix;
                 Ok(clip)
             }
             Transform::ColorJitter(cj) => {
