@@ -129,6 +129,35 @@ fn median_equals_the_numpy_reference_pixel_for_pixel() {
     let (a, b) = (png_pixels(&plain.join(frame)).2, png_pixels(&blended.join(frame)).2);
     let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert!(changed > a.len() / 4, "blend changed only {changed} of {} values", a.len());
+
+    // In-stream median: with `median_from`, backgrounds missing from the cache are computed from
+    // the videos inside the pipeline, cached, and equal what `vpipe median --videos` writes; the
+    // blended frames equal those of a run over precomputed backgrounds.
+    let (cache, precomputed) = (dir.path().join("cache"), dir.path().join("precomputed"));
+    let in_stream = format!(
+        "      - {{type: BackgroundBlend, p: 1.0, alpha: 0.5, resize_h: 64, crop_size: 64, ann_files: [{}], data_prefixes: [{}], median_from: [{}]}}\n",
+        list.display(),
+        cache.display(),
+        data.join("mini/videos").display()
+    );
+    let out = dump(pipeline(&in_stream), &dir.path().join("in_stream"));
+    let used: Vec<&str> = out.lines().filter_map(|l| l.split(" background ").nth(1)).map(|p| p.split(' ').next().unwrap()).collect();
+    assert_eq!(used.len(), 2, "{out}");
+    let o = common::vpipe().arg("median").arg(data.join("mini/videos")).arg(&precomputed).arg("--videos").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for p in &used {
+        let rel = Path::new(p).strip_prefix(&cache).unwrap();
+        assert_eq!(std::fs::read(p).unwrap(), std::fs::read(precomputed.join(rel)).unwrap(), "{p}");
+    }
+    let cached = std::fs::read_dir(&cache).unwrap().flat_map(|c| std::fs::read_dir(c.unwrap().path()).unwrap()).count();
+    assert_eq!(cached, used.iter().collect::<std::collections::BTreeSet<_>>().len(), "only the drawn backgrounds are computed");
+    let from_files = format!(
+        "      - {{type: BackgroundBlend, p: 1.0, alpha: 0.5, resize_h: 64, crop_size: 64, ann_files: [{}], data_prefixes: [{}]}}\n",
+        list.display(),
+        precomputed.display()
+    );
+    dump(pipeline(&from_files), &dir.path().join("from_files"));
+    assert_eq!(png_pixels(&dir.path().join("in_stream").join(frame)), png_pixels(&dir.path().join("from_files").join(frame)));
 }
 
 #[test]

@@ -176,3 +176,28 @@ fn trains_and_resumes_a_torchscript_module() {
     assert!(err.contains("fp16: mixed precision needs CUDA; training in float32"), "{err}");
     assert_eq!(module_weights(&resumed.join("epoch_6.pt")), last, "resumed TorchScript run ended with other weights");
 }
+
+#[test]
+fn trains_with_in_stream_median_backgrounds() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("median_cache");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini_tmf.yaml")).unwrap();
+    let yaml = dir.path().join("tmf.yaml");
+    let text = text
+        .replace("../shared/data", data.to_str().unwrap())
+        .replace("work_dirs/median_cache/mini", cache.to_str().unwrap())
+        .replace("p: 0.25", "p: 1.0")
+        .replace("epochs: 50", "epochs: 2")
+        .replace("val_interval: 5", "val_interval: 2");
+    std::fs::write(&yaml, text).unwrap();
+    let work = dir.path().join("work");
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&work).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Every training sample blended (p = 1) with a background computed inside the stream.
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flat_map(|c| std::fs::read_dir(c.unwrap().path()).unwrap()).collect();
+    assert!(!cached.is_empty() && cached.len() <= 8, "{} backgrounds cached", cached.len());
+    let recs = records(&work);
+    assert_eq!(recs.iter().filter(|r| r["mode"] == "train").count(), 4);
+    assert_eq!(recs.iter().filter(|r| r["mode"] == "val").count(), 1);
+}

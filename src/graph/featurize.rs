@@ -24,7 +24,7 @@ use crate::model::{ModelSpec, Recognizer};
 use crate::sample::Sampler;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
-use crate::transform::{format, Clip, InputFormat, Normalize, Tensor, Transform};
+use crate::transform::{format, Clip, InputFormat, MedianHook, Normalize, Tensor, Transform};
 
 /// The data pipeline of one sample, mmaction2 order: SampleFrames → decode → spatial transforms →
 /// Normalize → FormatShape.
@@ -49,16 +49,18 @@ pub struct DataPipeline {
 impl DataPipeline {
     /// The pipeline of a parsed `pipeline:` list, drawing from the (seed, epoch, index) streams;
     /// `rawframes` names the files of rawframe samples.
+    /// A `BackgroundBlend` with `median_from` gets the in-stream median (`vpipe median`'s rule,
+    /// JPEG quality 75, written atomically to the background's path).
     pub fn new(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Self {
-        DataPipeline {
-            sampler: parts.sampler,
-            transforms: parts.transforms,
-            normalize: parts.normalize,
-            format: parts.format,
-            seed,
-            epoch,
-            rawframes,
+        let mut transforms = parts.transforms;
+        for t in &mut transforms {
+            if let Transform::BackgroundBlend(b) = t {
+                if !b.median_from.is_empty() {
+                    b.median = MedianHook::new(Arc::new(super::median::median_of_source));
+                }
+            }
         }
+        DataPipeline { sampler: parts.sampler, transforms, normalize: parts.normalize, format: parts.format, seed, epoch, rawframes }
     }
 
     /// The model input for one video: a tensor in [`Self::format`] layout.

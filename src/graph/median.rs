@@ -197,6 +197,17 @@ pub fn median_one(task: &MedianTask, max_frames: usize, format: ImageFormat) -> 
     Ok(frames.len())
 }
 
+/// The median image of `source` (a rawframe folder, else a video file) written to `dest` as a
+/// quality-75 JPEG: the in-stream median of `BackgroundBlend.median_from`, the same image
+/// `vpipe median` writes.
+///
+/// # Errors
+/// As [`median_one`].
+pub fn median_of_source(source: &Path, dest: &Path, max_frames: usize) -> Result<()> {
+    let input = if source.is_dir() { MedianInput::Rawframes(source.into()) } else { MedianInput::Video(source.into()) };
+    median_one(&MedianTask { input, dest: dest.into() }, max_frames, ImageFormat::Jpeg(75)).map(drop)
+}
+
 /// Runs every task whose output does not exist yet on `workers` threads.
 pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> VideoJobSummary {
     let start = Instant::now();

@@ -1,8 +1,9 @@
 //! `BackgroundBlend` (CDAR `mmaction/datasets/pipelines/augmentations.py`, semantics §8): blends
 //! every frame of a sample with a random video's temporal-median background, to remove scene bias.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{Rng, RngCore};
@@ -33,6 +34,41 @@ pub struct Background {
     pub path: PathBuf,
     /// The label (`blend_label`); `None` for globbed backgrounds.
     pub label: Option<i32>,
+    /// The video file or rawframe folder to compute the image from when it is missing
+    /// (`median_from`).
+    pub source: Option<PathBuf>,
+}
+
+/// Computes a temporal-median image: `(source video or rawframe folder, destination .jpg,
+/// max_frames)`. Installed by the graph (`vpipe median`'s rule; transforms know nothing of
+/// FFmpeg).
+pub type MedianFn = dyn Fn(&Path, &Path, usize) -> Result<()> + Send + Sync;
+
+/// The in-stream median: the function the graph installs, and one lock per image so concurrent
+/// samples compute a missing background once.
+#[derive(Clone, Default)]
+pub struct MedianHook {
+    compute: Option<Arc<MedianFn>>,
+    locks: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
+}
+
+impl MedianHook {
+    /// A hook computing missing backgrounds with `f`.
+    pub fn new(f: Arc<MedianFn>) -> Self {
+        MedianHook { compute: Some(f), locks: Arc::default() }
+    }
+}
+
+impl std::fmt::Debug for MedianHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MedianHook({})", if self.compute.is_some() { "installed" } else { "none" })
+    }
+}
+
+impl PartialEq for MedianHook {
+    fn eq(&self, _: &Self) -> bool {
+        true // wiring, not configuration
+    }
 }
 
 /// A soft target decided by a blend with `blend_label`: weight `weight` on the sample's own label
@@ -88,6 +124,17 @@ pub struct BackgroundBlend {
     /// Mix the sample's label with the background video's label by alpha (soft target).
     #[serde(default)]
     pub blend_label: bool,
+    /// In-stream median: one root per annotation list; a background `data_prefixes[i]/t.jpg`
+    /// that does not exist yet is computed from `median_from[i]/t` (a video file or a rawframe
+    /// folder) with `vpipe median`'s rule, written there (the disk cache) and used.
+    #[serde(default)]
+    pub median_from: Vec<PathBuf>,
+    /// Frames per in-stream median (`vpipe median --max-frames`; 0 = all).
+    #[serde(default = "hundred")]
+    pub median_max_frames: usize,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub median: MedianHook,
     /// mmaction2 loader settings: accepted for config compatibility (vpipe reads JPEG from disk).
     #[serde(default)]
     pub io_backend: Option<String>,
@@ -98,6 +145,9 @@ pub struct BackgroundBlend {
     pub backgrounds: Backgrounds,
 }
 
+fn hundred() -> usize {
+    100
+}
 fn h256() -> i64 {
     256
 }
@@ -136,6 +186,9 @@ impl BackgroundBlend {
         if self.blend_label && self.ann_files.is_empty() {
             bail!("BackgroundBlend: blend_label needs ann_files (the background's label is its line's last token)");
         }
+        if !self.median_from.is_empty() && self.median_from.len() != self.ann_files.len() {
+            bail!("BackgroundBlend: median_from needs one root per ann_file ({} for {})", self.median_from.len(), self.ann_files.len());
+        }
         if !self.ann_files.is_empty() && self.ann_files.len() != self.data_prefixes.len() {
             bail!("BackgroundBlend: {} ann_files but {} data_prefixes", self.ann_files.len(), self.data_prefixes.len());
         }
@@ -158,22 +211,33 @@ impl BackgroundBlend {
                 glob_jpg(prefix, &mut paths)?;
             }
             paths.sort();
-            out = paths.into_iter().map(|path| Background { path, label: None }).collect();
+            out = paths.into_iter().map(|path| Background { path, label: None, source: None }).collect();
         } else {
-            for (prefix, ann) in self.data_prefixes.iter().zip(&self.ann_files) {
+            for (k, (prefix, ann)) in self.data_prefixes.iter().zip(&self.ann_files).enumerate() {
                 let text = std::fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
                 for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                     let t = line.split(' ').next().unwrap_or_default();
                     let p = prefix.join(t).with_extension("jpg");
-                    if !p.is_file() {
-                        bail!("{}:{}: background {} does not exist (run `vpipe median`)", ann.display(), i + 1, p.display());
+                    let source = self.median_from.get(k).map(|root| root.join(t));
+                    match &source {
+                        _ if p.is_file() => {}
+                        None => bail!(
+                            "{}:{}: background {} does not exist (run `vpipe median`, or set median_from)",
+                            ann.display(),
+                            i + 1,
+                            p.display()
+                        ),
+                        Some(src) if !src.exists() => {
+                            bail!("{}:{}: neither background {} nor its source {} exists", ann.display(), i + 1, p.display(), src.display())
+                        }
+                        Some(_) => {}
                     }
                     let last = line.split_whitespace().last().unwrap_or_default();
                     let label = match (self.blend_label, last.parse::<i32>()) {
                         (true, Err(_)) => bail!("{}:{}: blend_label needs a numeric last token, got {last:?}", ann.display(), i + 1),
                         (_, l) => l.ok(),
                     };
-                    out.push(Background { path: p, label });
+                    out.push(Background { path: p, label, source });
                 }
             }
         }
@@ -198,8 +262,9 @@ impl BackgroundBlend {
         }
         let mut last_err = None;
         for _ in 0..10 {
-            let Background { path, label } = &list[rng.random_range(0..list.len())];
-            match self.load_background(path) {
+            let bg = &list[rng.random_range(0..list.len())];
+            let (path, label) = (&bg.path, &bg.label);
+            match self.load_background(bg) {
                 Ok(bg) => {
                     let a = match self.alpha {
                         Alpha::Value(a) => a,
@@ -221,9 +286,23 @@ impl BackgroundBlend {
         Err(last_err.expect("ten attempts").context("BackgroundBlend: 10 backgrounds failed to load"))
     }
 
+    /// Computes a missing background from its source (at most once at a time per image).
+    fn ensure(&self, bg: &Background) -> Result<()> {
+        let Some(src) = bg.source.as_ref().filter(|_| !bg.path.is_file()) else { return Ok(()) };
+        let compute =
+            self.median.compute.as_ref().context("BackgroundBlend: median_from needs vpipe's data pipeline to compute medians")?;
+        let lock = self.median.locks.lock().expect("median locks").entry(bg.path.clone()).or_default().clone();
+        let _held = lock.lock().expect("median lock");
+        if !bg.path.is_file() {
+            compute(src, &bg.path, self.median_max_frames).with_context(|| format!("in-stream median of {}", src.display()))?;
+        }
+        Ok(())
+    }
+
     /// Resize((−1, resize_h)) → CenterCrop(crop_size) → Resize((crop_size, crop_size)).
-    fn load_background(&self, path: &Path) -> Result<Frame> {
-        let img = read_jpeg(path, 3)?;
+    fn load_background(&self, bg: &Background) -> Result<Frame> {
+        self.ensure(bg)?;
+        let img = read_jpeg(&bg.path, 3)?;
         let (w, h) = geometry::resize_size(img.width, img.height, (-1, self.resize_h), true);
         let mut resizer = fast_image_resize::Resizer::new();
         let img = resize_frame(&mut resizer, &img, w, h, Interpolation::Bilinear)?;
@@ -275,6 +354,9 @@ mod tests {
             data_prefixes: vec![dir.path().to_path_buf()],
             alpha: Alpha::Value(0.75),
             blend_label: false,
+            median_from: vec![],
+            median_max_frames: 100,
+            median: MedianHook::default(),
             io_backend: None,
             decoding_backend: None,
             backgrounds: Backgrounds::default(),

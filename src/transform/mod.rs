@@ -13,7 +13,7 @@ pub mod geometry;
 pub mod median;
 mod ops;
 
-pub use blend::{BackgroundBlend, LabelMix};
+pub use blend::{BackgroundBlend, LabelMix, MedianFn, MedianHook};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
