@@ -192,7 +192,9 @@ fn dynamic() -> LossScale {
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum LossScale {
+    /// A fixed scale (mmaction2 `loss_scale=512.`).
     Static(f64),
+    /// `dynamic`: GradScaler's adaptive scale.
     Dynamic(DynamicName),
 }
 
@@ -200,6 +202,7 @@ pub enum LossScale {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DynamicName {
+    /// `dynamic`.
     Dynamic,
 }
 

@@ -31,6 +31,7 @@ pub enum AlphaName {
 /// One background image and, from its list line's last token, its video's label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Background {
+    /// The median image (`.jpg`).
     pub path: PathBuf,
     /// The label (`blend_label`); `None` for globbed backgrounds.
     pub label: Option<i32>,
@@ -77,7 +78,9 @@ impl PartialEq for MedianHook {
 /// `weight·CE(label) + (1−weight)·CE(other)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LabelMix {
+    /// The background video's label.
     pub other: i32,
+    /// Weight of the sample's own label (the blend's alpha), in [0, 1].
     pub weight: f64,
 }
 
