@@ -9,20 +9,9 @@
 # Usage: scripts/bench_extract.sh [VIDEO_DIR ...]   (default: ../shared/data/mini/videos and
 #        ../shared/data/kinetics, i.e. UCF101/HMDB51 AVIs and Kinetics H.264 clips)
 #        Environment: REPS (runs, default 5), COPIES (times each video is listed, default 3).
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-scripts/setup.sh >/dev/null
-eval "$(scripts/setup.sh --env)"
-cargo build --release --bin vpipe 2>&1 | tail -1
-vpipe="$root/target/release/vpipe"
-data="${VPIPE_TEST_DATA:-$root/../shared/data}"
-reps="${REPS:-5}"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 cores="$(nproc)"
 if [ $# -eq 0 ]; then set -- "$data/mini/videos" "$data/kinetics"; fi
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 # One level-2 tree of symlinks, so every tool sees the same list; each video COPIES times (a
 # dataset-sized job rather than a handful of files, so start-up costs weigh as they do in use).
 copies="${COPIES:-3}"
@@ -36,9 +25,6 @@ done
 videos=("$work"/src/all/*)
 frames=0
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
 
 run_vpipe() {
   rm -rf "$work/vp"

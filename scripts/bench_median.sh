@@ -8,19 +8,9 @@
 #
 # Usage: scripts/bench_median.sh [VIDEO_DIR]   (default ../shared/data/mini/videos, extracted first
 #        with vpipe extract-frames; COPIES (default 3) lists each extracted video that many times)
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-scripts/setup.sh >/dev/null
-eval "$(scripts/setup.sh --env)"
-cargo build --release --bin vpipe 2>&1 | tail -1
-vpipe="$root/target/release/vpipe"
-data="${VPIPE_TEST_DATA:-$root/../shared/data}"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 src="${1:-$data/mini/videos}"
-reps="${REPS:-5}"
 copies="${COPIES:-3}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 "$vpipe" extract-frames "$src" "$work/extracted" 2>/dev/null
 rm -f "$work/extracted/build_report.txt"
@@ -28,9 +18,6 @@ mkdir -p "$work/raw"
 for c in $(seq "$copies"); do cp -r "$work/extracted" "$work/raw/copy$c"; done
 videos=$(find "$work/raw" -name 'img_00001.jpg' | wc -l)
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-calc() { awk "BEGIN { print $1 }"; }
-timed() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); calc "$t1 - $t0"; }
 
 # Warm the page cache once.
 "$vpipe" median "$work/raw" "$work/warm" --decode-only >/dev/null 2>&1

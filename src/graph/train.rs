@@ -120,18 +120,18 @@ impl Logs {
 /// Mean cross-entropy over the batch. A sample whose pipeline decided a label mixture
 /// (`BackgroundBlend` with `blend_label`) contributes `w·CE(label) + (1−w)·CE(other)`, the
 /// cross-entropy against the mixed one-hot target.
-fn loss_of(logits: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
+/// `y` holds `labels` on the logits' device.
+fn loss_of(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
     let device = logits.device();
-    let y = tch::Tensor::from_slice(labels).to_device(device);
     if mix.iter().all(Option::is_none) {
-        return logits.cross_entropy_for_logits(&y);
+        return logits.cross_entropy_for_logits(y);
     }
     let other: Vec<i64> = labels.iter().zip(mix).map(|(&l, m)| m.map_or(l, |m| m.other as i64)).collect();
     let w: Vec<f32> = mix.iter().map(|m| m.map_or(1.0, |m| m.weight as f32)).collect();
     let (other, w) = (tch::Tensor::from_slice(&other).to_device(device), tch::Tensor::from_slice(&w).to_device(device));
     let logp = logits.log_softmax(-1, tch::Kind::Float);
     let pick = |t: &tch::Tensor| logp.gather(1, &t.unsqueeze(1), false).squeeze_dim(1);
-    let mixed: tch::Tensor = &w * pick(&y) + (1.0 - &w) * pick(&other);
+    let mixed: tch::Tensor = &w * pick(y) + (1.0 - &w) * pick(&other);
     -mixed.mean(tch::Kind::Float)
 }
 
@@ -277,8 +277,8 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 let (x, labels) = to_device(&batch, model.device())?;
                 // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
                 let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
-                let loss = loss_of(&logits, &labels, &batch.label_mix);
                 let y = tch::Tensor::from_slice(&labels).to_device(model.device());
+                let loss = loss_of(&logits, &y, &labels, &batch.label_mix);
                 optim.zero_grad();
                 optim.backward(&loss);
                 let finite = optim.unscale();
@@ -380,10 +380,11 @@ mod tests {
             let lse = r.iter().map(|v| (*v as f64).exp()).sum::<f64>().ln();
             lse - r[label] as f64
         };
-        let plain = loss_of(&logits, &[0, 2], &[None, None]).double_value(&[]);
+        let y = tch::Tensor::from_slice(&[0i64, 2]);
+        let plain = loss_of(&logits, &y, &[0, 2], &[None, None]).double_value(&[]);
         assert!((plain - (ce(0, 0) + ce(1, 2)) / 2.0).abs() < 1e-6);
         let mix = [Some(LabelMix { other: 1, weight: 0.75 }), None];
-        let mixed = loss_of(&logits, &[0, 2], &mix).double_value(&[]);
+        let mixed = loss_of(&logits, &y, &[0, 2], &mix).double_value(&[]);
         let want = (0.75 * ce(0, 0) + 0.25 * ce(0, 1) + ce(1, 2)) / 2.0;
         assert!((mixed - want).abs() < 1e-6, "{mixed} vs {want}");
     }
