@@ -29,7 +29,16 @@ pub enum MedianInput {
     Video(PathBuf),
     /// Frames `first..=last` of a rawframe folder, named by a template (an EPIC-Kitchens
     /// segment: `frame_{:010d}.jpg`, CDAR `extract_median_ek100.py`).
-    Segment { dir: PathBuf, first: usize, last: usize, tmpl: FilenameTemplate },
+    Segment {
+        /// The video's rawframe folder.
+        dir: PathBuf,
+        /// First frame number (inclusive).
+        first: usize,
+        /// Last frame number (inclusive).
+        last: usize,
+        /// Frame file names (`frame_{:010d}.jpg`).
+        tmpl: FilenameTemplate,
+    },
 }
 
 impl MedianInput {

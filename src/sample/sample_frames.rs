@@ -140,13 +140,18 @@ impl SampleFrames {
             (true, Semantics::V1) if self.clip_len > 1 => self.test_offsets_1x(total_frames),
             (true, _) => self.test_offsets(total_frames),
         };
-        let clips = Clips {
-            clip_len: self.clip_len,
+        self.clips(self.clip_len).assemble(&offsets, total_frames, start_index, rng)
+    }
+
+    /// The shared clip assembly with this sampler's interval, jitter and out-of-bound rule and
+    /// `clip_len` frames per clip.
+    fn clips(&self, clip_len: usize) -> Clips {
+        Clips {
+            clip_len,
             frame_interval: self.frame_interval,
             temporal_jitter: self.temporal_jitter,
             out_of_bound_opt: self.out_of_bound_opt,
-        };
-        clips.assemble(&offsets, total_frames, start_index, rng)
+        }
     }
 
     /// 1.x with `target_fps`: span = max(1, L·I·ratio) source frames; offsets as 1.x (test:
@@ -171,12 +176,7 @@ impl SampleFrames {
             SampleFrames { clip_len: span as usize, frame_interval: 1, target_fps: None, ..self.clone() }.train_offsets(n, rng)
         };
         let steps: Vec<i64> = if l == 1 { vec![0] } else { (0..l).map(|j| (j as f64 * (span - 1.0) / (l - 1) as f64) as i64).collect() };
-        let clips = Clips {
-            clip_len: l,
-            frame_interval: self.frame_interval,
-            temporal_jitter: self.temporal_jitter,
-            out_of_bound_opt: self.out_of_bound_opt,
-        };
+        let clips = self.clips(l);
         clips.assemble_steps(&offsets, &steps, n, start_index, rng)
     }
 
