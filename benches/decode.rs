@@ -1,57 +1,73 @@
-//! Sparse fetch vs full decode on real clips: the time to get TSM's 8 segment-centre frames
-//! (keyframe seek, each needed GOP decoded once) against decoding every frame, measured side by
-//! side in one run; medians of 7 repetitions. Run: `scripts/bench_decode.sh` (release build).
-//! Data: `$VPIPE_TEST_DATA`, else `../shared/data`.
+//! vpipe's side of `scripts/bench_peers.sh`: times one decode task on one clip, in-process,
+//! including opening the file, and prints one JSON line (median of `--reps` runs, milliseconds,
+//! plus frames decoded and kept). The peers' side is `scripts/bench_peers.py`, with the same
+//! tasks and indices:
+//! - `tsm8`: open + mmaction2 0.x `SampleFrames(clip_len=1, num_clips=8, test_mode=True)` indices
+//!   (segment centres);
+//! - `dense32x2`: open + 32 frames at stride 2 from the middle of the video (indices mod n);
+//! - `full`: open + every frame, one at a time (one reused RGB buffer).
+//!
+//! Run: `cargo bench --bench decode -- --task tsm8 --clip V [--reps 5] [--dump OUT.rgb]`;
+//! `--dump` writes the task's frames as raw RGB24 for the frame check.
 
-use std::path::PathBuf;
+use std::io::Write;
 use std::time::Instant;
 
 use vpipe::decode::VideoReader;
-use vpipe::sample::SampleFrames;
 
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..7)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[3]
+/// mmaction2 0.x SampleFrames test mode, clip_len 1: int(avg * k + avg / 2) with avg = n / 8.
+fn tsm8(n: usize) -> Vec<usize> {
+    let avg = n as f64 / 8.0;
+    (0..8).map(|k| ((avg * k as f64 + avg / 2.0) as usize).min(n - 1)).collect()
+}
+
+fn dense32x2(n: usize) -> Vec<usize> {
+    let start = n.saturating_sub(64) / 2;
+    (0..32).map(|k| (start + 2 * k) % n).collect()
+}
+
+fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
+    let t = Instant::now();
+    let mut r = VideoReader::open(clip).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+    let n = r.info().num_frames;
+    let mut checksum = 0u64;
+    match task {
+        "full" => {
+            r.for_each_frame(|_, f| {
+                checksum = checksum.wrapping_add(f.data[f.data.len() / 2] as u64);
+                Ok(())
+            })
+            .unwrap();
+        }
+        _ => {
+            let idx = if task == "tsm8" { tsm8(n) } else { dense32x2(n) };
+            let frames = r.frames(&idx).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+            if let Some(out) = dump {
+                frames.iter().for_each(|f| out.extend_from_slice(&f.data));
+            }
+            checksum = frames.iter().map(|f| f.data[f.data.len() / 2] as u64).sum();
+        }
+    }
+    std::hint::black_box(checksum);
+    let s = r.stats();
+    (t.elapsed().as_secs_f64() * 1e3, s.frames_decoded, s.frames_kept)
 }
 
 fn main() {
-    let data = std::env::var_os("VPIPE_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let clips = [
-        "mini/videos/arm_wrestling/demo.mp4",
-        "mini/videos/flipping_pancake/flipping_a_pancake.mkv",
-        "kinetics/R6llTwEh07w.mp4",
-        "kinetics/SOX5yA1l24A.mp4",
-        "mini/videos/SoccerJuggling/v_SoccerJuggling_g24_c01.avi",
-        "mini/videos/wave/RATRACE_wave_f_nm_np1_fr_goo_37.avi",
-    ];
-    println!("{:<58} {:>6} {:>12} {:>12} {:>7}", "clip", "frames", "8 frames ms", "all ms", "ratio");
-    let mut rng = rand::rng();
-    for rel in clips {
-        let path = data.join(rel);
-        let Ok(reader) = VideoReader::open(&path) else {
-            eprintln!("skipped {}: not found", path.display());
-            continue;
-        };
-        let n = reader.info().num_frames;
-        let picks: Vec<usize> = SampleFrames::segments(8).sample(n, 0, &mut rng).frame_inds.iter().map(|&i| i as usize).collect();
-        let all: Vec<usize> = (0..n).collect();
-        let sparse = median_ms(|| {
-            let r = VideoReader::open(&path).unwrap();
-            r.frames(&picks).unwrap();
-        });
-        let full = median_ms(|| {
-            let r = VideoReader::open(&path).unwrap();
-            r.frames(&all).unwrap();
-        });
-        println!("{rel:<58} {n:>6} {sparse:>12.2} {full:>12.2} {:>6.2}x", full / sparse);
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let (Some(task), Some(clip)) = (flag("--task"), flag("--clip")) else {
+        eprintln!("usage: decode --task tsm8|dense32x2|full --clip VIDEO [--reps N] [--dump FILE]");
+        return; // `cargo bench` with no arguments runs nothing
+    };
+    let reps: usize = flag("--reps").map_or(5, |r| r.parse().expect("--reps N"));
+    if let Some(path) = flag("--dump") {
+        let mut out = Vec::new();
+        run(&task, &clip, Some(&mut out));
+        std::fs::File::create(&path).and_then(|mut f| f.write_all(&out)).expect("writing --dump");
     }
+    let mut runs: Vec<(f64, u64, u64)> = (0..reps).map(|_| run(&task, &clip, None)).collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (ms, decoded, kept) = runs[reps / 2];
+    println!("{{\"lib\":\"vpipe\",\"task\":\"{task}\",\"ms\":{ms:.3},\"decoded\":{decoded},\"kept\":{kept}}}");
 }

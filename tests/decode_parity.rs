@@ -7,43 +7,58 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use vpipe::decode::VideoReader;
+use vpipe::decode::{ColorConvention, DecodeOptions, FrameCount, VideoReader};
 
-/// All frames as FFmpeg's CLI decodes them (no auto-rotation, bicubic scaler flags).
+/// All frames as FFmpeg's CLI decodes them with its defaults (auto-rotation, bicubic scaler,
+/// the stream's colour matrix and range), split into frames of the displayed size.
 fn ffmpeg_frames(path: &Path, w: usize, h: usize) -> Vec<Vec<u8>> {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-noautorotate", "-i"])
+        .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-sws_flags", "bicubic", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .expect("ffmpeg CLI is installed by scripts/setup.sh");
     assert!(out.status.success(), "ffmpeg failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len() % (w * h * 3), 0, "{}: ffmpeg output is not whole {w}x{h} frames", path.display());
     out.stdout.chunks(w * h * 3).map(|c| c.to_vec()).collect()
+}
+
+/// Sparse, repeated and out-of-order picks, then every frame, all pixel-equal to the CLI's.
+fn check_path(path: &Path, expect_frames: Option<usize>) {
+    let name = path.display();
+    let mut reader = VideoReader::open(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let info = reader.info().clone();
+    if let Some(n) = expect_frames {
+        assert_eq!(info.num_frames, n, "{name}: frame count");
+    }
+    let reference = ffmpeg_frames(path, info.width, info.height);
+    assert_eq!(reference.len(), info.num_frames, "{name}: ffmpeg frame count");
+    let n = info.num_frames;
+    // Sparse TSM-style picks (out of order, repeated), the first and last frames, a dense run.
+    let mut picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
+    picks.extend([n - 1, 0, n / 2, n / 2, 1.min(n - 1)]);
+    picks.extend(n / 3..(n / 3 + 5).min(n));
+    let frames = reader.frames(&picks).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    for (i, f) in picks.iter().zip(&frames) {
+        assert_eq!((f.width, f.height), (info.width, info.height), "{name}: frame size");
+        assert!(f.data == reference[*i], "{name}: frame {i} differs from ffmpeg's ({})", max_diff(&f.data, &reference[*i]));
+    }
+    // Every frame, in one call on the same reader.
+    let all = reader.frames(&(0..n).collect::<Vec<_>>()).unwrap();
+    for (i, f) in all.iter().enumerate() {
+        assert!(f.data == reference[i], "{name}: frame {i} (full decode) differs from ffmpeg's ({})", max_diff(&f.data, &reference[i]));
+    }
+    assert_eq!(reader.stats().index_mismatches, 0, "{name}: the decoder disagreed with the packet index");
+}
+
+fn max_diff(a: &[u8], b: &[u8]) -> String {
+    let d = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+    format!("max difference {d} levels")
 }
 
 fn check(rel: &str, expect_frames: usize) {
     let Some(data) = common::data_dir() else { return };
-    let path = data.join(rel);
-    let reader = VideoReader::open(&path).unwrap();
-    let info = reader.info().clone();
-    assert_eq!(info.num_frames, expect_frames, "{rel}: frame count");
-    let reference = ffmpeg_frames(&path, info.width, info.height);
-    assert_eq!(reference.len(), expect_frames, "{rel}: ffmpeg frame count");
-    let n = info.num_frames;
-    // Sparse TSM-style picks (out of order, repeated), the first and last frames, a dense run.
-    let mut picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
-    picks.extend([n - 1, 0, n / 2, n / 2, 1]);
-    picks.extend(n / 3..(n / 3 + 5).min(n));
-    let frames = reader.frames(&picks).unwrap();
-    for (i, f) in picks.iter().zip(&frames) {
-        assert_eq!((f.width, f.height), (info.width, info.height));
-        assert!(f.data == reference[*i], "{rel}: frame {i} differs from ffmpeg's");
-    }
-    // Every frame, in one call.
-    let all = reader.frames(&(0..n).collect::<Vec<_>>()).unwrap();
-    for (i, f) in all.iter().enumerate() {
-        assert!(f.data == reference[i], "{rel}: frame {i} (full decode) differs from ffmpeg's");
-    }
+    check_path(&data.join(rel), Some(expect_frames));
 }
 
 #[test]
@@ -87,9 +102,153 @@ fn probe_reports_size_fps_and_rotation() {
     let i = VideoReader::open(data.join("mini/videos/wave/TrumanShow_wave_f_nm_np1_fr_med_26.avi")).unwrap().info().clone();
     assert_eq!((i.num_frames, i.width, i.height), (48, 432, 240));
     assert!((i.fps - 30.0).abs() < 0.01, "{}", i.fps);
+    // A −90° display matrix: the CLI turns the 568x320 picture clockwise to 320x568.
     let r = VideoReader::open(data.join("edge/video_90.mov")).unwrap().info().clone();
-    assert_eq!((r.num_frames, r.width, r.height), (3, 568, 320));
+    assert_eq!((r.num_frames, r.width, r.height, r.coded_width, r.coded_height), (3, 320, 568, 568, 320));
     assert!((r.rotation.abs() - 90.0).abs() < 1e-6, "rotation {}", r.rotation);
+    assert_eq!(r.applied_rotation, 90);
+    let opts = DecodeOptions { autorotate: false, ..Default::default() };
+    let mut raw = VideoReader::open_with(data.join("edge/video_90.mov"), &opts).unwrap();
+    assert_eq!((raw.info().width, raw.info().height, raw.info().applied_rotation), (568, 320, 0));
+    assert_eq!(raw.frames(&[0]).unwrap()[0].width, 568);
+}
+
+/// Root cause 1 of issue 6: a packet-flag test that is always true sent every file to the
+/// sequential path, which decodes the whole video to count its frames. Files with pts must be
+/// counted from the packet index, and a sparse fetch must decode only the GOP spans it needs.
+#[test]
+fn files_with_pts_use_the_packet_index_and_decode_only_needed_spans() {
+    let Some(data) = common::data_dir() else { return };
+    for rel in [
+        "mini/videos/SoccerJuggling/v_SoccerJuggling_g23_c01.avi",
+        "mini/videos/arm_wrestling/demo.mp4",
+        "mini/videos/flipping_pancake/flipping_a_pancake.mkv",
+        "kinetics/R6llTwEh07w.mp4",
+        "mmaction2/test.mp4",
+    ] {
+        let mut r = VideoReader::open(data.join(rel)).unwrap();
+        assert_eq!(r.info().frame_count, FrameCount::PacketIndex, "{rel}");
+        assert_eq!(r.stats().frames_decoded, 0, "{rel}: opening must not decode");
+        let n = r.info().num_frames;
+        let picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
+        r.frames(&picks).unwrap();
+        let s = r.stats();
+        assert_eq!(s.frames_kept, 8, "{rel}");
+        // Never more than a full pass: each GOP at most once, non-reference frames skipped.
+        assert!(s.frames_decoded < n as u64, "{rel}: decoded {} of {n} frames for 8", s.frames_decoded);
+        assert!(s.packets_decoded <= n as u64 + 8, "{rel}: {} packets for {n} frames", s.packets_decoded);
+    }
+}
+
+/// FFmpeg-made clips that cover the colour matrices, ranges, bit depths, chroma layouts and
+/// rotations the real data lacks (issue 6: 8 of 23 outside files differed by up to 38 levels).
+#[test]
+fn colours_ranges_depths_and_rotations_match_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, args: &[&str]| -> std::path::PathBuf {
+        let out = dir.path().join(name);
+        let src = ["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.6"];
+        let st = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(src).args(args).arg(&out).status().unwrap();
+        assert!(st.success(), "ffmpeg could not make {name}");
+        out
+    };
+    let x264 = |pix: &str, space: &str, range: &str| {
+        vec![
+            "-c:v".to_string(),
+            "libx264".into(),
+            "-g".into(),
+            "6".into(),
+            "-pix_fmt".into(),
+            pix.into(),
+            "-colorspace".into(),
+            space.into(),
+            "-color_range".into(),
+            range.into(),
+        ]
+    };
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("bt709_tv.mp4", x264("yuv420p", "bt709", "tv")),
+        ("bt709_pc_yuvj.mp4", x264("yuvj420p", "bt709", "pc")),
+        ("bt2020_10bit.mp4", x264("yuv420p10le", "bt2020nc", "tv")),
+        ("bt709_10bit_pc.mp4", x264("yuv420p10le", "bt709", "pc")),
+        ("smpte240m.mp4", x264("yuv420p", "smpte240m", "tv")),
+        ("fcc.mp4", x264("yuv420p", "fcc", "tv")),
+        ("yuv422_bt709.mp4", x264("yuv422p", "bt709", "tv")),
+        ("yuv444.mp4", x264("yuv444p", "bt470bg", "tv")),
+    ];
+    let mut paths = Vec::new();
+    for (name, args) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        paths.push(make(name, &args));
+    }
+    // Rotations are display matrices written by the mov muxer on a stream copy.
+    for (src, deg) in [(0, "90"), (0, "180"), (0, "270"), (6, "90")] {
+        let out = dir.path().join(format!("rot{deg}_{src}.mp4"));
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&paths[src])
+            .args(["-c", "copy", "-metadata:s:v:0", &format!("rotate={deg}")])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        paths.push(out);
+    }
+    for p in &paths {
+        check_path(p, Some(15));
+    }
+    let r = VideoReader::open(&paths[1]).unwrap();
+    assert_eq!((r.info().color_space.as_str(), r.info().color_range.as_str()), ("bt709", "pc"));
+    let r = VideoReader::open(dir.path().join("rot90_0.mp4")).unwrap();
+    assert_eq!((r.info().width, r.info().height, r.info().applied_rotation), (64, 96, 270));
+}
+
+/// Every readable file of the real data, pixel-equal to the CLI, frame for frame.
+#[test]
+fn every_shared_data_video_matches_the_cli() {
+    let Some(data) = common::data_dir() else { return };
+    let mut files = Vec::new();
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| ["mp4", "avi", "mkv", "mov", "webm"].contains(&x.to_str().unwrap())) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "expected the shared data's videos, found {}", files.len());
+    for p in files.iter().filter(|p| !p.ends_with("corrupted.mp4")) {
+        check_path(p, None);
+    }
+}
+
+/// The legacy convention converts with BT.601 whatever the stream says (decord / PyAV output):
+/// on a BT.709 clip it differs from the CLI, on an untagged BT.601 clip it does not.
+#[test]
+fn bt601_convention_reproduces_legacy_conversion() {
+    let Some(data) = common::data_dir() else { return };
+    let legacy = DecodeOptions { color_convention: ColorConvention::Bt601, ..Default::default() };
+    let path = data.join("mini/videos/SoccerJuggling/v_SoccerJuggling_g23_c01.avi");
+    let a = VideoReader::open(&path).unwrap().frames(&[10]).unwrap();
+    let b = VideoReader::open_with(&path, &legacy).unwrap().frames(&[10]).unwrap();
+    assert_eq!(a, b, "an untagged clip is BT.601 either way");
+    let dir = tempfile::tempdir().unwrap();
+    let hd = dir.path().join("bt709.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.2", "-c:v", "libx264"])
+        .args(["-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_range", "tv"])
+        .arg(&hd)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let a = VideoReader::open(&hd).unwrap().frames(&[2]).unwrap();
+    let b = VideoReader::open_with(&hd, &legacy).unwrap().frames(&[2]).unwrap();
+    let d = a[0].data.iter().zip(&b[0].data).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(d >= 5, "BT.601 and BT.709 conversions of a colour test pattern differ (max {d})");
 }
 
 #[test]
@@ -102,7 +261,7 @@ fn other_codecs_decode_every_frame() {
         ("edge/tiny_1x1.mp4", 5),
         ("mmaction2/test.avi", 164),
     ] {
-        let r = VideoReader::open(data.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e:#}"));
+        let mut r = VideoReader::open(data.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e:#}"));
         assert_eq!(r.info().num_frames, n, "{rel}");
         let f = r.frames(&[0, n - 1]).unwrap_or_else(|e| panic!("{rel}: {e:#}"));
         assert_eq!(f[1].data.len(), r.info().width * r.info().height * 3);
@@ -112,7 +271,7 @@ fn other_codecs_decode_every_frame() {
 #[test]
 fn corrupt_and_missing_files_are_errors_not_crashes() {
     let Some(data) = common::data_dir() else { return };
-    let bad = VideoReader::open(data.join("edge/corrupted.mp4")).and_then(|r| {
+    let bad = VideoReader::open(data.join("edge/corrupted.mp4")).and_then(|mut r| {
         let n = r.info().num_frames;
         r.frames(&(0..n).collect::<Vec<_>>())
     });

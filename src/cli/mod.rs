@@ -6,6 +6,7 @@ mod extract_frames;
 mod featurize;
 mod inspect;
 mod median;
+mod probe;
 mod run;
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +43,9 @@ enum Command {
     /// Temporal-median background image per video, from rawframe folders or videos (CDAR
     /// extract_median_by_rawframes.py / _by_videos.py); parallel, resumable.
     Median(median::Args),
+    /// Report what the decoder sees in video files: frames (and how they were counted), fps,
+    /// duration, size before/after rotation, codec, pixel format, colour matrix/range, GOPs.
+    Probe(probe::Args),
 }
 
 /// Runs the parsed command.
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run::run(a),
         Command::Median(a) => median::run(a),
+        Command::Probe(a) => probe::run(a),
     }
 }
 

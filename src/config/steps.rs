@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::decode::Modality;
+use crate::decode::{ColorConvention, DecodeOptions, Modality};
 use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrames};
 use crate::transform::{
     BackgroundBlend, CenterCrop, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop,
@@ -21,8 +21,9 @@ pub enum Step {
     DenseSampleFrames(DenseSampleFrames),
     /// mmaction2 `UniformSampleFrames`.
     UniformSampleFrames(UniformSampleFrames),
-    /// Decoding marker (`DecordDecode` / `PyAVDecode` / `OpenCVDecode` / `RawFrameDecode` /
-    /// `Decode`): decoding always happens right after sampling, only of the sampled frames.
+    /// Decoding (`Decode`, or mmaction2's `DecordInit` / `DecordDecode` / `PyAVInit` /
+    /// `PyAVDecode` / `OpenCVInit` / `OpenCVDecode` / `RawFrameDecode`): decoding always happens
+    /// right after sampling, only of the sampled frames; this step sets how videos are decoded.
     #[serde(
         alias = "DecordDecode",
         alias = "PyAVDecode",
@@ -32,7 +33,7 @@ pub enum Step {
         alias = "OpenCVInit",
         alias = "RawFrameDecode"
     )]
-    Decode {},
+    Decode(DecodeStep),
     /// `Resize(scale, keep_ratio, interpolation)`.
     Resize(Resize),
     /// `RandomResizedCrop(area_range, aspect_ratio_range)`.
@@ -96,6 +97,33 @@ impl Step {
     }
 }
 
+/// Options of a `Decode` step. Keys left out keep the value of an earlier decode step (so
+/// `DecordInit` + `DecordDecode` pairs combine), else FFmpeg's default. mmaction2's other keys
+/// (`io_backend`, `mode` …) are accepted and ignored: decoding is always frame-accurate.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, schemars::JsonSchema)]
+pub struct DecodeStep {
+    /// Apply the display-matrix rotation as the FFmpeg CLI does (default true).
+    pub autorotate: Option<bool>,
+    /// `ffmpeg` (default: the stream's colour matrix and range) or `bt601` (legacy decord/PyAV
+    /// conversion, for checkpoints trained on their frames).
+    pub color_convention: Option<ColorConvention>,
+    /// Stream index to read (default: FFmpeg's best video stream).
+    pub stream: Option<usize>,
+    /// Decoder threads per video (default 1; mmaction2's `num_threads`).
+    #[serde(alias = "num_threads")]
+    pub threads: Option<usize>,
+}
+
+impl DecodeStep {
+    /// `options` with this step's keys applied.
+    fn apply(&self, options: &mut DecodeOptions) {
+        options.autorotate = self.autorotate.unwrap_or(options.autorotate);
+        options.color_convention = self.color_convention.unwrap_or(options.color_convention);
+        options.stream = self.stream.or(options.stream);
+        options.threads = self.threads.unwrap_or(options.threads);
+    }
+}
+
 /// A pipeline split into its parts, checked for order and completeness.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineParts {
@@ -107,6 +135,8 @@ pub struct PipelineParts {
     pub normalize: Normalize,
     /// Output layout (NCHW when the pipeline has no FormatShape).
     pub format: InputFormat,
+    /// How videos are decoded (FFmpeg CLI defaults when the pipeline has no `Decode` options).
+    pub decode: DecodeOptions,
 }
 
 /// Splits a step list into sampler, frame transforms, Normalize and FormatShape.
@@ -121,6 +151,7 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
     let mut normalize = None;
     let mut format = InputFormat::NCHW;
     let mut multi_crops = 0;
+    let mut decode = DecodeOptions::default();
     for (i, step) in steps.iter().enumerate() {
         let at = || format!("pipeline step {} ({})", i + 1, step_name(step));
         if let Some(s) = step.sampler() {
@@ -146,12 +177,13 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
             match step {
                 Step::Normalize(n) => normalize = Some(n.clone()),
                 Step::FormatShape { input_format } => format = *input_format,
+                Step::Decode(d) => d.apply(&mut decode),
                 _ => {}
             }
         }
     }
     let sampler = sampler.context("pipeline has no SampleFrames / DenseSampleFrames / UniformSampleFrames step")?;
-    Ok(PipelineParts { sampler, transforms, normalize: normalize.unwrap_or_else(Normalize::imagenet), format })
+    Ok(PipelineParts { sampler, transforms, normalize: normalize.unwrap_or_else(Normalize::imagenet), format, decode })
 }
 
 /// The `type:` name of a step, for messages.
@@ -172,6 +204,7 @@ pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelinePa
         ],
         normalize: Normalize::imagenet(),
         format: InputFormat::NCHW,
+        decode: DecodeOptions::default(),
     };
     match modality {
         Modality::RGB => rgb,

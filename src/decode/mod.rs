@@ -7,14 +7,17 @@
 //! for kept frames. [`decode_all`] streams every frame once (frame extraction).
 //!
 //! Frame `i` is the `i`-th frame FFmpeg's decoder outputs in presentation order — the same frame as
-//! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -` writes at position `i`.
+//! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -` writes at position `i`, with
+//! the same colours (the stream's matrix and range) and orientation (display-matrix rotation).
 
+mod convert;
 mod frame;
 pub mod jpeg;
 mod rawframes;
 mod video;
 
+pub use convert::{ColorConvention, Rotation};
 pub use frame::Frame;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
-pub use video::{decode_all, VideoInfo, VideoReader};
+pub use video::{decode_all, DecodeOptions, DecodeStats, FrameCount, VideoInfo, VideoReader};

@@ -1,66 +1,147 @@
-//! Frame-accurate video reading with FFmpeg.
+//! Frame-accurate video reading with FFmpeg: one open, one index, one forward pass per clip.
 //!
-//! Two ways to address frames, chosen per file when it is opened:
-//! - **Packet index** (MP4/MOV/MKV/WebM …: every packet has a distinct pts). One demux pass, no
-//!   decoding, lists packet pts and keyframes; frame `i` is the packet with the `i`-th smallest pts.
-//!   Fetching seeks to the last keyframe at or before a needed frame only when that keyframe lies
-//!   ahead of the decoder, so each GOP is decoded at most once per call.
-//! - **Sequential** (AVI and other streams without pts, e.g. DivX packed B-frames where 73 packets
-//!   carry 72 frames). The frame count comes from one decode pass without colour conversion, and
-//!   fetching decodes from the start up to the last needed frame.
+//! [`VideoReader::open`] opens the file once, demuxes the chosen video stream's packets without
+//! decoding them and keeps the container open. Frame `i` is the packet with the `i`-th smallest
+//! pts among the packets the decoder keeps (packets flagged `AV_PKT_FLAG_DISCARD` by an edit list
+//! are decoded but never output, as in FFmpeg). [`VideoReader::frames`] then seeks to the last
+//! keyframe at or before each needed frame only when that keyframe lies ahead of the decoder, so
+//! every needed GOP is decoded once, in one forward pass; non-reference frames that nobody wants
+//! are skipped (`skip_frame = NONREF`), and colour conversion runs only for kept frames.
 //!
-//! Either way a frame's identity is its rank in FFmpeg's decoder output, so results match the
-//! FFmpeg CLI with `-fps_mode passthrough`. Rotation metadata is reported in [`VideoInfo::rotation`]
-//! and **not** applied (the FFmpeg CLI auto-rotates; decord and PyAV do not).
+//! Streams without usable pts (DivX packed B-frames in AVI, where 73 packets carry 72 frames) are
+//! numbered by decoder output order: their frame count comes from a decode pass without colour
+//! conversion ([`FrameCount::Decoded`]). If the decoder ever disagrees with the packet index, the
+//! reader falls back to output-order numbering for that call and counts it in
+//! [`DecodeStats::index_mismatches`].
+//!
+//! Frames are converted as the FFmpeg CLI converts them (colour matrix, range, bit depth and
+//! auto-rotation: see [`super::convert`]), so frame `i` equals frame `i` of
+//! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, bail, Result};
-use ffmpeg::format::Pixel;
-use ffmpeg::software::scaling::{Context as Scaler, Flags};
+use ffmpeg::ffi;
+use ffmpeg::packet::Ref as _;
 use ffmpeg_next as ffmpeg;
 
-use super::Frame;
+use super::convert::{pix_fmt_name, Converter};
+use super::{ColorConvention, Frame, Rotation};
 
-/// What a probe learns about a video's first video stream.
+/// How a video is opened and converted. The default is the FFmpeg CLI's behaviour on one thread.
 #[derive(Clone, Debug, PartialEq)]
+pub struct DecodeOptions {
+    /// Apply the display-matrix rotation as the FFmpeg CLI does (`-autorotate`, default true).
+    pub autorotate: bool,
+    /// Colour matrix and range convention (default: the stream's, as FFmpeg).
+    pub color_convention: ColorConvention,
+    /// Stream index to read; `None` picks FFmpeg's best video stream (`av_find_best_stream`).
+    pub stream: Option<usize>,
+    /// Decoder threads: 1 (default) when many videos decode at once, more (or 0 = FFmpeg's
+    /// choice) for frame/slice threads when fewer videos than cores are in flight.
+    pub threads: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions { autorotate: true, color_convention: ColorConvention::Ffmpeg, stream: None, threads: 1 }
+    }
+}
+
+/// How [`VideoInfo::num_frames`] was counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameCount {
+    /// From the packet index (one demux pass, no decoding).
+    PacketIndex,
+    /// By decoding every frame without colour conversion (streams without usable pts).
+    Decoded,
+}
+
+/// What a probe learns about the chosen video stream.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct VideoInfo {
     /// Number of frames the decoder outputs (FFmpeg's `nb_read_frames`).
     pub num_frames: usize,
-    /// Width in pixels (coded picture, before any rotation).
+    /// How `num_frames` was counted.
+    pub frame_count: FrameCount,
+    /// Width in pixels of the frames returned (after auto-rotation when it applies).
     pub width: usize,
-    /// Height in pixels (coded picture, before any rotation).
+    /// Height in pixels of the frames returned (after auto-rotation when it applies).
     pub height: usize,
+    /// Coded picture width in pixels, before rotation.
+    pub coded_width: usize,
+    /// Coded picture height in pixels, before rotation.
+    pub coded_height: usize,
     /// Average frame rate in frames per second (0 when the container does not say).
     pub fps: f64,
-    /// Display rotation in degrees, counter-clockwise, from the display matrix (0 when absent).
+    /// Duration in seconds: the stream's own, else `num_frames / fps` (0 when unknown).
+    pub duration: f64,
+    /// Display-matrix angle in degrees, counter-clockwise (`av_display_rotation_get`; 0 when absent).
     pub rotation: f64,
+    /// Clockwise degrees applied to the returned frames (0 with `autorotate: false`).
+    pub applied_rotation: u32,
     /// FFmpeg's codec name, e.g. `h264`, `mpeg4`, `vp9`.
     pub codec: String,
+    /// FFmpeg's pixel format name, e.g. `yuv420p`, `yuvj420p`, `yuv420p10le`.
+    pub pix_fmt: String,
+    /// Colour matrix tag (`bt709`, `bt470bg`, `smpte170m`, `bt2020nc`, `unknown` …).
+    pub color_space: String,
+    /// Colour range tag: `tv` (limited), `pc` (full) or `unknown`.
+    pub color_range: String,
+    /// Keyframes in the stream (0 when the stream is numbered by decoding).
+    pub keyframes: usize,
+    /// Whether frames are stored out of display order (B-frames).
+    pub b_frames: bool,
+    /// Index of the stream read among the container's streams.
+    pub stream_index: usize,
+    /// Number of video streams in the container.
+    pub video_streams: usize,
+}
+
+impl VideoInfo {
+    /// Mean distance between keyframes in frames (`num_frames / keyframes`; 0 when unknown).
+    pub fn mean_gop(&self) -> f64 {
+        if self.keyframes == 0 {
+            0.0
+        } else {
+            self.num_frames as f64 / self.keyframes as f64
+        }
+    }
+}
+
+/// Work counters of one reader, for `vpipe bench` and run summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DecodeStats {
+    /// Frames the decoder output (kept or not).
+    pub frames_decoded: u64,
+    /// Frames converted to RGB and returned.
+    pub frames_kept: u64,
+    /// Packets sent to the decoder.
+    pub packets_decoded: u64,
+    /// Seeks to a keyframe.
+    pub seeks: u64,
+    /// Calls where the decoder disagreed with the packet index (answered by output-order numbering).
+    pub index_mismatches: u64,
+}
+
+/// A keyframe of the packet index.
+#[derive(Clone, Copy, Debug)]
+struct Keyframe {
+    pts: i64,
+    dts: Option<i64>,
 }
 
 /// How frame indices map to the stream.
 #[derive(Clone, Debug)]
 enum Index {
-    /// `pts[i]` is the pts of frame `i` (sorted ascending); `keyframes` are frame indices of
-    /// keyframes with the timestamp to seek to for each.
-    Packets { pts: Vec<i64>, keyframes: Vec<(usize, i64)> },
-    /// Frames are numbered by decoder output order only.
-    Sequential,
-}
-
-/// A probed video file, ready to fetch frames from.
-///
-/// Opening costs one demux pass (packet index) or one decode pass without colour conversion
-/// (sequential streams). [`VideoReader::frames`] re-opens the file, so a reader is cheap to keep and
-/// safe to call repeatedly.
-#[derive(Clone, Debug)]
-pub struct VideoReader {
-    path: PathBuf,
-    info: VideoInfo,
-    index: Index,
+    /// `pts[i]` is the pts of frame `i` (ascending); `keyframes` ascending by pts.
+    Packets { pts: Vec<i64>, keyframes: Vec<Keyframe> },
+    /// Frames are numbered by decoder output order only; `start` is the first packet's dts (or
+    /// pts), where a rewind seeks to.
+    Sequential { start: Option<i64> },
 }
 
 fn init_ffmpeg() {
@@ -73,30 +154,80 @@ fn init_ffmpeg() {
     });
 }
 
-/// An opened container with a decoder for its best video stream.
+/// An opened container with a decoder for one video stream.
 struct Opened {
     input: ffmpeg::format::context::Input,
     stream_index: usize,
+    time_base: ffmpeg::Rational,
     decoder: ffmpeg::decoder::Video,
+    /// A packet read ahead (while looking for a seek's keyframe) that comes before the demuxer's next.
+    pending: Option<ffmpeg::Packet>,
 }
 
-fn open_input(path: &Path) -> Result<Opened> {
+fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
     init_ffmpeg();
-    let input = ffmpeg::format::input(path).map_err(|e| anyhow!("cannot open: {e}"))?;
-    let stream = input.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| anyhow!("no video stream"))?;
+    let mut input = ffmpeg::format::input(path).map_err(|e| anyhow!("cannot open: {e}"))?;
+    let stream = match options.stream {
+        Some(i) => {
+            let s = input.stream(i).ok_or_else(|| anyhow!("no stream {i} (the file has {})", input.nb_streams()))?;
+            if s.parameters().medium() != ffmpeg::media::Type::Video {
+                bail!("stream {i} is not a video stream");
+            }
+            s
+        }
+        None => input.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| anyhow!("no video stream"))?,
+    };
     let stream_index = stream.index();
+    let time_base = stream.time_base();
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| anyhow!("codec parameters: {e}"))?;
-    // One thread per decoder: parallelism comes from decoding several videos at once.
-    ctx.set_threading(ffmpeg::threading::Config { kind: ffmpeg::threading::Type::None, count: 1, ..Default::default() });
+    // SAFETY: ctx owns a valid AVCodecContext not yet opened; these fields are read at open.
+    unsafe {
+        let c = ctx.as_mut_ptr();
+        (*c).thread_count = options.threads as i32;
+        (*c).thread_type = if options.threads == 1 { 0 } else { (ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE) as i32 };
+        // The CLI's decoder sets pkt_timebase; frame timestamps are then in the stream's units.
+        (*c).pkt_timebase = time_base.into();
+    }
     let decoder = ctx.decoder().video().map_err(|e| anyhow!("no decoder for this codec: {e}"))?;
-    Ok(Opened { input, stream_index, decoder })
+    // Packets of other streams are never needed: let the demuxer drop them.
+    // SAFETY: the context and its streams array are valid while `input` lives.
+    unsafe {
+        let fmt = input.as_mut_ptr();
+        for i in 0..(*fmt).nb_streams as usize {
+            if i != stream_index {
+                (**(*fmt).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+    Ok(Opened { input, stream_index, time_base, decoder, pending: None })
 }
 
-fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> f64 {
+/// Reads the next packet of the opened stream into `packet`; `Ok(false)` at the end of the file.
+/// Read errors end the stream as they end the FFmpeg CLI's input.
+fn next_packet(opened: &mut Opened, packet: &mut ffmpeg::Packet) -> bool {
+    if let Some(p) = opened.pending.take() {
+        *packet = p;
+        return true;
+    }
+    loop {
+        match packet.read(&mut opened.input) {
+            Ok(()) if packet.stream() == opened.stream_index => return true,
+            Ok(()) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn packet_flags(packet: &ffmpeg::Packet) -> i32 {
+    // SAFETY: the packet pointer is valid; ffmpeg-next's `Flags` drops DISCARD, so read the raw field.
+    unsafe { (*packet.as_ptr()).flags }
+}
+
+fn display_angle(stream: &ffmpeg::format::stream::Stream) -> f64 {
     for side in stream.side_data() {
         if side.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix && side.data().len() >= 36 {
             // SAFETY: the display matrix is 9 native-endian i32 values (libavutil/display.h).
-            let r = unsafe { ffmpeg::ffi::av_display_rotation_get(side.data().as_ptr() as *const i32) };
+            let r = unsafe { ffi::av_display_rotation_get(side.data().as_ptr() as *const i32) };
             if r.is_finite() {
                 return r;
             }
@@ -105,62 +236,157 @@ fn rotation_of(stream: &ffmpeg::format::stream::Stream) -> f64 {
     0.0
 }
 
+fn enum_name(name: *const std::ffi::c_char) -> String {
+    if name.is_null() {
+        "unknown".into()
+    } else {
+        // SAFETY: FFmpeg's name tables are static NUL-terminated strings.
+        unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().into_owned()
+    }
+}
+
+/// One pass over the stream's packets: the pts index, or `Sequential` when pts are missing or
+/// repeat. Also says whether frames are stored out of display order.
+fn index_packets(opened: &mut Opened) -> (Index, bool) {
+    let mut kept: Vec<i64> = Vec::new();
+    let mut keyframes: Vec<Keyframe> = Vec::new();
+    let mut all_have_pts = true;
+    let mut reordered = false;
+    let mut last_pts = i64::MIN;
+    let mut start = None;
+    let mut packet = ffmpeg::Packet::empty();
+    while next_packet(opened, &mut packet) {
+        start = start.or(packet.dts()).or(packet.pts());
+        let Some(pts) = packet.pts() else {
+            all_have_pts = false;
+            continue;
+        };
+        reordered |= pts < last_pts;
+        last_pts = pts;
+        let flags = packet_flags(&packet);
+        if flags & ffi::AV_PKT_FLAG_KEY as i32 != 0 {
+            keyframes.push(Keyframe { pts, dts: packet.dts() });
+        }
+        // Decoded (it may be a reference) but never output (edit lists).
+        if flags & ffi::AV_PKT_FLAG_DISCARD as i32 == 0 {
+            kept.push(pts);
+        }
+    }
+    kept.sort_unstable();
+    let distinct = kept.windows(2).all(|w| w[0] < w[1]);
+    keyframes.sort_unstable_by_key(|k| k.pts);
+    if all_have_pts && distinct && !kept.is_empty() && !keyframes.is_empty() {
+        (Index::Packets { pts: kept, keyframes }, reordered)
+    } else {
+        (Index::Sequential { start }, reordered)
+    }
+}
+
+/// A probed, opened video file, ready to fetch frames from.
+///
+/// Opening costs one demux pass (packet index) or one decode pass without colour conversion
+/// (streams without usable pts). The container stays open: [`VideoReader::frames`] seeks in it,
+/// so a sample costs one open whatever it fetches.
+pub struct VideoReader {
+    path: PathBuf,
+    info: VideoInfo,
+    index: Index,
+    opened: Opened,
+    converter: Converter,
+    /// Pts of the last frame the decoder output since the last seek; `None` when the decoder
+    /// must seek before it can continue (fresh, drained or after an error).
+    position: Option<i64>,
+    stats: DecodeStats,
+    options: DecodeOptions,
+}
+
+impl std::fmt::Debug for VideoReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoReader").field("path", &self.path).field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
 impl VideoReader {
-    /// Opens `path` and probes frame count, size, fps, rotation and the frame index.
+    /// Opens `path` with the FFmpeg CLI's defaults ([`DecodeOptions::default`]).
     ///
     /// # Errors
-    /// The file cannot be opened or demuxed, has no video stream or no decoder, a packet fails to
-    /// decode (sequential streams), or the stream holds no frames. Messages do not repeat the path;
-    /// callers add it.
+    /// As [`VideoReader::open_with`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &DecodeOptions::default())
+    }
+
+    /// Opens `path` and probes frame count, size, fps, rotation, colour tags and the frame index.
+    ///
+    /// # Errors
+    /// The file cannot be opened or demuxed, has no video stream (or `options.stream` is not
+    /// one), has no decoder, a packet fails to decode (streams numbered by decoding), or the
+    /// stream holds no frames. Messages do not repeat the path; callers add it.
+    pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut opened = open_input(&path)?;
-        let (fps, rotation) = {
+        let mut opened = open_input(&path, options)?;
+        let (fps, angle, stream_duration, params) = {
             let stream = opened.input.stream(opened.stream_index).expect("stream exists");
             let r = stream.avg_frame_rate();
-            let fps = if r.denominator() != 0 { r.numerator() as f64 / r.denominator() as f64 } else { 0.0 };
-            (fps, rotation_of(&stream))
+            let fps = if r.denominator() != 0 && r.numerator() > 0 { r.numerator() as f64 / r.denominator() as f64 } else { 0.0 };
+            let tb = stream.time_base();
+            let d = stream.duration();
+            let duration = if d > 0 && tb.denominator() != 0 { d as f64 * tb.numerator() as f64 / tb.denominator() as f64 } else { 0.0 };
+            // SAFETY: codecpar is valid while the stream lives; copied out as plain values.
+            let p = unsafe { *stream.parameters().as_ptr() };
+            (fps, display_angle(&stream), duration, p)
         };
-        let (width, height) = (opened.decoder.width() as usize, opened.decoder.height() as usize);
+        let video_streams = opened.input.streams().filter(|s| s.parameters().medium() == ffmpeg::media::Type::Video).count();
+        let rotation = if options.autorotate { Rotation::from_display_angle(angle) } else { Rotation::None };
+        let (coded_width, coded_height) = (opened.decoder.width() as usize, opened.decoder.height() as usize);
+        let (width, height) = rotation.apply_to_size(coded_width, coded_height);
         let codec = opened.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default();
 
-        let mut packets: Vec<(i64, i64, bool)> = Vec::new(); // (pts, seek ts, key)
-        let mut all_have_pts = true;
-        for (stream, packet) in opened.input.packets() {
-            if stream.index() != opened.stream_index {
-                continue;
-            }
-            if packet.flags().contains(ffmpeg::codec::packet::Flags::from_bits_truncate(ffmpeg::ffi::AV_PKT_FLAG_DISCARD as i32)) {
-                continue; // dropped by the decoder (edit lists)
-            }
-            match packet.pts() {
-                Some(pts) => {
-                    let seek_ts = packet.dts().map_or(pts, |d| d.min(pts));
-                    packets.push((pts, seek_ts, packet.is_key()));
-                }
-                None => all_have_pts = false,
-            }
+        let (index, b_frames) = index_packets(&mut opened);
+        let (num_frames, frame_count, keyframes) = match &index {
+            Index::Packets { pts, keyframes } => (pts.len(), FrameCount::PacketIndex, keyframes.len()),
+            Index::Sequential { .. } => (0, FrameCount::Decoded, 0),
+        };
+        let converter = Converter::new(rotation, options.color_convention);
+        // SAFETY: av_color_*_name accept any enum value and return null when unknown.
+        let (color_space, color_range) =
+            unsafe { (enum_name(ffi::av_color_space_name(params.color_space)), enum_name(ffi::av_color_range_name(params.color_range))) };
+        let info = VideoInfo {
+            num_frames,
+            frame_count,
+            width,
+            height,
+            coded_width,
+            coded_height,
+            fps,
+            duration: 0.0,
+            rotation: angle,
+            applied_rotation: rotation.degrees(),
+            codec,
+            // SAFETY: any value is accepted.
+            pix_fmt: unsafe { pix_fmt_name(params.format) },
+            color_space,
+            color_range,
+            keyframes,
+            b_frames: b_frames || opened.decoder.has_b_frames(),
+            stream_index: opened.stream_index,
+            video_streams,
+        };
+        let mut reader =
+            VideoReader { path, info, index, opened, converter, position: None, stats: DecodeStats::default(), options: options.clone() };
+        if reader.info.frame_count == FrameCount::Decoded {
+            reader.info.num_frames = reader.count_by_decoding()?;
         }
-        let mut sorted: Vec<i64> = packets.iter().map(|p| p.0).collect();
-        sorted.sort_unstable();
-        let distinct = sorted.windows(2).all(|w| w[0] < w[1]);
-        let index = if all_have_pts && distinct && !sorted.is_empty() {
-            let rank: HashMap<i64, usize> = sorted.iter().enumerate().map(|(i, &p)| (p, i)).collect();
-            let mut keyframes: Vec<(usize, i64)> = packets.iter().filter(|p| p.2).map(|p| (rank[&p.0], p.1)).collect();
-            keyframes.sort_unstable();
-            Index::Packets { pts: sorted, keyframes }
-        } else {
-            Index::Sequential
-        };
-        let num_frames = match &index {
-            Index::Packets { pts, .. } => pts.len(),
-            Index::Sequential => count_by_decoding(&path)?,
-        };
-        if num_frames == 0 {
+        if reader.info.num_frames == 0 {
             bail!("video stream has no frames");
         }
-        let info = VideoInfo { num_frames, width, height, fps, rotation, codec };
-        Ok(VideoReader { path, info, index })
+        reader.info.duration = if stream_duration > 0.0 {
+            stream_duration
+        } else if fps > 0.0 {
+            reader.info.num_frames as f64 / fps
+        } else {
+            0.0
+        };
+        Ok(reader)
     }
 
     /// What the probe found.
@@ -173,31 +399,42 @@ impl VideoReader {
         &self.path
     }
 
+    /// Work done so far by this reader (decoded vs kept frames, seeks, index mismatches).
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
+    }
+
+    /// Converts and resizes in one swscale call to `width`×`height` (bicubic, as FFmpeg's
+    /// `scale` filter) for the following fetches; `None` returns frames at their own size.
+    pub fn set_output_size(&mut self, size: Option<(usize, usize)>) {
+        self.converter.set_resize(size);
+    }
+
     /// Decodes the frames at the 0-based presentation-order `indices` (any order, repeats allowed)
-    /// and returns them in the same order as RGB24 [`Frame`]s, converted with FFmpeg's swscale
-    /// (bicubic flags, as the FFmpeg CLI's default).
+    /// and returns them in the same order as RGB24 [`Frame`]s of the displayed size.
     ///
     /// # Errors
-    /// An index ≥ `num_frames`, a packet the decoder rejects (corrupt data), or a frame the
-    /// decoder never produced (the stream ended early).
-    pub fn frames(&self, indices: &[usize]) -> Result<Vec<Frame>> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.info.num_frames) {
-            bail!("frame index {bad} out of range (video has {} frames)", self.info.num_frames);
+    /// An index ≥ `num_frames` (the message gives the valid range), a packet the decoder rejects
+    /// (corrupt data), or a frame the decoder never produced (the stream ended early).
+    pub fn frames(&mut self, indices: &[usize]) -> Result<Vec<Frame>> {
+        let n = self.info.num_frames;
+        if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+            bail!("frame index {bad} out of range: valid indices are 0..={} (video has {n} frames)", n - 1);
         }
         let mut wanted: Vec<usize> = indices.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
-        let decoded = match &self.index {
-            Index::Packets { pts, keyframes } => match decode_indexed(&self.path, pts, keyframes, &wanted) {
-                Ok(d) => d?,
-                // The packet index disagreed with the decoder's output; numbering by decoder
-                // order is always right, only slower.
-                Err(IndexMismatch) => decode_sequential(&self.path, &wanted)?,
+        let mut decoded = match &self.index {
+            Index::Sequential { .. } => self.fetch_sequential(&wanted)?,
+            Index::Packets { .. } => match self.fetch_indexed(&wanted)? {
+                Some(d) => d,
+                None => {
+                    self.stats.index_mismatches += 1;
+                    self.fetch_sequential(&wanted)?
+                }
             },
-            Index::Sequential => decode_sequential(&self.path, &wanted)?,
         };
         // Move each frame out at its last use; clone only for repeated indices.
-        let mut decoded = decoded;
         let mut remaining: HashMap<usize, usize> = HashMap::new();
         indices.iter().for_each(|&i| *remaining.entry(i).or_default() += 1);
         indices
@@ -210,134 +447,224 @@ impl VideoReader {
             })
             .collect()
     }
-}
 
-/// The decoder's output did not match the packet index.
-struct IndexMismatch;
-
-/// Converts decoded frames to packed RGB24 with a scaler built on first use.
-struct Converter {
-    scaler: Option<(Pixel, u32, u32, Scaler)>,
-}
-
-impl Converter {
-    fn new() -> Self {
-        Converter { scaler: None }
+    /// Decodes every frame in presentation order, handing each to `on_frame` as RGB24 together
+    /// with its 0-based index; one buffer is reused for all frames. Returns the number of frames.
+    ///
+    /// # Errors
+    /// A packet fails to decode, colour conversion fails, or `on_frame` returns an error.
+    pub fn for_each_frame(&mut self, mut on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
+        self.rewind()?;
+        let mut buf = Frame::new(0, 0, Vec::new());
+        let mut n = 0usize;
+        let (converter, tb) = (&mut self.converter, self.opened.time_base);
+        let result = drive(
+            &mut self.opened,
+            &mut self.stats,
+            |_| true,
+            |f| {
+                converter.convert_into(f, tb, &mut buf)?;
+                on_frame(n, &buf)?;
+                n += 1;
+                Ok(Flow::Continue)
+            },
+        );
+        self.position = None;
+        self.stats.frames_kept += n as u64;
+        result.map(|_| n)
     }
 
-    fn convert(&mut self, frame: &ffmpeg::frame::Video) -> Result<Frame> {
-        let (fmt, w, h) = (frame.format(), frame.width(), frame.height());
-        let stale = !matches!(&self.scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h);
-        if stale {
-            let scaler = Scaler::get(fmt, w, h, Pixel::RGB24, w, h, Flags::BICUBIC)
-                .map_err(|e| anyhow!("cannot convert {fmt:?} {w}x{h} to RGB: {e}"))?;
-            self.scaler = Some((fmt, w, h, scaler));
-        }
-        let scaler = &mut self.scaler.as_mut().expect("scaler set").3;
-        let mut rgb = ffmpeg::frame::Video::empty();
-        scaler.run(frame, &mut rgb).map_err(|e| anyhow!("colour conversion: {e}"))?;
-        let (w, h) = (w as usize, h as usize);
-        let stride = rgb.stride(0);
-        let src = rgb.data(0);
-        let mut data = Vec::with_capacity(w * h * 3);
-        for row in 0..h {
-            data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
-        }
-        Ok(Frame::new(w, h, data))
-    }
-}
-
-/// Feeds packets of the video stream to the decoder and hands every output frame to `on_frame`,
-/// which returns `false` to stop early.
-fn drive(opened: &mut Opened, mut on_frame: impl FnMut(&ffmpeg::frame::Video) -> Result<bool>) -> Result<()> {
-    let mut frame = ffmpeg::frame::Video::empty();
-    // Frames left in the decoder by an earlier call that stopped early come first; the decoder
-    // refuses new packets (EAGAIN) until they are read.
-    while opened.decoder.receive_frame(&mut frame).is_ok() {
-        if !on_frame(&frame)? {
-            return Ok(());
-        }
-    }
-    let mut n_packet = 0usize;
-    let stream_index = opened.stream_index;
-    for (stream, packet) in opened.input.packets() {
-        if stream.index() != stream_index {
-            continue;
-        }
-        opened.decoder.send_packet(&packet).map_err(|e| anyhow!("decoding video packet {n_packet} (pts {:?}): {e}", packet.pts()))?;
-        n_packet += 1;
-        while opened.decoder.receive_frame(&mut frame).is_ok() {
-            if !on_frame(&frame)? {
-                return Ok(());
+    /// Seeks to the first packet of the stream, so that decoding restarts at frame 0.
+    fn rewind(&mut self) -> Result<()> {
+        self.position = None;
+        self.stats.seeks += 1;
+        match &self.index {
+            Index::Packets { keyframes, .. } => seek_to_keyframe(&mut self.opened, keyframes[0], keyframes[0]),
+            Index::Sequential { start } => {
+                let start = start.unwrap_or(0);
+                seek(&mut self.opened, start)?;
+                // Output-order numbering must start at the very first packet: check where the
+                // demuxer landed, and reopen the file where it cannot seek there.
+                let mut packet = ffmpeg::Packet::empty();
+                if next_packet(&mut self.opened, &mut packet) && packet.dts().or(packet.pts()).is_some_and(|t| t <= start) {
+                    self.opened.pending = Some(packet);
+                    return Ok(());
+                }
+                let options = self.options.clone();
+                self.opened = open_input(&self.path, &options)?;
+                Ok(())
             }
         }
     }
-    opened.decoder.send_eof().map_err(|e| anyhow!("flushing decoder: {e}"))?;
-    while opened.decoder.receive_frame(&mut frame).is_ok() {
-        if !on_frame(&frame)? {
-            return Ok(());
-        }
+
+    /// Frames numbered by decoder output order: one pass from the start, no colour conversion.
+    fn count_by_decoding(&mut self) -> Result<usize> {
+        self.rewind()?;
+        let mut n = 0;
+        let result = drive(
+            &mut self.opened,
+            &mut self.stats,
+            |_| true,
+            |_| {
+                n += 1;
+                Ok(Flow::Continue)
+            },
+        );
+        self.position = None;
+        result.map(|_| n)
     }
-    Ok(())
-}
 
-fn count_by_decoding(path: &Path) -> Result<usize> {
-    let mut opened = open_input(path)?;
-    let mut n = 0;
-    drive(&mut opened, |_| {
-        n += 1;
-        Ok(true)
-    })?;
-    Ok(n)
-}
-
-/// Decodes every frame of the video at `path` in presentation order, handing each to `on_frame`
-/// as RGB24 (same conversion as [`VideoReader::frames`]) together with its 0-based index, without
-/// probing first and holding one frame at a time. Returns the number of frames decoded.
-///
-/// This is the path of `vpipe extract-frames`: one decode pass, bounded memory, any container.
-///
-/// # Errors
-/// The file cannot be opened, a packet fails to decode, colour conversion fails, or `on_frame`
-/// returns an error (decoding stops there). Messages do not repeat the path.
-pub fn decode_all(path: &Path, mut on_frame: impl FnMut(usize, Frame) -> Result<()>) -> Result<usize> {
-    let mut opened = open_input(path)?;
-    let mut converter = Converter::new();
-    let mut n = 0usize;
-    drive(&mut opened, |f| {
-        on_frame(n, converter.convert(f)?)?;
-        n += 1;
-        Ok(true)
-    })?;
-    if n == 0 {
-        bail!("video stream has no frames");
+    /// Decodes from the start, numbering frames by output order, up to the last wanted index.
+    fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
+        self.rewind()?;
+        let mut out = HashMap::with_capacity(wanted.len());
+        let last = *wanted.last().unwrap_or(&0);
+        let mut i = 0usize;
+        let (converter, tb) = (&mut self.converter, self.opened.time_base);
+        let result = drive(
+            &mut self.opened,
+            &mut self.stats,
+            |_| true,
+            |f| {
+                if wanted.binary_search(&i).is_ok() {
+                    out.insert(i, converter.convert(f, tb)?);
+                }
+                i += 1;
+                Ok(if i <= last { Flow::Continue } else { Flow::Stop })
+            },
+        );
+        self.position = None;
+        result?;
+        self.stats.frames_kept += out.len() as u64;
+        Ok(out)
     }
-    Ok(n)
-}
 
-/// Decodes from the start, numbering frames by output order, up to the last wanted index.
-fn decode_sequential(path: &Path, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
-    let mut opened = open_input(path)?;
-    let mut converter = Converter::new();
-    let mut out = HashMap::with_capacity(wanted.len());
-    let last = *wanted.last().unwrap_or(&0);
-    let mut i = 0usize;
-    drive(&mut opened, |f| {
-        if wanted.binary_search(&i).is_ok() {
-            out.insert(i, converter.convert(f)?);
+    /// Packet-index fetch: one forward pass, seeking only past keyframes that nobody needs to
+    /// decode through, skipping unwanted non-reference frames. `Ok(None)` when the decoder
+    /// disagreed with the index.
+    fn fetch_indexed(&mut self, wanted: &[usize]) -> Result<Option<HashMap<usize, Frame>>> {
+        let Index::Packets { pts, keyframes } = &self.index else { return Ok(None) };
+        // Last keyframe at or before a frame.
+        let keyframe_of = |frame: usize| keyframes[keyframes.partition_point(|k| k.pts <= pts[frame]).saturating_sub(1)];
+        let wanted_pts: Vec<i64> = wanted.iter().map(|&i| pts[i]).collect();
+        let is_wanted = |p: &ffmpeg::Packet| p.pts().is_none_or(|t| wanted_pts.binary_search(&t).is_ok());
+        let mut out = HashMap::with_capacity(wanted.len());
+        let mut w = 0usize;
+        while w < wanted.len() {
+            let key = keyframe_of(wanted[w]);
+            let mut skip_before = None;
+            // Go on decoding only when the decoder is inside the target's GOP and short of it.
+            if !self.position.is_some_and(|p| key.pts <= p && p < wanted_pts[w]) {
+                self.position = None;
+                seek_to_keyframe(&mut self.opened, key, keyframes[0])?;
+                self.stats.seeks += 1;
+                skip_before = Some(key.pts);
+            }
+            let before = w;
+            let mut mismatch = false;
+            let mut stopped = false;
+            let (converter, tb) = (&mut self.converter, self.opened.time_base);
+            let position = &mut self.position;
+            let result = drive(&mut self.opened, &mut self.stats, is_wanted, |f| {
+                let Some(ts) = f.pts().or(f.timestamp()) else {
+                    mismatch = true;
+                    return Ok(Flow::Stop);
+                };
+                if skip_before.is_some_and(|k| ts < k) {
+                    return Ok(Flow::Continue); // leading frames of an open GOP before the keyframe
+                }
+                skip_before = None;
+                if pts.binary_search(&ts).is_err() || ts > wanted_pts[w] {
+                    // A frame the index does not know, or a wanted frame that never came.
+                    mismatch = true;
+                    return Ok(Flow::Stop);
+                }
+                *position = Some(ts);
+                if ts == wanted_pts[w] {
+                    out.insert(wanted[w], converter.convert(f, tb)?);
+                    w += 1;
+                }
+                // Stop when done, or to seek when a keyframe lies before the next wanted frame.
+                if w == wanted.len() || keyframe_of(wanted[w]).pts > ts {
+                    stopped = true;
+                    return Ok(Flow::Stop);
+                }
+                Ok(Flow::Continue)
+            });
+            if !matches!(result, Ok(false)) || mismatch || !stopped {
+                self.position = None; // errored or drained: the next fetch seeks
+            }
+            result?;
+            if mismatch {
+                return Ok(None);
+            }
+            if w == before {
+                break; // the decoder ended without producing the target
+            }
         }
-        i += 1;
-        Ok(i <= last)
-    })?;
-    Ok(out)
+        self.stats.frames_kept += out.len() as u64;
+        Ok(Some(out))
+    }
 }
 
-/// Seeks stream `stream_index` to the keyframe at or before `ts` (stream time base).
-fn seek(opened: &mut Opened, ts: i64) -> Result<()> {
-    // SAFETY: the context pointer is valid for the lifetime of `opened.input`.
-    let r = unsafe {
-        ffmpeg::ffi::av_seek_frame(opened.input.as_mut_ptr(), opened.stream_index as i32, ts, ffmpeg::ffi::AVSEEK_FLAG_BACKWARD as i32)
+/// Whether `drive` goes on.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Feeds packets of the stream to the decoder and hands every output frame to `on_frame`.
+/// Frames already in the decoder from an earlier call that stopped early come first. Packets for
+/// which `needed` is false are decoded only if other frames reference them (`skip_frame =
+/// NONREF`): their frames may never be output. Returns `true` when the decoder was drained (end
+/// of stream): it must be flushed (by a seek) before it takes packets again.
+fn drive(
+    opened: &mut Opened,
+    stats: &mut DecodeStats,
+    needed: impl Fn(&ffmpeg::Packet) -> bool,
+    mut on_frame: impl FnMut(&mut ffmpeg::frame::Video) -> Result<Flow>,
+) -> Result<bool> {
+    let mut frame = ffmpeg::frame::Video::empty();
+    let mut receive = |decoder: &mut ffmpeg::decoder::Video, stats: &mut DecodeStats| -> Result<Flow> {
+        while decoder.receive_frame(&mut frame).is_ok() {
+            stats.frames_decoded += 1;
+            if on_frame(&mut frame)? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
     };
+    if receive(&mut opened.decoder, stats)? == Flow::Stop {
+        return Ok(false);
+    }
+    let mut packet = ffmpeg::Packet::empty();
+    let mut skipping = false;
+    while next_packet(opened, &mut packet) {
+        let skip = !needed(&packet);
+        if skip != skipping {
+            skipping = skip;
+            let discard = if skip { ffmpeg::Discard::NonReference } else { ffmpeg::Discard::Default };
+            opened.decoder.skip_frame(discard);
+        }
+        opened.decoder.send_packet(&packet).map_err(|e| anyhow!("decoding video packet (pts {:?}): {e}", packet.pts()))?;
+        stats.packets_decoded += 1;
+        if receive(&mut opened.decoder, stats)? == Flow::Stop {
+            opened.decoder.skip_frame(ffmpeg::Discard::Default);
+            return Ok(false);
+        }
+    }
+    opened.decoder.skip_frame(ffmpeg::Discard::Default);
+    opened.decoder.send_eof().map_err(|e| anyhow!("flushing decoder: {e}"))?;
+    receive(&mut opened.decoder, stats)?;
+    Ok(true)
+}
+
+/// Seeks the stream to the keyframe at or before `ts` (stream time base) and resets the decoder.
+fn seek(opened: &mut Opened, ts: i64) -> Result<()> {
+    opened.pending = None;
+    // SAFETY: the context pointer is valid for the lifetime of `opened.input`.
+    let r = unsafe { ffi::av_seek_frame(opened.input.as_mut_ptr(), opened.stream_index as i32, ts, ffi::AVSEEK_FLAG_BACKWARD as i32) };
     if r < 0 {
         bail!("seek to timestamp {ts} failed: {}", ffmpeg::Error::from(r));
     }
@@ -345,81 +672,60 @@ fn seek(opened: &mut Opened, ts: i64) -> Result<()> {
     Ok(())
 }
 
-/// Packet-index decode: wanted frames grouped by the keyframe that precedes them; seeks only
-/// forward past frames nobody needs.
-fn decode_indexed(
-    path: &Path,
-    pts: &[i64],
-    keyframes: &[(usize, i64)],
-    wanted: &[usize],
-) -> std::result::Result<Result<HashMap<usize, Frame>>, IndexMismatch> {
-    let run = || -> Result<std::result::Result<HashMap<usize, Frame>, IndexMismatch>> {
-        let mut opened = open_input(path)?;
-        let mut converter = Converter::new();
-        let mut out = HashMap::with_capacity(wanted.len());
-        let mut next_frame = 0usize; // frames below this were already passed by the decoder
-        let mut w = 0usize;
-        while w < wanted.len() {
-            let target = wanted[w];
-            // Last keyframe at or before the target.
-            let kf = keyframes.partition_point(|k| k.0 <= target);
-            let mut floor = 0;
-            if kf > 0 && keyframes[kf - 1].0 > next_frame {
-                let (kf_frame, kf_ts) = keyframes[kf - 1];
-                seek(&mut opened, kf_ts)?;
-                floor = kf_frame;
-            } else if next_frame > 0 {
-                floor = next_frame; // continue decoding where we are
+/// Seeks so that the next packet read is `key`'s. Demuxers differ in what a seek timestamp means
+/// (mov subtracts its dts shift and searches by pts; AVI and generic indexes search by dts), so
+/// this seeks by pts, drops packets before the keyframe without decoding them, and seeks by dts,
+/// then to the `first` keyframe, when the demuxer landed past `key`.
+fn seek_to_keyframe(opened: &mut Opened, key: Keyframe, first: Keyframe) -> Result<()> {
+    let by_dts = |k: Keyframe| k.dts.map_or(k.pts, |d| d.min(k.pts));
+    for ts in [key.pts, by_dts(key), by_dts(first)] {
+        seek(opened, ts)?;
+        let mut packet = ffmpeg::Packet::empty();
+        while next_packet(opened, &mut packet) {
+            if packet.pts() == Some(key.pts) {
+                opened.pending = Some(packet);
+                return Ok(());
             }
-            // Decode forward until every wanted frame up to the next seek point is collected.
-            let mut mismatch = false;
-            let mut got_any = false;
-            let mut group_end = w;
-            drive(&mut opened, |f| {
-                let Some(ts) = f.timestamp() else {
-                    mismatch = true;
-                    return Ok(false);
-                };
-                let Ok(i) = pts.binary_search(&ts) else {
-                    mismatch = true;
-                    return Ok(false);
-                };
-                if !got_any && i > target.max(floor) {
-                    mismatch = true; // landed past the target: the index is not trustworthy
-                    return Ok(false);
-                }
-                got_any = true;
-                if i < floor {
-                    return Ok(true); // leading frames of an open GOP before the keyframe
-                }
-                next_frame = next_frame.max(i + 1);
-                if wanted.binary_search(&i).is_ok() {
-                    out.insert(i, converter.convert(f)?);
-                }
-                while group_end < wanted.len() && wanted[group_end] < next_frame {
-                    group_end += 1;
-                }
-                if group_end == wanted.len() {
-                    return Ok(false);
-                }
-                // Stop to seek when a keyframe lies between here and the next wanted frame.
-                let next = wanted[group_end];
-                let kf = keyframes.partition_point(|k| k.0 <= next);
-                Ok(!(kf > 0 && keyframes[kf - 1].0 > next_frame))
-            })?;
-            if mismatch {
-                return Ok(Err(IndexMismatch));
+            if matches!((packet.dts(), key.dts), (Some(d), Some(kd)) if d > kd) {
+                break; // landed past the keyframe: try an earlier timestamp
             }
-            if group_end == w {
-                break; // the decoder ended without producing the target
-            }
-            w = group_end;
         }
-        Ok(Ok(out))
-    };
-    match run() {
-        Ok(Ok(out)) => Ok(Ok(out)),
-        Ok(Err(IndexMismatch)) => Err(IndexMismatch),
-        Err(e) => Ok(Err(e)),
     }
+    bail!("could not seek to the keyframe at pts {}: the demuxer never returned it", key.pts)
+}
+
+/// Decodes every frame of the video at `path` in presentation order, handing each to `on_frame`
+/// as RGB24 (converted as [`VideoReader::frames`] converts) together with its 0-based index, one
+/// reused buffer at a time. Returns the number of frames decoded.
+///
+/// This is the path of `vpipe extract-frames`: one decode pass, bounded memory, any container.
+///
+/// # Errors
+/// The file cannot be opened, a packet fails to decode, colour conversion fails, the stream has
+/// no frames, or `on_frame` returns an error (decoding stops there). Messages do not repeat the path.
+pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
+    init_ffmpeg();
+    let mut opened = open_input(path, options)?;
+    let angle = display_angle(&opened.input.stream(opened.stream_index).expect("stream exists"));
+    let rotation = if options.autorotate { Rotation::from_display_angle(angle) } else { Rotation::None };
+    let mut converter = Converter::new(rotation, options.color_convention);
+    let mut buf = Frame::new(0, 0, Vec::new());
+    let mut on_frame = on_frame;
+    let mut n = 0usize;
+    let tb = opened.time_base;
+    drive(
+        &mut opened,
+        &mut DecodeStats::default(),
+        |_| true,
+        |f| {
+            converter.convert_into(f, tb, &mut buf)?;
+            on_frame(n, &buf)?;
+            n += 1;
+            Ok(Flow::Continue)
+        },
+    )?;
+    if n == 0 {
+        bail!("video stream has no frames");
+    }
+    Ok(n)
 }

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::metrics::{Failure, VideoJobSummary};
 use super::{run_pool, PoolConfig, StageMetrics};
-use crate::decode::{decode_all, FilenameTemplate, JpegEncoder};
+use crate::decode::{decode_all, DecodeOptions, FilenameTemplate, JpegEncoder};
 use crate::sink::AtomicDir;
 use crate::transform::{geometry, resize_frame, Interpolation};
 
@@ -133,15 +133,17 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
                 *slot = Some((o.quality, JpegEncoder::new(o.quality)?, Resizer::new()));
             }
             let (_, encoder, resizer) = slot.as_mut().expect("set above");
-            decode_all(&task.src, |i, frame| {
+            decode_all(&task.src, &DecodeOptions::default(), |i, frame| {
                 let (w, h) = geometry::extract_size(frame.width, frame.height, o.new_short, o.new_wh);
+                let resized;
                 let frame = if (w, h) == (frame.width, frame.height) {
                     frame
                 } else {
-                    resize_frame(resizer, &frame, w, h, Interpolation::Bilinear)?
+                    resized = resize_frame(resizer, frame, w, h, Interpolation::Bilinear)?;
+                    &resized
                 };
                 let path = dir.path().join(o.filename_tmpl.render("", i + o.start_index));
-                fs::write(&path, encoder.encode(&frame)?).with_context(|| format!("writing {}", path.display()))
+                fs::write(&path, encoder.encode(frame)?).with_context(|| format!("writing {}", path.display()))
             })
         })
         .context("decode")?;

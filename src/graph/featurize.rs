@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::metrics::Failure;
 use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
 use crate::config::PipelineParts;
-use crate::decode::{read_rawframes, RawframeSpec, VideoReader};
+use crate::decode::{read_rawframes, DecodeOptions, RawframeSpec, VideoReader};
 use crate::model::{ModelSpec, Recognizer};
 use crate::sample::Sampler;
 use crate::sink::{ClipRow, ParquetSink};
@@ -44,6 +44,8 @@ pub struct DataPipeline {
     pub epoch: u64,
     /// How rawframe samples name their files (used for samples with [`Sample::rawframes`]).
     pub rawframes: RawframeSpec,
+    /// How video samples are decoded (rotation, colour convention, stream, threads).
+    pub decode: DecodeOptions,
 }
 
 impl DataPipeline {
@@ -60,7 +62,16 @@ impl DataPipeline {
                 }
             }
         }
-        DataPipeline { sampler: parts.sampler, transforms, normalize: parts.normalize, format: parts.format, seed, epoch, rawframes }
+        DataPipeline {
+            sampler: parts.sampler,
+            transforms,
+            normalize: parts.normalize,
+            format: parts.format,
+            seed,
+            epoch,
+            rawframes,
+            decode: parts.decode,
+        }
     }
 
     /// The model input for one video: a tensor in [`Self::format`] layout.
@@ -120,7 +131,7 @@ impl DataPipeline {
                 (read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?, s)
             }
             None => {
-                let reader = VideoReader::open(&sample.path).context("decode")?;
+                let mut reader = VideoReader::open_with(&sample.path, &self.decode).context("decode")?;
                 let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 (reader.frames(&idx).context("decode")?, s)

@@ -167,7 +167,7 @@ pub fn selected_frames(input: &MedianInput, max_frames: usize) -> Result<Vec<Fra
             median_frame_indices(files.len(), max_frames).into_iter().map(|i| read_jpeg(&files[i], 3)).collect()
         }
         MedianInput::Video(path) => {
-            let reader = VideoReader::open(path)?;
+            let mut reader = VideoReader::open(path)?;
             reader.frames(&median_frame_indices(reader.info().num_frames, max_frames))
         }
         MedianInput::Segment { dir, first, last, tmpl } => {

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Decoding against the peers (issue 6), in one run, on the same clips:
+#   (a) open + 8 TSM segment-centre frames, (b) open + a 32x2 dense clip, (c) full decode,
+# timed in-process with vpipe (benches/decode.rs) and with PyAV, decord, OpenCV, torchcodec and
+# video_reader-rs (scripts/bench_peers.py), each process pinned to one core with one decoding
+# thread, interleaved round by round; medians of ROUNDS rounds (each itself a median of 3).
+# The floor is the FFmpeg CLI with -threads 1: `-f null` and rgb24 for (c); for (a)/(b) the CLI's
+# rgb24 time scaled by the frames vpipe had to decode (frames decoded / frames in the clip).
+# Every library's (a) frames are compared with the FFmpeg CLI's (max abs difference in levels).
+#
+# Peers install into .bench/venv (PyPI only); torchcodec with a full torch into .bench/venv-torch
+# (several GB; PEERS="pyav decord opencv video_reader_rs" leaves it out).
+# Clips: ../shared/data (mini, kinetics, mmaction2) plus a synthetic set made here: 320x240 xvid
+# GOP 12 AVI, H.264 GOP 12 with B-frames, H.264 one GOP, 720p H.264 GOP 12.
+# Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override).
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+rounds="${ROUNDS:-5}"
+core="${CORE:-1}"
+peers="${PEERS:-pyav decord opencv torchcodec video_reader_rs}"
+pin=(taskset -c "$core")
+
+# --- peers ------------------------------------------------------------------------------------
+venv="$root/.bench/venv"
+if ! "$venv/bin/python" -c "import av, decord, cv2, video_reader, numpy" 2>/dev/null; then
+  echo "bench_peers: installing PyAV, decord, OpenCV, video-reader-rs into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2
+  "$venv/bin/pip" install -q numpy av decord opencv-python-headless video-reader-rs >&2
+fi
+tvenv="$root/.bench/venv-torch"
+if [[ " $peers " == *" torchcodec "* ]] && ! "$tvenv/bin/python" -c "import torchcodec.decoders, numpy" 2>/dev/null; then
+  echo "bench_peers: installing torch + torchcodec into $tvenv (large download)" >&2
+  python3 -m venv "$tvenv"
+  "$tvenv/bin/pip" install -q --upgrade pip >&2
+  "$tvenv/bin/pip" install -q numpy torch torchcodec >&2 || { echo "bench_peers: torchcodec unavailable, left out" >&2; peers="${peers/torchcodec/}"; }
+fi
+python_of() { if [[ "$1" == torchcodec ]]; then echo "$tvenv/bin/python"; else echo "$venv/bin/python"; fi; }
+
+# --- vpipe ------------------------------------------------------------------------------------
+bench_bin=$(cargo bench --no-run --bench decode 2>&1 | grep -o 'target/release/deps/decode-[0-9a-f]*' | tail -1)
+[[ -x "$root/$bench_bin" ]] || { echo "bench_peers: could not build benches/decode.rs" >&2; exit 1; }
+bench_bin="$root/$bench_bin"
+
+# --- clips ------------------------------------------------------------------------------------
+syn="$work/synthetic"; mkdir -p "$syn"
+src=(-f lavfi -i "testsrc2=size=320x240:rate=25" -t 10)
+ffmpeg -v error -y "${src[@]}" -c:v libxvid -g 12 -bf 0 "$syn/xvid_gop12.avi"
+ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_gop12_bframes.mp4"
+ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 1000 -bf 3 -pix_fmt yuv420p "$syn/h264_one_gop.mp4"
+ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" -t 10 -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_720p.mp4"
+if [[ -n "${CLIPS:-}" ]]; then read -r -a clips <<<"$CLIPS"; else
+  clips=("$data"/mini/videos/*/* "$data"/kinetics/*.mp4 "$data"/mmaction2/test.mp4 "$data"/mmaction2/test.avi "$syn"/*)
+fi
+
+# --- helpers ----------------------------------------------------------------------------------
+json_ms() { "$venv/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d.get("ms", "nan"))'; }
+cli_time() { # seconds for the FFmpeg CLI on one core, one thread: $1 clip, $2 null|rgb24
+  local fmt=(-f null -); [[ "$2" == rgb24 ]] && fmt=(-pix_fmt rgb24 -f rawvideo -y /dev/null)
+  timed "${pin[@]}" ffmpeg -v error -threads 1 -i "$1" -map 0:v:0 -fps_mode passthrough "${fmt[@]}"
+}
+maxdiff() { # the largest level difference between two raw RGB24 dumps (or "size" when they differ)
+  "$venv/bin/python" - "$1" "$2" <<'EOF'
+import numpy as np, sys
+a, b = (np.fromfile(p, np.uint8) for p in sys.argv[1:3])
+print(int(np.abs(a.astype(int) - b.astype(int)).max()) if a.size == b.size and a.size else "size")
+EOF
+}
+cli_frames() { # the CLI's frames at tsm8 indices, as raw RGB24
+  local n; n=$("$bench_bin" --task tsm8 --clip "$1" --reps 1 --dump "$2.vpipe" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["kept"])')
+  local sel; sel=$("$venv/bin/python" - "$1" <<'EOF'
+import subprocess, sys
+out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+                      "stream=nb_read_frames", "-of", "csv=p=0", sys.argv[1]], capture_output=True, text=True).stdout
+n = int(out.strip().split(",")[0])
+avg = n / 8.0
+print("+".join(f"eq(n\\,{min(int(avg * k + avg / 2.0), n - 1)})" for k in range(8)))
+EOF
+)
+  ffmpeg -v error -i "$1" -map 0:v:0 -vf "select=$sel" -fps_mode passthrough -pix_fmt rgb24 -f rawvideo -y "$2" 2>/dev/null
+}
+
+printf '%-44s %-9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n' clip task vpipe pyav decord opencv torchcodec vr-rs floor "÷peer" "÷floor"
+for clip in "${clips[@]}"; do
+  name=$(basename "$clip")
+  # Frame check (tsm8) against the CLI.
+  ref="$work/ref.rgb"; cli_frames "$clip" "$ref"
+  check="vpipe=$(maxdiff "$work/ref.rgb.vpipe" "$ref")"
+  for lib in $peers; do
+    "${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task tsm8 --clip "$clip" --reps 1 --dump "$work/$lib.rgb" >/dev/null 2>&1 || true
+    check+=" $lib=$( [[ -s "$work/$lib.rgb" ]] && maxdiff "$work/$lib.rgb" "$ref" || echo err)"
+    rm -f "$work/$lib.rgb"
+  done
+  # Full-decode floors (seconds → ms), measured in the same rounds.
+  for task in tsm8 dense32x2 full; do
+    declare -A t=()
+    for ((r = 0; r < rounds; r++)); do
+      out=$("${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3)
+      t[vpipe]+="$(echo "$out" | json_ms) "
+      decoded=$(echo "$out" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
+      for lib in $peers; do
+        t[$lib]+="$("${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task "$task" --clip "$clip" --reps 3 2>/dev/null | json_ms) "
+      done
+      t[rgb]+="$(calc "$(cli_time "$clip" rgb24) * 1000") "
+      [[ "$task" == full ]] && t[null]+="$(calc "$(cli_time "$clip" null) * 1000") "
+    done
+    med() { tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan | median; }
+    frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
+    v=$(med vpipe); rgb=$(med rgb)
+    if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$rgb * $decoded / $frames"); fi
+    best=""; row=()
+    for lib in pyav decord opencv torchcodec video_reader_rs; do
+      m=$([[ " $peers " == *" $lib "* ]] && med "$lib" || true)
+      row+=("${m:-—}")
+      [[ -n "$m" ]] && { [[ -z "$best" ]] || awk "BEGIN{exit !($m < $best)}"; } && best=$m
+    done
+    printf '%-44s %-9s %9.2f %9s %9s %9s %9s %9s %9.2f %8s %8.2f\n' "${name:0:44}" "$task" "$v" "${row[@]}" "$floor" \
+      "$([[ -n "$best" ]] && calc "$v / $best" || echo —)" "$(calc "$v / $floor")"
+    [[ "$task" == full ]] && printf '%-44s %-9s %9s (CLI -f null: %.2f ms)\n' "" "" "" "$(med null)"
+    unset t
+  done
+  echo "  frames vs FFmpeg CLI (max level difference, tsm8): $check"
+done

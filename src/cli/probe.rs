@@ -1,0 +1,80 @@
+//! `vpipe probe VIDEO…`: what vpipe's decoder sees in each file (frames and how they were
+//! counted, geometry before and after rotation, colour tags, GOP structure, chosen stream).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use vpipe::decode::{DecodeOptions, VideoInfo, VideoReader};
+
+/// Flags of `vpipe probe`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Video files.
+    #[arg(required = true)]
+    videos: Vec<PathBuf>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Read this stream index instead of FFmpeg's best video stream.
+    #[arg(long)]
+    stream: Option<usize>,
+    /// Report the coded geometry (no display-matrix rotation).
+    #[arg(long)]
+    no_autorotate: bool,
+}
+
+fn text(path: &str, i: &VideoInfo) -> String {
+    let how = match i.frame_count {
+        vpipe::decode::FrameCount::PacketIndex => "packet index",
+        vpipe::decode::FrameCount::Decoded => "decoded (no pts)",
+    };
+    [
+        format!("{path}"),
+        format!("  frames      {} (counted by {how})", i.num_frames),
+        format!("  fps         {:.3}    duration {:.3} s", i.fps, i.duration),
+        format!(
+            "  size        {}x{} (coded {}x{}, rotation {}°, display matrix {:.1}°)",
+            i.width, i.height, i.coded_width, i.coded_height, i.applied_rotation, i.rotation
+        ),
+        format!("  codec       {}    pixel format {}", i.codec, i.pix_fmt),
+        format!("  colour      matrix {}, range {}", i.color_space, i.color_range),
+        format!(
+            "  keyframes   {} (mean GOP {:.1} frames)    B-frames {}",
+            i.keyframes,
+            i.mean_gop(),
+            if i.b_frames { "yes" } else { "no" }
+        ),
+        format!("  stream      {} (of {} video stream(s))", i.stream_index, i.video_streams),
+    ]
+    .join("\n")
+}
+
+/// Runs the command: one report per file; the first file that cannot be probed is an error
+/// naming it, after the others are printed.
+pub fn run(a: Args) -> Result<()> {
+    let options = DecodeOptions { autorotate: !a.no_autorotate, stream: a.stream, ..Default::default() };
+    let mut failed = Vec::new();
+    for path in &a.videos {
+        match VideoReader::open_with(path, &options) {
+            Ok(r) => {
+                if a.json {
+                    let mut v = serde_json::to_value(r.info())?;
+                    v["path"] = path.display().to_string().into();
+                    v["mean_gop"] = r.info().mean_gop().into();
+                    println!("{v}");
+                } else {
+                    println!("{}", text(&path.display().to_string(), r.info()));
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", path.display());
+                failed.push(path.display().to_string());
+            }
+        }
+    }
+    if let Some(first) = failed.first() {
+        anyhow::bail!("could not probe {} of {} file(s), first {first}", failed.len(), a.videos.len());
+    }
+    Ok(())
+}

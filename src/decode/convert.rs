@@ -1,0 +1,285 @@
+//! Decoded picture → packed RGB24, exactly as the FFmpeg CLI does it.
+//!
+//! `ffmpeg -i V -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -` builds a libavfilter graph
+//! `buffer → [transpose | hflip,vflip] → format=rgb24 → buffersink` and lets libavfilter insert a
+//! `scale` filter with `flags=bicubic` (FFmpeg 5.1 `fftools/ffmpeg_filter.c`). That scale filter
+//! reads each frame's colour matrix (`colorspace`: BT.601, BT.709, BT.2020, SMPTE 240M, FCC) and
+//! range (`color_range`: limited `tv` / full `pc`, also for > 8-bit formats), and the rotation filters
+//! see the YUV planes before conversion. [`Converter`] builds the same graph, so its output is
+//! pixel-equal to the CLI's for every pixel format, matrix, range and rotation.
+//!
+//! [`ColorConvention::Bt601`] instead reproduces a bare `sws_getContext` conversion (BT.601
+//! matrix always; full range only for the `yuvj*` pixel formats), which is what PyAV's
+//! `to_ndarray(format="rgb24")` and decord gave before they honoured the stream's colour tags: use
+//! it to feed checkpoints trained on their frames.
+
+use std::ffi::CString;
+
+use anyhow::{anyhow, bail, Result};
+use ffmpeg::ffi;
+use ffmpeg_next as ffmpeg;
+
+use super::Frame;
+
+/// How YUV is turned into RGB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorConvention {
+    /// The stream's own colour matrix and range, as the FFmpeg CLI and torchcodec ≥ 0.11 convert.
+    #[default]
+    Ffmpeg,
+    /// BT.601 coefficients whatever the stream says; full range only for `yuvj*` formats (legacy
+    /// decord / PyAV / OpenCV output).
+    Bt601,
+}
+
+/// A display rotation the FFmpeg 5.1 CLI applies (`-autorotate`, its default): the display
+/// matrix's angle rounded to a multiple of 90° (`cmdutils.c` `get_rotation`). Other angles and
+/// flips are not applied by FFmpeg 5.1 either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// No rotation.
+    None,
+    /// Rotate 90° clockwise (`transpose=clock`); width and height swap.
+    Clockwise,
+    /// Rotate 180° (`hflip,vflip`).
+    Half,
+    /// Rotate 90° counter-clockwise (`transpose=cclock`); width and height swap.
+    CounterClockwise,
+}
+
+impl Rotation {
+    /// From `av_display_rotation_get`'s angle in degrees (counter-clockwise), as the CLI rounds it:
+    /// θ = −round(angle) mod 360, then 90 → clockwise, 180 → half turn, 270 → counter-clockwise.
+    pub fn from_display_angle(angle: f64) -> Self {
+        if !angle.is_finite() {
+            return Rotation::None;
+        }
+        let mut theta = -angle.round();
+        theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+        match theta {
+            t if (t - 90.0).abs() < 1.0 => Rotation::Clockwise,
+            t if (t - 180.0).abs() < 1.0 => Rotation::Half,
+            t if (t - 270.0).abs() < 1.0 => Rotation::CounterClockwise,
+            _ => Rotation::None,
+        }
+    }
+
+    /// Degrees clockwise (0, 90, 180, 270).
+    pub fn degrees(self) -> u32 {
+        match self {
+            Rotation::None => 0,
+            Rotation::Clockwise => 90,
+            Rotation::Half => 180,
+            Rotation::CounterClockwise => 270,
+        }
+    }
+
+    /// The displayed size of a `width`×`height` coded picture.
+    pub fn apply_to_size(self, width: usize, height: usize) -> (usize, usize) {
+        match self {
+            Rotation::Clockwise | Rotation::CounterClockwise => (height, width),
+            _ => (width, height),
+        }
+    }
+
+    fn filters(self) -> &'static str {
+        match self {
+            Rotation::None => "",
+            Rotation::Clockwise => "transpose=clock,",
+            Rotation::Half => "hflip,vflip,",
+            Rotation::CounterClockwise => "transpose=cclock,",
+        }
+    }
+}
+
+/// The input a graph was built for; a frame that differs needs a new graph.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct InputKey {
+    format: i32,
+    width: i32,
+    height: i32,
+}
+
+/// Converts decoded frames to RGB24 through one libavfilter graph per input format, built on
+/// first use and reused (its frame pool recycles the RGB buffers).
+pub(crate) struct Converter {
+    rotation: Rotation,
+    convention: ColorConvention,
+    /// Output size when converting and resizing in one swscale call; `None` keeps the size.
+    resize: Option<(usize, usize)>,
+    graph: Option<(InputKey, ffmpeg::filter::Graph)>,
+    out: ffmpeg::frame::Video,
+}
+
+impl Converter {
+    pub(crate) fn new(rotation: Rotation, convention: ColorConvention) -> Self {
+        Converter { rotation, convention, resize: None, graph: None, out: ffmpeg::frame::Video::empty() }
+    }
+
+    /// The filter chain after the source, in libavfilter's syntax.
+    fn chain(&self, format: i32) -> String {
+        let mut chain = self.rotation.filters().to_string();
+        let mut scale = Vec::new();
+        if self.convention == ColorConvention::Bt601 {
+            // A bare sws_getContext: BT.601, range from the pixel format alone.
+            // SAFETY: av_pix_fmt_desc_get accepts any value and returns null when unknown.
+            let name = unsafe { pix_fmt_name(format) };
+            let full = name.starts_with("yuvj");
+            scale.push("in_color_matrix=bt601".to_string());
+            scale.push(format!("in_range={}", if full { "pc" } else { "tv" }));
+        }
+        if let Some((w, h)) = self.resize {
+            scale.push(format!("w={w}:h={h}"));
+        }
+        if !scale.is_empty() {
+            chain.push_str(&format!("scale={},", scale.join(":")));
+        }
+        chain.push_str("format=pix_fmts=rgb24");
+        chain
+    }
+
+    fn build(&self, key: InputKey, time_base: ffmpeg::Rational, sar: ffmpeg::Rational) -> Result<ffmpeg::filter::Graph> {
+        let mut graph = ffmpeg::filter::Graph::new();
+        let sar = if sar.numerator() > 0 && sar.denominator() > 0 { sar } else { ffmpeg::Rational::new(1, 1) };
+        let tb = if time_base.denominator() > 0 { time_base } else { ffmpeg::Rational::new(1, 1) };
+        let args = format!(
+            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
+            key.width,
+            key.height,
+            key.format,
+            tb.numerator(),
+            tb.denominator(),
+            sar.numerator(),
+            sar.denominator()
+        );
+        let buffer = ffmpeg::filter::find("buffer").ok_or_else(|| anyhow!("libavfilter has no buffer source"))?;
+        let sink = ffmpeg::filter::find("buffersink").ok_or_else(|| anyhow!("libavfilter has no buffersink"))?;
+        graph.add(&buffer, "in", &args).map_err(|e| anyhow!("colour conversion graph source ({args}): {e}"))?;
+        graph.add(&sink, "out", "").map_err(|e| anyhow!("colour conversion graph sink: {e}"))?;
+        // The CLI's scaler flags for auto-inserted scale filters (ffmpeg_filter.c: sws_flags=bicubic).
+        let opts = CString::new("flags=bicubic").expect("no NUL");
+        // SAFETY: the graph pointer is valid; av_strdup'd memory is freed by avfilter_graph_free.
+        unsafe { (*graph.as_mut_ptr()).scale_sws_opts = ffi::av_strdup(opts.as_ptr()) };
+        let chain = self.chain(key.format);
+        graph
+            .output("in", 0)
+            .and_then(|p| p.input("out", 0))
+            .and_then(|p| p.parse(&chain))
+            .map_err(|e| anyhow!("colour conversion graph '{chain}': {e}"))?;
+        graph.validate().map_err(|e| anyhow!("colour conversion graph '{chain}': {e}"))?;
+        Ok(graph)
+    }
+
+    /// Sets (or clears) a target size for converting and resizing in one swscale call.
+    pub(crate) fn set_resize(&mut self, size: Option<(usize, usize)>) {
+        if self.resize != size {
+            self.resize = size;
+            self.graph = None;
+        }
+    }
+
+    /// Converts `frame` (consumed: its references move into the graph) and hands the packed RGB24
+    /// bytes of the result to `write`, returning what `write` returns.
+    pub(crate) fn convert_with<T>(
+        &mut self,
+        frame: &mut ffmpeg::frame::Video,
+        time_base: ffmpeg::Rational,
+        write: impl FnOnce(usize, usize, &[u8], usize) -> T,
+    ) -> Result<T> {
+        // SAFETY: frame.as_ptr() is a valid AVFrame owned by `frame`.
+        let key = unsafe {
+            let f = &*frame.as_ptr();
+            InputKey { format: f.format, width: f.width, height: f.height }
+        };
+        if key.width <= 0 || key.height <= 0 {
+            bail!("decoder produced an empty {}x{} picture", key.width, key.height);
+        }
+        if !matches!(&self.graph, Some((k, _)) if *k == key) {
+            let sar = frame.aspect_ratio();
+            self.graph = Some((key, self.build(key, time_base, sar)?));
+        }
+        let graph = &mut self.graph.as_mut().expect("graph built above").1;
+        // SAFETY: both filter contexts exist (added in build); av_buffersrc_add_frame moves the
+        // frame's references into the graph and resets `frame`, which the decoder refills.
+        let r = unsafe {
+            let src = ffi::avfilter_graph_get_filter(graph.as_mut_ptr(), c"in".as_ptr());
+            ffi::av_buffersrc_add_frame(src, frame.as_mut_ptr())
+        };
+        if r < 0 {
+            bail!("colour conversion: {}", ffmpeg::Error::from(r));
+        }
+        let r = unsafe {
+            let sink = ffi::avfilter_graph_get_filter(graph.as_mut_ptr(), c"out".as_ptr());
+            ffi::av_frame_unref(self.out.as_mut_ptr());
+            ffi::av_buffersink_get_frame(sink, self.out.as_mut_ptr())
+        };
+        if r < 0 {
+            bail!("colour conversion produced no picture: {}", ffmpeg::Error::from(r));
+        }
+        let (w, h) = (self.out.width() as usize, self.out.height() as usize);
+        Ok(write(w, h, self.out.data(0), self.out.stride(0)))
+    }
+
+    /// Converts `frame` into a new packed RGB24 [`Frame`] (displayed geometry).
+    pub(crate) fn convert(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational) -> Result<Frame> {
+        self.convert_with(frame, time_base, |w, h, src, stride| {
+            let mut data = Vec::with_capacity(w * h * 3);
+            for row in 0..h {
+                data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
+            }
+            Frame::new(w, h, data)
+        })
+    }
+
+    /// Converts `frame` into `dst`, reusing its allocation (full-decode paths).
+    pub(crate) fn convert_into(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational, dst: &mut Frame) -> Result<()> {
+        self.convert_with(frame, time_base, |w, h, src, stride| {
+            dst.width = w;
+            dst.height = h;
+            dst.channels = 3;
+            dst.data.clear();
+            dst.data.reserve(w * h * 3);
+            for row in 0..h {
+                dst.data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
+            }
+        })
+    }
+}
+
+/// FFmpeg's name of a pixel format number (`yuv420p`, `yuvj420p`, `yuv420p10le` …), or `""`.
+///
+/// # Safety
+/// None beyond FFI: `av_get_pix_fmt_name` accepts any value.
+pub(crate) unsafe fn pix_fmt_name(format: i32) -> String {
+    if format < 0 {
+        return String::new();
+    }
+    // SAFETY: AVPixelFormat is a C enum; values outside it make av_get_pix_fmt_name return null.
+    let p = ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ffi::AVPixelFormat>(format));
+    if p.is_null() {
+        String::new()
+    } else {
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_angles_round_as_the_cli_does() {
+        // av_display_rotation_get gives −90 for a phone clip shot in portrait: the CLI turns it clockwise.
+        assert_eq!(Rotation::from_display_angle(-90.0), Rotation::Clockwise);
+        assert_eq!(Rotation::from_display_angle(90.0), Rotation::CounterClockwise);
+        assert_eq!(Rotation::from_display_angle(180.0), Rotation::Half);
+        assert_eq!(Rotation::from_display_angle(-180.0), Rotation::Half);
+        assert_eq!(Rotation::from_display_angle(0.0), Rotation::None);
+        assert_eq!(Rotation::from_display_angle(-89.6), Rotation::Clockwise);
+        assert_eq!(Rotation::from_display_angle(45.0), Rotation::None);
+        assert_eq!(Rotation::from_display_angle(f64::NAN), Rotation::None);
+        assert_eq!(Rotation::Clockwise.apply_to_size(568, 320), (320, 568));
+        assert_eq!(Rotation::Half.apply_to_size(568, 320), (568, 320));
+    }
+}
