@@ -281,3 +281,25 @@ fn corrupt_and_missing_files_are_errors_not_crashes() {
     let out_of_range = VideoReader::open(data.join("edge/short_32f.mp4")).unwrap().frames(&[32]).unwrap_err();
     assert!(out_of_range.to_string().contains("out of range"));
 }
+
+/// The index cache: a second open of the same file skips the probe — for a DivX packed-B AVI
+/// (no pts) that is the whole decode pass that counts its frames — and fetches the same frames.
+#[test]
+fn second_open_reads_the_index_cache() {
+    let Some(data) = common::data_dir() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let opts = DecodeOptions { index_cache: Some(cache.path().to_path_buf()), ..Default::default() };
+    for (rel, n) in [("mini/videos/wave/RATRACE_wave_f_nm_np1_fr_goo_37.avi", 72), ("mini/videos/arm_wrestling/demo.mp4", 280)] {
+        let path = data.join(rel);
+        let mut first = VideoReader::open_with(&path, &opts).unwrap();
+        let mut second = VideoReader::open_with(&path, &opts).unwrap();
+        assert_eq!(second.info(), first.info(), "{rel}");
+        assert_eq!(second.info().num_frames, n, "{rel}");
+        assert_eq!(second.stats().frames_decoded, 0, "{rel}: a cached probe decodes nothing");
+        if first.info().frame_count == FrameCount::Decoded {
+            assert_eq!(first.stats().frames_decoded, n as u64, "{rel}: the first probe counts by decoding");
+        }
+        let picks = [n - 1, 3, n / 2];
+        assert_eq!(second.frames(&picks).unwrap(), first.frames(&picks).unwrap(), "{rel}");
+    }
+}

@@ -12,11 +12,13 @@
 
 mod convert;
 mod frame;
+mod index_cache;
 pub mod jpeg;
 mod rawframes;
 mod video;
 
 pub use convert::{ColorConvention, Rotation};
+pub use index_cache::default_cache_dir;
 pub use frame::Frame;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};

@@ -28,6 +28,7 @@ use ffmpeg::packet::Ref as _;
 use ffmpeg_next as ffmpeg;
 
 use super::convert::{pix_fmt_name, Converter};
+use super::index_cache::{self, default_cache_dir, CachedIndex};
 use super::{ColorConvention, Frame, Rotation};
 
 /// How a video is opened and converted. The default is the FFmpeg CLI's behaviour on one thread.
@@ -42,11 +43,14 @@ pub struct DecodeOptions {
     /// Decoder threads: 1 (default) when many videos decode at once, more (or 0 = FFmpeg's
     /// choice) for frame/slice threads when fewer videos than cores are in flight.
     pub threads: usize,
+    /// Folder of the per-video index cache ([`super::index_cache`]); `None` probes every time.
+    /// Default: [`super::default_cache_dir`].
+    pub index_cache: Option<PathBuf>,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { autorotate: true, color_convention: ColorConvention::Ffmpeg, stream: None, threads: 1 }
+        DecodeOptions { autorotate: true, color_convention: ColorConvention::Ffmpeg, stream: None, threads: 1, index_cache: default_cache_dir() }
     }
 }
 
@@ -245,6 +249,18 @@ fn enum_name(name: *const std::ffi::c_char) -> String {
     }
 }
 
+impl CachedIndex {
+    /// The index, whether frames are reordered, and the frame count of a decoded-count entry.
+    fn into_index(self) -> (Index, bool, usize) {
+        if self.decoded {
+            (Index::Sequential { start: self.start }, self.b_frames, self.num_frames)
+        } else {
+            let keyframes = self.keyframes.into_iter().map(|(pts, dts)| Keyframe { pts, dts }).collect();
+            (Index::Packets { pts: self.pts, keyframes }, self.b_frames, 0)
+        }
+    }
+}
+
 /// One pass over the stream's packets: the pts index, or `Sequential` when pts are missing or
 /// repeat. Also says whether frames are stored out of display order.
 fn index_packets(opened: &mut Opened) -> (Index, bool) {
@@ -341,10 +357,22 @@ impl VideoReader {
         let (width, height) = rotation.apply_to_size(coded_width, coded_height);
         let codec = opened.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default();
 
-        let (index, b_frames) = index_packets(&mut opened);
-        let (num_frames, frame_count, keyframes) = match &index {
-            Index::Packets { pts, keyframes } => (pts.len(), FrameCount::PacketIndex, keyframes.len()),
-            Index::Sequential { .. } => (0, FrameCount::Decoded, 0),
+        let cache = options.index_cache.as_deref();
+        let cached = cache.and_then(|dir| index_cache::load(dir, &path, opened.stream_index));
+        let from_cache = cached.is_some();
+        let (index, b_frames, mut num_frames) = match cached {
+            Some(c) => c.into_index(),
+            None => {
+                let (index, b) = index_packets(&mut opened);
+                (index, b, 0)
+            }
+        };
+        let (frame_count, keyframes) = match &index {
+            Index::Packets { pts, keyframes } => {
+                num_frames = pts.len();
+                (FrameCount::PacketIndex, keyframes.len())
+            }
+            Index::Sequential { .. } => (FrameCount::Decoded, 0),
         };
         let converter = Converter::new(rotation, options.color_convention);
         // SAFETY: av_color_*_name accept any enum value and return null when unknown.
@@ -373,11 +401,14 @@ impl VideoReader {
         };
         let mut reader =
             VideoReader { path, info, index, opened, converter, position: None, stats: DecodeStats::default(), options: options.clone() };
-        if reader.info.frame_count == FrameCount::Decoded {
+        if reader.info.num_frames == 0 && reader.info.frame_count == FrameCount::Decoded {
             reader.info.num_frames = reader.count_by_decoding()?;
         }
         if reader.info.num_frames == 0 {
             bail!("video stream has no frames");
+        }
+        if let (Some(dir), false) = (cache, from_cache) {
+            index_cache::store(dir, &reader.path, reader.opened.stream_index, &reader.cached_index());
         }
         reader.info.duration = if stream_duration > 0.0 {
             stream_duration
@@ -387,6 +418,22 @@ impl VideoReader {
             0.0
         };
         Ok(reader)
+    }
+
+    /// The probe's findings in the index cache's form.
+    fn cached_index(&self) -> CachedIndex {
+        let (pts, keyframes, start) = match &self.index {
+            Index::Packets { pts, keyframes } => (pts.clone(), keyframes.iter().map(|k| (k.pts, k.dts)).collect(), None),
+            Index::Sequential { start } => (Vec::new(), Vec::new(), *start),
+        };
+        CachedIndex {
+            pts,
+            keyframes,
+            num_frames: self.info.num_frames,
+            b_frames: self.info.b_frames,
+            decoded: self.info.frame_count == FrameCount::Decoded,
+            start,
+        }
     }
 
     /// What the probe found.

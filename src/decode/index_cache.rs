@@ -1,0 +1,153 @@
+//! Per-video frame-index cache: what [`super::VideoReader::open`] learns in its probe (the packet
+//! index, or the frame count of a stream numbered by decoding) stored under a cache folder, so a
+//! second epoch over the same files skips the demux pass — and, for streams without pts (DivX
+//! packed B-frames), the decode pass that counts their frames.
+//!
+//! One file per (canonical path, stream index): `<dir>/<sha256 hex>.idx`, little-endian, read
+//! through a memory map. It records the file's size and modification time (nanoseconds); a file
+//! that changed is probed again and its entry rewritten. Entries are written through a temporary
+//! name and a rename, so a killed job never leaves a half entry; an unreadable or foreign entry is
+//! ignored (probed again), never an error.
+//!
+//! Layout: magic `VPIDX\0\0\1`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
+//! 1 decoded count), num_frames, b_frames, start, n_pts, n_keys, then n_pts i64 pts, then n_keys
+//! (pts, dts) i64 pairs; i64::MIN stands for an absent dts or start.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"VPIDX\0\0\x01";
+
+/// What the probe found, as the cache stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CachedIndex {
+    /// Frame pts in display order (empty for a decoded count).
+    pub pts: Vec<i64>,
+    /// Keyframes (pts, dts) ascending by pts.
+    pub keyframes: Vec<(i64, Option<i64>)>,
+    /// Frames in the stream.
+    pub num_frames: usize,
+    /// Whether frames are stored out of display order.
+    pub b_frames: bool,
+    /// Numbered by decoding (no usable pts) rather than by the packet index.
+    pub decoded: bool,
+    /// The first packet's dts (or pts), where a rewind seeks to.
+    pub start: Option<i64>,
+}
+
+/// The cache folder vpipe uses when none is given: `$VPIPE_INDEX_CACHE` (empty or `off`
+/// disables it), else `$XDG_CACHE_HOME/vpipe/index`, else `~/.cache/vpipe/index`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("VPIPE_INDEX_CACHE") {
+        Some(v) if v.is_empty() || v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|c| c.join("vpipe").join("index")),
+    }
+}
+
+/// The identity of a file version: (size in bytes, mtime in ns since the epoch).
+fn stamp(path: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((m.len(), mtime.as_nanos() as u64))
+}
+
+fn entry_path(dir: &Path, path: &Path, stream: usize) -> Option<PathBuf> {
+    let canonical = std::fs::canonicalize(path).ok()?;
+    let mut h = Sha256::new();
+    h.update(canonical.as_os_str().as_encoded_bytes());
+    h.update(stream.to_le_bytes());
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(dir.join(format!("{hex}.idx")))
+}
+
+/// The cached index of `path`'s stream `stream`, if present and made from this version of the file.
+pub(crate) fn load(dir: &Path, path: &Path, stream: usize) -> Option<CachedIndex> {
+    let entry = entry_path(dir, path, stream)?;
+    let file = std::fs::File::open(entry).ok()?;
+    // SAFETY: entries are only ever replaced by rename, never modified in place, so the mapped
+    // bytes do not change under us.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let (size, mtime) = stamp(path)?;
+    parse(&map, size, mtime, stream as u64)
+}
+
+fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex> {
+    let body = bytes.strip_prefix(MAGIC.as_slice())?;
+    let word = |i: usize| body.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    if (word(0)?, word(1)?, word(2)?) != (size, mtime, stream) {
+        return None;
+    }
+    let (kind, num_frames, b_frames, start) = (word(3)?, word(4)?, word(5)?, word(6)? as i64);
+    let (n_pts, n_keys) = (word(7)? as usize, word(8)? as usize);
+    const HEADER: usize = 9;
+    if Some(body.len()) != n_pts.checked_add(n_keys.checked_mul(2)?)?.checked_add(HEADER)?.checked_mul(8) {
+        return None;
+    }
+    let int = |i: usize| word(i).map(|w| w as i64);
+    let pts = (0..n_pts).map(|i| int(HEADER + i)).collect::<Option<Vec<_>>>()?;
+    let keyframes = (0..n_keys)
+        .map(|k| {
+            let (p, d) = (int(HEADER + n_pts + 2 * k)?, int(HEADER + 1 + n_pts + 2 * k)?);
+            Some((p, (d != i64::MIN).then_some(d)))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let start = (start != i64::MIN).then_some(start);
+    Some(CachedIndex { pts, keyframes, num_frames: num_frames as usize, b_frames: b_frames != 0, decoded: kind == 1, start })
+}
+
+/// Stores `index` for `path`'s stream `stream`. Failures (read-only or full disk) are ignored:
+/// the cache only saves time.
+pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex) {
+    let (Some(entry), Some((size, mtime))) = (entry_path(dir, path, stream), stamp(path)) else { return };
+    let mut out = Vec::with_capacity(8 * (10 + index.pts.len() + 2 * index.keyframes.len()));
+    out.extend_from_slice(MAGIC);
+    let words = [
+        size,
+        mtime,
+        stream as u64,
+        index.decoded as u64,
+        index.num_frames as u64,
+        index.b_frames as u64,
+        index.start.unwrap_or(i64::MIN) as u64,
+        index.pts.len() as u64,
+        index.keyframes.len() as u64,
+    ];
+    words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+    index.pts.iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
+    for (p, d) in &index.keyframes {
+        out.extend_from_slice(&p.to_le_bytes());
+        out.extend_from_slice(&d.unwrap_or(i64::MIN).to_le_bytes());
+    }
+    let _ = crate::sink::atomic::write_file(&entry, &out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_go_stale_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("v.mp4");
+        std::fs::write(&video, b"not really a video").unwrap();
+        let idx = CachedIndex { pts: vec![0, 512, 1024], keyframes: vec![(0, Some(-512)), (1024, None)], num_frames: 3, b_frames: true, decoded: false, start: Some(-512) };
+        let cache = dir.path().join("cache");
+        assert_eq!(load(&cache, &video, 0), None);
+        store(&cache, &video, 0, &idx);
+        assert_eq!(load(&cache, &video, 0), Some(idx.clone()));
+        assert_eq!(load(&cache, &video, 1), None, "another stream has its own entry");
+        std::fs::write(&video, b"a different, longer file body").unwrap();
+        assert_eq!(load(&cache, &video, 0), None, "a changed file is probed again");
+        // A truncated entry is ignored, not an error.
+        store(&cache, &video, 0, &idx);
+        let entry = entry_path(&cache, &video, 0).unwrap();
+        let bytes = std::fs::read(&entry).unwrap();
+        std::fs::write(&entry, &bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!(load(&cache, &video, 0), None);
+    }
+}
