@@ -21,12 +21,18 @@ pin=(taskset -c "$core")
 
 # --- peers ------------------------------------------------------------------------------------
 venv="$root/.bench/venv"
-if ! "$venv/bin/python" -c "import av, decord, cv2, video_reader, numpy" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import av, decord, cv2, numpy, PIL" 2>/dev/null || ! ls "$venv"/lib/python3*/site-packages/video_reader >/dev/null 2>&1; then
   echo "bench_peers: installing PyAV, decord, OpenCV, video-reader-rs into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q numpy av decord opencv-python-headless video-reader-rs >&2
+  "$venv/bin/pip" install -q numpy pillow av decord opencv-python-headless video-reader-rs >&2
 fi
+# video-reader-rs 0.4.5's wheel needs a libsharpyuv it does not ship: lend it Pillow's copy.
+vr_libs=$(echo "$venv"/lib/python3*/site-packages/video_reader_rs.libs)
+if [[ ! -e "$vr_libs/libsharpyuv-48a062bd.so.0" ]]; then
+  cp "$(ls "$venv"/lib/python3*/site-packages/pillow.libs/libsharpyuv-*.so* | head -1)" "$vr_libs/libsharpyuv-48a062bd.so.0"
+fi
+export LD_LIBRARY_PATH="$vr_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 tvenv="$root/.bench/venv-torch"
 if [[ " $peers " == *" torchcodec "* ]] && ! "$tvenv/bin/python" -c "import torchcodec.decoders, numpy" 2>/dev/null; then
   echo "bench_peers: installing torch + torchcodec into $tvenv (large download)" >&2

@@ -109,7 +109,9 @@ pub struct DecodeStep {
     pub color_convention: Option<ColorConvention>,
     /// Stream index to read (default: FFmpeg's best video stream).
     pub stream: Option<usize>,
-    /// Decoder threads per video (default 1; mmaction2's `num_threads`).
+    /// Decoder threads per video (mmaction2's `num_threads`). Left out, the engine picks: one per
+    /// video when at least as many videos decode at once as there are cores, else cores ÷ workers
+    /// (frame and slice threads), so a single worker still uses every core on 720p video.
     #[serde(alias = "num_threads")]
     pub threads: Option<usize>,
 }
@@ -151,7 +153,8 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
     let mut normalize = None;
     let mut format = InputFormat::NCHW;
     let mut multi_crops = 0;
-    let mut decode = DecodeOptions::default();
+    // Decoder threads: 0 until a step sets them, so the engine can pick them for its worker count.
+    let mut decode = DecodeOptions { threads: 0, ..Default::default() };
     for (i, step) in steps.iter().enumerate() {
         let at = || format!("pipeline step {} ({})", i + 1, step_name(step));
         if let Some(s) = step.sampler() {

@@ -106,15 +106,13 @@ struct InputKey {
 pub(crate) struct Converter {
     rotation: Rotation,
     convention: ColorConvention,
-    /// Output size when converting and resizing in one swscale call; `None` keeps the size.
-    resize: Option<(usize, usize)>,
     graph: Option<(InputKey, ffmpeg::filter::Graph)>,
     out: ffmpeg::frame::Video,
 }
 
 impl Converter {
     pub(crate) fn new(rotation: Rotation, convention: ColorConvention) -> Self {
-        Converter { rotation, convention, resize: None, graph: None, out: ffmpeg::frame::Video::empty() }
+        Converter { rotation, convention, graph: None, out: ffmpeg::frame::Video::empty() }
     }
 
     /// The filter chain after the source, in libavfilter's syntax.
@@ -128,9 +126,6 @@ impl Converter {
             let full = name.starts_with("yuvj");
             scale.push("in_color_matrix=bt601".to_string());
             scale.push(format!("in_range={}", if full { "pc" } else { "tv" }));
-        }
-        if let Some((w, h)) = self.resize {
-            scale.push(format!("w={w}:h={h}"));
         }
         if !scale.is_empty() {
             chain.push_str(&format!("scale={},", scale.join(":")));
@@ -169,14 +164,6 @@ impl Converter {
             .map_err(|e| anyhow!("colour conversion graph '{chain}': {e}"))?;
         graph.validate().map_err(|e| anyhow!("colour conversion graph '{chain}': {e}"))?;
         Ok(graph)
-    }
-
-    /// Sets (or clears) a target size for converting and resizing in one swscale call.
-    pub(crate) fn set_resize(&mut self, size: Option<(usize, usize)>) {
-        if self.resize != size {
-            self.resize = size;
-            self.graph = None;
-        }
     }
 
     /// Converts `frame` (consumed: its references move into the graph) and hands the packed RGB24

@@ -135,7 +135,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let video = dir.path().join("v.mp4");
         std::fs::write(&video, b"not really a video").unwrap();
-        let idx = CachedIndex { pts: vec![0, 512, 1024], keyframes: vec![(0, Some(-512)), (1024, None)], num_frames: 3, b_frames: true, decoded: false, start: Some(-512) };
+        let idx = CachedIndex {
+            pts: vec![0, 512, 1024],
+            keyframes: vec![(0, Some(-512)), (1024, None)],
+            num_frames: 3,
+            b_frames: true,
+            decoded: false,
+            start: Some(-512),
+        };
         let cache = dir.path().join("cache");
         assert_eq!(load(&cache, &video, 0), None);
         store(&cache, &video, 0, &idx);

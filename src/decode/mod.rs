@@ -18,8 +18,8 @@ mod rawframes;
 mod video;
 
 pub use convert::{ColorConvention, Rotation};
-pub use index_cache::default_cache_dir;
 pub use frame::Frame;
+pub use index_cache::default_cache_dir;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
 pub use video::{decode_all, DecodeOptions, DecodeStats, FrameCount, VideoInfo, VideoReader};

@@ -50,7 +50,13 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { autorotate: true, color_convention: ColorConvention::Ffmpeg, stream: None, threads: 1, index_cache: default_cache_dir() }
+        DecodeOptions {
+            autorotate: true,
+            color_convention: ColorConvention::Ffmpeg,
+            stream: None,
+            threads: 1,
+            index_cache: default_cache_dir(),
+        }
     }
 }
 
@@ -314,7 +320,13 @@ pub struct VideoReader {
     position: Option<i64>,
     stats: DecodeStats,
     options: DecodeOptions,
+    /// Pictures decoded by the counting pass, kept for the first fetch (streams without pts).
+    held: Vec<ffmpeg::frame::Video>,
 }
+
+/// The most decoded picture memory (counted as RGB24 bytes) a counting pass keeps for the first
+/// fetch: 64 MiB, about 870 frames at 320x240.
+const HELD_BYTES: usize = 64 << 20;
 
 impl std::fmt::Debug for VideoReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -399,8 +411,17 @@ impl VideoReader {
             stream_index: opened.stream_index,
             video_streams,
         };
-        let mut reader =
-            VideoReader { path, info, index, opened, converter, position: None, stats: DecodeStats::default(), options: options.clone() };
+        let mut reader = VideoReader {
+            path,
+            info,
+            index,
+            opened,
+            converter,
+            position: None,
+            stats: DecodeStats::default(),
+            options: options.clone(),
+            held: Vec::new(),
+        };
         if reader.info.num_frames == 0 && reader.info.frame_count == FrameCount::Decoded {
             reader.info.num_frames = reader.count_by_decoding()?;
         }
@@ -449,12 +470,6 @@ impl VideoReader {
     /// Work done so far by this reader (decoded vs kept frames, seeks, index mismatches).
     pub fn stats(&self) -> DecodeStats {
         self.stats
-    }
-
-    /// Converts and resizes in one swscale call to `width`×`height` (bicubic, as FFmpeg's
-    /// `scale` filter) for the following fetches; `None` returns frames at their own size.
-    pub fn set_output_size(&mut self, size: Option<(usize, usize)>) {
-        self.converter.set_resize(size);
     }
 
     /// Decodes the frames at the 0-based presentation-order `indices` (any order, repeats allowed)
@@ -545,24 +560,42 @@ impl VideoReader {
     }
 
     /// Frames numbered by decoder output order: one pass from the start, no colour conversion.
+    /// The decoded pictures are kept (references, no copy) while they fit in [`HELD_BYTES`], so
+    /// the first fetch converts from them instead of decoding the stream a second time.
     fn count_by_decoding(&mut self) -> Result<usize> {
         self.rewind()?;
         let mut n = 0;
+        let (mut held, mut bytes) = (Vec::new(), 0usize);
         let result = drive(
             &mut self.opened,
             &mut self.stats,
             |_| true,
-            |_| {
+            |f| {
                 n += 1;
+                bytes += f.width() as usize * f.height() as usize * 3;
+                if bytes <= HELD_BYTES {
+                    // SAFETY: av_frame_clone makes a new frame referencing the same buffers.
+                    held.push(unsafe { ffmpeg::frame::Video::wrap(ffi::av_frame_clone(f.as_ptr())) });
+                }
                 Ok(Flow::Continue)
             },
         );
+        if bytes <= HELD_BYTES {
+            self.held = held;
+        }
         self.position = None;
         result.map(|_| n)
     }
 
     /// Decodes from the start, numbering frames by output order, up to the last wanted index.
     fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
+        let mut held = std::mem::take(&mut self.held);
+        if held.len() == self.info.num_frames {
+            let (converter, tb) = (&mut self.converter, self.opened.time_base);
+            let out = wanted.iter().map(|&i| Ok((i, converter.convert(&mut held[i], tb)?))).collect::<Result<HashMap<_, _>>>()?;
+            self.stats.frames_kept += out.len() as u64;
+            return Ok(out);
+        }
         self.rewind()?;
         let mut out = HashMap::with_capacity(wanted.len());
         let last = *wanted.last().unwrap_or(&0);

@@ -74,6 +74,17 @@ impl DataPipeline {
         }
     }
 
+    /// This pipeline with its decoder threads chosen for `workers` concurrent videos, where the
+    /// pipeline left them to the engine (`threads: 0`): 1 when `workers` ≥ cores, else
+    /// cores ÷ `workers`.
+    pub fn for_workers(mut self, workers: usize) -> Self {
+        if self.decode.threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            self.decode.threads = if workers >= cores { 1 } else { cores / workers.max(1) };
+        }
+        self
+    }
+
     /// The model input for one video: a tensor in [`Self::format`] layout.
     ///
     /// # Errors
@@ -209,7 +220,7 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     let bar = if job.progress { ProgressBar::new(job.samples.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos {per_sec} eta {eta} {msg}").expect("template"));
 
-    let pipeline = Arc::new(job.pipeline.clone());
+    let pipeline = Arc::new(job.pipeline.clone().for_workers(job.workers));
     let (dm, tm) = (decode.clone(), transform.clone());
     let ordered =
         run_pool(job.samples.clone(), &PoolConfig { workers: job.workers, capacity: job.capacity }, source, workers, move |s: &Sample| {

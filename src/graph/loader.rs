@@ -39,6 +39,7 @@ pub fn epoch_order(samples: &[Sample], seed: u64, epoch: u64, shuffle: bool) -> 
 /// an error naming the file; later batches still come.
 pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig) -> impl Iterator<Item = Result<Batch>> {
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
+    let pipeline = pipeline.for_workers(pool.workers);
     let ordered = run_pool(samples, &pool, StageMetrics::new("source"), StageMetrics::new("workers"), move |s: &Sample| {
         pipeline.prepare(s, &d, &t).with_context(|| format!("sample {}", s.path.display()))
     });
