@@ -60,9 +60,12 @@ fi
 
 # --- helpers ----------------------------------------------------------------------------------
 json_ms() { "$venv/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d.get("ms", "nan"))'; }
-cli_time() { # seconds for the FFmpeg CLI on one core, one thread: $1 clip, $2 null|rgb24
+cli_ms() { # the FFmpeg CLI's own time (-benchmark rtime: open + decode + convert, without the
+  # process start and library loading a library call does not pay), one core, one thread:
+  # $1 clip, $2 null|rgb24
   local fmt=(-f null -); [[ "$2" == rgb24 ]] && fmt=(-pix_fmt rgb24 -f rawvideo -y /dev/null)
-  timed "${pin[@]}" ffmpeg -v error -threads 1 -i "$1" -map 0:v:0 -fps_mode passthrough "${fmt[@]}"
+  "${pin[@]}" ffmpeg -hide_banner -nostats -v info -benchmark -threads 1 -i "$1" -map 0:v:0 -fps_mode passthrough "${fmt[@]}" 2>&1 |
+    sed -n 's/.*rtime=\([0-9.]*\)s.*/\1/p' | awk '{print $1 * 1000}'
 }
 maxdiff() { # the largest level difference between two raw RGB24 dumps (or "size" when they differ)
   "$venv/bin/python" - "$1" "$2" <<'EOF'
@@ -85,7 +88,8 @@ EOF
   ffmpeg -v error -i "$1" -map 0:v:0 -vf "select=$sel" -fps_mode passthrough -pix_fmt rgb24 -f rawvideo -y "$2" 2>/dev/null
 }
 
-printf '%-44s %-9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n' clip task vpipe pyav decord opencv torchcodec vr-rs floor "÷peer" "÷floor"
+echo "ms, medians of $rounds rounds; vpipe: first epoch (no index cache), +cache: index cached; ÷peer: vpipe ÷ fastest peer"
+printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor "÷peer" "(+c)" "÷floor"
 for clip in "${clips[@]}"; do
   name=$(basename "$clip")
   # Frame check (tsm8) against the CLI.
@@ -100,18 +104,20 @@ for clip in "${clips[@]}"; do
   for task in tsm8 dense32x2 full; do
     declare -A t=()
     for ((r = 0; r < rounds; r++)); do
-      out=$("${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3)
+      # First epoch (no index cache) and later epochs (index cache warm).
+      out=$(VPIPE_INDEX_CACHE=off "${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3)
       t[vpipe]+="$(echo "$out" | json_ms) "
+      t[cached]+="$(VPIPE_INDEX_CACHE="$work/cache" "${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3 | json_ms) "
       decoded=$(echo "$out" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
       for lib in $peers; do
         t[$lib]+="$("${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task "$task" --clip "$clip" --reps 3 2>/dev/null | json_ms) "
       done
-      t[rgb]+="$(calc "$(cli_time "$clip" rgb24) * 1000") "
-      [[ "$task" == full ]] && t[null]+="$(calc "$(cli_time "$clip" null) * 1000") "
+      t[rgb]+="$(cli_ms "$clip" rgb24) "
+      [[ "$task" == full ]] && t[null]+="$(cli_ms "$clip" null) "
     done
-    med() { tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan | median; }
+    med() { local v; v=$(tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan || true); [[ -n "$v" ]] && median <<<"$v"; }
     frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
-    v=$(med vpipe); rgb=$(med rgb)
+    v=$(med vpipe); vc=$(med cached); rgb=$(med rgb)
     if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$rgb * $decoded / $frames"); fi
     best=""; row=()
     for lib in pyav decord opencv torchcodec video_reader_rs; do
@@ -119,9 +125,10 @@ for clip in "${clips[@]}"; do
       row+=("${m:-—}")
       [[ -n "$m" ]] && { [[ -z "$best" ]] || awk "BEGIN{exit !($m < $best)}"; } && best=$m
     done
-    printf '%-44s %-9s %9.2f %9s %9s %9s %9s %9s %9.2f %8s %8.2f\n' "${name:0:44}" "$task" "$v" "${row[@]}" "$floor" \
-      "$([[ -n "$best" ]] && calc "$v / $best" || echo —)" "$(calc "$v / $floor")"
-    [[ "$task" == full ]] && printf '%-44s %-9s %9s (CLI -f null: %.2f ms)\n' "" "" "" "$(med null)"
+    ratio() { [[ -n "$2" ]] && printf '%.2f' "$(calc "$1 / $2")" || echo —; }
+    printf '%-40s %-9s %8.2f %8.2f %9s %9s %9s %9s %9s %8.2f %6s %6s %6s\n' "${name:0:40}" "$task" "$v" "$vc" "${row[@]}" "$floor" \
+      "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")"
+    [[ "$task" == full ]] && printf '%-40s %-9s (FFmpeg CLI -f null: %.2f ms)\n' "" "" "$(med null)"
     unset t
   done
   echo "  frames vs FFmpeg CLI (max level difference, tsm8): $check"

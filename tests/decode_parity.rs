@@ -49,6 +49,15 @@ fn check_path(path: &Path, expect_frames: Option<usize>) {
         assert!(f.data == reference[i], "{name}: frame {i} (full decode) differs from ffmpeg's ({})", max_diff(&f.data, &reference[i]));
     }
     assert_eq!(reader.stats().index_mismatches, 0, "{name}: the decoder disagreed with the packet index");
+    // The streaming pass of a fresh, uncached reader (no-pts AVIs convert their counting pass's pictures).
+    let mut fresh = VideoReader::open_with(path, &DecodeOptions { index_cache: None, ..Default::default() }).unwrap();
+    let count = fresh
+        .for_each_frame(|i, f| {
+            assert!(f.data == reference[i], "{name}: frame {i} (for_each_frame) differs from ffmpeg's");
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(count, n, "{name}: for_each_frame count");
 }
 
 fn max_diff(a: &[u8], b: &[u8]) -> String {

@@ -516,8 +516,17 @@ impl VideoReader {
     /// # Errors
     /// A packet fails to decode, colour conversion fails, or `on_frame` returns an error.
     pub fn for_each_frame(&mut self, mut on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
-        self.rewind()?;
         let mut buf = Frame::new(0, 0, Vec::new());
+        let mut held = std::mem::take(&mut self.held);
+        if !held.is_empty() && held.len() == self.info.num_frames {
+            for (i, f) in held.iter_mut().enumerate() {
+                self.converter.convert_into(f, self.opened.time_base, &mut buf)?;
+                on_frame(i, &buf)?;
+            }
+            self.stats.frames_kept += held.len() as u64;
+            return Ok(held.len());
+        }
+        self.rewind()?;
         let mut n = 0usize;
         let (converter, tb) = (&mut self.converter, self.opened.time_base);
         let result = drive(
