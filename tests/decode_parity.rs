@@ -235,7 +235,7 @@ fn every_shared_data_video_matches_the_cli() {
     }
 }
 
-/// The legacy convention converts with BT.601 whatever the stream says (decord / PyAV output):
+/// The `bt601` convention converts with BT.601 whatever the stream says (a bare sws_getContext):
 /// on a BT.709 clip it differs from the CLI, on an untagged BT.601 clip it does not.
 #[test]
 fn bt601_convention_reproduces_legacy_conversion() {

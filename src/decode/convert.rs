@@ -9,9 +9,10 @@
 //! pixel-equal to the CLI's for every pixel format, matrix, range and rotation.
 //!
 //! [`ColorConvention::Bt601`] instead reproduces a bare `sws_getContext` conversion (BT.601
-//! matrix always; full range only for the `yuvj*` pixel formats), which is what PyAV's
-//! `to_ndarray(format="rgb24")` and decord gave before they honoured the stream's colour tags: use
-//! it to feed checkpoints trained on their frames.
+//! matrix always; full range only for the `yuvj*` pixel formats): what a loader that ignores the
+//! stream's colour tags gives. Use it to feed checkpoints trained on such frames. (Measured here,
+//! PyAV 18, decord 0.6 and OpenCV 5 honour BT.709 on 8-bit input but not on 10-bit BT.2020; see
+//! the README's decoding section.)
 
 use std::ffi::CString;
 
@@ -28,8 +29,8 @@ pub enum ColorConvention {
     /// The stream's own colour matrix and range, as the FFmpeg CLI and torchcodec ≥ 0.11 convert.
     #[default]
     Ffmpeg,
-    /// BT.601 coefficients whatever the stream says; full range only for `yuvj*` formats (legacy
-    /// decord / PyAV / OpenCV output).
+    /// BT.601 coefficients whatever the stream says; full range only for `yuvj*` formats (a bare
+    /// `sws_getContext`, as loaders that ignore the colour tags convert).
     Bt601,
 }
 

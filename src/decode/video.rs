@@ -517,31 +517,46 @@ impl VideoReader {
     /// A packet fails to decode, colour conversion fails, or `on_frame` returns an error.
     pub fn for_each_frame(&mut self, mut on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
         let mut buf = Frame::new(0, 0, Vec::new());
+        let tb = self.opened.time_base;
+        let n = self.in_output_order(|i, f, converter| {
+            converter.convert_into(f, tb, &mut buf)?;
+            on_frame(i, &buf)?;
+            Ok(Flow::Continue)
+        })?;
+        self.stats.frames_kept += n as u64;
+        Ok(n)
+    }
+
+    /// Frames numbered by decoder output order from frame 0, each handed to `on_frame` (which
+    /// may stop early): the counting pass's pictures when it kept them all, else a decode from
+    /// the start. Returns the number of frames handed over.
+    fn in_output_order(
+        &mut self,
+        mut on_frame: impl FnMut(usize, &mut ffmpeg::frame::Video, &mut Converter) -> Result<Flow>,
+    ) -> Result<usize> {
         let mut held = std::mem::take(&mut self.held);
         if !held.is_empty() && held.len() == self.info.num_frames {
             for (i, f) in held.iter_mut().enumerate() {
-                self.converter.convert_into(f, self.opened.time_base, &mut buf)?;
-                on_frame(i, &buf)?;
+                if on_frame(i, f, &mut self.converter)? == Flow::Stop {
+                    return Ok(i + 1);
+                }
             }
-            self.stats.frames_kept += held.len() as u64;
             return Ok(held.len());
         }
         self.rewind()?;
         let mut n = 0usize;
-        let (converter, tb) = (&mut self.converter, self.opened.time_base);
+        let converter = &mut self.converter;
         let result = drive(
             &mut self.opened,
             &mut self.stats,
             |_| true,
             |f| {
-                converter.convert_into(f, tb, &mut buf)?;
-                on_frame(n, &buf)?;
+                let flow = on_frame(n, f, converter)?;
                 n += 1;
-                Ok(Flow::Continue)
+                Ok(flow)
             },
         );
         self.position = None;
-        self.stats.frames_kept += n as u64;
         result.map(|_| n)
     }
 
@@ -598,32 +613,15 @@ impl VideoReader {
 
     /// Decodes from the start, numbering frames by output order, up to the last wanted index.
     fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
-        let mut held = std::mem::take(&mut self.held);
-        if held.len() == self.info.num_frames {
-            let (converter, tb) = (&mut self.converter, self.opened.time_base);
-            let out = wanted.iter().map(|&i| Ok((i, converter.convert(&mut held[i], tb)?))).collect::<Result<HashMap<_, _>>>()?;
-            self.stats.frames_kept += out.len() as u64;
-            return Ok(out);
-        }
-        self.rewind()?;
         let mut out = HashMap::with_capacity(wanted.len());
         let last = *wanted.last().unwrap_or(&0);
-        let mut i = 0usize;
-        let (converter, tb) = (&mut self.converter, self.opened.time_base);
-        let result = drive(
-            &mut self.opened,
-            &mut self.stats,
-            |_| true,
-            |f| {
-                if wanted.binary_search(&i).is_ok() {
-                    out.insert(i, converter.convert(f, tb)?);
-                }
-                i += 1;
-                Ok(if i <= last { Flow::Continue } else { Flow::Stop })
-            },
-        );
-        self.position = None;
-        result?;
+        let tb = self.opened.time_base;
+        self.in_output_order(|i, f, converter| {
+            if wanted.binary_search(&i).is_ok() {
+                out.insert(i, converter.convert(f, tb)?);
+            }
+            Ok(if i < last { Flow::Continue } else { Flow::Stop })
+        })?;
         self.stats.frames_kept += out.len() as u64;
         Ok(out)
     }
