@@ -12,7 +12,12 @@
 # (several GB; PEERS="pyav decord opencv video_reader_rs" leaves it out).
 # Clips: ../shared/data (mini, kinetics, mmaction2) plus a synthetic set made here: 320x240 xvid
 # GOP 12 AVI, H.264 GOP 12 with B-frames, H.264 one GOP, 720p H.264 GOP 12.
-# Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override).
+# Last, the whole TSM train loader (SampleFrames 1x1x8 train, decode, Resize(-1,256),
+# MultiScaleCrop(224, 13 fixed crops), Resize(224,224), Flip, Normalize, NCHW, batch 8) over the mini
+# list repeated 11 times (88 clips), 2 workers on 2 cores: vpipe (benches/loader.rs) against decord
+# + OpenCV transforms in a torch DataLoader (scripts/bench_loader_peer.py).
+# Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override),
+# LOADER=0 skips the loader comparison.
 source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 rounds="${ROUNDS:-5}"
 core="${CORE:-1}"
@@ -38,7 +43,7 @@ if [[ " $peers " == *" torchcodec "* ]] && ! "$tvenv/bin/python" -c "import torc
   echo "bench_peers: installing torch + torchcodec into $tvenv (large download)" >&2
   python3 -m venv "$tvenv"
   "$tvenv/bin/pip" install -q --upgrade pip >&2
-  "$tvenv/bin/pip" install -q numpy torch torchcodec >&2 || { echo "bench_peers: torchcodec unavailable, left out" >&2; peers="${peers/torchcodec/}"; }
+  "$tvenv/bin/pip" install -q numpy torch torchcodec decord opencv-python-headless >&2 || { echo "bench_peers: torchcodec unavailable, left out" >&2; peers="${peers/torchcodec/}"; }
 fi
 python_of() { if [[ "$1" == torchcodec ]]; then echo "$tvenv/bin/python"; else echo "$venv/bin/python"; fi; }
 
@@ -133,3 +138,35 @@ for clip in "${clips[@]}"; do
   done
   echo "  frames vs FFmpeg CLI (max level difference, tsm8): $check"
 done
+
+# --- the TSM train loader -----------------------------------------------------------------------
+[[ "${LOADER:-1}" == 0 ]] && exit 0
+loader_bin=$(cargo bench --no-run --bench loader 2>&1 | grep -o 'target/release/deps/loader-[0-9a-f]*' | tail -1)
+list="$work/mini_x11.txt"
+for _ in $(seq 11); do cat "$data/mini/mini_videos.txt"; done >"$list"
+cat >"$work/tsm_train.yaml" <<YAML
+seed: 0
+data:
+  train:
+    source: {type: VideoList, ann_file: $list, root: $data/mini/videos}
+    pipeline:
+      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
+      - {type: DecordDecode}
+      - {type: Resize, scale: [-1, 256]}
+      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
+      - {type: Resize, scale: [224, 224], keep_ratio: false}
+      - {type: Flip, flip_ratio: 0.5}
+      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
+      - {type: FormatShape, input_format: NCHW}
+    batch_size: 8
+YAML
+cps() { "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["clips_per_s"])'; }
+declare -A l=()
+for ((r = 0; r < rounds; r++)); do
+  l[vpipe]+="$(VPIPE_INDEX_CACHE=off taskset -c 0,1 "$root/$loader_bin" --pipeline "$work/tsm_train.yaml" --workers 2 --epoch "$r" | cps) "
+  l[peer]+="$(taskset -c 0,1 "$tvenv/bin/python" "$root/scripts/bench_loader_peer.py" --ann "$list" --root "$data/mini/videos" --workers 2 2>/dev/null | cps) "
+done
+lv=$(tr ' ' '\n' <<<"${l[vpipe]}" | grep -v '^$' | median); lp=$(tr ' ' '\n' <<<"${l[peer]}" | grep -v '^$' | median)
+echo
+echo "TSM train loader, 88 clips, batch 8, 2 workers on 2 cores, clips/s (median of $rounds epochs):"
+printf '  vpipe %.1f   decord + OpenCV in a torch DataLoader %.1f   ratio %.2fx\n' "$lv" "$lp" "$(calc "$lv / $lp")"
