@@ -16,7 +16,8 @@
 # MultiScaleCrop(224, 13 fixed crops), Resize(224,224), Flip, Normalize, NCHW, batch 8) over the mini
 # list repeated 11 times (88 clips), 2 workers on 2 cores: vpipe (benches/loader.rs) against decord
 # + OpenCV transforms in a torch DataLoader (scripts/bench_loader_peer.py).
-# Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override),
+# Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override;
+# the word `synthetic` stands for the generated set),
 # LOADER=0 skips the loader comparison.
 source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 rounds="${ROUNDS:-5}"
@@ -59,7 +60,9 @@ ffmpeg -v error -y "${src[@]}" -c:v libxvid -g 12 -bf 0 "$syn/xvid_gop12.avi"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_gop12_bframes.mp4"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 1000 -bf 3 -pix_fmt yuv420p "$syn/h264_one_gop.mp4"
 ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" -t 10 -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_720p.mp4"
-if [[ -n "${CLIPS:-}" ]]; then read -r -a clips <<<"$CLIPS"; else
+if [[ -n "${CLIPS:-}" ]]; then
+  clips=(); for c in $CLIPS; do if [[ "$c" == synthetic ]]; then clips+=("$syn"/*); else clips+=("$c"); fi; done
+else
   clips=("$data"/mini/videos/*/* "$data"/kinetics/*.mp4 "$data"/mmaction2/test.mp4 "$data"/mmaction2/test.avi "$syn"/*)
 fi
 
