@@ -312,3 +312,26 @@ fn second_open_reads_the_index_cache() {
         assert_eq!(second.frames(&picks).unwrap(), first.frames(&picks).unwrap(), "{rel}");
     }
 }
+
+/// `vpipe probe --json`: one object per file with the rotated geometry and how frames were
+/// counted; a file that cannot be opened is named in the error and the exit status.
+#[test]
+fn probe_command_reports_json_and_names_bad_files() {
+    let Some(data) = common::data_dir() else { return };
+    let out = common::vpipe()
+        .args(["probe", "--json"])
+        .arg(data.join("edge/video_90.mov"))
+        .arg(data.join("mini/videos/wave/RATRACE_wave_f_nm_np1_fr_goo_37.avi"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["width"].as_u64(), rows[0]["height"].as_u64()), (Some(320), Some(568)));
+    assert_eq!((rows[0]["coded_width"].as_u64(), rows[0]["applied_rotation"].as_u64()), (Some(568), Some(90)));
+    assert_eq!(rows[0]["frame_count"], "packet_index");
+    assert_eq!((rows[1]["num_frames"].as_u64(), rows[1]["frame_count"].as_str()), (Some(72), Some("decoded")));
+    let bad = common::vpipe().args(["probe"]).arg(data.join("edge/no_such.mp4")).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no_such.mp4"));
+}
