@@ -122,8 +122,7 @@ impl Converter {
         let mut scale = Vec::new();
         if self.convention == ColorConvention::Bt601 {
             // A bare sws_getContext: BT.601, range from the pixel format alone.
-            // SAFETY: av_pix_fmt_desc_get accepts any value and returns null when unknown.
-            let name = unsafe { pix_fmt_name(format) };
+            let name = pix_fmt_name(format);
             let full = name.starts_with("yuvj");
             scale.push("in_color_matrix=bt601".to_string());
             scale.push(format!("in_range={}", if full { "pc" } else { "tv" }));
@@ -167,14 +166,12 @@ impl Converter {
         Ok(graph)
     }
 
-    /// Converts `frame` (consumed: its references move into the graph) and hands the packed RGB24
-    /// bytes of the result to `write`, returning what `write` returns.
-    pub(crate) fn convert_with<T>(
-        &mut self,
-        frame: &mut ffmpeg::frame::Video,
-        time_base: ffmpeg::Rational,
-        write: impl FnOnce(usize, usize, &[u8], usize) -> T,
-    ) -> Result<T> {
+    /// Converts `frame` (consumed: its references move into the graph) into `dst` as packed
+    /// RGB24 of the displayed size, reusing `dst`'s allocation.
+    ///
+    /// # Errors
+    /// An empty picture, a graph libavfilter cannot build for this format, or a failed conversion.
+    pub(crate) fn convert_into(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational, dst: &mut Frame) -> Result<()> {
         // SAFETY: frame.as_ptr() is a valid AVFrame owned by `frame`.
         let key = unsafe {
             let f = &*frame.as_ptr();
@@ -205,50 +202,44 @@ impl Converter {
         if r < 0 {
             bail!("colour conversion produced no picture: {}", ffmpeg::Error::from(r));
         }
-        let (w, h) = (self.out.width() as usize, self.out.height() as usize);
-        Ok(write(w, h, self.out.data(0), self.out.stride(0)))
+        let (w, h, stride) = (self.out.width() as usize, self.out.height() as usize, self.out.stride(0));
+        let src = self.out.data(0);
+        dst.width = w;
+        dst.height = h;
+        dst.channels = 3;
+        dst.data.clear();
+        dst.data.reserve(w * h * 3);
+        for row in 0..h {
+            dst.data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
+        }
+        Ok(())
     }
 
     /// Converts `frame` into a new packed RGB24 [`Frame`] (displayed geometry).
+    ///
+    /// # Errors
+    /// As [`Converter::convert_into`].
     pub(crate) fn convert(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational) -> Result<Frame> {
-        self.convert_with(frame, time_base, |w, h, src, stride| {
-            let mut data = Vec::with_capacity(w * h * 3);
-            for row in 0..h {
-                data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
-            }
-            Frame::new(w, h, data)
-        })
-    }
-
-    /// Converts `frame` into `dst`, reusing its allocation (full-decode paths).
-    pub(crate) fn convert_into(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational, dst: &mut Frame) -> Result<()> {
-        self.convert_with(frame, time_base, |w, h, src, stride| {
-            dst.width = w;
-            dst.height = h;
-            dst.channels = 3;
-            dst.data.clear();
-            dst.data.reserve(w * h * 3);
-            for row in 0..h {
-                dst.data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
-            }
-        })
+        let mut out = Frame::new(0, 0, Vec::new());
+        self.convert_into(frame, time_base, &mut out)?;
+        Ok(out)
     }
 }
 
 /// FFmpeg's name of a pixel format number (`yuv420p`, `yuvj420p`, `yuv420p10le` …), or `""`.
 ///
-/// # Safety
-/// None beyond FFI: `av_get_pix_fmt_name` accepts any value.
-pub(crate) unsafe fn pix_fmt_name(format: i32) -> String {
-    if format < 0 {
+pub(crate) fn pix_fmt_name(format: i32) -> String {
+    if format < 0 || format >= ffi::AVPixelFormat::AV_PIX_FMT_NB as i32 {
         return String::new();
     }
-    // SAFETY: AVPixelFormat is a C enum; values outside it make av_get_pix_fmt_name return null.
-    let p = ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ffi::AVPixelFormat>(format));
+    // SAFETY: `format` is inside AVPixelFormat's range (checked above); av_get_pix_fmt_name
+    // returns a static string or null.
+    let p = unsafe { ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ffi::AVPixelFormat>(format)) };
     if p.is_null() {
         String::new()
     } else {
-        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        // SAFETY: a static NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
 

@@ -122,7 +122,8 @@ impl VideoInfo {
     }
 }
 
-/// Work counters of one reader, for `vpipe bench` and run summaries.
+/// Work counters of one reader ([`VideoReader::stats`]): how many frames a fetch decoded for
+/// the frames it kept, the figure `benches/decode.rs` reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
     /// Frames the decoder output (kept or not).
@@ -212,8 +213,8 @@ fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
     Ok(Opened { input, stream_index, time_base, decoder, pending: None })
 }
 
-/// Reads the next packet of the opened stream into `packet`; `Ok(false)` at the end of the file.
-/// Read errors end the stream as they end the FFmpeg CLI's input.
+/// Reads the next packet of the opened stream into `packet` (a read-ahead packet first); `false`
+/// at the end of the file. Read errors end the stream as they end the FFmpeg CLI's input.
 fn next_packet(opened: &mut Opened, packet: &mut ffmpeg::Packet) -> bool {
     if let Some(p) = opened.pending.take() {
         *packet = p;
@@ -244,6 +245,12 @@ fn display_angle(stream: &ffmpeg::format::stream::Stream) -> f64 {
         }
     }
     0.0
+}
+
+/// The display-matrix angle of the opened stream and the rotation `options` apply for it.
+fn rotation_of(opened: &Opened, options: &DecodeOptions) -> (f64, Rotation) {
+    let angle = display_angle(&opened.input.stream(opened.stream_index).expect("stream exists"));
+    (angle, if options.autorotate { Rotation::from_display_angle(angle) } else { Rotation::None })
 }
 
 fn enum_name(name: *const std::ffi::c_char) -> String {
@@ -352,7 +359,7 @@ impl VideoReader {
     pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut opened = open_input(&path, options)?;
-        let (fps, angle, stream_duration, params) = {
+        let (fps, stream_duration, params) = {
             let stream = opened.input.stream(opened.stream_index).expect("stream exists");
             let r = stream.avg_frame_rate();
             let fps = if r.denominator() != 0 && r.numerator() > 0 { r.numerator() as f64 / r.denominator() as f64 } else { 0.0 };
@@ -361,10 +368,10 @@ impl VideoReader {
             let duration = if d > 0 && tb.denominator() != 0 { d as f64 * tb.numerator() as f64 / tb.denominator() as f64 } else { 0.0 };
             // SAFETY: codecpar is valid while the stream lives; copied out as plain values.
             let p = unsafe { *stream.parameters().as_ptr() };
-            (fps, display_angle(&stream), duration, p)
+            (fps, duration, p)
         };
         let video_streams = opened.input.streams().filter(|s| s.parameters().medium() == ffmpeg::media::Type::Video).count();
-        let rotation = if options.autorotate { Rotation::from_display_angle(angle) } else { Rotation::None };
+        let (angle, rotation) = rotation_of(&opened, options);
         let (coded_width, coded_height) = (opened.decoder.width() as usize, opened.decoder.height() as usize);
         let (width, height) = rotation.apply_to_size(coded_width, coded_height);
         let codec = opened.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default();
@@ -402,8 +409,7 @@ impl VideoReader {
             rotation: angle,
             applied_rotation: rotation.degrees(),
             codec,
-            // SAFETY: any value is accepted.
-            pix_fmt: unsafe { pix_fmt_name(params.format) },
+            pix_fmt: pix_fmt_name(params.format),
             color_space,
             color_range,
             keyframes,
@@ -793,8 +799,7 @@ fn seek_to_keyframe(opened: &mut Opened, key: Keyframe, first: Keyframe) -> Resu
 pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
     init_ffmpeg();
     let mut opened = open_input(path, options)?;
-    let angle = display_angle(&opened.input.stream(opened.stream_index).expect("stream exists"));
-    let rotation = if options.autorotate { Rotation::from_display_angle(angle) } else { Rotation::None };
+    let (_, rotation) = rotation_of(&opened, options);
     let mut converter = Converter::new(rotation, options.color_convention);
     let mut buf = Frame::new(0, 0, Vec::new());
     let mut on_frame = on_frame;
