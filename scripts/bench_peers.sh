@@ -6,7 +6,9 @@
 # thread, interleaved round by round; medians of ROUNDS rounds (each itself a median of 3).
 # The floor is the FFmpeg CLI with -threads 1: `-f null` and rgb24 for (c); for (a)/(b) the CLI's
 # rgb24 time scaled by the frames vpipe had to decode (frames decoded / frames in the clip).
-# Every library's (a) frames are compared with the FFmpeg CLI's (max abs difference in levels).
+# Every library's (a) frames are compared with the FFmpeg CLI's (max abs difference in levels), on
+# every clip and on four colour/orientation clips (BT.709 limited and full range, BT.2020 10-bit,
+# a 90° display matrix).
 #
 # Peers install into .bench/venv (PyPI only); torchcodec with a full torch into .bench/venv-torch
 # (several GB; PEERS="pyav decord opencv video_reader_rs" leaves it out).
@@ -60,6 +62,13 @@ ffmpeg -v error -y "${src[@]}" -c:v libxvid -g 12 -bf 0 "$syn/xvid_gop12.avi"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_gop12_bframes.mp4"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 1000 -bf 3 -pix_fmt yuv420p "$syn/h264_one_gop.mp4"
 ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" -t 10 -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_720p.mp4"
+# Colour and orientation clips, for the frame check only (the README's "who converts how").
+conv="$work/conversion"; mkdir -p "$conv"
+csrc=(-f lavfi -i "testsrc2=size=320x240:rate=25" -t 2 -c:v libx264 -g 12)
+ffmpeg -v error -y "${csrc[@]}" -pix_fmt yuv420p -colorspace bt709 -color_range tv "$conv/bt709_tv.mp4"
+ffmpeg -v error -y "${csrc[@]}" -pix_fmt yuvj420p -colorspace bt709 -color_range pc "$conv/bt709_pc.mp4"
+ffmpeg -v error -y "${csrc[@]}" -pix_fmt yuv420p10le -colorspace bt2020nc -color_range tv "$conv/bt2020_10bit.mp4"
+ffmpeg -v error -y -i "$conv/bt709_tv.mp4" -c copy -metadata:s:v:0 rotate=90 "$conv/rotated_90.mp4"
 if [[ -n "${CLIPS:-}" ]]; then
   clips=(); for c in $CLIPS; do if [[ "$c" == synthetic ]]; then clips+=("$syn"/*); else clips+=("$c"); fi; done
 else
@@ -86,9 +95,10 @@ cli_frames() { # the CLI's frames at tsm8 indices, as raw RGB24
   local n; n=$("$bench_bin" --task tsm8 --clip "$1" --reps 1 --dump "$2.vpipe" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["kept"])')
   local sel; sel=$("$venv/bin/python" - "$1" <<'EOF'
 import subprocess, sys
+import json
 out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-                      "stream=nb_read_frames", "-of", "csv=p=0", sys.argv[1]], capture_output=True, text=True).stdout
-n = int(out.strip().split(",")[0])
+                      "stream=nb_read_frames", "-of", "json", sys.argv[1]], capture_output=True, text=True).stdout
+n = int(json.loads(out)["streams"][0]["nb_read_frames"])
 avg = n / 8.0
 print("+".join(f"eq(n\\,{min(int(avg * k + avg / 2.0), n - 1)})" for k in range(8)))
 EOF
@@ -97,17 +107,24 @@ EOF
 }
 
 echo "ms, medians of $rounds rounds; vpipe: first epoch (no index cache), +cache: index cached; ÷peer: vpipe ÷ fastest peer"
+frame_check() { # each library's tsm8 frames against the CLI's: max level difference, "size" when
+  # the frame size differs (no auto-rotation), "err" when the library cannot read the clip
+  local ref="$work/ref.rgb" out lib
+  cli_frames "$1" "$ref"
+  out="vpipe=$(maxdiff "$work/ref.rgb.vpipe" "$ref")"
+  for lib in $peers; do
+    "${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task tsm8 --clip "$1" --reps 1 --dump "$work/$lib.rgb" >/dev/null 2>&1 || true
+    out+=" $lib=$( [[ -s "$work/$lib.rgb" ]] && maxdiff "$work/$lib.rgb" "$ref" || echo err)"
+    rm -f "$work/$lib.rgb"
+  done
+  echo "$out"
+}
+
 printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor "÷peer" "(+c)" "÷floor"
 for clip in "${clips[@]}"; do
   name=$(basename "$clip")
-  # Frame check (tsm8) against the CLI.
-  ref="$work/ref.rgb"; cli_frames "$clip" "$ref"
-  check="vpipe=$(maxdiff "$work/ref.rgb.vpipe" "$ref")"
-  for lib in $peers; do
-    "${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task tsm8 --clip "$clip" --reps 1 --dump "$work/$lib.rgb" >/dev/null 2>&1 || true
-    check+=" $lib=$( [[ -s "$work/$lib.rgb" ]] && maxdiff "$work/$lib.rgb" "$ref" || echo err)"
-    rm -f "$work/$lib.rgb"
-  done
+  check=$(frame_check "$clip")
+  frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
   # Full-decode floors (seconds → ms), measured in the same rounds.
   for task in tsm8 dense32x2 full; do
     declare -A t=()
@@ -124,7 +141,6 @@ for clip in "${clips[@]}"; do
       [[ "$task" == full ]] && t[null]+="$(cli_ms "$clip" null) "
     done
     med() { local v; v=$(tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan || true); [[ -n "$v" ]] && median <<<"$v"; }
-    frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
     v=$(med vpipe); vc=$(med cached); rgb=$(med rgb)
     if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$rgb * $decoded / $frames"); fi
     best=""; row=()
@@ -141,6 +157,10 @@ for clip in "${clips[@]}"; do
   done
   echo "  frames vs FFmpeg CLI (max level difference, tsm8): $check"
 done
+
+echo
+echo "Colour and orientation: each library's 8 TSM frames against the FFmpeg CLI's (max level difference; size = not rotated):"
+for clip in "$conv"/*; do printf '  %-18s %s\n' "$(basename "$clip")" "$(frame_check "$clip")"; done
 
 # --- the TSM train loader -----------------------------------------------------------------------
 [[ "${LOADER:-1}" == 0 ]] && exit 0
