@@ -5,7 +5,8 @@
 //! - `tsm8`: open + mmaction2 0.x `SampleFrames(clip_len=1, num_clips=8, test_mode=True)` indices
 //!   (segment centres);
 //! - `dense32x2`: open + 32 frames at stride 2 from the middle of the video (indices mod n);
-//! - `full`: open + every frame, one at a time (one reused RGB buffer).
+//! - `full`: open + every frame, one at a time (one reused RGB buffer);
+//! - `open`: the open alone (probe, packet index or count), the part of the others that is per file.
 //!
 //! Run: `cargo bench --bench decode -- --task tsm8 --clip V [--reps 5] [--dump OUT.rgb]`;
 //! `--dump` writes the task's frames as raw RGB24 for the frame check.
@@ -32,6 +33,7 @@ fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
     let n = r.info().num_frames;
     let mut checksum = 0u64;
     match task {
+        "open" => checksum = n as u64,
         "full" => {
             r.for_each_frame(|_, f| {
                 checksum = checksum.wrapping_add(f.data[f.data.len() / 2] as u64);
@@ -57,7 +59,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let (Some(task), Some(clip)) = (flag("--task"), flag("--clip")) else {
-        eprintln!("usage: decode --task tsm8|dense32x2|full --clip VIDEO [--reps N] [--dump FILE]");
+        eprintln!("usage: decode --task tsm8|dense32x2|full|open --clip VIDEO [--reps N] [--dump FILE]");
         return; // `cargo bench` with no arguments runs nothing
     };
     let reps: usize = flag("--reps").map_or(5, |r| r.parse().expect("--reps N"));

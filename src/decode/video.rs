@@ -6,7 +6,9 @@
 //! are decoded but never output, as in FFmpeg). [`VideoReader::frames`] then seeks to the last
 //! keyframe at or before each needed frame only when that keyframe lies ahead of the decoder, so
 //! every needed GOP is decoded once, in one forward pass; non-reference frames that nobody wants
-//! are skipped (`skip_frame = NONREF`), and colour conversion runs only for kept frames.
+//! are skipped (`skip_frame = NONREF`), and once the last packet a run of wanted frames needs
+//! has been sent the decoder is drained rather than fed the packets that would only push those
+//! frames out of its reorder buffer. Colour conversion runs only for kept frames.
 //!
 //! Streams without usable pts (DivX packed B-frames in AVI, where 73 packets carry 72 frames) are
 //! numbered by decoder output order: their frame count comes from a decode pass without colour
@@ -555,7 +557,7 @@ impl VideoReader {
         let result = drive(
             &mut self.opened,
             &mut self.stats,
-            |_| true,
+            |_| Feed::Decode,
             |f| {
                 let flow = on_frame(n, f, converter)?;
                 n += 1;
@@ -599,7 +601,7 @@ impl VideoReader {
         let result = drive(
             &mut self.opened,
             &mut self.stats,
-            |_| true,
+            |_| Feed::Decode,
             |f| {
                 n += 1;
                 bytes += f.width() as usize * f.height() as usize * 3;
@@ -640,7 +642,6 @@ impl VideoReader {
         // Last keyframe at or before a frame.
         let keyframe_of = |frame: usize| keyframes[keyframes.partition_point(|k| k.pts <= pts[frame]).saturating_sub(1)];
         let wanted_pts: Vec<i64> = wanted.iter().map(|&i| pts[i]).collect();
-        let is_wanted = |p: &ffmpeg::Packet| p.pts().is_none_or(|t| wanted_pts.binary_search(&t).is_ok());
         let mut out = HashMap::with_capacity(wanted.len());
         let mut w = 0usize;
         while w < wanted.len() {
@@ -654,11 +655,31 @@ impl VideoReader {
                 skip_before = Some(key.pts);
             }
             let before = w;
+            // The run of wanted frames this pass decodes: up to the next one that needs a seek.
+            let mut end = w + 1;
+            while end < wanted.len() && keyframe_of(wanted[end]).pts <= wanted_pts[end - 1] {
+                end += 1;
+            }
+            let run = &wanted_pts[w..end];
+            let mut unsent = run.len();
+            let feed = |p: &ffmpeg::Packet| match p.pts() {
+                None => Feed::Decode,
+                Some(t) if run.binary_search(&t).is_ok() => {
+                    unsent -= 1;
+                    if unsent == 0 {
+                        Feed::Last
+                    } else {
+                        Feed::Decode
+                    }
+                }
+                Some(t) if wanted_pts.binary_search(&t).is_ok() => Feed::Decode,
+                Some(_) => Feed::Skip,
+            };
             let mut mismatch = false;
             let mut stopped = false;
             let (converter, tb) = (&mut self.converter, self.opened.time_base);
             let position = &mut self.position;
-            let result = drive(&mut self.opened, &mut self.stats, is_wanted, |f| {
+            let result = drive(&mut self.opened, &mut self.stats, feed, |f| {
                 let Some(ts) = f.pts().or(f.timestamp()) else {
                     mismatch = true;
                     return Ok(Flow::Stop);
@@ -707,15 +728,27 @@ enum Flow {
     Stop,
 }
 
+/// What `drive` does with a packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Decode it.
+    Decode,
+    /// Nobody wants its frame: decode it only if other frames reference it (`skip_frame = NONREF`).
+    Skip,
+    /// Decode it, then drain the decoder: every frame still wanted is in, so the packets after it
+    /// would be decoded only to push the wanted ones out of the reorder buffer.
+    Last,
+}
+
 /// Feeds packets of the stream to the decoder and hands every output frame to `on_frame`.
-/// Frames already in the decoder from an earlier call that stopped early come first. Packets for
-/// which `needed` is false are decoded only if other frames reference them (`skip_frame =
-/// NONREF`): their frames may never be output. Returns `true` when the decoder was drained (end
-/// of stream): it must be flushed (by a seek) before it takes packets again.
+/// Frames already in the decoder from an earlier call that stopped early come first. `feed`
+/// says what to do with each packet ([`Feed`]): skipped packets' frames may never be output.
+/// Returns `true` when the decoder was drained (end of stream, or after a [`Feed::Last`]
+/// packet); a drained decoder must be flushed (by a seek) before it takes packets again.
 fn drive(
     opened: &mut Opened,
     stats: &mut DecodeStats,
-    needed: impl Fn(&ffmpeg::Packet) -> bool,
+    mut feed: impl FnMut(&ffmpeg::Packet) -> Feed,
     mut on_frame: impl FnMut(&mut ffmpeg::frame::Video) -> Result<Flow>,
 ) -> Result<bool> {
     let mut frame = ffmpeg::frame::Video::empty();
@@ -734,7 +767,8 @@ fn drive(
     let mut packet = ffmpeg::Packet::empty();
     let mut skipping = false;
     while next_packet(opened, &mut packet) {
-        let skip = !needed(&packet);
+        let what = feed(&packet);
+        let skip = what == Feed::Skip;
         if skip != skipping {
             skipping = skip;
             let discard = if skip { ffmpeg::Discard::NonReference } else { ffmpeg::Discard::Default };
@@ -742,6 +776,9 @@ fn drive(
         }
         opened.decoder.send_packet(&packet).map_err(|e| anyhow!("decoding video packet (pts {:?}): {e}", packet.pts()))?;
         stats.packets_decoded += 1;
+        if what == Feed::Last {
+            break;
+        }
         if receive(&mut opened.decoder, stats)? == Flow::Stop {
             opened.decoder.skip_frame(ffmpeg::Discard::Default);
             return Ok(false);
@@ -808,7 +845,7 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
     drive(
         &mut opened,
         &mut DecodeStats::default(),
-        |_| true,
+        |_| Feed::Decode,
         |f| {
             converter.convert_into(f, tb, &mut buf)?;
             on_frame(n, &buf)?;
