@@ -65,7 +65,8 @@ pub enum Semantics {
     #[default]
     #[serde(rename = "0.x")]
     V0,
-    /// mmaction2 1.x: for clip_len > 1, offsets rhe(j·m/(K−1)) with m = max(N − (L−1)·I − 1, 0).
+    /// mmaction2 1.x: for clip_len > 1, offsets rhe(j·m/(K−1)) with m = max(N − (L−1)·I − 1, 0);
+    /// for clip_len 1, centres of K segments of N/K frames (`frame_interval` ignored).
     #[serde(rename = "1.x")]
     V1,
 }
@@ -137,8 +138,8 @@ impl SampleFrames {
         }
         let offsets = match (self.test_mode, self.semantics) {
             (false, _) => self.train_offsets(total_frames, rng),
-            (true, Semantics::V1) if self.clip_len > 1 => self.test_offsets_1x(total_frames),
-            (true, _) => self.test_offsets(total_frames),
+            (true, Semantics::V1) => self.test_offsets_1x(total_frames),
+            (true, Semantics::V0) => self.test_offsets(total_frames),
         };
         self.clips(self.clip_len).assemble(&offsets, total_frames, start_index, rng)
     }
@@ -161,7 +162,7 @@ impl SampleFrames {
         let (l, k) = (self.clip_len, self.num_clips);
         let span = ((l * self.frame_interval) as f64 * ratio).max(1.0);
         let offsets: Vec<i64> = if self.test_mode && l == 1 {
-            self.test_offsets(n)
+            self.test_offsets_1x(n)
         } else if self.test_mode {
             let m = (n as f64 - span).max(0.0);
             let c = if self.twice_sample { 2 * k } else { k };
@@ -180,9 +181,19 @@ impl SampleFrames {
         clips.assemble_steps(&offsets, &steps, n, start_index, rng)
     }
 
-    /// 1.x `_get_test_clips` for clip_len > 1 (semantics §3).
+    /// 1.x `_get_test_clips` (semantics §3). With clip_len 1 (2D recognisers) the segments are
+    /// N/K frames long whatever `frame_interval` is, and a video shorter than the interval is no
+    /// special case, unlike 0.x.
     fn test_offsets_1x(&self, n: usize) -> Vec<i64> {
         let k = self.num_clips;
+        if self.clip_len == 1 {
+            let avg = n as f64 / k as f64;
+            let mut offs: Vec<i64> = (0..k).map(|j| (j as f64 * avg + avg / 2.0) as i64).collect();
+            if self.twice_sample {
+                offs.extend((0..k).map(|j| (j as f64 * avg) as i64));
+            }
+            return offs;
+        }
         let ori = (self.clip_len - 1) * self.frame_interval + 1;
         let m = n.saturating_sub(ori) as f64;
         let c = if self.twice_sample { 2 * k } else { k };
@@ -395,8 +406,19 @@ mod tests {
         assert_eq!(firsts, vec![0, 4, 8, 12, 16, 21, 25, 29, 33, 37]);
         assert_eq!(v1(8, 8, 1).sample(300, 0, &mut rng()).frame_inds, (0..8).map(|j| 121 + 8 * j).collect::<Vec<i64>>());
         assert_eq!(v1(8, 8, 1).sample(50, 0, &mut rng()).frame_inds, vec![0, 8, 16, 24, 32, 40, 48, 6]);
-        // L = 1 is the same in both.
+        // L = 1, I = 1 is the same in both.
         assert_eq!(v1(1, 1, 8).sample(100, 1, &mut rng()).frame_inds, vec![7, 19, 32, 44, 57, 69, 82, 94]);
+        // L = 1 ignores frame_interval in 1.x (semantics §3): N=2, I=2, K=1 → 1.x [1], 0.x [0].
+        assert_eq!(v1(1, 2, 1).sample(2, 0, &mut rng()).frame_inds, vec![1]);
+        assert_eq!(test_sf(1, 2, 1).sample(2, 0, &mut rng()).frame_inds, vec![0]);
+        // N=21, I=8, K=7: 1.x segments of 21/7 = 3 frames; 0.x of (21 − 8 + 1)/7 = 2.
+        assert_eq!(v1(1, 8, 7).sample(21, 0, &mut rng()).frame_inds, vec![1, 4, 7, 10, 13, 16, 19]);
+        assert_eq!(test_sf(1, 8, 7).sample(21, 0, &mut rng()).frame_inds, vec![1, 3, 5, 7, 9, 11, 13]);
+        // N=5 < I=8: 0.x gives zeros, 1.x no special case.
+        assert_eq!(test_sf(1, 8, 2).sample(5, 0, &mut rng()).frame_inds, vec![0, 0]);
+        assert_eq!(v1(1, 8, 2).sample(5, 0, &mut rng()).frame_inds, vec![1, 3]);
+        let twice = SampleFrames { twice_sample: true, ..v1(1, 8, 7) }.sample(21, 0, &mut rng());
+        assert_eq!(twice.frame_inds[7..], [0, 3, 6, 9, 12, 15, 18]);
         assert!(SampleFrames { twice_sample: true, ..v1(8, 8, 1) }.validate().is_err());
     }
 
