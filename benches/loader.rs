@@ -36,7 +36,7 @@ fn main() {
     let pool = PoolConfig { workers, capacity: (2 * workers).max(s.batch_size) };
     let t = Instant::now();
     let mut clips = 0usize;
-    for batch in loader::batches(order, pipeline, s.batch_size, pool) {
+    for batch in loader::batches(order, pipeline, s.batch_size, pool).into_iter("consumer") {
         clips += batch.unwrap_or_else(|e| panic!("{e:#}")).samples.len();
     }
     let secs = t.elapsed().as_secs_f64();

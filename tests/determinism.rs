@@ -15,7 +15,10 @@ fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batc
     let source = SourceConfig::VideoList { ann_file: data.join("mini/mini_videos.txt"), root: data.join("mini/videos") };
     let pipeline = DataPipeline::new(parts, cfg.seed, epoch, source.rawframe_spec().unwrap());
     let order = epoch_order(&source.samples().unwrap(), cfg.seed, epoch, true);
-    batches(order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers }).map(|b| b.unwrap()).collect()
+    batches(order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers })
+        .into_iter("test")
+        .map(|b| b.unwrap())
+        .collect()
 }
 
 fn bytes(batches: &[Batch]) -> Vec<u8> {

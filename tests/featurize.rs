@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, FixedSizeListArray, Float32Array, Int32Array, StringArray};
@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use vpipe::graph::featurize::DataPipeline;
-use vpipe::graph::{run_pool, PoolConfig, StageMetrics};
+use vpipe::graph::{Graph, Settings, StageMetrics};
 use vpipe::source::read_video_list;
 
 fn read(path: &Path) -> (RecordBatch, Vec<(String, String)>) {
@@ -179,17 +179,27 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
     let parts = vpipe::config::default_test_pipeline(8, vpipe::decode::Modality::RGB);
     let pipeline = Arc::new(DataPipeline::new(parts, 0, 0, Default::default()));
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
-    let cfg = PoolConfig { workers: 2, capacity: 3 };
-    let mut it = run_pool(samples, &cfg, StageMetrics::new("source"), StageMetrics::new("workers"), move |s| pipeline.prepare(s, &d, &t));
+    // Decoded but not yet consumed: up when a worker finishes a sample, down when the sink is done.
+    let (unconsumed, max_unconsumed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (u, m) = (unconsumed.clone(), max_unconsumed.clone());
+    let settings = Settings { capacity: 3, ..Settings::default() };
     let mut n = 0;
-    for done in it.by_ref() {
-        let p = done.result.unwrap();
-        assert_eq!(p.tensor.shape, vec![8, 3, 224, 224]);
-        std::thread::sleep(std::time::Duration::from_millis(40)); // the slow sink
-        n += 1;
-    }
+    Graph::source("test", samples, |s| s.name.clone(), settings)
+        .map("prepare", 2, move |s| {
+            let p = pipeline.prepare(&s, &d, &t);
+            m.fetch_max(u.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+            p
+        })
+        .run("sink", |p| {
+            assert_eq!(p.tensor.shape, vec![8, 3, 224, 224]);
+            std::thread::sleep(std::time::Duration::from_millis(40)); // the slow sink
+            unconsumed.fetch_sub(1, Ordering::SeqCst);
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(n, 24);
-    let max = it.max_unconsumed.load(Ordering::SeqCst);
+    let max = max_unconsumed.load(Ordering::SeqCst);
     assert!(max <= 3, "decoded-but-unconsumed samples reached {max} > capacity 3");
     assert!(max >= 2, "the decoders should run ahead of a slow sink (max {max})");
 }

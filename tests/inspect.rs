@@ -91,3 +91,58 @@ fn check_names_the_line_of_a_misspelled_parameter() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Problems knowable before the first sample fail `vpipe check` with the pipeline file's line
+/// (issue 7): an absurd `num_clips` (which once aborted `inspect` with a failed allocation) and a
+/// `BackgroundBlend` whose background list is missing. No command aborts on them.
+#[test]
+fn check_names_file_and_line_for_absurd_sizes_and_missing_background_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini_tmf.yaml")).unwrap();
+    let bad = text.replacen("num_clips: 8}", "num_clips: 99999999999}", 1);
+    let line = bad.lines().position(|l| l.contains("99999999999")).unwrap() + 1;
+    let p = dir.path().join("absurd.yaml");
+    std::fs::write(&p, &bad).unwrap();
+    for cmd in [&["check", "--syntax-only"][..], &["inspect"], &["bench", "--no-model"]] {
+        let o = common::vpipe().args(cmd).arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?} must fail cleanly, not abort: {err}");
+        assert!(err.contains(&format!("absurd.yaml:{line}: in `data.train.pipeline`")) && err.contains("99999999999"), "{cmd:?}: {err}");
+    }
+
+    let Some(data) = common::data_dir() else { return };
+    let missing = dir.path().join("no_such_list.txt");
+    let bad = text
+        .replace("../shared/data", data.to_str().unwrap())
+        .replace(&format!("ann_files: [{}/mini/mini_videos.txt]", data.display()), &format!("ann_files: [{}]", missing.display()));
+    let line = bad.lines().position(|l| l.contains("type: BackgroundBlend")).unwrap() + 1;
+    let p = dir.path().join("blend.yaml");
+    std::fs::write(&p, &bad).unwrap();
+    let o = common::vpipe().arg("check").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains(&format!("blend.yaml:{line}: in `data.train.pipeline`")) && err.contains("no_such_list.txt"), "{err}");
+}
+
+/// `vpipe bench` runs the loader for real and reports, as JSON, what the issue asks for: clips/s,
+/// frames decoded per frame kept, per-stage busy/starved/blocked time, peak RSS, bottleneck.
+#[test]
+fn bench_reports_stages_and_the_bottleneck_as_json() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = mini_pipeline(&data, dir.path());
+    let o = common::vpipe().args(["bench", "--no-model", "--json", "--workers", "2"]).arg(&yaml).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!((j["ok"].as_u64(), j["outputs"].as_u64(), j["failed"].as_u64()), (Some(8), Some(8), Some(0)));
+    assert!(j["rate_per_s"].as_f64().unwrap() > 0.0 && j["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // 8 videos × 8 frames kept; more decoded (GOP spans, no-pts AVIs counted by decoding).
+    assert_eq!(j["frames_kept"].as_u64(), Some(64));
+    assert!(j["decoded_per_kept"].as_f64().unwrap() >= 1.0);
+    let stages: Vec<&str> = j["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["source", "prepare", "decode", "transform", "batch", "collate", "count"]);
+    let prepare = &j["stages"][1];
+    assert_eq!((prepare["items"].as_u64(), prepare["workers"].as_u64()), (Some(8), Some(2)));
+    assert!(prepare["busy_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(j["bottleneck"], "prepare", "without the model the loader is the bottleneck");
+}

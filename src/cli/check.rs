@@ -27,7 +27,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     let Some(path) = a.pipeline else { bail!("give a PIPELINE.yaml (or --print-schema)") };
     let cfg = PipelineConfig::load(&path)?;
-    let lines = cfg.check(!a.syntax_only).map_err(|e| e.context(format!("in pipeline file {}", path.display())))?;
+    let file = path.display().to_string();
+    // Problems in a pipeline step already start with `file:line`.
+    let locate = |e: anyhow::Error| if format!("{e:#}").starts_with(&file) { e } else { e.context(format!("in pipeline file {file}")) };
+    let lines = cfg.check(!a.syntax_only).map_err(locate)?;
     for l in lines {
         println!("{l}");
     }

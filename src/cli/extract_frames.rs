@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::{default_workers, shard_spec};
+use super::{default_workers, shard_spec, sibling};
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
 
@@ -68,7 +68,8 @@ pub fn run(a: Args) -> Result<()> {
     if videos.is_empty() {
         bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
     }
-    if let Some((i, n)) = shard_spec(a.shard.as_deref())? {
+    let shard = shard_spec(a.shard.as_deref())?;
+    if let Some((i, n)) = shard {
         videos = videos.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
     }
     let job = ExtractJob {
@@ -80,6 +81,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     let summary = extract::run(job)?;
     eprint!("{summary}");
+    // Beside the output folder, not in it: the folder holds only frames and the report.
+    let suffix = shard.map_or("summary.json".into(), |(i, n)| format!("summary-{i:05}-of-{n:05}.json"));
+    summary.write_json(&sibling(&a.out, &suffix))?;
     if !summary.failures.is_empty() {
         bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());
     }

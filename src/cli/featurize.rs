@@ -176,8 +176,10 @@ pub fn run(a: Args) -> Result<()> {
     };
     let summary = featurize::run(job)?;
     eprint!("{summary}");
-    if summary.clips > 0 {
-        println!("wrote {} ({} rows)", out.display(), summary.clips);
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    summary.write_json(&out.with_file_name(format!("{stem}.summary.json")))?;
+    if summary.outputs > 0 {
+        println!("wrote {} ({} rows)", out.display(), summary.outputs);
     } else {
         println!("no rows: nothing written to {}", out.display());
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use vpipe::config::{split_pipeline, PipelineConfig, SplitName};
+use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::StageMetrics;
 use vpipe::transform::{format, Clip};
@@ -34,7 +34,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     let split = cfg.split(a.split)?;
-    let parts = split_pipeline(&split.pipeline).with_context(|| format!("in `data.{:?}.pipeline`", a.split))?;
+    let parts = cfg.parts(a.split)?;
     let pipeline = DataPipeline::new(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
     let samples = split.source.samples()?;
     let m = StageMetrics::new("inspect");

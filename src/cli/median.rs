@@ -65,11 +65,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     let workers = a.workers.unwrap_or_else(default_workers);
     let s = if a.decode_only {
-        median::decode_only(tasks, a.max_frames, workers)
+        median::decode_only(tasks, a.max_frames, workers)?
     } else {
-        median::run(tasks, a.max_frames, format, workers, std::io::stderr().is_terminal())
+        median::run(tasks, a.max_frames, format, workers, std::io::stderr().is_terminal())?
     };
     eprint!("{s}");
+    s.write_json(&super::sibling(&a.out, "summary.json"))?;
     if !s.failures.is_empty() {
         bail!("{} video(s) failed (listed above)", s.failures.len());
     }

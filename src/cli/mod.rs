@@ -1,5 +1,6 @@
 //! Subcommands, one file each, plus the flag helpers they share.
 
+mod bench;
 mod build_file_list;
 mod check;
 mod extract_frames;
@@ -43,6 +44,9 @@ enum Command {
     /// Temporal-median background image per video, from rawframe folders or videos (CDAR
     /// extract_median_by_rawframes.py / _by_videos.py); parallel, resumable.
     Median(median::Args),
+    /// Run one split's loader (and the model) for real and report clips/s, frames decoded per
+    /// frame kept, per-stage busy/starved/blocked time, peak RSS and the bottleneck stage.
+    Bench(bench::Args),
     /// Report what the decoder sees in video files: frames (and how they were counted), fps,
     /// duration, size before/after rotation, codec, pixel format, colour matrix/range, GOPs.
     Probe(probe::Args),
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(a) => run::run(a),
         Command::Median(a) => median::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 
@@ -84,6 +89,13 @@ fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
         (Ok(i), Ok(n)) => parse_shard(&format!("{i}/{n}")).map(Some),
         _ => Ok(None),
     }
+}
+
+/// `path` with `.suffix` appended to its name (`out/frames` → `out/frames.summary.json`): where
+/// a job's [`vpipe::graph::Summary`] goes, beside its output.
+fn sibling(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("{name}.{suffix}"))
 }
 
 /// Worker threads when not given: the number of cores.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use super::default_workers;
-use vpipe::config::{split_pipeline, AverageClips as CfgAverage, ModelSection, ModelType, PipelineConfig, SplitName};
+use vpipe::config::{AverageClips as CfgAverage, ModelSection, ModelType, PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::graph::PoolConfig;
@@ -46,8 +46,25 @@ pub struct Args {
     workers: Option<usize>,
 }
 
+/// Split `name` of `cfg` ready to load, `None` where the file has no such split: its samples,
+/// data pipeline (epoch 0) and loader sizing (`workers`, else the split's, else the cores).
+///
+/// # Errors
+/// The split's list or pipeline does not load.
+pub(super) fn split_data(cfg: &PipelineConfig, name: SplitName, workers: Option<usize>) -> Result<Option<SplitData>> {
+    let Some(s) = cfg.data.get(&name) else { return Ok(None) };
+    let parts = cfg.parts(name)?;
+    let workers = workers.or(s.workers).unwrap_or_else(default_workers);
+    Ok(Some(SplitData {
+        samples: s.source.samples()?,
+        pipeline: DataPipeline::new(parts, cfg.seed, 0, s.source.rawframe_spec()?),
+        batch_size: s.batch_size,
+        pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
+    }))
+}
+
 /// The built-in or TorchScript model a model section names.
-fn model_spec(m: &ModelSection, seed: u64) -> Result<ModelSpec> {
+pub(super) fn model_spec(m: &ModelSection, seed: u64) -> Result<ModelSpec> {
     let kind = match m.kind {
         ModelType::TSM => ModelKind::Tsm,
         ModelType::TSN => ModelKind::Tsn,
@@ -74,17 +91,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     cfg.check(true).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
-    let split = |name: SplitName| -> Result<Option<SplitData>> {
-        let Some(s) = cfg.data.get(&name) else { return Ok(None) };
-        let parts = split_pipeline(&s.pipeline)?;
-        let workers = a.workers.or(s.workers).unwrap_or_else(default_workers);
-        Ok(Some(SplitData {
-            samples: s.source.samples()?,
-            pipeline: DataPipeline::new(parts, cfg.seed, 0, s.source.rawframe_spec()?),
-            batch_size: s.batch_size,
-            pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
-        }))
-    };
+    let split = |name: SplitName| split_data(&cfg, name, a.workers);
     let training = !a.test_only;
     if training && (cfg.train.is_none() || !cfg.data.contains_key(&SplitName::Train)) {
         bail!("training needs `data.train` and a `train` section (or pass --test-only)");

@@ -7,6 +7,7 @@
 //! types ([`pipeline_schema`]).
 
 mod featurize;
+mod location;
 mod pipeline;
 mod source;
 mod steps;
@@ -16,6 +17,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 pub use featurize::{FeaturizeConfig, ModelConfig};
+pub use location::{Origin, StepAt};
 pub use pipeline::{
     pipeline_schema, AverageClips, DataSplit, DynamicName, Fp16, LossScale, ModelSection, ModelType, Optimizer, PipelineConfig, Schedule,
     SplitName, TrainSection, Warmup,

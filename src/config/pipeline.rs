@@ -45,6 +45,10 @@ pub struct PipelineConfig {
     pub train: Option<TrainSection>,
     /// Folder for logs, checkpoints and predictions.
     pub work_dir: Option<PathBuf>,
+    /// The file this came from and its steps' lines (set by [`Self::load`]), for messages.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub origin: Option<super::Origin>,
 }
 
 /// A data split's name.
@@ -312,7 +316,28 @@ impl PipelineConfig {
     /// # Errors
     /// Unreadable file; YAML errors, unknown keys, wrong types, missing keys — with line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        load_yaml(path)
+        let mut cfg: Self = load_yaml(path)?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        cfg.origin = Some(super::Origin::of(path, &text));
+        Ok(cfg)
+    }
+
+    /// `e`, a problem in split `split`, with the file and line of the step it names (see
+    /// [`super::Origin::locate`]); unchanged when the config was not loaded from a file.
+    pub fn locate(&self, split: SplitName, e: anyhow::Error) -> anyhow::Error {
+        let key = format!("{split:?}").to_lowercase();
+        match &self.origin {
+            Some(o) => o.locate(&key, e),
+            None => e.context(format!("in `data.{key}`")),
+        }
+    }
+
+    /// The runtime parts of split `name`'s pipeline ([`split_pipeline`]), errors located.
+    ///
+    /// # Errors
+    /// As [`split_pipeline`], with file and line.
+    pub fn parts(&self, name: SplitName) -> Result<PipelineParts> {
+        split_pipeline(&self.split(name)?.pipeline).map_err(|e| self.locate(name, e))
     }
 
     /// Parses YAML text.
@@ -346,7 +371,10 @@ impl PipelineConfig {
         }
         for (name, split) in &self.data {
             let key = format!("data.{}", format!("{name:?}").to_lowercase());
-            let parts: PipelineParts = split_pipeline(&split.pipeline).with_context(|| format!("in `{key}.pipeline`"))?;
+            let parts: PipelineParts = self.parts(*name)?;
+            if paths {
+                self.check_backgrounds(*name, split)?;
+            }
             split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
             if split.batch_size == 0 {
                 bail!("`{key}.batch_size` must be ≥ 1");
@@ -375,6 +403,21 @@ impl PipelineConfig {
             }
         }
         Ok(lines)
+    }
+}
+
+impl PipelineConfig {
+    /// Builds every `BackgroundBlend` background list of `split` now, so that a missing list or
+    /// background image fails `vpipe check` instead of the first sample that draws it.
+    fn check_backgrounds(&self, name: SplitName, split: &DataSplit) -> Result<()> {
+        for (i, step) in split.pipeline.iter().enumerate() {
+            if let Some(crate::transform::Transform::BackgroundBlend(b)) = step.transform() {
+                b.background_list()
+                    .map(drop)
+                    .map_err(|e| self.locate(name, e.context(super::StepAt { step: i, name: "BackgroundBlend".into() })))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,10 @@
 //! Pipeline steps (`pipeline:` lists), mmaction2 `type:` names one-to-one, and their split into
 //! sampler, transforms, Normalize and FormatShape.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 
+use super::location::StepAt;
 use crate::decode::{ColorConvention, DecodeOptions, Modality};
 use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrames};
 use crate::transform::{
@@ -70,7 +71,7 @@ pub enum Step {
 
 impl Step {
     /// The frame transform this step is, if it is one.
-    fn transform(&self) -> Option<Transform> {
+    pub(super) fn transform(&self) -> Option<Transform> {
         Some(match self {
             Step::Resize(t) => Transform::Resize(t.clone()),
             Step::RandomResizedCrop(t) => Transform::RandomResizedCrop(t.clone()),
@@ -156,15 +157,15 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
     // Decoder threads: 0 until a step sets them, so the engine can pick them for its worker count.
     let mut decode = DecodeOptions { threads: 0, ..Default::default() };
     for (i, step) in steps.iter().enumerate() {
-        let at = || format!("pipeline step {} ({})", i + 1, step_name(step));
+        let at = || StepAt { step: i, name: step_name(step) };
         if let Some(s) = step.sampler() {
             if sampler.replace(s.clone()).is_some() {
-                bail!("{}: a second sampler", at());
+                return Err(anyhow!("a second sampler").context(at()));
             }
             s.validate().with_context(at)?;
         } else if let Some(t) = step.transform() {
             if normalize.is_some() {
-                bail!("{}: frame transforms must come before Normalize", at());
+                return Err(anyhow!("frame transforms must come before Normalize").context(at()));
             }
             if let Transform::BackgroundBlend(b) = &t {
                 b.validate().with_context(at)?;
@@ -172,7 +173,7 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
             if matches!(t, Transform::ThreeCrop(_) | Transform::TenCrop(_)) {
                 multi_crops += 1;
                 if multi_crops > 1 {
-                    bail!("{}: only one ThreeCrop/TenCrop per pipeline", at());
+                    return Err(anyhow!("only one ThreeCrop/TenCrop per pipeline").context(at()));
                 }
             }
             transforms.push(t);

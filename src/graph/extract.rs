@@ -2,25 +2,22 @@
 //! every video → a folder of JPEGs `OUT/<class>/<video_stem>/img_00001.jpg …`.
 //!
 //! ```text
-//! source ─▶ workers (decode all frames → resize → JPEG → files in .<stem>.partial/) ─▶ rename
-//!        ─▶ main thread (report file, progress bar, summary)
+//! source ─▶ extract × workers (decode all frames → resize → JPEG → files in .<stem>.partial/
+//!        → rename) ─▶ report (report file, on the calling thread)
 //! ```
 //! A folder under its final name is always complete (see [`AtomicDir`]): a re-run skips it and
 //! redoes any video whose folder is missing, so a killed run resumes where it stopped. One decoder
 //! thread per video; parallelism is across videos.
 
+use anyhow::{Context, Result};
+use fast_image_resize::Resizer;
 use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result};
-use fast_image_resize::Resizer;
-use indicatif::{ProgressBar, ProgressStyle};
-
-use super::metrics::{Failure, VideoJobSummary};
-use super::{run_pool, PoolConfig, StageMetrics};
+use super::engine::{Graph, Settings};
+use super::Summary;
 use crate::decode::{decode_all, DecodeOptions, FilenameTemplate, JpegEncoder};
 use crate::sink::AtomicDir;
 use crate::transform::{geometry, resize_frame, Interpolation};
@@ -151,14 +148,13 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
     Ok(n)
 }
 
-/// Runs the job: skips videos whose folder exists, extracts the rest on `workers` threads.
+/// Runs the job on the engine: skips videos whose folder exists, extracts the rest on `workers`
+/// threads (stage `extract`), records each finished video in the report (stage `report`).
 /// Failures are collected, not fatal.
 ///
 /// # Errors
 /// The report file cannot be written.
-pub fn run(job: ExtractJob) -> Result<VideoJobSummary> {
-    let start = Instant::now();
-    let mut summary = VideoJobSummary::default();
+pub fn run(job: ExtractJob) -> Result<Summary> {
     let mut report = match &job.report {
         Some(p) => {
             if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -181,33 +177,16 @@ pub fn run(job: ExtractJob) -> Result<VideoJobSummary> {
     for t in &done {
         record(&t.name)?; // complete from an earlier run that was killed before reporting it
     }
-    summary.skipped = done.len();
-
-    let bar = if job.progress { ProgressBar::new(todo.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos {msg} eta {eta}").expect("template"));
     let options = job.options.clone();
-    let cfg = PoolConfig { workers: job.workers, capacity: 2 * job.workers.max(1) };
-    let results =
-        run_pool(todo, &cfg, StageMetrics::new("source"), StageMetrics::new("extract"), move |t: &VideoTask| extract_video(t, &options));
-    for d in results {
-        match d.result {
-            Ok(n) => {
-                summary.ok += 1;
-                summary.frames += n;
-                record(&d.item.name)?;
-            }
-            Err(e) => {
-                summary.failures.push(Failure {
-                    path: d.item.src.display().to_string(),
-                    stage: "extract".into(),
-                    message: format!("{e:#}"),
-                });
-            }
-        }
-        bar.set_message(format!("{:.0} frames/s", summary.frames as f64 / start.elapsed().as_secs_f64().max(1e-9)));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    summary.wall = start.elapsed();
+    let settings = Settings { capacity: 2 * job.workers.max(1), progress: job.progress.then_some("videos"), ..Settings::default() };
+    let mut frames = 0usize;
+    let mut summary = Graph::source("extract-frames", todo, |t| t.src.display().to_string(), settings)
+        .map("extract", job.workers, move |t: VideoTask| Ok((extract_video(&t, &options)?, t.name)))
+        .run("report", |(n, name)| {
+            frames += n;
+            record(&name)
+        })?;
+    summary.skipped = done.len();
+    (summary.outputs, summary.output_unit) = (frames, "frames");
     Ok(summary)
 }

@@ -1,23 +1,20 @@
 //! The featurize job: every clip of every video → model logits and pooled features → Parquet.
 //!
 //! ```text
-//! source ─▶ workers (probe, SampleFrames, decode, transforms, Normalize/FormatShape) ─▶ reorder
-//!        ─▶ model (collate B samples, forward on CPU/CUDA) ─▶ sink thread (Parquet)
+//! source ─▶ prepare × workers (probe, SampleFrames, decode, transforms, Normalize/FormatShape)
+//!        ─▶ batch ─▶ model (collate B samples, forward on CPU/CUDA) ─▶ sink (Parquet)
 //! ```
-//! Channels are bounded; a failing sample becomes a [`Failure`] and the job goes on unless
-//! `fail_fast`.
+//! One graph on the engine ([`super::engine`]); a failing sample becomes a
+//! [`super::metrics::Failure`] and the job goes on unless `fail_fast`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
-use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
-use crossbeam_channel::bounded;
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::{bail, Context, Result};
 
-use super::metrics::Failure;
-use super::{run_pool, sample_rng, PoolConfig, StageMetrics, Summary};
+use super::engine::{Graph, Settings};
+use super::metrics::FrameTally;
+use super::{sample_rng, StageMetrics, Summary};
 use crate::config::PipelineParts;
 use crate::decode::{read_rawframes, DecodeOptions, RawframeSpec, VideoReader};
 use crate::model::{ModelSpec, Recognizer};
@@ -46,6 +43,8 @@ pub struct DataPipeline {
     pub rawframes: RawframeSpec,
     /// How video samples are decoded (rotation, colour convention, stream, threads).
     pub decode: DecodeOptions,
+    /// Frames decoded and kept by this pipeline (shared by its clones, the workers).
+    pub frames: Arc<FrameTally>,
 }
 
 impl DataPipeline {
@@ -71,6 +70,7 @@ impl DataPipeline {
             epoch,
             rawframes,
             decode: parts.decode,
+            frames: Arc::default(),
         }
     }
 
@@ -139,13 +139,17 @@ impl DataPipeline {
                     bail!("decode: the list gives 0 frames for {}", sample.path.display());
                 }
                 let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
-                (read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?, s)
+                let frames = read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?;
+                self.frames.add(frames.len() as u64, frames.len() as u64);
+                (frames, s)
             }
             None => {
                 let mut reader = VideoReader::open_with(&sample.path, &self.decode).context("decode")?;
                 let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
-                (reader.frames(&idx).context("decode")?, s)
+                let frames = reader.frames(&idx).context("decode")?;
+                self.frames.add(reader.stats().frames_decoded, reader.stats().frames_kept);
+                (frames, s)
             }
         };
         let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
@@ -203,96 +207,41 @@ pub struct FeaturizeJob {
     pub progress: bool,
 }
 
-/// Runs the job. Failed samples are collected in the summary (and in the file's `vpipe.failures`
-/// metadata, JSON); the file holds the rows of every good sample, in list order.
+/// Runs the job on the engine: `prepare` (decode, transform) on `workers` threads → batches of
+/// `batch_size` → `model` → the Parquet `sink` on the calling thread. Failed samples are
+/// collected in the summary (and in the file's `vpipe.failures` metadata, JSON); the file holds
+/// the rows of every good sample, in list order.
 ///
 /// # Errors
 /// The model cannot be built, the output cannot be written, a model forward fails, or — with
 /// `fail_fast` — the first failed sample (no file is written then).
 pub fn run(job: FeaturizeJob) -> Result<Summary> {
-    let start = Instant::now();
     let device = crate::model::pick_device(&job.device)?;
     let model = Recognizer::new(&job.model, device)?;
-    let stages: Vec<Arc<StageMetrics>> =
-        ["source", "workers", "decode", "transform", "model", "sink"].into_iter().map(StageMetrics::new).collect();
-    let [source, workers, decode, transform, model_m, sink_m] = <[Arc<StageMetrics>; 6]>::try_from(stages.clone()).expect("six stages");
-
-    let bar = if job.progress { ProgressBar::new(job.samples.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos {per_sec} eta {eta} {msg}").expect("template"));
-
-    let pipeline = Arc::new(job.pipeline.clone().for_workers(job.workers));
-    let (dm, tm) = (decode.clone(), transform.clone());
-    let ordered =
-        run_pool(job.samples.clone(), &PoolConfig { workers: job.workers, capacity: job.capacity }, source, workers, move |s: &Sample| {
-            pipeline.prepare(s, &dm, &tm)
-        });
-
-    let (tx, rx) = bounded::<Vec<ClipRow>>(job.capacity.max(1));
+    let settings =
+        Settings { capacity: job.capacity, fail_fast: job.fail_fast, max_failures: None, progress: job.progress.then_some("videos") };
+    let pipeline = job.pipeline.clone().for_workers(job.workers);
+    let tally = pipeline.frames.clone();
+    let mut stream = Graph::source("featurize", job.samples.clone(), |s| s.path.display().to_string(), settings);
+    let prepare = stream.metrics(StageMetrics::stage("prepare", job.workers));
+    let (dm, tm) =
+        (stream.metrics(StageMetrics::part("decode", job.workers)), stream.metrics(StageMetrics::part("transform", job.workers)));
     let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
-    let sink_thread = thread::spawn(move || -> Result<ParquetSink> {
-        for rows in rx {
-            sink_m.busy(|| rows.into_iter().try_for_each(|r| sink.push(r)))?;
-        }
-        Ok(sink)
-    });
-
-    let mut failures = Vec::new();
-    let mut batch: Vec<(Sample, Prepared)> = Vec::new();
-    let mut ok = 0usize;
-    let flush = |batch: &mut Vec<(Sample, Prepared)>| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let rows = model_m.busy(|| forward_batch(&model, batch))?;
-        batch.clear();
-        model_m.blocked(|| tx.send(rows)).map_err(|_| anyhow!("Parquet writer stopped"))
-    };
-    let mut result = Ok(());
-    for done in ordered {
-        bar.inc(1);
-        match done.result {
-            Ok(p) => {
-                ok += 1;
-                batch.push((p.relabel(done.item), p));
-                if batch.len() >= job.batch_size.max(1) {
-                    if let Err(e) = flush(&mut batch) {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                let f = Failure { path: done.item.path.display().to_string(), stage: stage_of(&e), message: format!("{:#}", e) };
-                bar.println(format!("FAILED {}: {}", f.path, f.message));
-                failures.push(f);
-                if job.fail_fast {
-                    result = Err(anyhow!("{} failed: {:#} (--fail-fast)", done.item.path.display(), e));
-                    break;
-                }
-            }
-        }
-    }
-    if result.is_ok() {
-        result = flush(&mut batch);
-    }
-    drop(tx); // closes the sink channel so the writer thread finishes
-    bar.finish_and_clear();
-    let sink = sink_thread.join().map_err(|_| anyhow!("Parquet writer panicked"))??;
-    result?; // on failure the sink is dropped unfinished: its temporary file is removed
-    let clips = sink.rows_written();
-    let failures_json = serde_json::to_string(&failures)?;
+    let summary = stream
+        .map_with(prepare, move |s: Sample| {
+            let p = pipeline.prepare(&s, &dm, &tm)?;
+            Ok((p.relabel(s), p))
+        })
+        .batch(job.batch_size)
+        .then("model", move |batch: Vec<(Sample, Prepared)>| forward_batch(&model, &batch))
+        .run("sink", |rows| rows.into_iter().try_for_each(|r| sink.push(r)));
+    // On failure the sink is dropped unfinished: its temporary file is removed.
+    let mut summary = summary?;
+    summary.outputs = sink.rows_written();
+    summary.frames = tally.get();
+    let failures_json = serde_json::to_string(&summary.failures)?;
     sink.finish(vec![("vpipe.failures".into(), failures_json)])?;
-    Ok(Summary { ok, failures, clips, wall: start.elapsed(), stages })
-}
-
-/// The stage named by the error's outermost context (`decode`, `transform`), else `decode`.
-fn stage_of(e: &anyhow::Error) -> String {
-    let top = e.to_string();
-    if top == "transform" {
-        "transform".into()
-    } else {
-        "decode".into()
-    }
+    Ok(summary)
 }
 
 /// Collates the batch into one tensor, runs the model and splits its per-view outputs into rows.

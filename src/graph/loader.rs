@@ -5,11 +5,12 @@
 //! from the stream (seed, e, u64::MAX), so a batch's bytes depend on neither the worker count nor
 //! scheduling, and differ between epochs.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rand::seq::SliceRandom;
 
-use super::featurize::DataPipeline;
-use super::{run_pool, sample_rng, PoolConfig, StageMetrics};
+use super::engine::{Graph, Settings, Stream};
+use super::featurize::{DataPipeline, Prepared};
+use super::{sample_rng, PoolConfig, StageMetrics};
 use crate::source::Sample;
 use crate::transform::{LabelMix, Tensor};
 
@@ -34,40 +35,36 @@ pub fn epoch_order(samples: &[Sample], seed: u64, epoch: u64, shuffle: bool) -> 
     order
 }
 
-/// Runs `pipeline` (whose `epoch` field selects the random streams) over `samples` and yields
-/// batches of `batch_size` (the last may be smaller) in order. A failing sample ends its batch with
-/// an error naming the file; later batches still come.
-pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig) -> impl Iterator<Item = Result<Batch>> {
-    let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
+/// The loader graph: `pipeline` (whose `epoch` field selects the random streams) over `samples`
+/// on `pool.workers` threads (stage `prepare`, with its `decode` and `transform` parts), then
+/// batches of `batch_size` (the last may be smaller) collated in order (stage `collate`). A
+/// failing sample is a [`super::Failure`] naming the file, outside any batch.
+pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig) -> Stream<Batch> {
     let pipeline = pipeline.for_workers(pool.workers);
-    let ordered = run_pool(samples, &pool, StageMetrics::new("source"), StageMetrics::new("workers"), move |s: &Sample| {
-        pipeline.prepare(s, &d, &t).with_context(|| format!("sample {}", s.path.display()))
-    });
-    let mut ordered = ordered.peekable();
-    std::iter::from_fn(move || {
-        ordered.peek()?;
-        let mut samples = Vec::with_capacity(batch_size);
-        let mut tensors = Vec::with_capacity(batch_size);
-        let mut label_mix = Vec::with_capacity(batch_size);
-        for done in ordered.by_ref().take(batch_size.max(1)) {
-            match done.result {
-                Ok(p) => {
-                    samples.push(p.relabel(done.item));
-                    label_mix.push(p.label_mix);
-                    tensors.push(p.tensor);
-                }
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        Some(collate(&tensors).map(|tensor| Batch { samples, tensor, label_mix }))
-    })
+    let settings = Settings { capacity: pool.capacity, ..Settings::default() };
+    let mut stream = Graph::source("loader", samples, |s| s.path.display().to_string(), settings);
+    let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
+    let (d, t) =
+        (stream.metrics(StageMetrics::part("decode", pool.workers)), stream.metrics(StageMetrics::part("transform", pool.workers)));
+    stream
+        .map_with(prepare, move |s: Sample| {
+            let p = pipeline.prepare(&s, &d, &t)?;
+            Ok((p.relabel(s), p))
+        })
+        .batch(batch_size)
+        .map("collate", 1, |items: Vec<(Sample, Prepared)>| {
+            let tensors: Vec<&Tensor> = items.iter().map(|(_, p)| &p.tensor).collect();
+            let tensor = collate(&tensors)?;
+            let (samples, label_mix) = items.into_iter().map(|(s, p)| (s, p.label_mix)).unzip();
+            Ok(Batch { samples, tensor, label_mix })
+        })
 }
 
 /// Concatenates per-sample tensors along dimension 0.
 ///
 /// # Errors
 /// Tensors whose trailing dimensions differ.
-pub fn collate(tensors: &[Tensor]) -> Result<Tensor> {
+pub fn collate(tensors: &[&Tensor]) -> Result<Tensor> {
     let Some(first) = tensors.first() else { return Ok(Tensor { shape: vec![0], data: vec![] }) };
     let tail = &first.shape[1..];
     let mut shape = first.shape.clone();

@@ -8,15 +8,12 @@
 //! A video's selected frames are the working set; an output that exists is complete (written
 //! through a temporary name and renamed) and is skipped on a re-run.
 
+use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
-
-use super::metrics::{Failure, VideoJobSummary};
-use super::{run_pool, PoolConfig, StageMetrics};
+use super::engine::{Graph, Settings};
+use super::Summary;
 use crate::decode::{read_jpeg, FilenameTemplate, Frame, JpegEncoder, VideoReader};
 use crate::transform::median::{median_frame_indices, temporal_median};
 
@@ -217,55 +214,42 @@ pub fn median_of_source(source: &Path, dest: &Path, max_frames: usize) -> Result
     median_one(&MedianTask { input, dest: dest.into() }, max_frames, ImageFormat::Jpeg(75)).map(drop)
 }
 
-/// Runs every task whose output does not exist yet on `workers` threads.
-pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> VideoJobSummary {
-    let start = Instant::now();
+/// Runs every task whose output does not exist yet on `workers` threads (stage `median`), on
+/// the engine. Failures are collected, not fatal.
+///
+/// # Errors
+/// None today beyond the engine's own (the sink only counts frames); kept fallible like every job.
+pub fn run(tasks: Vec<MedianTask>, max_frames: usize, format: ImageFormat, workers: usize, progress: bool) -> Result<Summary> {
     let (todo, done): (Vec<MedianTask>, Vec<MedianTask>) = tasks.into_iter().partition(|t| !t.dest.exists());
-    let mut summary = VideoJobSummary { skipped: done.len(), ..Default::default() };
-    let bar = if progress { ProgressBar::new(todo.len() as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} videos eta {eta}").expect("template"));
-    let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
-    for d in run_pool(todo, &cfg, StageMetrics::new("source"), StageMetrics::new("median"), move |t: &MedianTask| {
-        median_one(t, max_frames, format)
-    }) {
-        match d.result {
-            Ok(n) => {
-                summary.ok += 1;
-                summary.frames += n;
-            }
-            Err(e) => {
-                let path = d.item.input.path().display().to_string();
-                summary.failures.push(Failure { path, stage: "median".into(), message: format!("{e:#}") });
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    summary.wall = start.elapsed();
-    summary
+    let mut summary = per_task("median", todo, workers, progress, move |t| median_one(&t, max_frames, format))?;
+    summary.skipped = done.len();
+    Ok(summary)
 }
 
 /// Reads and decodes the frames every task would use and nothing more (the baseline
 /// `scripts/bench_median.sh` compares against); outputs are neither checked nor written.
-pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) -> VideoJobSummary {
-    let start = Instant::now();
-    let mut summary = VideoJobSummary::default();
-    let cfg = PoolConfig { workers, capacity: 2 * workers.max(1) };
-    for d in run_pool(tasks, &cfg, StageMetrics::new("source"), StageMetrics::new("decode"), move |t: &MedianTask| {
-        Ok(selected_frames(&t.input, max_frames)?.len())
-    }) {
-        match d.result {
-            Ok(n) => {
-                summary.ok += 1;
-                summary.frames += n;
-            }
-            Err(e) => summary.failures.push(Failure {
-                path: d.item.input.path().display().to_string(),
-                stage: "decode".into(),
-                message: format!("{e:#}"),
-            }),
-        }
-    }
-    summary.wall = start.elapsed();
-    summary
+///
+/// # Errors
+/// As [`run`].
+pub fn decode_only(tasks: Vec<MedianTask>, max_frames: usize, workers: usize) -> Result<Summary> {
+    per_task("decode", tasks, workers, false, move |t| Ok(selected_frames(&t.input, max_frames)?.len()))
+}
+
+/// The median graph: `stage` × `workers` over `tasks`, counting the frames each used.
+fn per_task(
+    stage: &'static str,
+    tasks: Vec<MedianTask>,
+    workers: usize,
+    progress: bool,
+    f: impl Fn(MedianTask) -> Result<usize> + Send + Sync + 'static,
+) -> Result<Summary> {
+    let settings = Settings { capacity: 2 * workers.max(1), progress: progress.then_some("videos"), ..Settings::default() };
+    let mut frames = 0usize;
+    let mut summary =
+        Graph::source("median", tasks, |t| t.input.path().display().to_string(), settings).map(stage, workers, f).run("count", |n| {
+            frames += n;
+            Ok(())
+        })?;
+    (summary.outputs, summary.output_unit) = (frames, "frames");
+    Ok(summary)
 }

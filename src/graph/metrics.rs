@@ -1,31 +1,64 @@
-//! Per-stage counters: items, busy time and time blocked on the output channel (backpressure).
+//! Per-stage counters and the one run [`Summary`] every job ends with.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Counters of one stage, shared by its threads.
+use anyhow::Result;
+use serde_json::json;
+
+/// Counters of one stage, shared by its threads: items, busy time, time blocked waiting for
+/// input (starved) and time blocked on a full output channel (backpressure).
 #[derive(Debug, Default)]
 pub struct StageMetrics {
-    /// Stage name as printed in summaries (`source`, `decode`, `transform`, `model`, `sink`).
+    /// Stage name as printed in summaries (`source`, `prepare`, `batch`, `model`, `sink`).
     pub name: &'static str,
+    workers: usize,
+    /// A part of another stage's work (the decode inside `prepare`): reported, never the
+    /// bottleneck.
+    part: bool,
     items: AtomicU64,
     busy_ns: AtomicU64,
+    starved_ns: AtomicU64,
     blocked_ns: AtomicU64,
 }
 
 impl StageMetrics {
-    /// A new, shared counter set.
+    /// A new, shared counter set for a stage of one thread.
     pub fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(StageMetrics { name, ..Default::default() })
+        Self::stage(name, 1)
+    }
+
+    /// A new, shared counter set for a stage run by `workers` threads (at least 1).
+    pub fn stage(name: &'static str, workers: usize) -> Arc<Self> {
+        Arc::new(StageMetrics { name, workers: workers.max(1), ..Default::default() })
+    }
+
+    /// Counters for a part of a stage run by `workers` threads (decode inside `prepare`).
+    pub fn part(name: &'static str, workers: usize) -> Arc<Self> {
+        Arc::new(StageMetrics { name, workers: workers.max(1), part: true, ..Default::default() })
     }
 
     /// Runs `f`, counting one item and its time as busy.
     pub fn busy<R>(&self, f: impl FnOnce() -> R) -> R {
         let t = Instant::now();
         let r = f();
-        self.busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.add_busy(t.elapsed());
+        r
+    }
+
+    /// Counts one item that took `d` of busy time.
+    pub fn add_busy(&self, d: Duration) {
+        self.busy_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         self.items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs `f` (a receive from the previous stage), counting its time as starved.
+    pub fn starved<R>(&self, f: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = f();
+        self.starved_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
     }
 
@@ -37,6 +70,10 @@ impl StageMetrics {
         r
     }
 
+    /// Threads that run the stage.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
     /// Items processed.
     pub fn items(&self) -> u64 {
         self.items.load(Ordering::Relaxed)
@@ -45,53 +82,187 @@ impl StageMetrics {
     pub fn busy_time(&self) -> Duration {
         Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed))
     }
+    /// Total time waiting for input, summed over the stage's threads.
+    pub fn starved_time(&self) -> Duration {
+        Duration::from_nanos(self.starved_ns.load(Ordering::Relaxed))
+    }
     /// Total time blocked on output, summed over the stage's threads.
     pub fn blocked_time(&self) -> Duration {
         Duration::from_nanos(self.blocked_ns.load(Ordering::Relaxed))
     }
+    /// Busy time ÷ (wall × workers): 1.0 means the stage's threads never waited.
+    pub fn utilization(&self, wall: Duration) -> f64 {
+        self.busy_time().as_secs_f64() / (wall.as_secs_f64() * self.workers as f64).max(1e-9)
+    }
 }
 
-/// A failed sample: which file, which stage, and the underlying message.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// Frames decoded and frames kept, summed over the videos of a run: the decoder's work per
+/// frame the pipeline uses (1.0 is the floor; GOP spans between wanted frames raise it).
+#[derive(Debug, Default)]
+pub struct FrameTally {
+    decoded: AtomicU64,
+    kept: AtomicU64,
+}
+
+impl FrameTally {
+    /// Adds one video's counts.
+    pub fn add(&self, decoded: u64, kept: u64) {
+        self.decoded.fetch_add(decoded, Ordering::Relaxed);
+        self.kept.fetch_add(kept, Ordering::Relaxed);
+    }
+    /// (frames decoded, frames kept) so far.
+    pub fn get(&self) -> (u64, u64) {
+        (self.decoded.load(Ordering::Relaxed), self.kept.load(Ordering::Relaxed))
+    }
+}
+
+/// A failed item: which file, which stage, and the underlying message.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]
+#[error("{path} failed in {stage}: {message}")]
 pub struct Failure {
-    /// The sample's path.
+    /// The item's path.
     pub path: String,
-    /// Stage that failed (`decode`, `transform`, `model`).
+    /// Stage that failed (`prepare`, `extract`, `median`, `model`).
     pub stage: String,
     /// The error chain, outermost first.
     pub message: String,
 }
 
-/// What a run did, printed at its end.
+/// What a run did: printed at its end and written as JSON beside its outputs
+/// ([`Summary::write_json`]). The same type for every command.
 #[derive(Debug)]
 pub struct Summary {
-    /// Samples that produced output.
+    /// The command (`featurize`, `extract-frames`, `median`, `train`, `bench`).
+    pub job: &'static str,
+    /// Videos (source items) that produced output.
     pub ok: usize,
-    /// Samples that failed, with reasons.
+    /// Videos skipped because their output was already complete (resume).
+    pub skipped: usize,
+    /// Videos that failed, with reasons; they have no output.
     pub failures: Vec<Failure>,
-    /// Output rows (clips) written.
-    pub clips: usize,
+    /// Outputs produced: clips (featurize, loaders) or frames (extract-frames, median).
+    pub outputs: usize,
+    /// What [`Self::outputs`] counts: `clips` or `frames`.
+    pub output_unit: &'static str,
     /// Wall time of the run.
     pub wall: Duration,
     /// Per-stage counters in graph order.
     pub stages: Vec<Arc<StageMetrics>>,
+    /// Peak resident set size of the process so far, in bytes (Linux `VmHWM`; 0 where unknown).
+    pub peak_rss_bytes: u64,
+    /// (frames decoded, frames kept) by the run's decode stage; (0, 0) where not tracked.
+    pub frames: (u64, u64),
+}
+
+impl Summary {
+    /// A summary of `ok` good items and `failures` after `wall`; outputs counted as `ok` clips
+    /// until the job sets them.
+    pub fn new(job: &'static str, ok: usize, failures: Vec<Failure>, wall: Duration, stages: Vec<Arc<StageMetrics>>) -> Self {
+        Summary {
+            job,
+            ok,
+            skipped: 0,
+            failures,
+            outputs: ok,
+            output_unit: "clips",
+            wall,
+            stages,
+            peak_rss_bytes: peak_rss_bytes(),
+            frames: (0, 0),
+        }
+    }
+
+    /// The busiest whole stage (highest [`StageMetrics::utilization`]), parts and the source
+    /// excluded: the one to make faster.
+    pub fn bottleneck(&self) -> Option<&StageMetrics> {
+        self.stages
+            .iter()
+            .filter(|s| !s.part && s.name != "source")
+            .max_by(|a, b| a.utilization(self.wall).total_cmp(&b.utilization(self.wall)))
+            .map(|s| &**s)
+    }
+
+    /// Outputs per second of wall time.
+    pub fn rate(&self) -> f64 {
+        self.outputs as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// The summary as JSON: job, counts, wall (s), rate, peak RSS (bytes), bottleneck, frames
+    /// decoded and kept, and per stage workers, items, busy / starved / blocked seconds and
+    /// utilization.
+    pub fn to_json(&self) -> serde_json::Value {
+        let stages: Vec<serde_json::Value> = self
+            .stages
+            .iter()
+            .map(|s| {
+                json!({"name": s.name, "workers": s.workers, "part": s.part, "items": s.items(),
+                    "busy_s": s.busy_time().as_secs_f64(), "starved_s": s.starved_time().as_secs_f64(),
+                    "blocked_s": s.blocked_time().as_secs_f64(), "utilization": s.utilization(self.wall)})
+            })
+            .collect();
+        json!({
+            "job": self.job, "ok": self.ok, "skipped": self.skipped, "failed": self.failures.len(),
+            "failures": self.failures, "outputs": self.outputs, "output_unit": self.output_unit,
+            "wall_s": self.wall.as_secs_f64(), "rate_per_s": self.rate(), "peak_rss_bytes": self.peak_rss_bytes,
+            "bottleneck": self.bottleneck().map(|s| s.name), "stages": stages, "vpipe_version": crate::VERSION,
+            "frames_decoded": self.frames.0, "frames_kept": self.frames.1, "decoded_per_kept": self.decoded_per_kept(),
+        })
+    }
+
+    /// Frames decoded per frame kept, where tracked.
+    pub fn decoded_per_kept(&self) -> Option<f64> {
+        (self.frames.1 > 0).then(|| self.frames.0 as f64 / self.frames.1 as f64)
+    }
+
+    /// Writes [`Self::to_json`] to `path`, atomically (temporary file + rename).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.to_json())?;
+        crate::sink::atomic::write_file(path, text.as_bytes())
+    }
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.wall.as_secs_f64().max(1e-9);
+        let (ok, skipped, failed, unit) = (self.ok, self.skipped, self.failures.len(), self.output_unit);
         writeln!(
             f,
-            "samples ok {}, failed {}; {} clips in {:.2} s ({:.1} clips/s)",
-            self.ok,
-            self.failures.len(),
-            self.clips,
-            secs,
-            self.clips as f64 / secs
+            "videos ok {ok}, skipped {skipped}, failed {failed}; {} {unit} in {secs:.2} s ({:.1} {unit}/s)",
+            self.outputs,
+            self.rate()
         )?;
-        writeln!(f, "{:<10} {:>8} {:>10} {:>12}", "stage", "items", "busy s", "blocked s")?;
+        writeln!(
+            f,
+            "{:<10} {:>7} {:>8} {:>9} {:>10} {:>10} {:>6}",
+            "stage", "workers", "items", "busy s", "starved s", "blocked s", "util"
+        )?;
         for s in &self.stages {
-            writeln!(f, "{:<10} {:>8} {:>10.2} {:>12.2}", s.name, s.items(), s.busy_time().as_secs_f64(), s.blocked_time().as_secs_f64())?;
+            let name = if s.part { format!(" {}", s.name) } else { s.name.to_string() };
+            writeln!(
+                f,
+                "{name:<10} {:>7} {:>8} {:>9.2} {:>10.2} {:>10.2} {:>5.0}%",
+                s.workers,
+                s.items(),
+                s.busy_time().as_secs_f64(),
+                s.starved_time().as_secs_f64(),
+                s.blocked_time().as_secs_f64(),
+                100.0 * s.utilization(self.wall)
+            )?;
+        }
+        if let Some(r) = self.decoded_per_kept() {
+            writeln!(f, "frames decoded {} for {} kept ({r:.2} per kept frame)", self.frames.0, self.frames.1)?;
+        }
+        if let Some(b) = self.bottleneck() {
+            writeln!(
+                f,
+                "bottleneck: {} ({:.0}% busy); peak RSS {:.0} MiB",
+                b.name,
+                100.0 * b.utilization(self.wall),
+                self.peak_rss_bytes as f64 / 1048576.0
+            )?;
         }
         for x in &self.failures {
             writeln!(f, "FAILED {} [{}]: {}", x.path, x.stage, x.message)?;
@@ -100,33 +271,13 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// What a per-video file job did (`extract-frames`, `median`), printed at its end.
-#[derive(Debug, Default)]
-pub struct VideoJobSummary {
-    /// Videos completed in this run.
-    pub ok: usize,
-    /// Videos skipped because their output was already complete.
-    pub skipped: usize,
-    /// Videos that failed, with reasons; they have no output.
-    pub failures: Vec<Failure>,
-    /// Frames processed in this run.
-    pub frames: usize,
-    /// Wall time of the run.
-    pub wall: Duration,
-}
-
-impl std::fmt::Display for VideoJobSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.wall.as_secs_f64().max(1e-9);
-        let (ok, skipped, failed, frames) = (self.ok, self.skipped, self.failures.len(), self.frames);
-        writeln!(
-            f,
-            "videos ok {ok}, skipped {skipped}, failed {failed}; {frames} frames in {secs:.2} s ({:.0} frames/s)",
-            frames as f64 / secs
-        )?;
-        for x in &self.failures {
-            writeln!(f, "FAILED {}: {}", x.path, x.message)?;
-        }
-        Ok(())
-    }
+/// The process's peak resident set size in bytes (`VmHWM` of `/proc/self/status`), 0 where the
+/// file does not exist (not Linux).
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }

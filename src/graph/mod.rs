@@ -1,22 +1,31 @@
-//! The streaming runtime: stages on threads joined by bounded crossbeam channels.
-//!
-//! [`pool::run_pool`] runs the source and a worker pool and yields results **in source order**; a
-//! token window bounds the number of samples between the source and the consumer (being decoded,
-//! queued, or waiting to be reordered), so memory is bounded by configuration, not dataset size.
-//! [`featurize`] wires the featurize job: sample → decode → transform (pool) → model → Parquet;
-//! [`extract`] the extract-frames job: video → JPEG folder (pool) → report.
-//! This module is the only one that knows about threads and channels.
+//! The streaming runtime. [`engine`] is the one staged graph every job is declared on: a source,
+//! named stages with their own thread counts joined by bounded crossbeam channels, batching, and
+//! a consumer on the calling thread, with one failure path and one [`Summary`]. The jobs:
+//! [`featurize`] (prepare → batch → model → Parquet), [`loader`] (prepare → batch → collate, the
+//! training and evaluation loaders of [`train`]), [`extract`] (video → JPEG folder → report) and
+//! [`median`] (frames → median image). This module is the only one that knows about threads
+//! and channels.
 
+pub mod bench;
+pub mod engine;
 pub mod extract;
 pub mod featurize;
 pub mod loader;
 pub mod median;
 pub mod metrics;
-pub mod pool;
 pub mod train;
 
-pub use metrics::{StageMetrics, Summary, VideoJobSummary};
-pub use pool::{run_pool, Done, PoolConfig};
+pub use engine::{Graph, Settings, Stream};
+pub use metrics::{Failure, StageMetrics, Summary};
+
+/// Loader sizing: `workers` threads prepare samples, at most `capacity` samples in flight.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Worker threads (≥ 1).
+    pub workers: usize,
+    /// In-flight window and channel capacity, in samples (≥ 1).
+    pub capacity: usize,
+}
 
 use rand::SeedableRng;
 

@@ -135,6 +135,39 @@ fn loss_of(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<
     -mixed.mean(tch::Kind::Float)
 }
 
+/// What one optimisation step did.
+pub struct Step {
+    /// The batch's mean loss.
+    pub loss: f64,
+    /// Samples whose top-1 prediction equals their label.
+    pub hits: usize,
+    /// Gradient norm before clipping (when `grad_clip` is set and the gradients are finite).
+    pub grad_norm: Option<f64>,
+    /// Whether the optimizer stepped (false: fp16 loss scaling skipped an overflow).
+    pub stepped: bool,
+}
+
+/// One training step on `batch` at learning rate `lr`: forward in train mode (float16 autocast
+/// when `fp16`, on CUDA), cross-entropy (mixed targets where the pipeline decided them),
+/// backward, unscale, clip to `grad_clip`, step. The step `vpipe run` and `vpipe bench` take.
+///
+/// # Errors
+/// A sample without exactly one label, or the model fails.
+pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, lr: f64, fp16: bool, grad_clip: Option<f64>) -> Result<Step> {
+    let (x, labels) = to_device(batch, model.device())?;
+    // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
+    let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
+    let y = tch::Tensor::from_slice(&labels).to_device(model.device());
+    let loss = loss_of(&logits, &y, &labels, &batch.label_mix);
+    optim.zero_grad();
+    optim.backward(&loss);
+    let finite = optim.unscale();
+    let grad_norm = grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
+    let stepped = optim.step(lr);
+    let hits = logits.argmax(-1, false).eq_tensor(&y).sum(tch::Kind::Int64).int64_value(&[]) as usize;
+    Ok(Step { loss: loss.double_value(&[]), hits, grad_norm, stepped })
+}
+
 /// Moves a batch's tensor to the model's device; the batch's single labels.
 fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, Vec<i64>)> {
     let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
@@ -155,20 +188,31 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     let mut pipeline = split.pipeline.clone();
     pipeline.epoch = epoch;
     let mut out = Vec::new();
-    for b in batches(split.samples.clone(), pipeline, split.batch_size, split.pool.clone()) {
-        let b = b?;
-        let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
-        let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(model.device());
-        let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-        let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
-        let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
-        let views = rows / b.samples.len();
-        for (i, s) in b.samples.into_iter().enumerate() {
-            let v: Vec<Vec<f32>> = (0..views).map(|k| flat[(i * views + k) * c..(i * views + k + 1) * c].to_vec()).collect();
-            out.push((s, average_clips(&v, mode)));
-        }
+    for b in batches(split.samples.clone(), pipeline, split.batch_size, split.pool.clone()).into_iter("model") {
+        out.extend(batch_scores(model, b?, mode)?);
     }
     Ok(out)
+}
+
+/// The model's eval-mode scores for each sample of `b`, its views combined by `mode`.
+///
+/// # Errors
+/// The model fails.
+pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
+    let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
+    let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(model.device());
+    let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
+    let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
+    let views = rows / b.samples.len().max(1);
+    Ok(b.samples
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let v: Vec<Vec<f32>> = (0..views).map(|k| flat[(i * views + k) * c..(i * views + k + 1) * c].to_vec()).collect();
+            (s, average_clips(&v, mode))
+        })
+        .collect())
 }
 
 fn metrics_of(preds: &[(Sample, Vec<f32>)]) -> Evaluation {
@@ -269,25 +313,15 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             let mut t_data = Instant::now();
             let mut hits = 0usize;
             let mut seen = 0usize;
-            for (iter, batch) in batches(order, pipeline, train.batch_size, train.pool.clone()).enumerate() {
+            for (iter, batch) in batches(order, pipeline, train.batch_size, train.pool.clone()).into_iter("train_step").enumerate() {
                 let batch = batch?;
                 let data_time = t_data.elapsed().as_secs_f64();
                 let t_iter = Instant::now();
                 let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
-                let (x, labels) = to_device(&batch, model.device())?;
-                // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
-                let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
-                let y = tch::Tensor::from_slice(&labels).to_device(model.device());
-                let loss = loss_of(&logits, &y, &labels, &batch.label_mix);
-                optim.zero_grad();
-                optim.backward(&loss);
-                let finite = optim.unscale();
-                let grad_norm = tc.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
-                let stepped = optim.step(lr);
-                let batch_hits = logits.argmax(-1, false).eq_tensor(&y).sum(tch::Kind::Int64).int64_value(&[]) as usize;
+                let Step { loss: loss_v, hits: batch_hits, grad_norm, stepped } =
+                    train_step(&model, &mut optim, &batch, lr, fp16, tc.grad_clip)?;
                 hits += batch_hits;
                 seen += batch.samples.len();
-                let loss_v = loss.double_value(&[]);
                 if !loss_v.is_finite() {
                     bail!("epoch {} iter {}: loss is {loss_v}", epoch + 1, iter + 1);
                 }

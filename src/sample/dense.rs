@@ -54,12 +54,13 @@ impl DenseSampleFrames {
     /// Checks the parameters.
     ///
     /// # Errors
-    /// A zero `clip_len`, `frame_interval`, `num_clips`, `sample_range` or `num_sample_positions`.
+    /// A zero `clip_len`, `frame_interval`, `num_clips`, `sample_range` or `num_sample_positions`;
+    /// more than [`super::MAX_FRAMES_PER_SAMPLE`] indices per sample.
     pub fn validate(&self) -> Result<()> {
         if [self.clip_len, self.frame_interval, self.num_clips, self.sample_range, self.num_sample_positions].contains(&0) {
             bail!("DenseSampleFrames: clip_len, frame_interval, num_clips, sample_range and num_sample_positions must be ≥ 1");
         }
-        Ok(())
+        super::check_frames_per_sample("DenseSampleFrames", &[self.clip_len, self.num_clips, self.num_sample_positions])
     }
 
     /// Samples indices for `total_frames` frames (N ≥ 1) numbered from `start_index`.

@@ -14,6 +14,27 @@ pub use dense::DenseSampleFrames;
 pub use sample_frames::{OutOfBound, SampleFrames, Sampled, Semantics};
 pub use uniform::UniformSampleFrames;
 
+/// The most frame indices one sample may ask for (clips × frames per clip × positions): far
+/// above any published config (SlowFast 10 × 3 × 32 = 960), low enough that a typo such as
+/// `num_clips: 99999999999` is a config error instead of an allocation that aborts the process.
+pub const MAX_FRAMES_PER_SAMPLE: usize = 1 << 16;
+
+/// Checks that the product of `factors` (frames per clip, clips, …) is at most
+/// [`MAX_FRAMES_PER_SAMPLE`], for sampler `name`'s messages.
+///
+/// # Errors
+/// The product overflows or exceeds the limit.
+pub(crate) fn check_frames_per_sample(name: &str, factors: &[usize]) -> Result<()> {
+    let total = factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f));
+    match total {
+        Some(t) if t <= MAX_FRAMES_PER_SAMPLE => Ok(()),
+        _ => anyhow::bail!(
+            "{name}: {} frames per sample (the product of {factors:?}) is more than {MAX_FRAMES_PER_SAMPLE}",
+            total.map_or("too many".into(), |t| t.to_string())
+        ),
+    }
+}
+
 /// Any of mmaction2's frame samplers (`type:` in YAML).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]

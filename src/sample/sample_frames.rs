@@ -107,11 +107,12 @@ impl SampleFrames {
     ///
     /// # Errors
     /// `clip_len`, `frame_interval` or `num_clips` is 0; 1.x `twice_sample` with one clip (mmaction2
-    /// divides by zero there).
+    /// divides by zero there); more than [`super::MAX_FRAMES_PER_SAMPLE`] indices per sample.
     pub fn validate(&self) -> Result<()> {
         if self.clip_len == 0 || self.frame_interval == 0 || self.num_clips == 0 {
             bail!("SampleFrames: clip_len, frame_interval and num_clips must be ≥ 1");
         }
+        super::check_frames_per_sample("SampleFrames", &[self.clip_len, self.num_clips, if self.twice_sample { 2 } else { 1 }])?;
         if self.semantics == Semantics::V1 && self.twice_sample && self.num_clips == 1 && self.clip_len > 1 {
             bail!("SampleFrames: 1.x twice_sample needs num_clips ≥ 2");
         }

@@ -40,7 +40,8 @@ impl UniformSampleFrames {
     /// Checks the parameters.
     ///
     /// # Errors
-    /// `clip_len` or `num_clips` is 0, or `seed` ≥ 2^32.
+    /// `clip_len` or `num_clips` is 0, `seed` ≥ 2^32, or more than
+    /// [`super::MAX_FRAMES_PER_SAMPLE`] indices per sample.
     pub fn validate(&self) -> Result<()> {
         if self.clip_len == 0 || self.num_clips == 0 {
             bail!("UniformSampleFrames: clip_len and num_clips must be ≥ 1");
@@ -48,7 +49,7 @@ impl UniformSampleFrames {
         if self.seed > u32::MAX as u64 {
             bail!("UniformSampleFrames: seed must be below 2^32 (numpy's limit), got {}", self.seed);
         }
-        Ok(())
+        super::check_frames_per_sample("UniformSampleFrames", &[self.clip_len, self.num_clips])
     }
 
     /// Samples indices for `total_frames` frames (N ≥ 1) numbered from `start_index`. Train mode

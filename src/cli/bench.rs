@@ -1,0 +1,67 @@
+//! `vpipe bench PIPELINE.yaml`: run one split's loader (and the model) for real and report where
+//! the time goes → [`vpipe::graph::bench`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::run::{model_spec, split_data};
+use vpipe::config::{PipelineConfig, SplitName};
+use vpipe::graph::bench::{self, BenchModel};
+use vpipe::model::Recognizer;
+
+/// Flags of `vpipe bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The pipeline YAML.
+    pipeline: PathBuf,
+    /// Which split's loader to run (train: shuffled, training steps; val/test: eval forwards).
+    #[arg(long, value_enum, default_value = "train")]
+    split: SplitName,
+    /// Epochs to run; the report is per epoch (the second shows a warm index cache).
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Run the loader only, without the model.
+    #[arg(long)]
+    no_model: bool,
+    /// Loader threads [default: the split's `workers`, else cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Device for the model: auto, cpu, cuda.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print one JSON object (the last epoch's summary plus `epochs`: each epoch's clips/s).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<()> {
+    let cfg = PipelineConfig::load(&a.pipeline)?;
+    cfg.check(true).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    let split = split_data(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
+    let training = a.split == SplitName::Train;
+    let model = if a.no_model {
+        None
+    } else {
+        let m = cfg.model.as_ref().context("the pipeline has no `model` section (or pass --no-model)")?;
+        let spec = model_spec(m, cfg.seed)?;
+        let device = vpipe::model::pick_device(&a.device)?;
+        let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
+        Some(BenchModel { model, train: if training { cfg.train.clone() } else { None } })
+    };
+    let summaries = bench::run(&split, model, a.epochs, cfg.seed, training)?;
+    let last = summaries.last().context("no epoch ran")?;
+    if a.json {
+        let mut j = last.to_json();
+        j["split"] = serde_json::json!(format!("{:?}", a.split).to_lowercase());
+        j["model"] = serde_json::json!(!a.no_model);
+        j["epochs"] = summaries.iter().map(|s| serde_json::json!({"clips_per_s": s.rate(), "wall_s": s.wall.as_secs_f64()})).collect();
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        for (e, s) in summaries.iter().enumerate() {
+            println!("epoch {}:\n{s}", e + 1);
+        }
+    }
+    Ok(())
+}

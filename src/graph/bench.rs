@@ -1,0 +1,92 @@
+//! `vpipe bench`: one split's loader, and the model after it, run for real on the engine, so
+//! that the summary says where a training or evaluation run's time goes.
+//!
+//! ```text
+//! source ─▶ prepare × workers (decode, transform) ─▶ batch ─▶ collate ─▶ model ─▶ count
+//! ```
+//! The model stage is a training step (forward, loss, backward, optimizer step) on the train
+//! split and an eval forward on the others; `--no-model` leaves it out.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Result};
+
+use super::loader::{batches, epoch_order, Batch};
+use super::train::{batch_scores, train_step, SplitData};
+use super::Summary;
+use crate::config::TrainSection;
+use crate::metrics::AverageClips;
+use crate::model::optim::Optim;
+use crate::model::Recognizer;
+
+/// The model stage of a bench.
+pub struct BenchModel {
+    /// The model, built trainable for a training bench.
+    pub model: Recognizer,
+    /// Optimizer and schedule: `Some` runs training steps at the optimizer's base lr, `None`
+    /// eval forwards.
+    pub train: Option<TrainSection>,
+}
+
+/// Runs `epochs` epochs of `split` (shuffled with `seed` when `shuffle`, as a training epoch is),
+/// each through the model when there is one. Failed samples are recorded in the summary and the
+/// epoch goes on. Returns one [`Summary`] per epoch (job `bench`, outputs in clips, frames
+/// decoded and kept).
+///
+/// # Errors
+/// The model fails (the engine reports it as the `model` stage's failure of the batch), or the
+/// model lock was poisoned by an earlier panic.
+pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool) -> Result<Vec<Summary>> {
+    // The model moves into each epoch's `model` stage thread; the mutex hands it back between
+    // epochs (one thread uses it at a time, so the lock is never contended).
+    let state = model.map(|m| {
+        let optim = m.train.as_ref().map(|t| m.model.parameters().map(|p| Optim::new(&t.optimizer, &p))).transpose();
+        optim.map(|o| Arc::new(Mutex::new((m.model, o))))
+    });
+    let state = state.transpose()?;
+    let mut out = Vec::new();
+    for epoch in 0..epochs.max(1) {
+        let mut pipeline = split.pipeline.clone();
+        pipeline.epoch = epoch as u64;
+        let tally = pipeline.frames.clone();
+        let before = tally.get();
+        let order = epoch_order(&split.samples, seed, epoch as u64, shuffle);
+        let stream = batches(order, pipeline, split.batch_size, split.pool.clone());
+        let mut clips = 0usize;
+        let mut count = |n: usize| {
+            clips += n;
+            Ok(())
+        };
+        let mut summary = match &state {
+            None => stream.run("count", |b: Batch| count(b.samples.len()))?,
+            Some(state) => {
+                let state = state.clone();
+                stream.then("model", move |b: Batch| model_step(&state, b)).run("count", count)?
+            }
+        };
+        summary.job = "bench";
+        summary.outputs = clips;
+        let now = tally.get();
+        summary.frames = (now.0 - before.0, now.1 - before.1);
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+/// One training step at the optimizer's base lr (with an optimizer) or one eval forward;
+/// returns the batch's clip count.
+fn model_step(state: &Mutex<(Recognizer, Option<Optim>)>, b: Batch) -> Result<usize> {
+    let mut guard = state.lock().map_err(|_| anyhow!("the model panicked in an earlier batch"))?;
+    let (model, optim) = &mut *guard;
+    let n = b.samples.len();
+    match optim {
+        Some(o) => {
+            let lr = o.base_lr();
+            train_step(model, o, &b, lr, false, None)?;
+        }
+        None => {
+            batch_scores(model, b, AverageClips::Score)?;
+        }
+    }
+    Ok(n)
+}

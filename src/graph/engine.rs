@@ -1,0 +1,493 @@
+//! The engine every vpipe job runs on: a source, then named stages joined by bounded channels,
+//! then one terminal consumer on the calling thread.
+//!
+//! ```text
+//! Graph::source(items) ─▶ .map("decode", workers, f) ─▶ .batch(B) ─▶ .map("model", 1, g)
+//!                      ─▶ .run(sink)  or  .into_iter()
+//! ```
+//! The engine owns every thread and channel; stages are plain functions it calls. A token window
+//! bounds the items between the source and the consumer (queued, being worked on, or waiting to be
+//! reordered) to [`Settings::capacity`], so memory is bounded by configuration, not by the list.
+//! A failing item becomes a [`Failure`] (item key, stage, message; panics included) that flows
+//! past the later stages to the consumer, which applies the failure policy. Every stage counts
+//! items, busy time and time blocked on its input and on its output ([`StageMetrics`]); the
+//! consumer ends with one [`Summary`]. In the spirit of SPDL's pipeline builder and Vector's
+//! topology.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::metrics::{Failure, StageMetrics, Summary};
+
+/// How a graph runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Items in flight between the source and the consumer, and every channel's capacity (≥ 1).
+    pub capacity: usize,
+    /// Stop at the first failed item: [`Stream::run`] returns its error.
+    pub fail_fast: bool,
+    /// Stop with an error once more than this many items failed (`None`: never).
+    pub max_failures: Option<usize>,
+    /// Show a progress bar counting source items with this unit (`videos`); it hides itself
+    /// when stderr is not a terminal. `None`: no bar.
+    pub progress: Option<&'static str>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { capacity: 8, fail_fast: false, max_failures: None, progress: None }
+    }
+}
+
+/// One item on a channel: its position among the stage's outputs, how many source items it
+/// carries (a batch carries several), the source item's key for failure records, and the value
+/// or the failure that replaced it.
+struct Envelope<T> {
+    seq: usize,
+    count: usize,
+    key: String,
+    value: Result<T, Failure>,
+}
+
+/// The threads, metrics and token window shared by every stage of one graph.
+struct Core {
+    job: &'static str,
+    settings: Settings,
+    stages: Vec<Arc<StageMetrics>>,
+    threads: Vec<JoinHandle<()>>,
+    tokens: Sender<()>,
+    total: usize,
+    start: Instant,
+}
+
+/// A stream of items of type `T` between two stages; built by [`Graph::source`].
+pub struct Stream<T> {
+    core: Core,
+    rx: Receiver<Envelope<T>>,
+}
+
+/// Entry point of the builder.
+pub struct Graph;
+
+impl Graph {
+    /// Starts job `job` from `items`; `key` names an item in failure records (its path).
+    pub fn source<S: Send + 'static>(job: &'static str, items: Vec<S>, key: impl Fn(&S) -> String, settings: Settings) -> Stream<S> {
+        let cap = settings.capacity.max(1);
+        let (token_tx, token_rx) = unbounded::<()>();
+        for _ in 0..cap {
+            token_tx.send(()).expect("fresh channel");
+        }
+        let metrics = StageMetrics::stage("source", 1);
+        let (tx, rx) = bounded::<Envelope<S>>(cap);
+        let total = items.len();
+        let keyed: Vec<(String, S)> = items.into_iter().map(|s| (key(&s), s)).collect();
+        let m = metrics.clone();
+        let thread = thread::spawn(move || {
+            for (seq, (key, item)) in keyed.into_iter().enumerate() {
+                // Waiting for a token is waiting on the consumer: blocked on output.
+                if m.blocked(|| token_rx.recv()).is_err() {
+                    return;
+                }
+                m.busy(|| ());
+                if m.blocked(|| tx.send(Envelope { seq, count: 1, key, value: Ok(item) })).is_err() {
+                    return;
+                }
+            }
+        });
+        let core = Core { job, settings, stages: vec![metrics], threads: vec![thread], tokens: token_tx, total, start: Instant::now() };
+        Stream { core, rx }
+    }
+}
+
+impl<T: Send + 'static> Stream<T> {
+    /// Adds stage `name`: `f` on `workers` threads, outputs in input order. An error (or panic)
+    /// from `f` replaces the item by a [`Failure`] of this stage.
+    pub fn map<U: Send + 'static>(
+        self,
+        name: &'static str,
+        workers: usize,
+        f: impl Fn(T) -> Result<U> + Send + Sync + 'static,
+    ) -> Stream<U> {
+        let metrics = StageMetrics::stage(name, workers);
+        let mut this = self;
+        this.core.stages.push(metrics.clone());
+        this.map_with(metrics, f)
+    }
+
+    /// As [`Self::map`] with counters made by the caller and registered with [`Self::metrics`]
+    /// (whose worker count sets the threads), for stages that also time their own parts.
+    pub fn map_with<U: Send + 'static>(
+        mut self,
+        metrics: Arc<StageMetrics>,
+        f: impl Fn(T) -> Result<U> + Send + Sync + 'static,
+    ) -> Stream<U> {
+        let cap = self.core.settings.capacity.max(1);
+        let (out_tx, out_rx) = bounded::<Envelope<U>>(cap);
+        let (done_tx, done_rx) = bounded::<Envelope<U>>(cap);
+        let f = Arc::new(f);
+        for _ in 0..metrics.workers() {
+            let (rx, tx, f, m) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone());
+            self.core.threads.push(thread::spawn(move || {
+                while let Ok(env) = m.starved(|| rx.recv()) {
+                    let value = match env.value {
+                        Ok(item) => {
+                            m.busy(|| call(&*f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e })
+                        }
+                        Err(failure) => Err(failure),
+                    };
+                    let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
+                    if m.blocked(|| tx.send(env)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        drop(done_tx);
+        // Reorder: the workers finish out of order; the stage's output is in input order.
+        let m = metrics.clone();
+        self.core.threads.push(thread::spawn(move || {
+            let mut pending = BTreeMap::new();
+            let mut next = 0usize;
+            for env in done_rx {
+                pending.insert(env.seq, env);
+                while let Some(env) = pending.remove(&next) {
+                    next += 1;
+                    if m.blocked(|| out_tx.send(env)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }));
+        Stream { core: self.core, rx: out_rx }
+    }
+
+    /// Adds stage `name` on one thread of its own: `f` may keep state and need not be `Sync`
+    /// (a model). Outputs in input order; errors and panics as [`Self::map`].
+    pub fn then<U: Send + 'static>(mut self, name: &'static str, mut f: impl FnMut(T) -> Result<U> + Send + 'static) -> Stream<U> {
+        let m = self.metrics(StageMetrics::stage(name, 1));
+        let (tx, rx) = bounded::<Envelope<U>>(self.core.settings.capacity.max(1));
+        let input = self.rx.clone();
+        self.core.threads.push(thread::spawn(move || {
+            while let Ok(env) = m.starved(|| input.recv()) {
+                let value = match env.value {
+                    Ok(item) => {
+                        m.busy(|| call(&mut f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e })
+                    }
+                    Err(failure) => Err(failure),
+                };
+                let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
+                if m.blocked(|| tx.send(env)).is_err() {
+                    return;
+                }
+            }
+        }));
+        Stream { core: self.core, rx }
+    }
+
+    /// Groups consecutive good items into batches of `size` (the last may be smaller); a failure
+    /// is passed on at once, outside any batch. The in-flight window grows by `size − 1` items,
+    /// so that a whole batch fits in it.
+    pub fn batch(mut self, size: usize) -> Stream<Vec<T>> {
+        let size = size.max(1);
+        for _ in 1..size {
+            let _ = self.core.tokens.send(());
+        }
+        let cap = self.core.settings.capacity.max(1);
+        let (tx, rx) = bounded::<Envelope<Vec<T>>>(cap);
+        let m = StageMetrics::stage("batch", 1);
+        let input = self.rx.clone();
+        let mm = m.clone();
+        self.core.threads.push(thread::spawn(move || {
+            let (mut seq, mut items, mut count, mut key) = (0usize, Vec::with_capacity(size), 0usize, String::new());
+            let mut emit = |value: Result<Vec<T>, Failure>, count: usize, key: String| {
+                let env = Envelope { seq, count, key, value };
+                seq += 1;
+                mm.blocked(|| tx.send(env)).is_ok()
+            };
+            while let Ok(env) = mm.starved(|| input.recv()) {
+                match env.value {
+                    Ok(item) => {
+                        mm.busy(|| ());
+                        if items.is_empty() {
+                            key = env.key;
+                        }
+                        items.push(item);
+                        count += env.count;
+                        if items.len() == size
+                            && !emit(
+                                Ok(std::mem::replace(&mut items, Vec::with_capacity(size))),
+                                std::mem::take(&mut count),
+                                std::mem::take(&mut key),
+                            )
+                        {
+                            return;
+                        }
+                    }
+                    Err(f) => {
+                        if !emit(Err(f), env.count, env.key) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if !items.is_empty() {
+                emit(Ok(items), count, key);
+            }
+        }));
+        self.core.stages.push(m);
+        Stream { core: self.core, rx }
+    }
+
+    /// Registers `metrics` with this graph, so that its [`Summary`] reports them: a stage's
+    /// counters for [`Self::map_with`], or a part timed inside a stage (the decode and transform
+    /// parts of `prepare`, [`StageMetrics::part`]).
+    pub fn metrics(&mut self, metrics: Arc<StageMetrics>) -> Arc<StageMetrics> {
+        self.core.stages.push(metrics.clone());
+        metrics
+    }
+
+    /// Runs the graph to the end, handing every good item to `sink` on the calling thread (stage
+    /// `name`), and applying the failure policy to the failed ones (each printed above the
+    /// progress bar).
+    ///
+    /// # Errors
+    /// The first error `sink` returns; with `fail_fast`, the first failure; more than
+    /// `max_failures` failures. Upstream threads are stopped and joined before it returns.
+    pub fn run(self, name: &'static str, mut sink: impl FnMut(T) -> Result<()>) -> Result<Summary> {
+        let mut out = self.into_iter(name);
+        let mut result = Ok(());
+        while let Some(item) = out.next() {
+            result = match item {
+                Ok(v) => sink(v),
+                Err(f) => out.record(f),
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        let summary = out.finish();
+        result.map(|_| summary)
+    }
+
+    /// The consumer as an iterator on the calling thread, stage `name`: good items and failures
+    /// in order. The time the caller spends between two `next` calls is that stage's busy time.
+    /// The caller decides what a failure means ([`Outputs::record`] applies the policy);
+    /// [`Outputs::finish`] gives the summary.
+    pub fn into_iter(mut self, name: &'static str) -> Outputs<T> {
+        let bar = match self.core.settings.progress {
+            Some(unit) => {
+                let bar = ProgressBar::new(self.core.total as u64);
+                let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}} {{msg}}");
+                bar.set_style(ProgressStyle::with_template(&template).expect("template"));
+                bar
+            }
+            None => ProgressBar::hidden(),
+        };
+        let consumer = StageMetrics::stage(name, 1);
+        self.core.stages.push(consumer.clone());
+        Outputs { core: self.core, rx: Some(self.rx), bar, failures: Vec::new(), ok: 0, consumer, handed: None, owed: 0 }
+    }
+}
+
+/// Calls `f`, turning a panic into an error message.
+fn call<T, U>(mut f: impl FnMut(T) -> Result<U>, item: T) -> Result<U, String> {
+    match catch_unwind(AssertUnwindSafe(|| f(item))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(p) => Err(format!(
+            "panicked: {}",
+            p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
+        )),
+    }
+}
+
+/// The end of a graph, consumed on the calling thread (see [`Stream::into_iter`]).
+pub struct Outputs<T> {
+    core: Core,
+    rx: Option<Receiver<Envelope<T>>>,
+    bar: ProgressBar,
+    failures: Vec<Failure>,
+    ok: usize,
+    consumer: Arc<StageMetrics>,
+    /// When the last item was handed to the caller: the consumer's busy time runs from there.
+    handed: Option<Instant>,
+    /// Source items the caller holds: their tokens go back when it asks for the next item.
+    owed: usize,
+}
+
+impl<T> Outputs<T> {
+    /// The progress bar, for a job's own message (`{msg}`).
+    pub fn bar(&self) -> &ProgressBar {
+        &self.bar
+    }
+
+    /// Records a failure under the graph's policy: printed, kept for the summary.
+    ///
+    /// # Errors
+    /// With `fail_fast`, or when the failures exceed `max_failures`.
+    pub fn record(&mut self, f: Failure) -> Result<()> {
+        self.bar.println(format!("FAILED {} [{}]: {}", f.path, f.stage, f.message));
+        let err = anyhow!("{} failed in {}: {}", f.path, f.stage, f.message);
+        self.failures.push(f);
+        if self.core.settings.fail_fast {
+            return Err(err.context("--fail-fast"));
+        }
+        if self.core.settings.max_failures.is_some_and(|m| self.failures.len() > m) {
+            return Err(anyhow!("more than {} items failed; the last: {err:#}", self.core.settings.max_failures.unwrap_or(0)));
+        }
+        Ok(())
+    }
+
+    /// Stops the graph (closing the channels makes every stage return), joins its threads and
+    /// returns what it did.
+    pub fn finish(mut self) -> Summary {
+        if let Some(t) = self.handed.take() {
+            self.consumer.add_busy(t.elapsed());
+        }
+        self.stop();
+        self.bar.finish_and_clear();
+        Summary::new(self.core.job, self.ok, std::mem::take(&mut self.failures), self.core.start.elapsed(), self.core.stages.clone())
+    }
+
+    fn stop(&mut self) {
+        drop(self.rx.take());
+        let (closed, _) = unbounded();
+        drop(std::mem::replace(&mut self.core.tokens, closed));
+        for t in self.core.threads.drain(..) {
+            let _ = t.join(); // stage code runs under catch_unwind: the threads themselves do not panic
+        }
+    }
+}
+
+impl<T> Iterator for Outputs<T> {
+    type Item = Result<T, Failure>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(t) = self.handed.take() {
+            self.consumer.add_busy(t.elapsed());
+        }
+        for _ in 0..std::mem::take(&mut self.owed) {
+            let _ = self.core.tokens.send(()); // the caller is done with them: admit as many
+        }
+        let env = self.consumer.starved(|| self.rx.as_ref()?.recv().ok())?;
+        self.owed = env.count;
+        self.bar.inc(env.count as u64);
+        if env.value.is_ok() {
+            self.ok += env.count;
+        }
+        self.handed = Some(Instant::now());
+        Some(env.value)
+    }
+}
+
+impl<T> Drop for Outputs<T> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    fn settings(capacity: usize) -> Settings {
+        Settings { capacity, ..Default::default() }
+    }
+
+    #[test]
+    fn outputs_come_in_input_order_despite_uneven_work() {
+        let mut got = Vec::new();
+        let s = Graph::source("t", (0..50).collect(), |i| i.to_string(), settings(6))
+            .map("work", 4, |i: usize| {
+                thread::sleep(Duration::from_micros(((i * 37) % 11) as u64 * 200));
+                Ok(i * 2)
+            })
+            .run("sink", |v| {
+                got.push(v);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(s.ok, 50);
+        let work = s.stages.iter().find(|m| m.name == "work").unwrap();
+        assert_eq!((work.items(), work.workers()), (50, 4));
+    }
+
+    #[test]
+    fn at_most_capacity_items_are_in_flight() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let (a, b) = (in_flight.clone(), max.clone());
+        Graph::source("t", (0..40).collect(), |i| i.to_string(), settings(4))
+            .map("w", 3, move |i: usize| {
+                let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+                b.fetch_max(now, Ordering::SeqCst);
+                Ok(i)
+            })
+            .run("sink", |_| {
+                thread::sleep(Duration::from_millis(2));
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .unwrap();
+        let m = max.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&m), "max in flight {m}");
+    }
+
+    #[test]
+    fn failures_and_panics_are_recorded_with_key_and_stage_and_the_rest_goes_on() {
+        let mut batches = Vec::new();
+        let s = Graph::source("t", (0..10).collect(), |i| format!("v{i}"), settings(4))
+            .map("decode", 2, |i: usize| match i {
+                3 => Err(anyhow!("corrupt")),
+                7 => panic!("boom"),
+                _ => Ok(i),
+            })
+            .batch(3)
+            .run("sink", |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(batches.concat(), vec![0, 1, 2, 4, 5, 6, 8, 9]);
+        assert!(batches.iter().all(|b| b.len() <= 3));
+        let f: Vec<(&str, &str)> = s.failures.iter().map(|f| (f.path.as_str(), f.stage.as_str())).collect();
+        assert_eq!(f, [("v3", "decode"), ("v7", "decode")]);
+        assert!(s.failures[1].message.contains("boom"));
+        assert_eq!(s.ok, 8);
+    }
+
+    #[test]
+    fn fail_fast_and_max_failures_stop_the_run() {
+        let src = |cfg| {
+            Graph::source("t", (0..100).collect(), |i| i.to_string(), cfg).map("w", 2, |i: usize| {
+                if i % 10 == 5 {
+                    Err(anyhow!("bad"))
+                } else {
+                    Ok(i)
+                }
+            })
+        };
+        let e = src(Settings { fail_fast: true, ..settings(4) }).run("sink", |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("5 failed in w"), "{e:#}");
+        let e = src(Settings { max_failures: Some(2), ..settings(4) }).run("sink", |_| Ok(())).unwrap_err();
+        assert!(format!("{e:#}").contains("more than 2"), "{e:#}");
+        assert_eq!(src(settings(4)).run("sink", |_| Ok(())).unwrap().failures.len(), 10);
+    }
+
+    #[test]
+    fn dropping_the_consumer_early_stops_every_thread() {
+        let mut out = Graph::source("t", (0..10_000).collect(), |i| i.to_string(), settings(2)).map("w", 2, Ok).batch(4).into_iter("sink");
+        assert_eq!(out.next().unwrap().unwrap(), vec![0, 1, 2, 3]);
+        drop(out); // joins: would hang if a thread stayed blocked
+    }
+}
