@@ -1,4 +1,4 @@
-//! `vpipe check` and `vpipe inspect` on the mini TSM pipeline: test-mode indices equal semantics
+//! `vpipe check`, `vpipe inspect` and `vpipe bench` on the mini TSM pipeline: test-mode indices equal semantics
 //! §3 for the mini frame counts, train indices fall in their segments, `--dump` writes what the
 //! model sees.
 
@@ -145,4 +145,29 @@ fn bench_reports_stages_and_the_bottleneck_as_json() {
     assert_eq!((prepare["items"].as_u64(), prepare["workers"].as_u64()), (Some(8), Some(2)));
     assert!(prepare["busy_s"].as_f64().unwrap() > 0.0);
     assert_eq!(j["bottleneck"], "prepare", "without the model the loader is the bottleneck");
+}
+
+/// Memory is bounded by the engine's window, not by the list: a training epoch over the mini
+/// list repeated ten times peaks within 10% of the same epoch over the list once (issue 7).
+#[test]
+fn training_epoch_peak_rss_stays_flat_when_the_list_grows_tenfold() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let list = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap();
+    let peak = |copies: usize| -> (u64, u64) {
+        let ann = dir.path().join(format!("list{copies}.txt"));
+        std::fs::write(&ann, list.repeat(copies)).unwrap();
+        let text = std::fs::read_to_string(mini_pipeline(&data, dir.path())).unwrap();
+        let yaml = dir.path().join(format!("p{copies}.yaml"));
+        let mini_list = data.join("mini/mini_videos.txt");
+        std::fs::write(&yaml, text.replace(mini_list.to_str().unwrap(), ann.to_str().unwrap())).unwrap();
+        let o = common::vpipe().args(["bench", "--json", "--workers", "2"]).arg(&yaml).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (j["outputs"].as_u64().unwrap(), j["peak_rss_bytes"].as_u64().unwrap())
+    };
+    let (n1, rss1) = peak(1);
+    let (n10, rss10) = peak(10);
+    assert_eq!((n1, n10), (8, 80));
+    assert!((rss10 as f64) < 1.1 * rss1 as f64, "peak RSS {} MiB for 80 clips vs {} MiB for 8", rss10 >> 20, rss1 >> 20);
 }

@@ -40,6 +40,13 @@ fn tiny_tsm_r18_reaches_full_training_accuracy() {
     let test = recs.iter().find(|r| r["mode"] == "test").unwrap();
     assert_eq!(test["top1_acc"], 1.0);
     assert_eq!(test["mean_class_accuracy"], 1.0);
+    // Each epoch logs where its time went: the engine's stages, the train step among them.
+    let epochs: Vec<&serde_json::Value> = recs.iter().filter(|r| r["mode"] == "train_epoch").collect();
+    assert_eq!(epochs.len(), 50);
+    let engine = &epochs[0]["engine"];
+    assert_eq!((engine["ok"].as_u64(), engine["frames_kept"].as_u64()), (Some(8), Some(64)));
+    let step = engine["stages"].as_array().unwrap().iter().find(|s| s["name"] == "train_step").expect("train_step stage");
+    assert_eq!(step["items"], 2, "two batches of 4 per epoch");
     for f in ["pipeline.yaml", "run.log", "best_pred.parquet", "epoch_50.safetensors", "epoch_50.optim.safetensors", "epoch_49.json"] {
         assert!(work.join(f).exists(), "{f}");
     }

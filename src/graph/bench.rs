@@ -48,8 +48,6 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
     for epoch in 0..epochs.max(1) {
         let mut pipeline = split.pipeline.clone();
         pipeline.epoch = epoch as u64;
-        let tally = pipeline.frames.clone();
-        let before = tally.get();
         let order = epoch_order(&split.samples, seed, epoch as u64, shuffle);
         let stream = batches(order, pipeline, split.batch_size, split.pool.clone());
         let mut clips = 0usize;
@@ -66,8 +64,6 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
         };
         summary.job = "bench";
         summary.outputs = clips;
-        let now = tally.get();
-        summary.frames = (now.0 - before.0, now.1 - before.1);
         out.push(summary);
     }
     Ok(out)

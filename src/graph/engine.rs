@@ -24,7 +24,7 @@ use anyhow::{anyhow, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::metrics::{Failure, StageMetrics, Summary};
+use super::metrics::{Failure, FrameTally, StageMetrics, Summary};
 
 /// How a graph runs.
 #[derive(Clone, Debug)]
@@ -65,6 +65,8 @@ struct Core {
     tokens: Sender<()>,
     total: usize,
     start: Instant,
+    /// Frames decoded and kept by the graph's decode stage, when it reports them.
+    frames: Option<Arc<FrameTally>>,
 }
 
 /// A stream of items of type `T` between two stages; built by [`Graph::source`].
@@ -101,7 +103,16 @@ impl Graph {
                 }
             }
         });
-        let core = Core { job, settings, stages: vec![metrics], threads: vec![thread], tokens: token_tx, total, start: Instant::now() };
+        let core = Core {
+            job,
+            settings,
+            stages: vec![metrics],
+            threads: vec![thread],
+            tokens: token_tx,
+            total,
+            start: Instant::now(),
+            frames: None,
+        };
         Stream { core, rx }
     }
 }
@@ -253,6 +264,13 @@ impl<T: Send + 'static> Stream<T> {
         metrics
     }
 
+    /// Reports `tally` (frames decoded and kept by a decode stage of this graph) in its
+    /// [`Summary::frames`].
+    pub fn count_frames(mut self, tally: Arc<FrameTally>) -> Self {
+        self.core.frames = Some(tally);
+        self
+    }
+
     /// Runs the graph to the end, handing every good item to `sink` on the calling thread (stage
     /// `name`), and applying the failure policy to the failed ones (each printed above the
     /// progress bar).
@@ -353,7 +371,10 @@ impl<T> Outputs<T> {
         }
         self.stop();
         self.bar.finish_and_clear();
-        Summary::new(self.core.job, self.ok, std::mem::take(&mut self.failures), self.core.start.elapsed(), self.core.stages.clone())
+        let mut s =
+            Summary::new(self.core.job, self.ok, std::mem::take(&mut self.failures), self.core.start.elapsed(), self.core.stages.clone());
+        s.frames = self.core.frames.as_ref().map_or((0, 0), |t| t.get());
+        s
     }
 
     fn stop(&mut self) {

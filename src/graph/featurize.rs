@@ -221,8 +221,8 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     let settings =
         Settings { capacity: job.capacity, fail_fast: job.fail_fast, max_failures: None, progress: job.progress.then_some("videos") };
     let pipeline = job.pipeline.clone().for_workers(job.workers);
-    let tally = pipeline.frames.clone();
-    let mut stream = Graph::source("featurize", job.samples.clone(), |s| s.path.display().to_string(), settings);
+    let mut stream =
+        Graph::source("featurize", job.samples.clone(), |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let prepare = stream.metrics(StageMetrics::stage("prepare", job.workers));
     let (dm, tm) =
         (stream.metrics(StageMetrics::part("decode", job.workers)), stream.metrics(StageMetrics::part("transform", job.workers)));
@@ -238,7 +238,6 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     // On failure the sink is dropped unfinished: its temporary file is removed.
     let mut summary = summary?;
     summary.outputs = sink.rows_written();
-    summary.frames = tally.get();
     let failures_json = serde_json::to_string(&summary.failures)?;
     sink.finish(vec![("vpipe.failures".into(), failures_json)])?;
     Ok(summary)

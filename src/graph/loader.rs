@@ -40,9 +40,10 @@ pub fn epoch_order(samples: &[Sample], seed: u64, epoch: u64, shuffle: bool) -> 
 /// batches of `batch_size` (the last may be smaller) collated in order (stage `collate`). A
 /// failing sample is a [`super::Failure`] naming the file, outside any batch.
 pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig) -> Stream<Batch> {
-    let pipeline = pipeline.for_workers(pool.workers);
+    let mut pipeline = pipeline.for_workers(pool.workers);
+    pipeline.frames = Default::default(); // this graph's own count
     let settings = Settings { capacity: pool.capacity, ..Settings::default() };
-    let mut stream = Graph::source("loader", samples, |s| s.path.display().to_string(), settings);
+    let mut stream = Graph::source("loader", samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
     let (d, t) =
         (stream.metrics(StageMetrics::part("decode", pool.workers)), stream.metrics(StageMetrics::part("transform", pool.workers)));

@@ -313,7 +313,8 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             let mut t_data = Instant::now();
             let mut hits = 0usize;
             let mut seen = 0usize;
-            for (iter, batch) in batches(order, pipeline, train.batch_size, train.pool.clone()).into_iter("train_step").enumerate() {
+            let mut loader = batches(order, pipeline, train.batch_size, train.pool.clone()).into_iter("train_step");
+            for (iter, batch) in loader.by_ref().enumerate() {
                 let batch = batch?;
                 let data_time = t_data.elapsed().as_secs_f64();
                 let t_iter = Instant::now();
@@ -341,7 +342,9 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             }
             summary.epochs_run += 1;
             let done = epoch + 1;
-            logs.record(json!({"mode": "train_epoch", "epoch": done, "top1_acc": hits as f64 / seen.max(1) as f64}))?;
+            // Where the epoch's time went: the engine's summary (loader stages and the train step).
+            let engine = loader.finish().to_json();
+            logs.record(json!({"mode": "train_epoch", "epoch": done, "top1_acc": hits as f64 / seen.max(1) as f64, "engine": engine}))?;
             if let Some(val) = job.val.as_ref().filter(|_| done % tc.val_interval.max(1) == 0) {
                 let e = metrics_of(&predict(&model, val, 0, job.average_clips)?);
                 logs.record(json!({"mode": "val", "epoch": done, "top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy}))?;
