@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::{default_workers, shard_spec, sibling};
+use super::{default_workers, sibling};
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
+use vpipe::source::Shard;
 
 /// Flags of `vpipe extract-frames` (names follow mmaction2's `build_rawframes.py`).
 #[derive(clap::Args, Debug)]
@@ -48,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
     /// Process shard I of N (`I/N`, round-robin over the sorted video list). Defaults to
-    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when those are set.
+    /// the Slurm array task's position (SLURM_ARRAY_TASK_ID, _MIN, _STEP, _COUNT) in an array job.
     #[arg(long)]
     shard: Option<String>,
 }
@@ -68,9 +69,9 @@ pub fn run(a: Args) -> Result<()> {
     if videos.is_empty() {
         bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
     }
-    let shard = shard_spec(a.shard.as_deref())?;
-    if let Some((i, n)) = shard {
-        videos = videos.into_iter().enumerate().filter(|(k, _)| k % n == i).map(|(_, v)| v).collect();
+    let shard = Shard::resolve(a.shard.as_deref())?;
+    if let Some(s) = shard {
+        videos = s.select(videos);
     }
     let job = ExtractJob {
         videos,
@@ -82,7 +83,7 @@ pub fn run(a: Args) -> Result<()> {
     let summary = extract::run(job)?;
     eprint!("{summary}");
     // Beside the output folder, not in it: the folder holds only frames and the report.
-    let suffix = shard.map_or("summary.json".into(), |(i, n)| format!("summary-{i:05}-of-{n:05}.json"));
+    let suffix = shard.map_or("summary.json".into(), |s| format!("summary-{:05}-of-{:05}.json", s.index, s.count));
     summary.write_json(&sibling(&a.out, &suffix))?;
     if !summary.failures.is_empty() {
         bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());

@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
-use super::shard_spec;
 use vpipe::graph::featurize::DataPipeline;
 
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
 use vpipe::decode::{FilenameTemplate, Modality};
 use vpipe::graph::featurize::{self, FeaturizeJob};
 use vpipe::model::ModelSpec;
-use vpipe::source::shard;
+use vpipe::source::Shard;
 
 /// Output format (only Parquet today).
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -92,7 +91,7 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Process shard I of N (`I/N`, 0-based; round-robin over the list). Defaults to
-    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when those are set.
+    /// the Slurm array task's position (SLURM_ARRAY_TASK_ID, _MIN, _STEP, _COUNT) in an array job.
     #[arg(long)]
     shard: Option<String>,
 }
@@ -121,12 +120,13 @@ pub fn run(a: Args) -> Result<()> {
     let samples = source.samples()?;
     let rawframes = source.rawframe_spec()?;
     let mut out = a.out.clone().or(cfg.out.clone()).context("--out FILE is required (or `out:` in the config)")?;
-    let samples = match shard_spec(a.shard.as_deref())? {
-        Some((i, n)) => {
+    let samples = match Shard::resolve(a.shard.as_deref())? {
+        Some(shard) => {
+            let (i, n) = (shard.index, shard.count);
             // One file per shard, named like Spark/Hive parts, beside the requested name.
             let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             out.set_file_name(format!("{stem}-part-{i:05}-of-{n:05}.parquet"));
-            shard(samples, i, n)
+            shard.select(samples)
         }
         None => samples,
     };

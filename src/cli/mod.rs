@@ -10,7 +10,7 @@ mod median;
 mod probe;
 mod run;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use clap::{Parser, Subcommand};
 
@@ -64,30 +64,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Median(a) => median::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Bench(a) => bench::run(a),
-    }
-}
-
-fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (i, n) = s.split_once('/').context("--shard must be I/N")?;
-    let (i, n): (usize, usize) = (i.trim().parse()?, n.trim().parse()?);
-    if n == 0 || i >= n {
-        bail!("--shard {s}: need 0 ≤ I < N");
-    }
-    Ok((i, n))
-}
-
-/// The shard to process: `--shard I/N`, else SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when
-/// both are set, else none.
-///
-/// # Errors
-/// A malformed spec or I ≥ N.
-fn shard_spec(flag: Option<&str>) -> Result<Option<(usize, usize)>> {
-    if let Some(s) = flag {
-        return parse_shard(s).map(Some);
-    }
-    match (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT")) {
-        (Ok(i), Ok(n)) => parse_shard(&format!("{i}/{n}")).map(Some),
-        _ => Ok(None),
     }
 }
 

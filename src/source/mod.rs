@@ -4,7 +4,9 @@
 
 pub mod file_list;
 mod rawframe_list;
+mod shard;
 mod video_list;
 
 pub use rawframe_list::read_rawframe_list;
-pub use video_list::{folder_per_class, read_video_list, shard, RawframeRange, Sample};
+pub use shard::Shard;
+pub use video_list::{folder_per_class, read_video_list, RawframeRange, Sample};

@@ -89,12 +89,6 @@ pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<
     Ok((out, classes))
 }
 
-/// Shard `i` of `n` (0-based): every n-th sample starting at i, keeping list order. Round-robin
-/// spreads long and short videos evenly, and the union of all shards is the whole list.
-pub fn shard(samples: Vec<Sample>, i: usize, n: usize) -> Vec<Sample> {
-    samples.into_iter().filter(|s| s.index % n == i).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,14 +126,5 @@ mod tests {
         assert_eq!(classes, vec!["alpha", "zeta"]);
         let got: Vec<(String, Vec<i32>)> = s.into_iter().map(|x| (x.name, x.labels)).collect();
         assert_eq!(got, vec![("alpha/1.avi".into(), vec![0]), ("alpha/2.avi".into(), vec![0]), ("zeta/1.mp4".into(), vec![1])]);
-    }
-
-    #[test]
-    fn shards_partition_the_list() {
-        let all: Vec<Sample> =
-            (0..10).map(|i| Sample { index: i, name: i.to_string(), path: PathBuf::new(), labels: vec![], rawframes: None }).collect();
-        let mut seen: Vec<usize> = (0..3).flat_map(|i| shard(all.clone(), i, 3)).map(|s| s.index).collect();
-        seen.sort();
-        assert_eq!(seen, (0..10).collect::<Vec<_>>());
     }
 }
