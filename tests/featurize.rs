@@ -128,6 +128,15 @@ fn corrupt_and_missing_videos_are_reported_and_the_job_goes_on() {
         .filter(|n| n.contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // Two failures: --max-failures 2 tolerates them, --max-failures 1 stops and writes nothing.
+    let out3 = dir.path().join("m2.parquet");
+    let o = featurize(&[&base[..], &["--out", s(&out3), "--max-failures", "2"]].concat());
+    assert!(o.status.success() && out3.exists(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out4 = dir.path().join("m1.parquet");
+    let o = featurize(&[&base[..], &["--out", s(&out4), "--max-failures", "1"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && !out4.exists() && err.contains("more than 1"), "{err}");
 }
 
 #[test]

@@ -84,6 +84,10 @@ pub struct Args {
     /// Stop at the first failed video and exit non-zero (default: record the failure, go on).
     #[arg(long)]
     fail_fast: bool,
+    /// Stop once more than N videos failed, exit non-zero, write nothing (a broken mount or
+    /// codec, not one bad file) [default: never].
+    #[arg(long, conflicts_with = "fail_fast")]
+    max_failures: Option<usize>,
     /// Device: auto (CUDA when libtorch sees one), cpu, cuda.
     #[arg(long)]
     device: Option<String>,
@@ -164,6 +168,7 @@ pub fn run(a: Args) -> Result<()> {
         workers,
         capacity: a.capacity.or(cfg.capacity).unwrap_or(2 * workers),
         fail_fast: a.fail_fast,
+        max_failures: a.max_failures,
         out: out.clone(),
         device: a.device.clone().or(cfg.device.clone()).unwrap_or_else(|| "auto".into()),
         metadata: vec![

@@ -197,6 +197,8 @@ pub struct FeaturizeJob {
     pub capacity: usize,
     /// Stop at the first failure, exit non-zero, write nothing.
     pub fail_fast: bool,
+    /// Stop once more than this many samples failed, exit non-zero, write nothing.
+    pub max_failures: Option<usize>,
     /// Parquet file to write (atomically).
     pub out: PathBuf,
     /// `auto`, `cpu` or `cuda`.
@@ -214,12 +216,17 @@ pub struct FeaturizeJob {
 ///
 /// # Errors
 /// The model cannot be built, the output cannot be written, a model forward fails, or — with
-/// `fail_fast` — the first failed sample (no file is written then).
+/// `fail_fast` — the first failed sample, or more than `max_failures` failures (no file is
+/// written then).
 pub fn run(job: FeaturizeJob) -> Result<Summary> {
     let device = crate::model::pick_device(&job.device)?;
     let model = Recognizer::new(&job.model, device)?;
-    let settings =
-        Settings { capacity: job.capacity, fail_fast: job.fail_fast, max_failures: None, progress: job.progress.then_some("videos") };
+    let settings = Settings {
+        capacity: job.capacity,
+        fail_fast: job.fail_fast,
+        max_failures: job.max_failures,
+        progress: job.progress.then_some("videos"),
+    };
     let pipeline = job.pipeline.clone().for_workers(job.workers);
     let mut stream =
         Graph::source("featurize", job.samples.clone(), |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());

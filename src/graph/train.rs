@@ -27,6 +27,7 @@ use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
 use crate::model::amp::GradScaler;
 use crate::model::optim::{lr_at, require, Optim};
 use crate::model::Recognizer;
+use crate::sink::atomic::write_with;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
 use crate::transform::LabelMix;
@@ -236,24 +237,13 @@ fn checkpoint_stem(path: &Path) -> PathBuf {
     PathBuf::from(stem)
 }
 
-/// Writes through a temporary name in the same folder, then renames (`write` gets the temp path).
-fn atomically(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = dest.file_name().context("checkpoint path has no name")?.to_string_lossy().into_owned();
-    let tmp = dest.with_file_name(format!(".tmp-{}-{name}", std::process::id()));
-    let r = write(&tmp).and_then(|_| fs::rename(&tmp, dest).with_context(|| format!("renaming to {}", dest.display())));
-    if r.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    r
-}
-
 fn save_checkpoint(stem: &Path, model: &Recognizer, optim: Option<&Optim>, meta: serde_json::Value) -> Result<()> {
     let (w, o, m) = ckpt_paths(stem, model.checkpoint_ext());
-    atomically(&w, |t| model.save(t))?;
+    write_with(&w, |t| model.save(t))?;
     if let Some(opt) = optim {
-        atomically(&o, |t| opt.save(t))?;
+        write_with(&o, |t| opt.save(t))?;
     }
-    atomically(&m, |t| fs::write(t, serde_json::to_string_pretty(&meta)?).context("writing checkpoint metadata"))
+    write_with(&m, |t| fs::write(t, serde_json::to_string_pretty(&meta)?).context("writing checkpoint metadata"))
 }
 
 /// Runs training (if the job has a train split and section), validation and testing.
@@ -356,7 +346,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                     if let Some((_, old)) = best {
                         let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.{ext}")));
                     }
-                    atomically(&job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| model.save(t))?;
+                    write_with(&job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| model.save(t))?;
                     best = Some((e.top1_acc, done));
                 }
                 summary.last_val = Some(e);

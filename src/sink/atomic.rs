@@ -67,6 +67,24 @@ pub fn write_file(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `dest` with `write`, which is given a temporary path beside it (for savers that take a
+/// path: libtorch modules, safetensors, optimizer state), then syncs and renames it into place.
+/// The temporary name `.tmp-<pid>-<name>` keeps the extension, by which savers pick a format.
+///
+/// # Errors
+/// The folder cannot be created, `write` fails, or sync/rename fails; the temporary file is
+/// removed.
+pub fn write_with(dest: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating output folder {}", dir.display()))?;
+    let name = dest.file_name().with_context(|| format!("output path {} has no file name", dest.display()))?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), name.to_string_lossy()));
+    let atomic = AtomicFile { tmp, dest: dest.to_path_buf(), committed: false };
+    write(&atomic.tmp)?;
+    let file = File::open(&atomic.tmp).with_context(|| format!("reopening {}", atomic.tmp.display()))?;
+    atomic.commit(file)
+}
+
 /// A folder being filled at `.<name>.partial` beside its final path, renamed into place by
 /// [`AtomicDir::commit`] (rawframe folders: a folder under its real name is always complete).
 /// Dropping it without committing deletes the partial folder; a partial folder left by a killed
@@ -144,5 +162,23 @@ mod tests {
         std::fs::write(a.path().join("img_00001.jpg"), b"x").unwrap();
         a.commit().unwrap();
         assert!(dest.join("img_00001.jpg").exists() && !AtomicDir::partial_path(&dest).exists());
+    }
+
+    #[test]
+    fn write_with_keeps_the_extension_and_leaves_nothing_on_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("epoch_1.safetensors");
+        let e = write_with(&dest, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            anyhow::bail!("disk full")
+        });
+        assert!(e.is_err() && std::fs::read_dir(d.path()).unwrap().count() == 0, "a failed write leaves no file");
+        write_with(&dest, |tmp| {
+            assert_eq!(tmp.extension().unwrap(), "safetensors", "savers choose their format by extension");
+            Ok(std::fs::write(tmp, b"whole")?)
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"whole");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }
