@@ -5,6 +5,25 @@ mod common;
 
 use std::path::Path;
 
+/// Every file below `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether `<dir>.<suffix>` exists beside `dir` (where jobs write their summary).
+fn sibling_exists(dir: &Path, suffix: &str) -> bool {
+    dir.with_file_name(format!("{}.{suffix}", dir.file_name().unwrap().to_string_lossy())).exists()
+}
+
 fn png_pixels(p: &Path) -> (u32, u32, Vec<u8>) {
     let img = image::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).to_rgb8();
     (img.width(), img.height(), img.into_raw())
@@ -95,6 +114,34 @@ fn median_equals_the_numpy_reference_pixel_for_pixel() {
     assert_eq!((f.width, f.height), (560, 240));
     let o = common::vpipe().arg("median").arg(&raw).arg(&jpg).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("videos ok 0, skipped 8"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Shards as a Slurm array --array=1-3 runs them (task ids 1..3): together, every video once.
+    let sharded = dir.path().join("median_shards");
+    for id in 1..=3 {
+        let o = common::vpipe()
+            .arg("median")
+            .arg(&raw)
+            .arg(&sharded)
+            .envs([
+                ("SLURM_ARRAY_TASK_ID", id.to_string()),
+                ("SLURM_ARRAY_TASK_MIN", "1".into()),
+                ("SLURM_ARRAY_TASK_STEP", "1".into()),
+                ("SLURM_ARRAY_TASK_COUNT", "3".into()),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "task {id}: {err}");
+        let want = [3, 3, 2][id - 1]; // 8 videos round-robin over 3 shards
+        assert!(err.contains(&format!("videos ok {want}, skipped 0")), "task {id}: {err}");
+        assert!(sibling_exists(&sharded, &format!("summary-{:05}-of-00003.json", id - 1)));
+    }
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = walk(d).into_iter().map(|p| p.strip_prefix(d).unwrap().display().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&sharded), names(&jpg));
 
     // BackgroundBlend in a pipeline: CDAR's tmf placement (after the crop), backgrounds named by
     // the video list through the median tree; inspect --dump shows blended frames.

@@ -9,6 +9,7 @@ use super::default_workers;
 use vpipe::config::VIDEO_EXTENSIONS;
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::median::{self, ImageFormat};
+use vpipe::source::Shard;
 
 /// Flags of `vpipe median`.
 #[derive(clap::Args, Debug)]
@@ -43,6 +44,10 @@ pub struct Args {
     /// Videos processed in parallel [default: cores].
     #[arg(long)]
     workers: Option<usize>,
+    /// Process shard I of N (`I/N`, round-robin over the sorted task list). Defaults to the Slurm
+    /// array task's position (SLURM_ARRAY_TASK_ID, _MIN, _STEP, _COUNT) in an array job.
+    #[arg(long)]
+    shard: Option<String>,
 }
 
 /// Runs the command; exits non-zero when a video failed (the others are written).
@@ -63,6 +68,11 @@ pub fn run(a: Args) -> Result<()> {
             if a.videos { "no video files" } else { "no folder with *.jpg; use --videos for video files" }
         );
     }
+    let shard = Shard::resolve(a.shard.as_deref())?;
+    let tasks = match shard {
+        Some(s) => s.select(tasks),
+        None => tasks,
+    };
     let workers = a.workers.unwrap_or_else(default_workers);
     let s = if a.decode_only {
         median::decode_only(tasks, a.max_frames, workers)?
@@ -70,7 +80,8 @@ pub fn run(a: Args) -> Result<()> {
         median::run(tasks, a.max_frames, format, workers, std::io::stderr().is_terminal())?
     };
     eprint!("{s}");
-    s.write_json(&super::sibling(&a.out, "summary.json"))?;
+    let suffix = shard.map_or("summary.json".into(), |s| format!("summary-{:05}-of-{:05}.json", s.index, s.count));
+    s.write_json(&super::sibling(&a.out, &suffix))?;
     if !s.failures.is_empty() {
         bail!("{} video(s) failed (listed above)", s.failures.len());
     }
