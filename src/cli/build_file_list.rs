@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value = "flow_y_")]
     flow_y_prefix: String,
     /// Video extensions for --format videos, comma-separated.
-    #[arg(long, default_value = "avi,mp4,webm,mkv,mov,m4v,mpg,mpeg,flv,wmv", value_delimiter = ',')]
+    #[arg(long, default_value = vpipe::source::VIDEO_EXTENSIONS_CSV, value_delimiter = ',')]
     ext: Vec<String>,
     /// folder: UCF-style class index (`1 ClassName` per line) that sets the labels, instead of the
     /// sorted class order.

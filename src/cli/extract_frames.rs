@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     level: u8,
     /// Video extensions to take, comma-separated (case-insensitive).
-    #[arg(long, default_value = "avi,mp4,webm,mkv,mov,m4v,mpg,mpeg,flv,wmv", value_delimiter = ',')]
+    #[arg(long, default_value = vpipe::source::VIDEO_EXTENSIONS_CSV, value_delimiter = ',')]
     ext: Vec<String>,
     /// Resize the short side to N pixels, long side trunc(N/short·long), as mmaction2's OpenCV
     /// path does (0 = keep the size).

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use super::default_workers;
-use vpipe::config::{AverageClips as CfgAverage, ModelSection, ModelType, PipelineConfig, SplitName};
+use vpipe::config::{ModelSection, ModelType, PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::graph::PoolConfig;
-use vpipe::metrics::AverageClips;
 use vpipe::model::{ModelKind, ModelSpec, Recognizer};
 
 /// Flags of `vpipe run`.
@@ -108,10 +107,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: cfg.seed,
         work_dir: work_dir.clone(),
         pipeline_text: text,
-        average_clips: match model_cfg.average_clips {
-            Some(CfgAverage::Score) => AverageClips::Score,
-            _ => AverageClips::Prob,
-        },
+        average_clips: model_cfg.average_clips.unwrap_or_default(),
         resume_from: a.resume_from,
         load_from: a.load_from,
         test_with: if a.test_best {

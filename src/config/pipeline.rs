@@ -136,13 +136,7 @@ pub enum ModelType {
     TorchScript,
 }
 
-/// mmaction2 `average_clips`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AverageClips {
-    Prob,
-    Score,
-}
+pub use crate::metrics::AverageClips;
 
 /// The train section.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]

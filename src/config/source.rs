@@ -34,8 +34,7 @@ pub enum SourceConfig {
     },
 }
 
-/// Video extensions a folder-per-class source takes.
-pub const VIDEO_EXTENSIONS: &[&str] = &["avi", "mp4", "mkv", "webm", "mov", "m4v"];
+pub use crate::source::VIDEO_EXTENSIONS;
 
 impl SourceConfig {
     /// The samples the source lists, in list order.

@@ -71,10 +71,13 @@ pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
     per.iter().sum::<f64>() / per.len() as f64
 }
 
-/// mmaction2 `average_clips`: how a video's V view scores become one score vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// mmaction2 `average_clips`: how a video's V view scores become one score vector (`prob` or
+/// `score` in YAML).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum AverageClips {
-    /// Mean of the softmax of each view (applied even for one view).
+    /// Mean of the softmax of each view (applied even for one view); mmaction2's default.
+    #[default]
     Prob,
     /// Mean of the raw scores.
     Score,
