@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 
 use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
-use vpipe::graph::StageMetrics;
+use vpipe::graph::{Graph, Settings, StageMetrics};
+use vpipe::source::Sample;
 use vpipe::transform::{format, Clip};
 
 /// Flags of `vpipe inspect`.
@@ -36,17 +37,22 @@ pub fn run(a: Args) -> Result<()> {
     let split = cfg.split(a.split)?;
     let parts = cfg.parts(a.split)?;
     let pipeline = DataPipeline::new(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
-    let samples = split.source.samples()?;
-    let m = StageMetrics::new("inspect");
-    for sample in samples.iter().take(a.limit) {
-        println!("[{}] {} labels {:?}", sample.index, sample.name, sample.labels);
-        let clip = match pipeline.transformed(sample, &m, &m) {
-            Ok(c) => c,
-            Err(e) => {
-                println!("  FAILED: {e:#}");
+    let samples: Vec<Sample> = split.source.samples()?.into_iter().take(a.limit).collect();
+    // One graph like every job's: the samples prepared in order, shown on this thread.
+    let settings = Settings { capacity: 2, ..Settings::default() };
+    let mut stream = Graph::source("inspect", samples, |s| format!("[{}] {}", s.index, s.name), settings);
+    let (d, t) = (stream.metrics(StageMetrics::part("decode", 1)), stream.metrics(StageMetrics::part("transform", 1)));
+    let shown = pipeline.clone();
+    let outputs = stream.map("prepare", 1, move |s: Sample| Ok((shown.transformed(&s, &d, &t)?, s))).into_iter("show");
+    for item in outputs {
+        let (clip, sample) = match item {
+            Ok(v) => v,
+            Err(f) => {
+                println!("{}\n  FAILED: {}", f.path, f.message);
                 continue;
             }
         };
+        println!("[{}] {} labels {:?}", sample.index, sample.name, sample.labels);
         for t in &clip.trace {
             println!("  {t}");
         }
