@@ -126,9 +126,8 @@ impl<T: Send + 'static> Stream<T> {
         workers: usize,
         f: impl Fn(T) -> Result<U> + Send + Sync + 'static,
     ) -> Stream<U> {
-        let metrics = StageMetrics::stage(name, workers);
         let mut this = self;
-        this.core.stages.push(metrics.clone());
+        let metrics = this.metrics(StageMetrics::stage(name, workers));
         this.map_with(metrics, f)
     }
 
@@ -145,20 +144,7 @@ impl<T: Send + 'static> Stream<T> {
         let f = Arc::new(f);
         for _ in 0..metrics.workers() {
             let (rx, tx, f, m) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone());
-            self.core.threads.push(thread::spawn(move || {
-                while let Ok(env) = m.starved(|| rx.recv()) {
-                    let value = match env.value {
-                        Ok(item) => {
-                            m.busy(|| call(&*f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e })
-                        }
-                        Err(failure) => Err(failure),
-                    };
-                    let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
-                    if m.blocked(|| tx.send(env)).is_err() {
-                        return;
-                    }
-                }
-            }));
+            self.core.threads.push(thread::spawn(move || serve(&m, &rx, &tx, &*f)));
         }
         drop(done_tx);
         // Reorder: the workers finish out of order; the stage's output is in input order.
@@ -181,24 +167,11 @@ impl<T: Send + 'static> Stream<T> {
 
     /// Adds stage `name` on one thread of its own: `f` may keep state and need not be `Sync`
     /// (a model). Outputs in input order; errors and panics as [`Self::map`].
-    pub fn then<U: Send + 'static>(mut self, name: &'static str, mut f: impl FnMut(T) -> Result<U> + Send + 'static) -> Stream<U> {
+    pub fn then<U: Send + 'static>(mut self, name: &'static str, f: impl FnMut(T) -> Result<U> + Send + 'static) -> Stream<U> {
         let m = self.metrics(StageMetrics::stage(name, 1));
         let (tx, rx) = bounded::<Envelope<U>>(self.core.settings.capacity.max(1));
         let input = self.rx.clone();
-        self.core.threads.push(thread::spawn(move || {
-            while let Ok(env) = m.starved(|| input.recv()) {
-                let value = match env.value {
-                    Ok(item) => {
-                        m.busy(|| call(&mut f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e })
-                    }
-                    Err(failure) => Err(failure),
-                };
-                let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
-                if m.blocked(|| tx.send(env)).is_err() {
-                    return;
-                }
-            }
-        }));
+        self.core.threads.push(thread::spawn(move || serve(&m, &input, &tx, f)));
         Stream { core: self.core, rx }
     }
 
@@ -314,6 +287,22 @@ impl<T: Send + 'static> Stream<T> {
     }
 }
 
+/// One stage thread: takes items from `rx` until it closes, applies `f` to the good ones (an
+/// error or panic becomes this stage's [`Failure`]), passes failures through, sends to `tx`
+/// until it closes.
+fn serve<T, U>(m: &StageMetrics, rx: &Receiver<Envelope<T>>, tx: &Sender<Envelope<U>>, mut f: impl FnMut(T) -> Result<U>) {
+    while let Ok(env) = m.starved(|| rx.recv()) {
+        let value = match env.value {
+            Ok(item) => m.busy(|| call(&mut f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e }),
+            Err(failure) => Err(failure),
+        };
+        let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
+        if m.blocked(|| tx.send(env)).is_err() {
+            return;
+        }
+    }
+}
+
 /// Calls `f`, turning a panic into an error message.
 fn call<T, U>(mut f: impl FnMut(T) -> Result<U>, item: T) -> Result<U, String> {
     match catch_unwind(AssertUnwindSafe(|| f(item))) {
@@ -341,11 +330,6 @@ pub struct Outputs<T> {
 }
 
 impl<T> Outputs<T> {
-    /// The progress bar, for a job's own message (`{msg}`).
-    pub fn bar(&self) -> &ProgressBar {
-        &self.bar
-    }
-
     /// Records a failure under the graph's policy: printed, kept for the summary.
     ///
     /// # Errors
