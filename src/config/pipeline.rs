@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::{load_yaml, parse_yaml, split_pipeline, PipelineParts, SourceConfig, Step};
+use super::{parse_yaml, split_pipeline, PipelineParts, SourceConfig, Step};
 
 /// The whole pipeline file.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -310,8 +310,8 @@ impl PipelineConfig {
     /// # Errors
     /// Unreadable file; YAML errors, unknown keys, wrong types, missing keys — with line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut cfg: Self = load_yaml(path)?;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut cfg: Self = parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))?;
         cfg.origin = Some(super::Origin::of(path, &text));
         Ok(cfg)
     }
