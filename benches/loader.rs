@@ -31,7 +31,7 @@ fn main() {
     let s = cfg.data.get(&split).expect("the pipeline has this split");
     let parts = split_pipeline(&s.pipeline).unwrap_or_else(|e| panic!("{e:#}"));
     let samples = s.source.samples().unwrap_or_else(|e| panic!("{e:#}"));
-    let pipeline = DataPipeline::new(parts, cfg.seed, epoch, s.source.rawframe_spec().expect("source"));
+    let pipeline = DataPipeline::build(parts, cfg.seed, epoch, s.source.rawframe_spec().expect("source")).expect("pipeline");
     let order = loader::epoch_order(&samples, cfg.seed, epoch, split == SplitName::Train);
     let pool = PoolConfig { workers, capacity: (2 * workers).max(s.batch_size) };
     let t = Instant::now();

@@ -4,11 +4,14 @@
 //! as one dataflow graph of bounded, backpressured channels. The binary (`src/main.rs`, `src/cli/`)
 //! is a thin layer over these modules; each is usable and tested on its own.
 //!
-//! Layers: `cli → graph → {source, decode, sample, transform, model, sink}`; `sample` and
-//! `transform` know nothing of FFmpeg or tch.
+//! Layers: `cli → graph → config → {source, decode, sample, transform, model, sink} → frame`.
+//! [`frame`] imports nothing of the crate; `sample` and `transform` know nothing of FFmpeg, tch,
+//! files or threads (the engine hands `BackgroundBlend` its backgrounds); only `graph` spawns
+//! threads and only `cli` knows clap.
 
 pub mod config;
 pub mod decode;
+pub mod frame;
 pub mod graph;
 pub mod metrics;
 pub mod model;

@@ -13,7 +13,7 @@ fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batc
     let split = cfg.split(SplitName::Train).unwrap();
     let parts = split_pipeline(&split.pipeline).unwrap();
     let source = SourceConfig::VideoList { ann_file: data.join("mini/mini_videos.txt"), root: data.join("mini/videos") };
-    let pipeline = DataPipeline::new(parts, cfg.seed, epoch, source.rawframe_spec().unwrap());
+    let pipeline = DataPipeline::build(parts, cfg.seed, epoch, source.rawframe_spec().unwrap()).unwrap();
     let order = epoch_order(&source.samples().unwrap(), cfg.seed, epoch, true);
     batches(order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers })
         .into_iter("test")

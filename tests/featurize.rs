@@ -186,7 +186,7 @@ fn slow_consumer_keeps_decoded_samples_within_capacity() {
         })
         .collect();
     let parts = vpipe::config::default_test_pipeline(8, vpipe::decode::Modality::RGB);
-    let pipeline = Arc::new(DataPipeline::new(parts, 0, 0, Default::default()));
+    let pipeline = Arc::new(DataPipeline::build(parts, 0, 0, Default::default()).unwrap());
     let (d, t) = (StageMetrics::new("decode"), StageMetrics::new("transform"));
     // Decoded but not yet consumed: up when a worker finishes a sample, down when the sink is done.
     let (unconsumed, max_unconsumed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

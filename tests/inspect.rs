@@ -99,15 +99,20 @@ fn check_names_the_line_of_a_misspelled_parameter() {
 fn check_names_file_and_line_for_absurd_sizes_and_missing_background_lists() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini_tmf.yaml")).unwrap();
-    let bad = text.replacen("num_clips: 8}", "num_clips: 99999999999}", 1);
-    let line = bad.lines().position(|l| l.contains("99999999999")).unwrap() + 1;
-    let p = dir.path().join("absurd.yaml");
-    std::fs::write(&p, &bad).unwrap();
-    for cmd in [&["check", "--syntax-only"][..], &["inspect"], &["bench", "--no-model"]] {
-        let o = common::vpipe().args(cmd).arg(&p).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{cmd:?} must fail cleanly, not abort: {err}");
-        assert!(err.contains(&format!("absurd.yaml:{line}: in `data.train.pipeline`")) && err.contains("99999999999"), "{cmd:?}: {err}");
+    // An absurd clip count, and an absurd crop size (a typo for 64).
+    for (from, to, shown) in
+        [("num_clips: 8}", "num_clips: 99999999999}", "99999999999"), ("input_size: 64,", "input_size: 640000,", "input_size must be")]
+    {
+        let bad = text.replacen(from, to, 1);
+        let line = bad.lines().position(|l| l.contains(to)).unwrap() + 1;
+        let p = dir.path().join("absurd.yaml");
+        std::fs::write(&p, &bad).unwrap();
+        for cmd in [&["check", "--syntax-only"][..], &["inspect"], &["bench", "--no-model"]] {
+            let o = common::vpipe().args(cmd).arg(&p).output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{cmd:?} must fail cleanly, not abort: {err}");
+            assert!(err.contains(&format!("absurd.yaml:{line}: in `data.train.pipeline`")) && err.contains(shown), "{cmd:?}: {err}");
+        }
     }
 
     let Some(data) = common::data_dir() else { return };

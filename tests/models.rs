@@ -8,10 +8,10 @@ use std::path::Path;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tch::{Device, Tensor};
-use vpipe::model::{ModelSpec, Recognizer};
+use vpipe::model::{ModelConfig, ModelSpec, Recognizer};
 
 fn spec(seed: i64, weights: Option<&Path>) -> ModelSpec {
-    ModelSpec::parse("tsm-r18", 4, 8, weights.map(Path::to_path_buf), seed).unwrap()
+    ModelConfig::named("tsm-r18", 4, 8, weights.map(Path::to_path_buf)).spec(seed as u64).unwrap()
 }
 
 fn input() -> Tensor {
@@ -43,7 +43,7 @@ fn safetensors_weights_round_trip_and_override_random_init() {
 fn weights_for_another_architecture_are_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("tsn.safetensors");
-    Recognizer::new(&ModelSpec::parse("tsn-r18", 4, 8, None, 0).unwrap(), Device::Cpu).unwrap().save(&w).unwrap();
+    Recognizer::new(&ModelConfig::named("tsn-r18", 4, 8, None).spec(0).unwrap(), Device::Cpu).unwrap().save(&w).unwrap();
     // TSN has no `conv1.net` wrappers: loading into TSM must fail, not silently keep random weights.
     let e = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).err().expect("mismatched weights must fail");
     assert!(format!("{e:#}").contains("tsn.safetensors"), "{e:#}");
@@ -152,7 +152,7 @@ fn tsm_r18_forward_matches_an_independent_numpy_reference() {
 fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
     let Some(python) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let spec50 = ModelSpec::parse("tsm-r50", 7, 8, None, 11).unwrap();
+    let spec50 = ModelConfig::named("tsm-r50", 7, 8, None).spec(11).unwrap();
     let model = Recognizer::new(&spec50, Device::Cpu).unwrap();
     let orig = dir.path().join("orig.safetensors");
     model.save(&orig).unwrap();
@@ -172,7 +172,7 @@ fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
     assert!(msg.contains("tensors"), "{msg}");
     let names: Vec<String> = Tensor::read_safetensors(&converted).unwrap().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().all(|n| !n.starts_with("module.") && !n.ends_with("num_batches_tracked")), "{names:?}");
-    let loaded = Recognizer::new(&ModelSpec::parse("tsm-r50", 7, 8, Some(converted), 0).unwrap(), Device::Cpu).unwrap();
+    let loaded = Recognizer::new(&ModelConfig::named("tsm-r50", 7, 8, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([8, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
     assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
 }

@@ -55,7 +55,7 @@ fn a_missing_frame_names_the_file() {
     std::fs::write(&ann, "imgs 20 0\n").unwrap();
     let samples = read_rawframe_list(&ann, &data.join("mmaction2"), false).unwrap();
     let parts = default_test_pipeline(8, Modality::RGB);
-    let p = DataPipeline::new(parts, 0, 0, RawframeSpec::default());
+    let p = DataPipeline::build(parts, 0, 0, RawframeSpec::default()).unwrap();
     let m = StageMetrics::new("m");
     let e = format!("{:#}", p.prepare(&samples[0], &m, &m).unwrap_err());
     assert!(e.contains("img_00012.jpg") && e.starts_with("decode"), "{e}");
@@ -78,7 +78,7 @@ fn video_and_extracted_rawframes_give_the_same_clip_above_40_db() {
     // TSN/TSM test pipeline (8 segments, Resize −1×256, CenterCrop 224) in pixel units.
     let mut parts = default_test_pipeline(8, Modality::RGB);
     parts.normalize = Normalize { mean: vec![0.0; 3], std: vec![1.0; 3], to_bgr: false };
-    let pipeline = DataPipeline::new(parts, 0, 0, RawframeSpec::default());
+    let pipeline = DataPipeline::build(parts, 0, 0, RawframeSpec::default()).unwrap();
     let m = StageMetrics::new("m");
     let videos = read_video_list(&data.join("mini/mini_videos.txt"), &data.join("mini/videos")).unwrap();
     for v in videos {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::run::{model_spec, split_data};
+use super::run::split_data;
 use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::bench::{self, BenchModel};
 use vpipe::model::Recognizer;
@@ -38,14 +38,14 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
-    cfg.check(true).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    cfg.check(true, &vpipe::graph::backgrounds::build_ctx()).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let split = split_data(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
     let training = a.split == SplitName::Train;
     let model = if a.no_model {
         None
     } else {
         let m = cfg.model.as_ref().context("the pipeline has no `model` section (or pass --no-model)")?;
-        let spec = model_spec(m, cfg.seed)?;
+        let spec = m.spec(cfg.seed)?;
         let device = vpipe::model::pick_device(&a.device)?;
         let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
         Some(BenchModel { model, train: if training { cfg.train.clone() } else { None } })

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use vpipe::config::{pipeline_schema, PipelineConfig};
+use vpipe::transform::BuildCtx;
 
 /// Flags of `vpipe check`.
 #[derive(clap::Args, Debug)]
@@ -30,7 +31,9 @@ pub fn run(a: Args) -> Result<()> {
     let file = path.display().to_string();
     // Problems in a pipeline step already start with `file:line`.
     let locate = |e: anyhow::Error| if format!("{e:#}").starts_with(&file) { e } else { e.context(format!("in pipeline file {file}")) };
-    let lines = cfg.check(!a.syntax_only).map_err(locate)?;
+    // --syntax-only builds without listing backgrounds.
+    let ctx = if a.syntax_only { BuildCtx::default() } else { vpipe::graph::backgrounds::build_ctx() };
+    let lines = cfg.check(!a.syntax_only, &ctx).map_err(locate)?;
     for l in lines {
         println!("{l}");
     }

@@ -11,7 +11,7 @@ use vpipe::graph::featurize::DataPipeline;
 use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
 use vpipe::decode::{FilenameTemplate, Modality};
 use vpipe::graph::featurize::{self, FeaturizeJob};
-use vpipe::model::ModelSpec;
+use vpipe::model::{ModelConfig, ModelSpec, ModelType};
 use vpipe::source::Shard;
 
 /// Output format (only Parquet today).
@@ -139,13 +139,17 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
 
-    let mcfg = cfg.model.clone();
-    let model_name = a.model.clone().or(mcfg.as_ref().map(|m| m.kind.clone())).unwrap_or_else(|| "tsm-r50".into());
-    let num_classes = a.num_classes.or(mcfg.as_ref().and_then(|m| m.num_classes)).unwrap_or(400);
-    let num_segments = a.num_segments.or(mcfg.as_ref().and_then(|m| m.num_segments)).unwrap_or(8);
-    let weights = a.weights.clone().or(mcfg.as_ref().and_then(|m| m.weights.clone()));
+    // The file's model section (else tsm-r50 with 400 classes), the flags over it.
+    let mut m = cfg.model.clone().unwrap_or_else(|| ModelConfig::named("tsm-r50", 400, 8, None));
+    if let Some(name) = &a.model {
+        (m.kind, m.depth) = (ModelType::from_name(name), None);
+    }
+    m.num_classes = a.num_classes.map(|c| c as usize).or(m.num_classes).or(Some(400));
+    m.num_segments = a.num_segments.map_or(m.num_segments, |s| s as usize);
+    m.weights = a.weights.clone().or(m.weights);
+    let num_segments = m.num_segments as i64;
     let seed = a.seed.or(cfg.seed).unwrap_or(0);
-    let model = ModelSpec::parse(&model_name, num_classes, num_segments, weights, seed as i64)?;
+    let model = m.spec(seed).context("in `model`")?;
 
     let mut parts = match &cfg.pipeline {
         Some(steps) => split_pipeline(steps).context("in `pipeline`")?,
@@ -162,7 +166,7 @@ pub fn run(a: Args) -> Result<()> {
     let pipeline_desc = format!("{:?}", parts);
     let job = FeaturizeJob {
         samples,
-        pipeline: DataPipeline::new(parts, seed, 0, rawframes),
+        pipeline: DataPipeline::build(parts, seed, 0, rawframes).context("in `pipeline`")?,
         model: model.clone(),
         batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
         workers,

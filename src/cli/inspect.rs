@@ -36,7 +36,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     let split = cfg.split(a.split)?;
     let parts = cfg.parts(a.split)?;
-    let pipeline = DataPipeline::new(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?);
+    let pipeline = DataPipeline::build(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?).map_err(|e| cfg.locate(a.split, e))?;
     let samples: Vec<Sample> = split.source.samples()?.into_iter().take(a.limit).collect();
     // One graph like every job's: the samples prepared in order, shown on this thread.
     let settings = Settings { capacity: 2, ..Settings::default() };

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use super::default_workers;
-use vpipe::config::{ModelSection, ModelType, PipelineConfig, SplitName};
+use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::graph::PoolConfig;
-use vpipe::model::{ModelKind, ModelSpec, Recognizer};
+use vpipe::model::Recognizer;
 
 /// Flags of `vpipe run`.
 #[derive(clap::Args, Debug)]
@@ -56,39 +56,17 @@ pub(super) fn split_data(cfg: &PipelineConfig, name: SplitName, workers: Option<
     let workers = workers.or(s.workers).unwrap_or_else(default_workers);
     Ok(Some(SplitData {
         samples: s.source.samples()?,
-        pipeline: DataPipeline::new(parts, cfg.seed, 0, s.source.rawframe_spec()?),
+        pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?,
         batch_size: s.batch_size,
         pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
     }))
-}
-
-/// The built-in or TorchScript model a model section names.
-pub(super) fn model_spec(m: &ModelSection, seed: u64) -> Result<ModelSpec> {
-    let kind = match m.kind {
-        ModelType::TSM => ModelKind::Tsm,
-        ModelType::TSN => ModelKind::Tsn,
-        ModelType::TorchScript => return Ok(ModelSpec::TorchScript(m.path.clone().context("`model.path` is required for TorchScript")?)),
-    };
-    Ok(ModelSpec::BuiltIn {
-        kind,
-        depth: m.depth,
-        num_classes: m.num_classes as i64,
-        num_segments: m.num_segments as i64,
-        shift_div: m.shift_div as i64,
-        weights: m.weights.clone(),
-        seed: seed as i64,
-        dropout: m.dropout,
-        init_std: m.init_std,
-        norm_eval: m.norm_eval,
-        frozen_stages: m.frozen_stages,
-    })
 }
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
     let cfg = PipelineConfig::load(&a.pipeline)?;
-    cfg.check(true).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    cfg.check(true, &vpipe::graph::backgrounds::build_ctx()).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
     let split = |name: SplitName| split_data(&cfg, name, a.workers);
     let training = !a.test_only;
@@ -96,7 +74,7 @@ pub fn run(a: Args) -> Result<()> {
         bail!("training needs `data.train` and a `train` section (or pass --test-only)");
     }
     let work_dir = a.work_dir.clone().or(cfg.work_dir.clone()).context("no work dir: give --work-dir or `work_dir:`")?;
-    let spec = model_spec(model_cfg, cfg.seed)?;
+    let spec = model_cfg.spec(cfg.seed)?;
     let device = vpipe::model::pick_device(&a.device)?;
     let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
     let job = RunJob {

@@ -21,21 +21,7 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use super::{load_yaml, parse_yaml, SourceConfig, Step};
-
-/// The model section.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// `tsm-r50`, `tsm-r18`, `tsn-r50`, `tsn-r18`, or a TorchScript file.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Classes of the fc head.
-    pub num_classes: Option<i64>,
-    /// Images per view (TSM/TSN `num_segments`), default 8.
-    pub num_segments: Option<i64>,
-    /// `.safetensors` weights with mmaction2 names.
-    pub weights: Option<PathBuf>,
-}
+use crate::model::ModelConfig;
 
 /// The whole featurize file.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

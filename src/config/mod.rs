@@ -16,10 +16,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-pub use featurize::{FeaturizeConfig, ModelConfig};
+pub use featurize::FeaturizeConfig;
 pub use location::{Origin, StepAt};
 pub use pipeline::{
-    pipeline_schema, AverageClips, DataSplit, DynamicName, Fp16, LossScale, ModelSection, ModelType, Optimizer, PipelineConfig, Schedule,
+    pipeline_schema, AverageClips, DataSplit, DynamicName, Fp16, LossScale, ModelConfig, ModelType, Optimizer, PipelineConfig, Schedule,
     SplitName, TrainSection, Warmup,
 };
 pub use source::{SourceConfig, VIDEO_EXTENSIONS};

@@ -29,6 +29,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::{parse_yaml, split_pipeline, PipelineParts, SourceConfig, Step};
+use crate::transform::BuildCtx;
 
 /// The whole pipeline file.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -40,7 +41,7 @@ pub struct PipelineConfig {
     /// Data splits by name: `train`, `val`, `test`.
     pub data: BTreeMap<SplitName, DataSplit>,
     /// The recognizer.
-    pub model: Option<ModelSection>,
+    pub model: Option<ModelConfig>,
     /// Optimisation settings (`vpipe run`).
     pub train: Option<TrainSection>,
     /// Folder for logs, checkpoints and predictions.
@@ -81,228 +82,9 @@ fn eight() -> usize {
     8
 }
 
-/// The model section (mmaction2 `model=dict(backbone=…, cls_head=…)`, flattened).
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSection {
-    /// `TSM`, `TSN`, or `TorchScript` (with `path`).
-    #[serde(rename = "type")]
-    pub kind: ModelType,
-    /// ResNet depth: 18 or 50.
-    #[serde(default = "fifty")]
-    pub depth: u32,
-    /// Images per view (TSM/TSN `num_segments`).
-    #[serde(default = "eight")]
-    pub num_segments: usize,
-    /// TSM `shift_div`: 1/shift_div of the channels move each way.
-    #[serde(default = "eight")]
-    pub shift_div: usize,
-    /// Classes of the head.
-    pub num_classes: usize,
-    /// Head dropout before the fc layer.
-    #[serde(default = "half")]
-    pub dropout: f64,
-    /// Std of the fc layer's normal init (TSMHead 0.001, TSNHead 0.01).
-    pub init_std: Option<f64>,
-    /// Keep BatchNorm layers in eval mode while training.
-    #[serde(default)]
-    pub norm_eval: bool,
-    /// Freeze the stem and the first N ResNet stages (−1 = none).
-    #[serde(default = "minus_one")]
-    pub frozen_stages: i64,
-    /// `.safetensors` weights to start from (`load_from`).
-    pub weights: Option<PathBuf>,
-    /// TorchScript file for `type: TorchScript`.
-    pub path: Option<PathBuf>,
-    /// Clip averaging at test time: `prob` (softmax then mean), `score` (mean), or none.
-    pub average_clips: Option<AverageClips>,
-}
-
-fn fifty() -> u32 {
-    50
-}
-fn half() -> f64 {
-    0.5
-}
-fn minus_one() -> i64 {
-    -1
-}
-
-/// Recognizer families.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-pub enum ModelType {
-    TSM,
-    TSN,
-    TorchScript,
-}
-
 pub use crate::metrics::AverageClips;
+pub use crate::model::{DynamicName, Fp16, LossScale, ModelConfig, ModelType, Optimizer, Schedule, TrainSection, Warmup};
 
-/// The train section.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainSection {
-    /// Epochs to train.
-    pub epochs: usize,
-    /// Optimizer.
-    pub optimizer: Optimizer,
-    /// Learning-rate schedule (constant when absent).
-    pub lr_schedule: Option<Schedule>,
-    /// Linear warm-up before the schedule.
-    pub warmup: Option<Warmup>,
-    /// Clip gradients to this total L2 norm.
-    pub grad_clip: Option<f64>,
-    /// Validate every N epochs.
-    #[serde(default = "one")]
-    pub val_interval: usize,
-    /// Log every N iterations.
-    #[serde(default = "twenty")]
-    pub log_interval: usize,
-    /// Save a checkpoint every N epochs.
-    #[serde(default = "one")]
-    pub checkpoint_interval: usize,
-    /// Keep at most this many epoch checkpoints (−1 = all).
-    #[serde(default = "minus_one")]
-    pub max_keep_ckpts: i64,
-    /// Linear scaling rule: lr × (total batch size / base_batch_size).
-    pub auto_scale_lr: Option<AutoScaleLr>,
-    /// Mixed precision on CUDA (mmaction2 0.x `fp16 = dict(loss_scale=…)`): float16 autocast
-    /// forward, scaled loss, unscaled gradients, overflowed steps skipped. On the CPU training runs
-    /// in float32 and says so.
-    pub fp16: Option<Fp16>,
-}
-
-/// `fp16: {loss_scale: dynamic}` or `fp16: {loss_scale: 512.0}`.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Fp16 {
-    /// `dynamic` (start at 65536, halve on overflow, double after 2000 good steps) or a fixed
-    /// scale.
-    #[serde(default = "dynamic")]
-    pub loss_scale: LossScale,
-}
-
-fn dynamic() -> LossScale {
-    LossScale::Dynamic(DynamicName::Dynamic)
-}
-
-/// A loss scale: fixed number or `dynamic`.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub enum LossScale {
-    /// A fixed scale (mmaction2 `loss_scale=512.`).
-    Static(f64),
-    /// `dynamic`: GradScaler's adaptive scale.
-    Dynamic(DynamicName),
-}
-
-/// The only named loss scale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DynamicName {
-    /// `dynamic`.
-    Dynamic,
-}
-
-fn one() -> usize {
-    1
-}
-fn twenty() -> usize {
-    20
-}
-
-/// mmaction2 `auto_scale_lr=dict(enable=True, base_batch_size=…)`.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AutoScaleLr {
-    #[serde(default = "yes")]
-    pub enable: bool,
-    pub base_batch_size: usize,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Optimizers with mmaction2's parameter names.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", deny_unknown_fields)]
-pub enum Optimizer {
-    /// SGD with momentum; `fc_lr5` gives the fc layer 5× the lr (TSM/TSN `constructor`),
-    /// `no_decay_norm_bias` drops weight decay on norm layers and biases.
-    SGD {
-        lr: f64,
-        #[serde(default)]
-        momentum: f64,
-        #[serde(default)]
-        weight_decay: f64,
-        #[serde(default)]
-        nesterov: bool,
-        #[serde(default)]
-        fc_lr5: bool,
-        #[serde(default)]
-        no_decay_norm_bias: bool,
-    },
-    /// AdamW.
-    AdamW {
-        lr: f64,
-        #[serde(default = "adamw_decay")]
-        weight_decay: f64,
-        #[serde(default = "adam_betas")]
-        betas: [f64; 2],
-        #[serde(default)]
-        no_decay_norm_bias: bool,
-    },
-}
-
-fn adamw_decay() -> f64 {
-    0.01
-}
-fn adam_betas() -> [f64; 2] {
-    [0.9, 0.999]
-}
-
-/// Learning-rate schedules (mmengine names).
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", deny_unknown_fields)]
-pub enum Schedule {
-    /// lr × gamma at each milestone.
-    MultiStep {
-        milestones: Vec<usize>,
-        #[serde(default = "tenth")]
-        gamma: f64,
-        #[serde(default = "yes")]
-        by_epoch: bool,
-    },
-    /// Cosine from lr to `eta_min` over the run.
-    CosineAnnealing {
-        #[serde(default)]
-        eta_min: f64,
-        #[serde(default = "yes")]
-        by_epoch: bool,
-    },
-}
-
-fn tenth() -> f64 {
-    0.1
-}
-
-/// mmengine `LinearLR` warm-up: lr × start_factor rising linearly to lr over `length` units.
-#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type", deny_unknown_fields)]
-pub enum Warmup {
-    LinearLR {
-        #[serde(default = "third")]
-        start_factor: f64,
-        length: usize,
-        #[serde(default)]
-        by_epoch: bool,
-    },
-}
-
-fn third() -> f64 {
-    1.0 / 3.0
-}
 
 impl PipelineConfig {
     /// Reads and parses `path`.
@@ -352,13 +134,15 @@ impl PipelineConfig {
             .with_context(|| format!("no `data.{name:?}` split in the pipeline (it has {:?})", self.data.keys().collect::<Vec<_>>()))
     }
 
-    /// Checks what parsing cannot: every split's pipeline order and parameters, with `paths` that
-    /// annotation files and roots exist (and their lists parse), and the model/train sections'
-    /// ranges. Returns one line per split.
+    /// Checks what parsing cannot: builds every split's pipeline with `ctx` (order, parameter
+    /// ranges, absurd sizes; with the engine's context also the `BackgroundBlend` lists and
+    /// images), with `paths` that annotation files and roots exist (and their lists parse), and
+    /// the model/train sections' ranges. Returns one line per split.
     ///
     /// # Errors
-    /// The first problem, naming its key (`data.train.pipeline`, `data.val.source.ann_file`, …).
-    pub fn check(&self, paths: bool) -> Result<Vec<String>> {
+    /// The first problem, naming its key (`data.train.pipeline`, `data.val.source.ann_file`, …)
+    /// and, for a pipeline step, its file and line.
+    pub fn check(&self, paths: bool, ctx: &BuildCtx) -> Result<Vec<String>> {
         let mut lines = Vec::new();
         if self.data.is_empty() {
             bail!("`data` has no splits (train, val, test)");
@@ -366,9 +150,7 @@ impl PipelineConfig {
         for (name, split) in &self.data {
             let key = format!("data.{}", format!("{name:?}").to_lowercase());
             let parts: PipelineParts = self.parts(*name)?;
-            if paths {
-                self.check_backgrounds(*name, split)?;
-            }
+            parts.build_transforms(ctx).map_err(|e| self.locate(*name, e))?;
             split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
             if split.batch_size == 0 {
                 bail!("`{key}.batch_size` must be ≥ 1");
@@ -382,12 +164,7 @@ impl PipelineConfig {
             lines.push(format!("{key}: {samples}, {} transforms, {:?}, batch {}", parts.transforms.len(), parts.format, split.batch_size));
         }
         if let Some(m) = &self.model {
-            if m.kind != ModelType::TorchScript && ![18, 50].contains(&m.depth) {
-                bail!("`model.depth` must be 18 or 50, got {}", m.depth);
-            }
-            if m.kind == ModelType::TorchScript && m.path.is_none() {
-                bail!("`model.path` is required for `type: TorchScript`");
-            }
+            m.check()?;
         }
         if let Some(t) = &self.train {
             if let Some(Schedule::MultiStep { milestones, .. }) = &t.lr_schedule {
@@ -397,21 +174,6 @@ impl PipelineConfig {
             }
         }
         Ok(lines)
-    }
-}
-
-impl PipelineConfig {
-    /// Builds every `BackgroundBlend` background list of `split` now, so that a missing list or
-    /// background image fails `vpipe check` instead of the first sample that draws it.
-    fn check_backgrounds(&self, name: SplitName, split: &DataSplit) -> Result<()> {
-        for (i, step) in split.pipeline.iter().enumerate() {
-            if let Some(crate::transform::Transform::BackgroundBlend(b)) = step.transform() {
-                b.background_list()
-                    .map(drop)
-                    .map_err(|e| self.locate(name, e.context(super::StepAt { step: i, name: "BackgroundBlend".into() })))?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -434,7 +196,7 @@ mod tests {
         assert_eq!(train.batch_size, 8);
         let parts = split_pipeline(&train.pipeline).unwrap();
         assert_eq!(parts.transforms.len(), 4);
-        assert_eq!(c.model.unwrap().num_classes, 101);
+        assert_eq!(c.model.unwrap().num_classes, Some(101));
         assert!(matches!(c.train.unwrap().optimizer, Optimizer::SGD { fc_lr5: true, .. }));
     }
 
@@ -465,7 +227,7 @@ mod tests {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             if name.ends_with(".yaml") && !name.starts_with("featurize") {
                 let c = PipelineConfig::load(&p).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-                c.check(false).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                c.check(false, &BuildCtx::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
                 n += 1;
             }
         }

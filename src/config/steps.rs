@@ -7,8 +7,10 @@ use serde::Deserialize;
 use super::location::StepAt;
 use crate::decode::{ColorConvention, DecodeOptions, Modality};
 use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrames};
+use std::sync::Arc;
+
 use crate::transform::{
-    BackgroundBlend, CenterCrop, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop,
+    BackgroundBlend, BuildCtx, CenterCrop, FrameOp, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop,
     ThreeCrop, Transform,
 };
 
@@ -132,14 +134,26 @@ impl DecodeStep {
 pub struct PipelineParts {
     /// The frame sampler.
     pub sampler: Sampler,
-    /// Frame transforms in order (spatial, flip, colour, blend).
-    pub transforms: Vec<Transform>,
+    /// Frame transforms in order (spatial, flip, colour, blend), each with its place in the
+    /// `pipeline:` list; [`Self::build_transforms`] makes their ops.
+    pub transforms: Vec<(StepAt, Transform)>,
     /// Normalisation (ImageNet when the pipeline has none).
     pub normalize: Normalize,
     /// Output layout (NCHW when the pipeline has no FormatShape).
     pub format: InputFormat,
     /// How videos are decoded (FFmpeg CLI defaults when the pipeline has no `Decode` options).
     pub decode: DecodeOptions,
+}
+
+impl PipelineParts {
+    /// The runtime ops of the frame transforms, in order ([`Transform::build`]).
+    ///
+    /// # Errors
+    /// A step that does not build (out-of-range parameter, background list missing), marked with
+    /// its [`StepAt`] so [`super::Origin::locate`] can name its line.
+    pub fn build_transforms(&self, ctx: &BuildCtx) -> Result<Vec<Arc<dyn FrameOp>>> {
+        self.transforms.iter().map(|(at, t)| t.build(ctx).with_context(|| at.clone())).collect()
+    }
 }
 
 /// Splits a step list into sampler, frame transforms, Normalize and FormatShape.
@@ -167,16 +181,13 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
             if normalize.is_some() {
                 return Err(anyhow!("frame transforms must come before Normalize").context(at()));
             }
-            if let Transform::BackgroundBlend(b) = &t {
-                b.validate().with_context(at)?;
-            }
             if matches!(t, Transform::ThreeCrop(_) | Transform::TenCrop(_)) {
                 multi_crops += 1;
                 if multi_crops > 1 {
                     return Err(anyhow!("only one ThreeCrop/TenCrop per pipeline").context(at()));
                 }
             }
-            transforms.push(t);
+            transforms.push((at(), t));
         } else {
             match step {
                 Step::Normalize(n) => normalize = Some(n.clone()),
@@ -203,8 +214,8 @@ pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelinePa
     let rgb = PipelineParts {
         sampler: SampleFrames::segments(num_clips).into(),
         transforms: vec![
-            Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
-            Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) }),
+            (StepAt { step: 0, name: "Resize".into() }, Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear })),
+            (StepAt { step: 1, name: "CenterCrop".into() }, Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) })),
         ],
         normalize: Normalize::imagenet(),
         format: InputFormat::NCHW,

@@ -11,14 +11,14 @@
 //! the same colours (the stream's matrix and range) and orientation (display-matrix rotation).
 
 mod convert;
-mod frame;
+
 mod index_cache;
 pub mod jpeg;
 mod rawframes;
 mod video;
 
 pub use convert::{ColorConvention, Rotation};
-pub use frame::Frame;
+pub use crate::frame::Frame;
 pub use index_cache::default_cache_dir;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};

@@ -20,6 +20,7 @@ use super::engine::{Graph, Settings};
 use super::Summary;
 use crate::decode::{decode_all, DecodeOptions, FilenameTemplate, JpegEncoder};
 use crate::sink::AtomicDir;
+use crate::source::walk;
 use crate::transform::{geometry, resize_frame, Interpolation};
 
 /// One video to extract.
@@ -43,25 +44,19 @@ pub struct VideoTask {
 pub fn list_videos(src: &Path, out: &Path, level: usize, exts: &[String]) -> Result<Vec<VideoTask>> {
     let mut tasks = Vec::new();
     let dirs: Vec<(PathBuf, String)> = if level >= 2 {
-        let mut d: Vec<(PathBuf, String)> = read_dir_sorted(src)?
+        walk::subdirs(src)?
             .into_iter()
-            .filter(|p| p.is_dir())
             .map(|p| {
                 let c = p.file_name().unwrap().to_string_lossy().into_owned();
                 (p, format!("{c}/"))
             })
-            .collect();
-        d.sort();
-        d
+            .collect()
     } else {
         vec![(src.to_path_buf(), String::new())]
     };
     for (dir, prefix) in dirs {
-        for p in read_dir_sorted(&dir)? {
-            let ext_ok = p.extension().is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(&e.to_string_lossy())));
-            if !p.is_file() || !ext_ok {
-                continue;
-            }
+        let exts: Vec<&str> = exts.iter().map(String::as_str).collect();
+        for p in walk::files_with_ext(&dir, &exts)? {
             let file = p.file_name().unwrap().to_string_lossy().into_owned();
             let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
             let dest = out.join(format!("{prefix}{stem}"));
@@ -72,13 +67,6 @@ pub fn list_videos(src: &Path, out: &Path, level: usize, exts: &[String]) -> Res
         }
     }
     Ok(tasks)
-}
-
-fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> =
-        fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    v.sort();
-    Ok(v)
 }
 
 /// How to write the frames.

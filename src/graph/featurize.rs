@@ -21,7 +21,7 @@ use crate::model::{ModelSpec, Recognizer};
 use crate::sample::Sampler;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
-use crate::transform::{format, Clip, InputFormat, MedianHook, Normalize, Tensor, Transform};
+use crate::transform::{format, Clip, FrameOp, InputFormat, Normalize, Tensor};
 
 /// The data pipeline of one sample, mmaction2 order: SampleFrames → decode → spatial transforms →
 /// Normalize → FormatShape.
@@ -29,8 +29,8 @@ use crate::transform::{format, Clip, InputFormat, MedianHook, Normalize, Tensor,
 pub struct DataPipeline {
     /// Which frames to decode.
     pub sampler: Sampler,
-    /// Spatial steps, applied in order.
-    pub transforms: Vec<Transform>,
+    /// Spatial steps, built and applied in order (shared by the workers).
+    pub transforms: Vec<Arc<dyn FrameOp>>,
     /// Normalisation (RGB, uint8 units).
     pub normalize: Normalize,
     /// Output layout per sample.
@@ -48,20 +48,17 @@ pub struct DataPipeline {
 }
 
 impl DataPipeline {
-    /// The pipeline of a parsed `pipeline:` list, drawing from the (seed, epoch, index) streams;
-    /// `rawframes` names the files of rawframe samples.
-    /// A `BackgroundBlend` with `median_from` gets the in-stream median (`vpipe median`'s rule,
-    /// JPEG quality 75, written atomically to the background's path).
-    pub fn new(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Self {
-        let mut transforms = parts.transforms;
-        for t in &mut transforms {
-            if let Transform::BackgroundBlend(b) = t {
-                if !b.median_from.is_empty() {
-                    b.median = MedianHook::new(Arc::new(super::median::median_of_source));
-                }
-            }
-        }
-        DataPipeline {
+    /// The pipeline of a parsed `pipeline:` list, its transforms built with the engine's context
+    /// ([`super::backgrounds::build_ctx`]: `BackgroundBlend` backgrounds from disk, computed as
+    /// in-stream medians where `median_from` says so), drawing from the (seed, epoch, index)
+    /// streams; `rawframes` names the files of rawframe samples.
+    ///
+    /// # Errors
+    /// A transform does not build ([`PipelineParts::build_transforms`]: out-of-range parameter,
+    /// missing background list or image), marked with its step.
+    pub fn build(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Result<Self> {
+        let transforms = parts.build_transforms(&super::backgrounds::build_ctx())?;
+        Ok(DataPipeline {
             sampler: parts.sampler,
             transforms,
             normalize: parts.normalize,
@@ -71,7 +68,7 @@ impl DataPipeline {
             rawframes,
             decode: parts.decode,
             frames: Arc::default(),
-        }
+        })
     }
 
     /// This pipeline with its decoder threads chosen for `workers` concurrent videos, where the

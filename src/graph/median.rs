@@ -16,6 +16,7 @@ use super::engine::{Graph, Settings};
 use super::Summary;
 use crate::decode::{read_jpeg, FilenameTemplate, Frame, JpegEncoder, VideoReader};
 use crate::transform::median::{median_frame_indices, temporal_median};
+use crate::source::walk;
 
 /// Where a video's frames come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,18 +81,8 @@ impl ImageFormat {
 /// A folder cannot be read.
 pub fn list_rawframe_dirs(src: &Path, out: &Path, format: ImageFormat) -> Result<Vec<MedianTask>> {
     let mut tasks = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let mut has_jpg = false;
-        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jpg") {
-                has_jpg = true;
-            }
-        }
-        if has_jpg {
+    for dir in walk::folders_below(src)? {
+        if !walk::files_with_ext(&dir, &["jpg"])?.is_empty() {
             let rel = dir.strip_prefix(src).unwrap_or(&dir);
             let dest =
                 if rel.as_os_str().is_empty() { out.with_extension(format.ext()) } else { out.join(rel).with_extension(format.ext()) };
@@ -109,17 +100,9 @@ pub fn list_rawframe_dirs(src: &Path, out: &Path, format: ImageFormat) -> Result
 /// A folder cannot be read.
 pub fn list_videos(src: &Path, out: &Path, exts: &[&str], format: ImageFormat) -> Result<Vec<MedianTask>> {
     let mut tasks = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| exts.contains(&x.to_string_lossy().to_lowercase().as_str())) {
-                let rel = p.strip_prefix(src).unwrap_or(&p);
-                tasks.push(MedianTask { dest: out.join(rel).with_extension(format.ext()), input: MedianInput::Video(p) });
-            }
-        }
+    for p in walk::files_below(src, exts)? {
+        let rel = p.strip_prefix(src).unwrap_or(&p);
+        tasks.push(MedianTask { dest: out.join(rel).with_extension(format.ext()), input: MedianInput::Video(p) });
     }
     tasks.sort_by(|a, b| a.dest.cmp(&b.dest));
     Ok(tasks)
@@ -158,9 +141,7 @@ pub fn list_segments(ann: &Path, src: &Path, out: &Path, tmpl: &FilenameTemplate
 pub fn selected_frames(input: &MedianInput, max_frames: usize) -> Result<Vec<Frame>> {
     match input {
         MedianInput::Rawframes(dir) => {
-            let mut files: Vec<PathBuf> =
-                fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect();
-            files.sort();
+            let files = walk::files_with_ext(dir, &["jpg"])?;
             median_frame_indices(files.len(), max_frames).into_iter().map(|i| read_jpeg(&files[i], 3)).collect()
         }
         MedianInput::Video(path) => {

@@ -6,6 +6,7 @@
 //! [`median`] (frames → median image). This module is the only one that knows about threads
 //! and channels.
 
+pub mod backgrounds;
 pub mod bench;
 pub mod engine;
 pub mod extract;

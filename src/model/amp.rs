@@ -4,7 +4,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::config::LossScale;
+use super::LossScale;
 
 /// Finite steps before a dynamic scale doubles (`GradScaler(growth_interval=2000)`).
 pub const GROWTH_INTERVAL: i64 = 2000;
@@ -77,7 +77,7 @@ impl GradScaler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DynamicName;
+    use crate::model::DynamicName;
 
     #[test]
     fn overflow_skips_and_backs_off_finite_steps_grow() {

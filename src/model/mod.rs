@@ -2,11 +2,13 @@
 //! names, and any TorchScript module. See [`Recognizer`] for shapes.
 
 pub mod amp;
+mod config;
 mod cuda;
 pub mod optim;
 mod recognizer;
 mod resnet;
 
+pub use config::{AutoScaleLr, DynamicName, Fp16, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup};
 pub use cuda::{load_cuda, pick_device};
 pub use recognizer::{is_frozen, ModelKind, ModelSpec, Output, Recognizer};
 pub use resnet::{temporal_shift, ResNet};

@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use tch::{Kind, Tensor};
 
 use super::amp::GradScaler;
-use crate::config::{Optimizer, Schedule, TrainSection, Warmup};
+use super::{Optimizer, Schedule, TrainSection, Warmup};
 
 /// One trained parameter with its group's multipliers.
 struct Param {
@@ -318,7 +318,7 @@ mod tests {
             let vars = HashMap::from([("w".to_string(), p.shallow_clone())]);
             let mut o = Optim::new(&cfg, &vars);
             if scaled {
-                o = o.with_loss_scaling(GradScaler::new(&crate::config::LossScale::Static(1024.0)));
+                o = o.with_loss_scaling(GradScaler::new(&super::super::LossScale::Static(1024.0)));
             }
             o.zero_grad();
             o.backward(&loss_of(&p));

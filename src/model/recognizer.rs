@@ -52,35 +52,6 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// Parses the CLI's `--model` value: `tsm-r50`, `tsn-r50`, `tsm-r18`, `tsn-r18`, or a path to a
-    /// TorchScript `.pt` file.
-    ///
-    /// # Errors
-    /// An unknown name that is not an existing file.
-    pub fn parse(name: &str, num_classes: i64, num_segments: i64, weights: Option<PathBuf>, seed: i64) -> Result<Self> {
-        let builtin = |kind, depth| ModelSpec::BuiltIn {
-            kind,
-            depth,
-            num_classes,
-            num_segments,
-            shift_div: 8,
-            weights: weights.clone(),
-            seed,
-            dropout: if kind == ModelKind::Tsm { 0.5 } else { 0.4 },
-            init_std: None,
-            norm_eval: false,
-            frozen_stages: -1,
-        };
-        Ok(match name {
-            "tsm-r50" => builtin(ModelKind::Tsm, 50),
-            "tsm-r18" => builtin(ModelKind::Tsm, 18),
-            "tsn-r50" => builtin(ModelKind::Tsn, 50),
-            "tsn-r18" => builtin(ModelKind::Tsn, 18),
-            path if Path::new(path).is_file() => ModelSpec::TorchScript(path.into()),
-            other => bail!("unknown model {other:?}: expected tsm-r50, tsm-r18, tsn-r50, tsn-r18 or a TorchScript file"),
-        })
-    }
-
     /// A short description for metadata and logs, e.g. `tsm-r50` or `torchscript:model.pt`.
     pub fn describe(&self) -> String {
         match self {

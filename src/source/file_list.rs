@@ -101,14 +101,8 @@ pub fn scan(src: &Path, level: usize, format: ListFormat, exts: &[&str], prefixe
 
 /// Sorted names of the sub-folders (`dirs`) or files of `dir`.
 fn sorted_names(dir: &Path, dirs: bool) -> Result<Vec<String>> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| if dirs { t.is_dir() } else { t.is_file() }))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    Ok(v)
+    let entries = super::walk::entries(dir)?;
+    Ok(entries.iter().filter(|p| if dirs { p.is_dir() } else { p.is_file() }).map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect())
 }
 
 /// One split: (key, label) pairs for train and val, keys as [`scan`] makes them.

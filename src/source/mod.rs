@@ -2,9 +2,11 @@
 //! trees, dataset split files (UCF101, HMDB51) turned into lists, plus deterministic sharding for
 //! batch clusters.
 
+pub mod backgrounds;
 pub mod file_list;
 mod rawframe_list;
 mod shard;
+pub mod walk;
 mod video_list;
 
 /// Video file extensions taken wherever a folder is scanned (folder-per-class sources,

@@ -62,23 +62,15 @@ pub fn read_video_list(ann_file: &Path, root: &Path) -> Result<Vec<Sample>> {
 /// # Errors
 /// `root` cannot be read, or it holds no class folder with a matching file.
 pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<String>)> {
-    let mut classes: Vec<String> = fs::read_dir(root)
+    let classes: Vec<String> = super::walk::subdirs(root)
         .with_context(|| format!("reading dataset folder {}", root.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    classes.sort();
     let mut out = Vec::new();
     for (label, class) in classes.iter().enumerate() {
-        let mut files: Vec<String> = fs::read_dir(root.join(class))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| exts.contains(&x.to_string_lossy().to_lowercase().as_str())))
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
-        for f in files {
+        let files = super::walk::files_with_ext(&root.join(class), exts)?;
+        for f in files.iter().map(|p| p.file_name().unwrap().to_string_lossy()) {
             let name = format!("{class}/{f}");
             out.push(Sample { index: out.len(), path: root.join(&name), name, labels: vec![label as i32], rawframes: None });
         }

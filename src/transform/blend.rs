@@ -1,17 +1,16 @@
 //! `BackgroundBlend` (CDAR `mmaction/datasets/pipelines/augmentations.py`, semantics §8): blends
 //! every frame of a sample with a random video's temporal-median background, to remove scene bias.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::geometry;
-use super::ops::{resize_frame, Interpolation};
-use crate::decode::{read_jpeg, Frame};
+use super::ops::{resize_frame, Clip, FrameOp, Interpolation};
+use crate::frame::Frame;
 
 /// `alpha`: a fixed weight of the frame in [0, 1], or `random` (U[0,1) per sample).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -28,48 +27,21 @@ pub enum AlphaName {
     Random,
 }
 
-/// One background image and, from its list line's last token, its video's label.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Background {
-    /// The median image (`.jpg`).
-    pub path: PathBuf,
-    /// The label (`blend_label`); `None` for globbed backgrounds.
-    pub label: Option<i32>,
-    /// The video file or rawframe folder to compute the image from when it is missing
-    /// (`median_from`).
-    pub source: Option<PathBuf>,
-}
-
-/// Computes a temporal-median image: `(source video or rawframe folder, destination .jpg,
-/// max_frames)`. Installed by the graph (`vpipe median`'s rule; transforms know nothing of
-/// FFmpeg).
-pub type MedianFn = dyn Fn(&Path, &Path, usize) -> Result<()> + Send + Sync;
-
-/// The in-stream median: the function the graph installs, and one lock per image so concurrent
-/// samples compute a missing background once.
-#[derive(Clone, Default)]
-pub struct MedianHook {
-    compute: Option<Arc<MedianFn>>,
-    locks: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>>,
-}
-
-impl MedianHook {
-    /// A hook computing missing backgrounds with `f`.
-    pub fn new(f: Arc<MedianFn>) -> Self {
-        MedianHook { compute: Some(f), locks: Arc::default() }
-    }
-}
-
-impl std::fmt::Debug for MedianHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MedianHook({})", if self.compute.is_some() { "installed" } else { "none" })
-    }
-}
-
-impl PartialEq for MedianHook {
-    fn eq(&self, _: &Self) -> bool {
-        true // wiring, not configuration
-    }
+/// The backgrounds a built [`Blend`] draws from, handed to it by the engine at build time
+/// (transforms read no files): `len` images, each with an optional label, loaded on demand —
+/// from disk, or first computed as an in-stream median.
+pub trait BackgroundSource: Send + Sync {
+    /// Number of backgrounds (≥ 1).
+    fn len(&self) -> usize;
+    /// Background `i`'s video label (`blend_label`: its list line's last token), if any.
+    fn label(&self, i: usize) -> Option<i32>;
+    /// Background `i`'s name for traces (its path).
+    fn name(&self, i: usize) -> String;
+    /// Background `i` as an RGB frame, any size.
+    ///
+    /// # Errors
+    /// The image cannot be read or computed (the message names it).
+    fn load(&self, i: usize) -> Result<Frame>;
 }
 
 /// A soft target decided by a blend with `blend_label`: weight `weight` on the sample's own label
@@ -82,16 +54,6 @@ pub struct LabelMix {
     pub other: i32,
     /// Weight of the sample's own label (the blend's alpha), in [0, 1].
     pub weight: f64,
-}
-
-/// The background list, built once per pipeline on first use.
-#[derive(Clone, Debug, Default)]
-pub struct Backgrounds(Arc<OnceLock<std::result::Result<Vec<Background>, String>>>);
-
-impl PartialEq for Backgrounds {
-    fn eq(&self, _: &Self) -> bool {
-        true // a cache, not configuration
-    }
 }
 
 /// `BackgroundBlend(resize_h=256, crop_size=224, p=0.5, ann_files=[], data_prefixes=[],
@@ -135,17 +97,11 @@ pub struct BackgroundBlend {
     /// Frames per in-stream median (`vpipe median --max-frames`; 0 = all).
     #[serde(default = "hundred")]
     pub median_max_frames: usize,
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub median: MedianHook,
     /// mmaction2 loader settings: accepted for config compatibility (vpipe reads JPEG from disk).
     #[serde(default)]
     pub io_backend: Option<String>,
     #[serde(default)]
     pub decoding_backend: Option<String>,
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub backgrounds: Backgrounds,
 }
 
 fn hundred() -> usize {
@@ -197,87 +153,65 @@ impl BackgroundBlend {
         }
         Ok(())
     }
+}
 
-    /// The background images (built on first call).
+/// A `BackgroundBlend` ready to run: its configuration and the backgrounds the engine handed it
+/// (`None` when built only to check the configuration: applying it is then an error).
+#[derive(Clone)]
+pub struct Blend {
+    config: BackgroundBlend,
+    backgrounds: Option<Arc<dyn BackgroundSource>>,
+}
+
+impl std::fmt::Debug for Blend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.backgrounds.as_ref().map(|b| b.len());
+        f.debug_struct("Blend").field("config", &self.config).field("backgrounds", &n).finish()
+    }
+}
+
+impl Blend {
+    /// The op of `config` drawing from `backgrounds`.
     ///
     /// # Errors
-    /// An unreadable list, a named background that does not exist, or an empty list.
-    pub fn background_list(&self) -> Result<&[Background]> {
-        self.backgrounds.0.get_or_init(|| self.build_list().map_err(|e| format!("{e:#}"))).as_deref().map_err(|e| anyhow!("{e}"))
-    }
-
-    fn build_list(&self) -> Result<Vec<Background>> {
-        let mut out = Vec::new();
-        if self.ann_files.is_empty() {
-            let mut paths = Vec::new();
-            for prefix in &self.data_prefixes {
-                glob_jpg(prefix, &mut paths)?;
-            }
-            paths.sort();
-            out = paths.into_iter().map(|path| Background { path, label: None, source: None }).collect();
-        } else {
-            for (k, (prefix, ann)) in self.data_prefixes.iter().zip(&self.ann_files).enumerate() {
-                let text = std::fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
-                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                    let t = line.split(' ').next().unwrap_or_default();
-                    let p = prefix.join(t).with_extension("jpg");
-                    let source = self.median_from.get(k).map(|root| root.join(t));
-                    match &source {
-                        _ if p.is_file() => {}
-                        None => bail!(
-                            "{}:{}: background {} does not exist (run `vpipe median`, or set median_from)",
-                            ann.display(),
-                            i + 1,
-                            p.display()
-                        ),
-                        Some(src) if !src.exists() => {
-                            bail!("{}:{}: neither background {} nor its source {} exists", ann.display(), i + 1, p.display(), src.display())
-                        }
-                        Some(_) => {}
-                    }
-                    let last = line.split_whitespace().last().unwrap_or_default();
-                    let label = match (self.blend_label, last.parse::<i32>()) {
-                        (true, Err(_)) => bail!("{}:{}: blend_label needs a numeric last token, got {last:?}", ann.display(), i + 1),
-                        (_, l) => l.ok(),
-                    };
-                    out.push(Background { path: p, label, source });
-                }
-            }
+    /// As [`BackgroundBlend::validate`], or an empty background source.
+    pub fn new(config: BackgroundBlend, backgrounds: Option<Arc<dyn BackgroundSource>>) -> Result<Self> {
+        config.validate()?;
+        if backgrounds.as_ref().is_some_and(|b| b.len() == 0) {
+            bail!("BackgroundBlend: no background images under {:?}", config.data_prefixes);
         }
-        if out.is_empty() {
-            bail!("BackgroundBlend: no background images under {:?}", self.data_prefixes);
-        }
-        Ok(out)
+        Ok(Blend { config, backgrounds })
     }
 
     /// Blends `frames` (RGB, crop_size²) with a randomly drawn background; returns the trace line
     /// and, with `blend_label`, the label mixture.
     ///
     /// # Errors
-    /// Frames of another size, flow frames, or 10 backgrounds in a row that fail to load.
-    pub fn apply(&self, frames: &mut [Frame], rng: &mut dyn RngCore) -> Result<(String, Option<LabelMix>)> {
-        if rng.random::<f64>() > self.p {
+    /// Frames of another size, flow frames, no backgrounds (built for checking only), or 10
+    /// backgrounds in a row that fail to load.
+    pub fn blend(&self, frames: &mut [Frame], rng: &mut dyn RngCore) -> Result<(String, Option<LabelMix>)> {
+        let c = &self.config;
+        if rng.random::<f64>() > c.p {
             return Ok(("BackgroundBlend: no".into(), None));
         }
-        let list = self.background_list()?;
-        if let Some(f) = frames.iter().find(|f| (f.width, f.height, f.channels) != (self.crop_size, self.crop_size, 3)) {
-            bail!("BackgroundBlend needs {0}x{0} RGB frames (crop first), got {1}x{2}x{3}", self.crop_size, f.width, f.height, f.channels);
+        let list = self.backgrounds.as_ref().context("BackgroundBlend: built without backgrounds (configuration check only)")?;
+        if let Some(f) = frames.iter().find(|f| (f.width, f.height, f.channels) != (c.crop_size, c.crop_size, 3)) {
+            bail!("BackgroundBlend needs {0}x{0} RGB frames (crop first), got {1}x{2}x{3}", c.crop_size, f.width, f.height, f.channels);
         }
         let mut last_err = None;
         for _ in 0..10 {
-            let bg = &list[rng.random_range(0..list.len())];
-            let (path, label) = (&bg.path, &bg.label);
-            match self.load_background(bg) {
+            let i = rng.random_range(0..list.len());
+            match list.load(i).and_then(|img| self.fit(&img)) {
                 Ok(bg) => {
-                    let a = match self.alpha {
+                    let a = match c.alpha {
                         Alpha::Value(a) => a,
                         Alpha::Named(AlphaName::Random) => rng.random::<f64>(),
                     };
                     for f in frames.iter_mut() {
                         f.data.iter_mut().zip(&bg.data).for_each(|(v, &b)| *v = blend_value(a, *v, b));
                     }
-                    let mix = label.filter(|_| self.blend_label).map(|other| LabelMix { other, weight: a });
-                    let mut line = format!("BackgroundBlend: alpha {a:.3} background {}", path.display());
+                    let mix = list.label(i).filter(|_| c.blend_label).map(|other| LabelMix { other, weight: a });
+                    let mut line = format!("BackgroundBlend: alpha {a:.3} background {}", list.name(i));
                     if let Some(m) = mix {
                         line += &format!(" label weight {a:.3} + background label {}", m.other);
                     }
@@ -289,45 +223,32 @@ impl BackgroundBlend {
         Err(last_err.expect("ten attempts").context("BackgroundBlend: 10 backgrounds failed to load"))
     }
 
-    /// Computes a missing background from its source (at most once at a time per image).
-    fn ensure(&self, bg: &Background) -> Result<()> {
-        let Some(src) = bg.source.as_ref().filter(|_| !bg.path.is_file()) else { return Ok(()) };
-        let compute =
-            self.median.compute.as_ref().context("BackgroundBlend: median_from needs vpipe's data pipeline to compute medians")?;
-        let lock = self.median.locks.lock().expect("median locks").entry(bg.path.clone()).or_default().clone();
-        let _held = lock.lock().expect("median lock");
-        if !bg.path.is_file() {
-            compute(src, &bg.path, self.median_max_frames).with_context(|| format!("in-stream median of {}", src.display()))?;
-        }
-        Ok(())
-    }
-
-    /// Resize((−1, resize_h)) → CenterCrop(crop_size) → Resize((crop_size, crop_size)).
-    fn load_background(&self, bg: &Background) -> Result<Frame> {
-        self.ensure(bg)?;
-        let img = read_jpeg(&bg.path, 3)?;
-        let (w, h) = geometry::resize_size(img.width, img.height, (-1, self.resize_h), true);
+    /// A background image fitted to the clip: Resize((−1, resize_h)) → CenterCrop(crop_size) →
+    /// Resize((crop_size, crop_size)).
+    fn fit(&self, img: &Frame) -> Result<Frame> {
+        let (resize_h, crop_size) = (self.config.resize_h, self.config.crop_size);
+        let (w, h) = geometry::resize_size(img.width, img.height, (-1, resize_h), true);
         let mut resizer = fast_image_resize::Resizer::new();
-        let img = resize_frame(&mut resizer, &img, w, h, Interpolation::Bilinear)?;
-        let b = geometry::center_crop(w, h, (self.crop_size, self.crop_size));
+        let img = resize_frame(&mut resizer, img, w, h, Interpolation::Bilinear)?;
+        let b = geometry::center_crop(w, h, (crop_size, crop_size));
         let mut data = Vec::with_capacity(b.w * b.h * 3);
         for row in b.y..b.y + b.h {
             data.extend_from_slice(&img.data[(row * w + b.x) * 3..(row * w + b.x + b.w) * 3]);
         }
-        resize_frame(&mut resizer, &Frame::new(b.w, b.h, data), self.crop_size, self.crop_size, Interpolation::Bilinear)
+        resize_frame(&mut resizer, &Frame::new(b.w, b.h, data), crop_size, crop_size, Interpolation::Bilinear)
     }
 }
 
-fn glob_jpg(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let p = e?.path();
-        if p.is_dir() {
-            glob_jpg(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "jpg") {
-            out.push(p);
+impl FrameOp for Blend {
+    fn apply(&self, mut clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        if clip.frames.first().is_some_and(|f| f.channels != 3) {
+            bail!("BackgroundBlend needs RGB frames, not flow");
         }
+        let (line, mix) = self.blend(&mut clip.frames, rng)?;
+        clip.trace.push(line);
+        clip.label_mix = mix;
+        Ok(clip)
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -343,48 +264,63 @@ mod tests {
         assert_eq!(blend_value(0.0, 17, 250), 250);
     }
 
-    #[test]
-    fn blends_a_known_frame_with_a_known_background() {
-        let dir = tempfile::tempdir().unwrap();
-        // A 320x240 background of constant colour → 341x256 → crop → 8x8 of the same colour.
-        let bg = Frame::new(320, 240, [100u8, 40, 0].repeat(320 * 240));
-        std::fs::write(dir.path().join("v.jpg"), crate::decode::JpegEncoder::new(100).unwrap().encode(&bg).unwrap()).unwrap();
-        let t = BackgroundBlend {
+    /// Backgrounds held in memory, as a test hands them to a [`Blend`].
+    struct InMemory(Vec<(Frame, Option<i32>)>);
+
+    impl BackgroundSource for InMemory {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn label(&self, i: usize) -> Option<i32> {
+            self.0[i].1
+        }
+        fn name(&self, i: usize) -> String {
+            format!("bg{i}")
+        }
+        fn load(&self, i: usize) -> Result<Frame> {
+            Ok(self.0[i].0.clone())
+        }
+    }
+
+    fn config() -> BackgroundBlend {
+        BackgroundBlend {
             resize_h: 16,
             crop_size: 8,
             p: 1.0,
             ann_files: vec![],
-            data_prefixes: vec![dir.path().to_path_buf()],
+            data_prefixes: vec!["bg".into()],
             alpha: Alpha::Value(0.75),
             blend_label: false,
             median_from: vec![],
             median_max_frames: 100,
-            median: MedianHook::default(),
             io_backend: None,
             decoding_backend: None,
-            backgrounds: Backgrounds::default(),
-        };
-        t.validate().unwrap();
-        let mut frames = vec![Frame::new(8, 8, [200u8, 200, 200].repeat(64)); 2];
-        let (trace, mix) = t.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
-        assert_eq!(mix, None);
-        assert!(trace.contains("alpha 0.750"), "{trace}");
-        let decoded_bg = read_jpeg(&dir.path().join("v.jpg"), 3).unwrap();
-        let want: Vec<u8> = decoded_bg.data[..3].iter().map(|&b| blend_value(0.75, 200, b)).collect();
-        assert!(frames.iter().all(|f| f.data.chunks(3).all(|px| px == want.as_slice())), "{:?} vs {want:?}", &frames[0].data[..3]);
-        // p = 0 never blends; a wrong size is an error.
-        let never = BackgroundBlend { p: 0.0, ..t.clone() };
-        assert_eq!(never.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap(), ("BackgroundBlend: no".into(), None));
-        assert!(t.apply(&mut [Frame::new(4, 4, vec![0; 48])], &mut rand_pcg::Pcg64::seed_from_u64(0)).is_err());
-        assert!(BackgroundBlend { alpha: Alpha::Value(1.5), ..t.clone() }.validate().is_err());
-        assert!(BackgroundBlend { blend_label: true, ..t.clone() }.validate().is_err(), "blend_label without lists");
+        }
+    }
 
-        // blend_label: the background's label is its list line's last token.
-        std::fs::write(dir.path().join("list.txt"), "v.avi 7\n").unwrap();
-        let labelled =
-            BackgroundBlend { ann_files: vec![dir.path().join("list.txt")], blend_label: true, backgrounds: Backgrounds::default(), ..t };
-        labelled.validate().unwrap();
-        let (trace, mix) = labelled.apply(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
+    #[test]
+    fn blends_a_known_frame_with_a_known_background() {
+        // A 320x240 background of constant colour → 21x16 → crop → 8x8 of the same colour.
+        let bg = Arc::new(InMemory(vec![(Frame::new(320, 240, [100u8, 40, 0].repeat(320 * 240)), Some(7))]));
+        let t = Blend::new(config(), Some(bg.clone())).unwrap();
+        let mut frames = vec![Frame::new(8, 8, [200u8, 200, 200].repeat(64)); 2];
+        let (trace, mix) = t.blend(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
+        assert_eq!(mix, None);
+        assert!(trace.contains("alpha 0.750 background bg0"), "{trace}");
+        let want = [blend_value(0.75, 200, 100), blend_value(0.75, 200, 40), blend_value(0.75, 200, 0)];
+        assert!(frames.iter().all(|f| f.data.chunks(3).all(|px| px == want)), "{:?} vs {want:?}", &frames[0].data[..3]);
+        // p = 0 never blends; a wrong size is an error; so is a clip blended by a check-only op.
+        let never = Blend::new(BackgroundBlend { p: 0.0, ..config() }, Some(bg.clone())).unwrap();
+        assert_eq!(never.blend(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap(), ("BackgroundBlend: no".into(), None));
+        assert!(t.blend(&mut [Frame::new(4, 4, vec![0; 48])], &mut rand_pcg::Pcg64::seed_from_u64(0)).is_err());
+        assert!(Blend::new(config(), None).unwrap().blend(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).is_err());
+        assert!(Blend::new(BackgroundBlend { alpha: Alpha::Value(1.5), ..config() }, None).is_err());
+        assert!(Blend::new(BackgroundBlend { blend_label: true, ..config() }, None).is_err(), "blend_label without lists");
+        assert!(Blend::new(config(), Some(Arc::new(InMemory(vec![])))).is_err(), "no backgrounds");
+
+        // blend_label: the sample's label is mixed with the background's by alpha.
+        let labelled = BackgroundBlend { ann_files: vec!["list.txt".into()], blend_label: true, ..config() };
+        let (trace, mix) = Blend::new(labelled, Some(bg)).unwrap().blend(&mut frames, &mut rand_pcg::Pcg64::seed_from_u64(0)).unwrap();
         assert_eq!(mix, Some(LabelMix { other: 7, weight: 0.75 }), "{trace}");
     }
 }

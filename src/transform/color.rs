@@ -3,7 +3,7 @@
 use rand::{Rng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::Frame;
+use crate::frame::Frame;
 
 /// `ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.1, p=1.0)`: one draw of
 /// factors per sample — b, c, s ~ U[1−v, 1+v], h ~ U[−hue, hue] — applied to every frame in float32

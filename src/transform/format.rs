@@ -147,7 +147,7 @@ fn flow_tensor(clip: &Clip, norm: &Normalize, w: usize, h: usize) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Frame;
+    use crate::frame::Frame;
 
     #[test]
     fn imagenet_normalize_worked_example() {

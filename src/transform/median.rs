@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::decode::Frame;
+use crate::frame::Frame;
 
 /// Which of `total` frames (0-based, sorted) the reference uses: all when `total ≤ max_frames` or
 /// `max_frames` is 0, else numpy `linspace(0, total−1, max_frames, dtype=int)`: ⌊i·step⌋ with

@@ -3,7 +3,7 @@
 //!
 //! A [`Clip`] holds the frames of one sample in mmaction2's order: crop-major, then clip, then
 //! frame within clip. Geometry (output sizes, crop boxes) lives in pure functions of [`geometry`];
-//! [`Transform`] applies a configured step to a [`Clip`]; [`format`] turns the uint8 clip into the
+//! [`Transform`] is a step's configuration and builds the [`FrameOp`] that applies it to a [`Clip`]; [`format`] turns the uint8 clip into the
 //! normalised float tensor the model takes.
 
 pub mod blend;
@@ -13,10 +13,10 @@ pub mod geometry;
 pub mod median;
 mod ops;
 
-pub use blend::{BackgroundBlend, LabelMix, MedianFn, MedianHook};
+pub use blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
-    resize_frame, CenterCrop, Clip, Direction, Flip, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop, Resize, Size, TenCrop,
-    ThreeCrop, Transform,
+    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop, Resize, Size, TenCrop,
+    ThreeCrop, Transform, MAX_SIDE,
 };

@@ -10,10 +10,12 @@ use fast_image_resize::{
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use super::blend::{BackgroundBlend, LabelMix};
+use std::sync::Arc;
+
+use super::blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 use super::color::ColorJitter;
 use super::geometry::{self, CropBox};
-use crate::decode::Frame;
+use crate::frame::Frame;
 
 /// The frames of one sample, in mmaction2 order: `num_crops` blocks (crop-major), each of
 /// `num_clips` clips of `clip_len` frames. All frames share one size after the first crop/resize.
@@ -208,7 +210,8 @@ fn half() -> f64 {
     0.5
 }
 
-/// One spatial or photometric step of a pipeline, with mmaction2's names (`type:` in YAML).
+/// The configuration of one spatial or photometric step of a pipeline, with mmaction2's names
+/// (`type:` in YAML); [`Transform::build`] makes the op that runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum Transform {
@@ -228,119 +231,223 @@ fn yes() -> bool {
     true
 }
 
-impl Transform {
-    /// Applies the step to `clip`; random steps draw from `rng` (the sample's stream) and record
-    /// their decision in [`Clip::trace`].
+/// The largest image side any step may produce or ask for, in pixels (FFmpeg's own limit for
+/// most codecs): a larger `scale` or `crop_size` is a typo, refused when the pipeline is built.
+pub const MAX_SIDE: usize = 16384;
+
+/// What building a step needs from the engine: where `BackgroundBlend` gets its backgrounds.
+/// `backgrounds: None` builds for checking the configuration only (`vpipe check
+/// --syntax-only`): a blend built so refuses to run.
+#[derive(Clone, Copy, Default)]
+pub struct BuildCtx<'a> {
+    /// The engine's background provider for a `BackgroundBlend` config.
+    pub backgrounds: Option<&'a dyn Fn(&BackgroundBlend) -> Result<Arc<dyn BackgroundSource>>>,
+}
+
+/// A frame transform ready to run, built from its config by [`Transform::build`]. Workers share
+/// one op (`&self`); random steps draw from the sample's stream and record their decision in
+/// [`Clip::trace`].
+pub trait FrameOp: Send + Sync + std::fmt::Debug {
+    /// Applies the step to `clip` (an empty clip passes through).
     ///
     /// # Errors
-    /// A crop that does not fit (ThreeCrop), a zero-sized resize, a second multi-crop step, or
-    /// ColorJitter on flow frames.
-    pub fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
-        let Some(first) = clip.frames.first() else { return Ok(clip) };
-        let (w, h) = (first.width, first.height);
+    /// A crop that does not fit (ThreeCrop), a second multi-crop step, ColorJitter or
+    /// BackgroundBlend on flow frames, a background that cannot be loaded.
+    fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip>;
+}
+
+impl Transform {
+    /// The runtime op of this step, checked: sizes in 1..=[`MAX_SIDE`] pixels, probabilities in
+    /// [0, 1]; `BackgroundBlend` gets its backgrounds from `ctx` (listing them now, so a missing
+    /// list or image fails here rather than at the first sample that draws it).
+    ///
+    /// # Errors
+    /// A parameter out of range (the message names it), or the backgrounds cannot be listed.
+    pub fn build(&self, ctx: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        self.check()?;
+        Ok(match self {
+            Transform::Resize(t) => Arc::new(t.clone()),
+            Transform::CenterCrop(t) => Arc::new(t.clone()),
+            Transform::ThreeCrop(t) => Arc::new(t.clone()),
+            Transform::TenCrop(t) => Arc::new(t.clone()),
+            Transform::RandomCrop(t) => Arc::new(t.clone()),
+            Transform::RandomResizedCrop(t) => Arc::new(t.clone()),
+            Transform::MultiScaleCrop(t) => Arc::new(t.clone()),
+            Transform::Flip(t) => Arc::new(t.clone()),
+            Transform::ColorJitter(t) => Arc::new(t.clone()),
+            Transform::BackgroundBlend(b) => {
+                let backgrounds = ctx.backgrounds.map(|f| f(b)).transpose()?;
+                Arc::new(Blend::new(b.clone(), backgrounds)?)
+            }
+        })
+    }
+
+    /// Refuses sizes and probabilities no run can use.
+    fn check(&self) -> Result<()> {
+        let side = |name: &str, v: usize| {
+            if v == 0 || v > MAX_SIDE {
+                bail!("{name} must be 1..={MAX_SIDE} pixels, got {v}");
+            }
+            Ok(())
+        };
+        let size = |name: &str, s: &Size| side(name, s.wh().0).and_then(|_| side(name, s.wh().1));
+        let prob = |name: &str, p: f64| if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(anyhow!("{name} must be in [0, 1], got {p}")) };
         match self {
-            Transform::Resize(Resize { scale, keep_ratio, interpolation }) => {
-                let (ow, oh) = geometry::resize_size(w, h, (scale[0], scale[1]), *keep_ratio);
-                if ow == 0 || oh == 0 {
-                    bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
-                }
-                let mut resizer = Resizer::new();
-                let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, *interpolation)).collect::<Result<_>>()?;
-                Ok(Clip { frames, ..clip })
-            }
-            Transform::CenterCrop(CenterCrop { crop_size }) => {
-                Ok(crop_all(clip, geometry::center_crop(w, h, crop_size.wh()), "CenterCrop"))
-            }
-            Transform::RandomCrop(RandomCrop { size }) => Ok(crop_all(clip, geometry::random_crop(w, h, *size, rng), "RandomCrop")),
-            Transform::RandomResizedCrop(RandomResizedCrop { area_range, aspect_ratio_range }) => {
-                let b = geometry::random_resized_crop(
-                    w,
-                    h,
-                    (area_range[0], area_range[1]),
-                    (aspect_ratio_range[0], aspect_ratio_range[1]),
-                    rng,
-                );
-                Ok(crop_all(clip, b, "RandomResizedCrop"))
-            }
-            Transform::MultiScaleCrop(m) => {
-                let b = geometry::multi_scale_crop(
-                    w,
-                    h,
-                    m.input_size.wh(),
-                    &m.scales,
-                    m.max_wh_scale_gap,
-                    m.random_crop,
-                    m.num_fixed_crops,
-                    rng,
-                );
-                Ok(crop_all(clip, b, "MultiScaleCrop"))
-            }
-            Transform::ThreeCrop(ThreeCrop { crop_size }) => {
-                if clip.num_crops != 1 {
-                    bail!("ThreeCrop after another multi-crop step");
-                }
-                let boxes = geometry::three_crop(w, h, crop_size.wh()).map_err(|e| anyhow!(e))?;
-                let frames = boxes.iter().flat_map(|&b| clip.frames.iter().map(move |f| crop(f, b))).collect();
-                Ok(Clip { frames, num_crops: 3, ..clip })
-            }
-            Transform::TenCrop(TenCrop { crop_size }) => {
-                if clip.num_crops != 1 {
-                    bail!("TenCrop after another multi-crop step");
-                }
-                let boxes = geometry::five_crop(w, h, crop_size.wh());
-                let mut frames = Vec::with_capacity(clip.frames.len() * 10);
-                for b in boxes {
-                    let plain: Vec<Frame> = clip.frames.iter().map(|f| crop(f, b)).collect();
-                    let flipped: Vec<Frame> =
-                        plain.iter().enumerate().map(|(i, f)| flip_frame(f, Direction::Horizontal, is_x_flow(f, i))).collect();
-                    frames.extend(plain);
-                    frames.extend(flipped);
-                }
-                Ok(Clip { frames, num_crops: 10, ..clip })
-            }
-            Transform::Flip(Flip { flip_ratio, direction, flip_label_map }) => {
-                let flip = rng.random::<f64>() < *flip_ratio;
-                let mut clip = clip;
-                clip.trace.push(format!("Flip: {}", if flip { format!("{direction:?}").to_lowercase() } else { "no".into() }));
-                if flip {
-                    clip.frames = clip
-                        .frames
-                        .iter()
-                        .enumerate()
-                        .map(|(i, f)| flip_frame(f, *direction, *direction == Direction::Horizontal && is_x_flow(f, i)))
-                        .collect();
-                    clip.label_map = flip_label_map.clone();
-                }
-                Ok(clip)
-            }
-            Transform::BackgroundBlend(bb) => {
-                if first.channels != 3 {
-                    bail!("BackgroundBlend needs RGB frames, not flow");
-                }
-                let mut clip = clip;
-                let (line, mix) = bb.apply(&mut clip.frames, rng)?;
-                clip.trace.push(line);
-                clip.label_mix = mix;
-                Ok(clip)
-            }
-            Transform::ColorJitter(cj) => {
-                if first.channels != 3 {
-                    bail!("ColorJitter needs RGB frames, not flow");
-                }
-                let mut clip = clip;
-                match cj.draw(rng) {
-                    Some(j) => {
-                        clip.trace.push(format!(
-                            "ColorJitter: brightness {:.3} contrast {:.3} saturation {:.3} hue {:.3} order {:?}",
-                            j.brightness, j.contrast, j.saturation, j.hue, j.order
-                        ));
-                        clip.frames = clip.frames.iter().map(|f| j.apply(f)).collect();
+            Transform::Resize(r) => {
+                for v in r.scale {
+                    if v != -1 {
+                        side("scale", usize::try_from(v).unwrap_or(0))?;
                     }
-                    None => clip.trace.push("ColorJitter: skipped (p)".into()),
                 }
-                Ok(clip)
+                if r.scale == [-1, -1] {
+                    bail!("scale [-1, -1] gives no size");
+                }
+                Ok(())
+            }
+            Transform::CenterCrop(CenterCrop { crop_size }) | Transform::ThreeCrop(ThreeCrop { crop_size }) | Transform::TenCrop(TenCrop { crop_size }) => {
+                size("crop_size", crop_size)
+            }
+            Transform::RandomCrop(r) => side("size", r.size),
+            Transform::MultiScaleCrop(m) => {
+                size("input_size", &m.input_size)?;
+                if m.scales.is_empty() || m.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0)) {
+                    bail!("scales must be fractions in (0, 1], got {:?}", m.scales);
+                }
+                Ok(())
+            }
+            Transform::RandomResizedCrop(r) => {
+                if !(r.area_range[0] > 0.0 && r.area_range[0] <= r.area_range[1] && r.area_range[1] <= 1.0) {
+                    bail!("area_range must satisfy 0 < min ≤ max ≤ 1, got {:?}", r.area_range);
+                }
+                if !(r.aspect_ratio_range[0] > 0.0 && r.aspect_ratio_range[0] <= r.aspect_ratio_range[1]) {
+                    bail!("aspect_ratio_range must satisfy 0 < min ≤ max, got {:?}", r.aspect_ratio_range);
+                }
+                Ok(())
+            }
+            Transform::Flip(f) => prob("flip_ratio", f.flip_ratio),
+            Transform::ColorJitter(_) => Ok(()),
+            Transform::BackgroundBlend(b) => {
+                side("resize_h", usize::try_from(b.resize_h).unwrap_or(0))?;
+                side("crop_size", b.crop_size)?;
+                prob("p", b.p)
             }
         }
+    }
+}
+
+/// The first frame's (width, height), `None` for an empty clip.
+fn size_of(clip: &Clip) -> Option<(usize, usize)> {
+    clip.frames.first().map(|f| (f.width, f.height))
+}
+
+impl FrameOp for Resize {
+    fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        let (ow, oh) = geometry::resize_size(w, h, (self.scale[0], self.scale[1]), self.keep_ratio);
+        if ow == 0 || oh == 0 {
+            bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
+        }
+        let mut resizer = Resizer::new();
+        let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, self.interpolation)).collect::<Result<_>>()?;
+        Ok(Clip { frames, ..clip })
+    }
+}
+
+impl FrameOp for CenterCrop {
+    fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        Ok(crop_all(clip, geometry::center_crop(w, h, self.crop_size.wh()), "CenterCrop"))
+    }
+}
+
+impl FrameOp for RandomCrop {
+    fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        Ok(crop_all(clip, geometry::random_crop(w, h, self.size, rng), "RandomCrop"))
+    }
+}
+
+impl FrameOp for RandomResizedCrop {
+    fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        let (area, aspect) = (self.area_range, self.aspect_ratio_range);
+        let b = geometry::random_resized_crop(w, h, (area[0], area[1]), (aspect[0], aspect[1]), rng);
+        Ok(crop_all(clip, b, "RandomResizedCrop"))
+    }
+}
+
+impl FrameOp for MultiScaleCrop {
+    fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        let m = self;
+        let b = geometry::multi_scale_crop(w, h, m.input_size.wh(), &m.scales, m.max_wh_scale_gap, m.random_crop, m.num_fixed_crops, rng);
+        Ok(crop_all(clip, b, "MultiScaleCrop"))
+    }
+}
+
+impl FrameOp for ThreeCrop {
+    fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        if clip.num_crops != 1 {
+            bail!("ThreeCrop after another multi-crop step");
+        }
+        let boxes = geometry::three_crop(w, h, self.crop_size.wh()).map_err(|e| anyhow!(e))?;
+        let frames = boxes.iter().flat_map(|&b| clip.frames.iter().map(move |f| crop(f, b))).collect();
+        Ok(Clip { frames, num_crops: 3, ..clip })
+    }
+}
+
+impl FrameOp for TenCrop {
+    fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        if clip.num_crops != 1 {
+            bail!("TenCrop after another multi-crop step");
+        }
+        let mut frames = Vec::with_capacity(clip.frames.len() * 10);
+        for b in geometry::five_crop(w, h, self.crop_size.wh()) {
+            let plain: Vec<Frame> = clip.frames.iter().map(|f| crop(f, b)).collect();
+            let flipped: Vec<Frame> = plain.iter().enumerate().map(|(i, f)| flip_frame(f, Direction::Horizontal, is_x_flow(f, i))).collect();
+            frames.extend(plain);
+            frames.extend(flipped);
+        }
+        Ok(Clip { frames, num_crops: 10, ..clip })
+    }
+}
+
+impl FrameOp for Flip {
+    fn apply(&self, mut clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        if clip.frames.is_empty() {
+            return Ok(clip);
+        }
+        let flip = rng.random::<f64>() < self.flip_ratio;
+        let direction = self.direction;
+        clip.trace.push(format!("Flip: {}", if flip { format!("{direction:?}").to_lowercase() } else { "no".into() }));
+        if flip {
+            let negate_x = direction == Direction::Horizontal;
+            clip.frames = clip.frames.iter().enumerate().map(|(i, f)| flip_frame(f, direction, negate_x && is_x_flow(f, i))).collect();
+            clip.label_map = self.flip_label_map.clone();
+        }
+        Ok(clip)
+    }
+}
+
+impl FrameOp for ColorJitter {
+    fn apply(&self, mut clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some(first) = clip.frames.first() else { return Ok(clip) };
+        if first.channels != 3 {
+            bail!("ColorJitter needs RGB frames, not flow");
+        }
+        match self.draw(rng) {
+            Some(j) => {
+                clip.trace.push(format!(
+                    "ColorJitter: brightness {:.3} contrast {:.3} saturation {:.3} hue {:.3} order {:?}",
+                    j.brightness, j.contrast, j.saturation, j.hue, j.order
+                ));
+                clip.frames = clip.frames.iter().map(|f| j.apply(f)).collect();
+            }
+            None => clip.trace.push("ColorJitter: skipped (p)".into()),
+        }
+        Ok(clip)
     }
 }
 
@@ -439,7 +546,7 @@ mod tests {
 
     #[test]
     fn center_crop_takes_the_middle_pixels() {
-        let out = Transform::CenterCrop(CenterCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(10, 8)]), &mut rng()).unwrap();
+        let out = CenterCrop { crop_size: Size::Square(4) }.apply(clip_of(vec![ramp(10, 8)]), &mut rng()).unwrap();
         let f = &out.frames[0];
         assert_eq!((f.width, f.height), (4, 4));
         assert_eq!(&f.data[..3], &[3, 2, 7]); // top-left of the crop is pixel (3, 2)
@@ -448,7 +555,7 @@ mod tests {
     #[test]
     fn three_crop_is_crop_major() {
         let clip = clip_of(vec![ramp(12, 4), ramp(12, 4)]);
-        let out = Transform::ThreeCrop(ThreeCrop { crop_size: Size::Square(4) }).apply(clip, &mut rng()).unwrap();
+        let out = ThreeCrop { crop_size: Size::Square(4) }.apply(clip, &mut rng()).unwrap();
         assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (3, 6, 6));
         let lefts: Vec<u8> = out.frames.iter().map(|f| f.data[0]).collect();
         assert_eq!(lefts, vec![0, 0, 8, 8, 4, 4]); // left, left, right, right, middle, middle
@@ -457,7 +564,7 @@ mod tests {
     #[test]
     fn resize_short_side_gives_mmaction2_size_and_keeps_constant_colour() {
         let f = Frame::new(320, 240, [10u8, 200, 30].repeat(320 * 240));
-        let t = Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear });
+        let t = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear };
         let out = t.apply(clip_of(vec![f]), &mut rng()).unwrap();
         assert_eq!((out.frames[0].width, out.frames[0].height), (341, 256));
         assert!(out.frames[0].data.chunks(3).all(|p| p == [10, 200, 30]));
@@ -466,7 +573,7 @@ mod tests {
     #[test]
     fn ten_crop_order_is_box_then_flip() {
         let out =
-            Transform::TenCrop(TenCrop { crop_size: Size::Square(4) }).apply(clip_of(vec![ramp(12, 8), ramp(12, 8)]), &mut rng()).unwrap();
+            TenCrop { crop_size: Size::Square(4) }.apply(clip_of(vec![ramp(12, 8), ramp(12, 8)]), &mut rng()).unwrap();
         assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (10, 20, 20));
         // ws = 2, hs = 1: UL (0,0), UR (8,0), LL (0,4), LR (8,4), C (4,2); flipped blocks start at x+3.
         let first_px: Vec<(u8, u8)> = out.frames.iter().step_by(2).map(|f| (f.data[0], f.data[1])).collect();
@@ -475,11 +582,11 @@ mod tests {
 
     #[test]
     fn flip_mirrors_rgb_and_negates_x_flow_only() {
-        let always = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Horizontal, flip_label_map: None });
+        let always = Flip { flip_ratio: 1.0, direction: Direction::Horizontal, flip_label_map: None };
         let out = always.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap();
         assert_eq!(&out.frames[0].data[..3], &[4, 0, 7]);
         assert_eq!(out.trace, vec!["Flip: horizontal"]);
-        let never = Transform::Flip(Flip { flip_ratio: 0.0, direction: Direction::Horizontal, flip_label_map: None });
+        let never = Flip { flip_ratio: 0.0, direction: Direction::Horizontal, flip_label_map: None };
         assert_eq!(never.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0], ramp(5, 2));
         let x = Frame::gray(3, 1, vec![10, 20, 30]);
         let y = Frame::gray(3, 1, vec![1, 2, 3]);
@@ -487,14 +594,14 @@ mod tests {
         let out = always.apply(flow, &mut rng()).unwrap();
         assert_eq!(out.frames[0].data, vec![225, 235, 245]);
         assert_eq!(out.frames[1].data, vec![3, 2, 1]);
-        let v = Transform::Flip(Flip { flip_ratio: 1.0, direction: Direction::Vertical, flip_label_map: None });
+        let v = Flip { flip_ratio: 1.0, direction: Direction::Vertical, flip_label_map: None };
         assert_eq!(&v.apply(clip_of(vec![ramp(5, 2)]), &mut rng()).unwrap().frames[0].data[..3], &[0, 1, 7]);
     }
 
     #[test]
     fn flip_label_map_is_reported_only_when_flipped() {
         let map = BTreeMap::from([(3, 4), (4, 3)]);
-        let t = |r| Transform::Flip(Flip { flip_ratio: r, direction: Direction::Horizontal, flip_label_map: Some(map.clone()) });
+        let t = |r| Flip { flip_ratio: r, direction: Direction::Horizontal, flip_label_map: Some(map.clone()) };
         assert_eq!(t(1.0).apply(clip_of(vec![ramp(3, 1)]), &mut rng()).unwrap().label_map, Some(map.clone()));
         assert_eq!(t(0.0).apply(clip_of(vec![ramp(3, 1)]), &mut rng()).unwrap().label_map, None);
         let parsed: Flip = serde_saphyr::from_str("{flip_ratio: 0.5, flip_label_map: {3: 4, 4: 3}}").unwrap();
@@ -503,7 +610,7 @@ mod tests {
 
     #[test]
     fn flip_ratio_is_respected_once_per_sample() {
-        let t = Transform::Flip(Flip { flip_ratio: 0.5, direction: Direction::Horizontal, flip_label_map: None });
+        let t = Flip { flip_ratio: 0.5, direction: Direction::Horizontal, flip_label_map: None };
         let mut r = rng();
         let flips = (0..2000).filter(|_| t.apply(clip_of(vec![ramp(3, 1), ramp(3, 1)]), &mut r).unwrap().trace[0] != "Flip: no").count();
         assert!((850..1150).contains(&flips), "{flips}");
@@ -511,16 +618,44 @@ mod tests {
 
     #[test]
     fn random_crops_record_their_boxes() {
-        let t = Transform::MultiScaleCrop(MultiScaleCrop {
+        let t = MultiScaleCrop {
             input_size: Size::Square(224),
             scales: vec![1.0, 0.875, 0.75, 0.66],
             max_wh_scale_gap: 1,
             random_crop: false,
             num_fixed_crops: 13,
-        });
+        };
         let out = t.apply(clip_of(vec![Frame::new(341, 256, vec![0; 341 * 256 * 3])]), &mut rng()).unwrap();
         assert!(out.trace[0].starts_with("MultiScaleCrop: x "), "{:?}", out.trace);
         let f = &out.frames[0];
         assert!([256, 224, 192, 168].contains(&f.width) && [256, 224, 192, 168].contains(&f.height));
+    }
+
+    #[test]
+    fn build_refuses_parameters_no_run_can_use_and_names_them() {
+        let ctx = BuildCtx::default();
+        let resize = |scale| Transform::Resize(Resize { scale, keep_ratio: true, interpolation: Interpolation::Bilinear });
+        assert!(resize([-1, 256]).build(&ctx).is_ok());
+        let bad = [
+            (resize([-1, 100_000]), "scale must be 1..=16384"),
+            (resize([-1, -1]), "gives no size"),
+            (Transform::CenterCrop(CenterCrop { crop_size: Size::Wh([224, 0]) }), "crop_size"),
+            (Transform::RandomCrop(RandomCrop { size: 1 << 20 }), "size"),
+            (Transform::Flip(Flip { flip_ratio: 2.0, direction: Direction::Horizontal, flip_label_map: None }), "flip_ratio"),
+            (
+                Transform::MultiScaleCrop(MultiScaleCrop {
+                    input_size: Size::Square(224),
+                    scales: vec![1.0, 1.5],
+                    max_wh_scale_gap: 1,
+                    random_crop: false,
+                    num_fixed_crops: 5,
+                }),
+                "scales",
+            ),
+        ];
+        for (t, name) in bad {
+            let e = t.build(&ctx).unwrap_err().to_string();
+            assert!(e.contains(name), "{t:?}: {e}");
+        }
     }
 }

@@ -1,3 +1,5 @@
+//! The decoded image every stage passes on. Imports nothing of the crate, so every layer can use it.
+
 /// One decoded image: `u8`, interleaved HWC, rows packed (stride = `channels * width` bytes).
 /// RGB (3 channels) for video and RGB rawframes; grayscale (1 channel) for optical-flow
 /// rawframes (`x_00001.jpg`, `y_00001.jpg`).

@@ -1,0 +1,375 @@
+//! The model's configuration, beside the models: the `model:` section of a pipeline file (also
+//! the featurize file's, and what `--model tsm-r50` means), and the `train:` section the
+//! optimizer and schedules read. mmaction2 names; [`ModelConfig::spec`] turns the section into the
+//! [`ModelSpec`] a [`super::Recognizer`] is built from. The one place model defaults live.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use super::{ModelKind, ModelSpec};
+use crate::metrics::AverageClips;
+
+/// The model section (mmaction2 `model=dict(backbone=…, cls_head=…)`, flattened).
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `TSM`, `TSN`, `TorchScript` (with `path`); or a short name `tsm-r50`, `tsm-r18`,
+    /// `tsn-r50`, `tsn-r18` (family and depth, the `--model` names); or a TorchScript file.
+    #[serde(rename = "type")]
+    pub kind: ModelType,
+    /// ResNet depth: 18 or 50 (default 50, or the short name's).
+    pub depth: Option<u32>,
+    /// Images per view (TSM/TSN `num_segments`).
+    #[serde(default = "eight")]
+    pub num_segments: usize,
+    /// TSM `shift_div`: 1/shift_div of the channels move each way.
+    #[serde(default = "eight")]
+    pub shift_div: usize,
+    /// Classes of the head (required for TSM/TSN).
+    pub num_classes: Option<usize>,
+    /// Head dropout before the fc layer while training (default: mmaction2's head configs,
+    /// TSMHead 0.5, TSNHead 0.4).
+    pub dropout: Option<f64>,
+    /// Std of the fc layer's normal init (default TSMHead 0.001, TSNHead 0.01).
+    pub init_std: Option<f64>,
+    /// Keep BatchNorm layers in eval mode while training.
+    #[serde(default)]
+    pub norm_eval: bool,
+    /// Freeze the stem and the first N ResNet stages (−1 = none).
+    #[serde(default = "minus_one")]
+    pub frozen_stages: i64,
+    /// `.safetensors` weights to start from (`load_from`), mmaction2 names.
+    pub weights: Option<PathBuf>,
+    /// TorchScript file for `type: TorchScript`.
+    pub path: Option<PathBuf>,
+    /// Clip averaging at test time: `prob` (softmax then mean), `score` (mean), or none.
+    pub average_clips: Option<AverageClips>,
+}
+
+/// The model's `type:`: a family, a short name, or a TorchScript file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ModelType {
+    /// A family or short name.
+    Named(ModelName),
+    /// Any other string: a TorchScript file (the featurize file's and `--model`'s form).
+    File(PathBuf),
+}
+
+/// Recognizer families and the short names of their ResNet variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum ModelName {
+    TSM,
+    TSN,
+    TorchScript,
+    #[serde(rename = "tsm-r50")]
+    TsmR50,
+    #[serde(rename = "tsm-r18")]
+    TsmR18,
+    #[serde(rename = "tsn-r50")]
+    TsnR50,
+    #[serde(rename = "tsn-r18")]
+    TsnR18,
+}
+
+impl ModelType {
+    /// The type a `--model` value names: a family or short name, else a file.
+    pub fn from_name(name: &str) -> Self {
+        serde_saphyr::from_str::<ModelName>(name).map_or_else(|_| ModelType::File(name.into()), ModelType::Named)
+    }
+}
+
+fn eight() -> usize {
+    8
+}
+fn minus_one() -> i64 {
+    -1
+}
+
+impl ModelConfig {
+    /// The section `--model NAME` means: a short name (`tsm-r50` …) or a TorchScript file, with
+    /// every other key at its default.
+    pub fn named(name: &str, num_classes: usize, num_segments: usize, weights: Option<PathBuf>) -> Self {
+        ModelConfig {
+            kind: ModelType::from_name(name),
+            depth: None,
+            num_segments,
+            shift_div: 8,
+            num_classes: Some(num_classes),
+            dropout: None,
+            init_std: None,
+            norm_eval: false,
+            frozen_stages: -1,
+            weights,
+            path: None,
+            average_clips: None,
+        }
+    }
+
+    /// The built-in family and ResNet depth, or the TorchScript file.
+    ///
+    /// # Errors
+    /// A depth other than 18/50, a depth contradicting the short name, `TorchScript` without
+    /// `path`, a `type` that names no family and no existing file.
+    fn resolve(&self) -> Result<Result<(ModelKind, u32), &Path>> {
+        let (kind, depth) = match &self.kind {
+            ModelType::Named(ModelName::TorchScript) => {
+                return Ok(Err(self.path.as_deref().context("`model.path` is required for `type: TorchScript`")?));
+            }
+            ModelType::File(p) if p.is_file() => return Ok(Err(p)),
+            ModelType::File(p) => bail!(
+                "unknown model {:?}: expected TSM, TSN, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18 or a TorchScript file",
+                p.display().to_string()
+            ),
+            ModelType::Named(n) => match n {
+                ModelName::TSM => (ModelKind::Tsm, None),
+                ModelName::TSN => (ModelKind::Tsn, None),
+                ModelName::TsmR50 => (ModelKind::Tsm, Some(50)),
+                ModelName::TsmR18 => (ModelKind::Tsm, Some(18)),
+                ModelName::TsnR50 => (ModelKind::Tsn, Some(50)),
+                ModelName::TsnR18 => (ModelKind::Tsn, Some(18)),
+                ModelName::TorchScript => unreachable!("handled above"),
+            },
+        };
+        let d = match (depth, self.depth) {
+            (Some(a), Some(b)) if a != b => bail!("`model.depth` {b} contradicts `type` (depth {a})"),
+            (a, b) => b.or(a).unwrap_or(50),
+        };
+        if ![18, 50].contains(&d) {
+            bail!("`model.depth` must be 18 or 50, got {d}");
+        }
+        Ok(Ok((kind, d)))
+    }
+
+    /// Checks the section without building a model.
+    ///
+    /// # Errors
+    /// As [`Self::spec`].
+    pub fn check(&self) -> Result<()> {
+        self.spec(0).map(drop)
+    }
+
+    /// The model to build, with random init drawn from `seed` where no weights are given.
+    ///
+    /// # Errors
+    /// As `resolve`, or no `num_classes` for a built-in model.
+    pub fn spec(&self, seed: u64) -> Result<ModelSpec> {
+        let (kind, depth) = match self.resolve()? {
+            Err(file) => return Ok(ModelSpec::TorchScript(file.to_path_buf())),
+            Ok(kd) => kd,
+        };
+        Ok(ModelSpec::BuiltIn {
+            kind,
+            depth,
+            num_classes: self.num_classes.context("`model.num_classes` is required")? as i64,
+            num_segments: self.num_segments as i64,
+            shift_div: self.shift_div as i64,
+            weights: self.weights.clone(),
+            seed: seed as i64,
+            dropout: self.dropout.unwrap_or(if kind == ModelKind::Tsm { 0.5 } else { 0.4 }),
+            init_std: self.init_std,
+            norm_eval: self.norm_eval,
+            frozen_stages: self.frozen_stages,
+        })
+    }
+}
+
+/// The train section.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Optimizer.
+    pub optimizer: Optimizer,
+    /// Learning-rate schedule (constant when absent).
+    pub lr_schedule: Option<Schedule>,
+    /// Linear warm-up before the schedule.
+    pub warmup: Option<Warmup>,
+    /// Clip gradients to this total L2 norm.
+    pub grad_clip: Option<f64>,
+    /// Validate every N epochs.
+    #[serde(default = "one")]
+    pub val_interval: usize,
+    /// Log every N iterations.
+    #[serde(default = "twenty")]
+    pub log_interval: usize,
+    /// Save a checkpoint every N epochs.
+    #[serde(default = "one")]
+    pub checkpoint_interval: usize,
+    /// Keep at most this many epoch checkpoints (−1 = all).
+    #[serde(default = "minus_one")]
+    pub max_keep_ckpts: i64,
+    /// Linear scaling rule: lr × (total batch size / base_batch_size).
+    pub auto_scale_lr: Option<AutoScaleLr>,
+    /// Mixed precision on CUDA (mmaction2 0.x `fp16 = dict(loss_scale=…)`): float16 autocast
+    /// forward, scaled loss, unscaled gradients, overflowed steps skipped. On the CPU training runs
+    /// in float32 and says so.
+    pub fp16: Option<Fp16>,
+}
+
+/// `fp16: {loss_scale: dynamic}` or `fp16: {loss_scale: 512.0}`.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fp16 {
+    /// `dynamic` (start at 65536, halve on overflow, double after 2000 good steps) or a fixed
+    /// scale.
+    #[serde(default = "dynamic")]
+    pub loss_scale: LossScale,
+}
+
+fn dynamic() -> LossScale {
+    LossScale::Dynamic(DynamicName::Dynamic)
+}
+
+/// A loss scale: fixed number or `dynamic`.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum LossScale {
+    /// A fixed scale (mmaction2 `loss_scale=512.`).
+    Static(f64),
+    /// `dynamic`: GradScaler's adaptive scale.
+    Dynamic(DynamicName),
+}
+
+/// The only named loss scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicName {
+    /// `dynamic`.
+    Dynamic,
+}
+
+fn one() -> usize {
+    1
+}
+fn twenty() -> usize {
+    20
+}
+
+/// mmaction2 `auto_scale_lr=dict(enable=True, base_batch_size=…)`.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoScaleLr {
+    #[serde(default = "yes")]
+    pub enable: bool,
+    pub base_batch_size: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Optimizers with mmaction2's parameter names.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Optimizer {
+    /// SGD with momentum; `fc_lr5` gives the fc layer 5× the lr (TSM/TSN `constructor`),
+    /// `no_decay_norm_bias` drops weight decay on norm layers and biases.
+    SGD {
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        weight_decay: f64,
+        #[serde(default)]
+        nesterov: bool,
+        #[serde(default)]
+        fc_lr5: bool,
+        #[serde(default)]
+        no_decay_norm_bias: bool,
+    },
+    /// AdamW.
+    AdamW {
+        lr: f64,
+        #[serde(default = "adamw_decay")]
+        weight_decay: f64,
+        #[serde(default = "adam_betas")]
+        betas: [f64; 2],
+        #[serde(default)]
+        no_decay_norm_bias: bool,
+    },
+}
+
+fn adamw_decay() -> f64 {
+    0.01
+}
+fn adam_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+
+/// Learning-rate schedules (mmengine names).
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Schedule {
+    /// lr × gamma at each milestone.
+    MultiStep {
+        milestones: Vec<usize>,
+        #[serde(default = "tenth")]
+        gamma: f64,
+        #[serde(default = "yes")]
+        by_epoch: bool,
+    },
+    /// Cosine from lr to `eta_min` over the run.
+    CosineAnnealing {
+        #[serde(default)]
+        eta_min: f64,
+        #[serde(default = "yes")]
+        by_epoch: bool,
+    },
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+
+/// mmengine `LinearLR` warm-up: lr × start_factor rising linearly to lr over `length` units.
+#[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Warmup {
+    LinearLR {
+        #[serde(default = "third")]
+        start_factor: f64,
+        length: usize,
+        #[serde(default)]
+        by_epoch: bool,
+    },
+}
+
+fn third() -> f64 {
+    1.0 / 3.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> ModelConfig {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn one_rule_for_every_form_and_its_defaults() {
+        // The pipeline form, the featurize short name and `--model` agree, TSN dropout included.
+        let long = parse("{type: TSN, depth: 18, num_classes: 4}").spec(3).unwrap();
+        let short = parse("{type: tsn-r18, num_classes: 4}").spec(3).unwrap();
+        let flag = ModelConfig::named("tsn-r18", 4, 8, None).spec(3).unwrap();
+        assert_eq!((&long, &short), (&flag, &flag));
+        let ModelSpec::BuiltIn { dropout, depth, .. } = flag else { panic!() };
+        assert_eq!((dropout, depth), (0.4, 18));
+        let ModelSpec::BuiltIn { dropout, depth, .. } = parse("{type: TSM, num_classes: 4}").spec(0).unwrap() else { panic!() };
+        assert_eq!((dropout, depth), (0.5, 50));
+    }
+
+    #[test]
+    fn impossible_sections_are_errors_naming_the_key() {
+        let err = |yaml: &str| format!("{:#}", parse(yaml).check().unwrap_err());
+        assert!(err("{type: TSM, depth: 34, num_classes: 4}").contains("model.depth"));
+        assert!(err("{type: tsm-r18, depth: 50, num_classes: 4}").contains("contradicts"));
+        assert!(err("{type: TSM}").contains("model.num_classes"));
+        assert!(err("{type: TorchScript}").contains("model.path"));
+        assert!(err("{type: tms-r50, num_classes: 4}").contains("unknown model \"tms-r50\""));
+    }
+}
