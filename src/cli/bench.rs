@@ -16,7 +16,7 @@ pub struct Args {
     /// The pipeline YAML.
     pipeline: PathBuf,
     /// Which split's loader to run (train: shuffled, training steps; val/test: eval forwards).
-    #[arg(long, value_enum, default_value = "train")]
+    #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "train")]
     split: SplitName,
     /// Epochs to run; the report is per epoch (the second shows a warm index cache).
     #[arg(long, default_value_t = 1)]

@@ -12,12 +12,12 @@ use vpipe::source::file_list::{self, Dataset, ListFormat};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// ucf101, hmdb51, or folder (a plain folder-per-class tree, one split).
-    #[arg(value_enum)]
+    #[arg(value_parser = super::choice::<Dataset>(Dataset::NAMES))]
     dataset: Dataset,
     /// The extracted rawframes (SRC/<class>/<video>/img_*.jpg) or videos (SRC/<class>/<video>.avi).
     src_folder: PathBuf,
     /// List rawframe folders (with their frame counts on disk) or video files.
-    #[arg(long, value_enum, default_value = "rawframes")]
+    #[arg(long, value_parser = super::choice::<ListFormat>(ListFormat::NAMES), default_value = "rawframes")]
     format: ListFormat,
     /// Folder of the split files (classInd.txt, trainlist01.txt … / <class>_test_split1.txt …)
     /// [default: OUT_ROOT_PATH/<dataset>/annotations].

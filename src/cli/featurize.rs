@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, requires = "rawframes")]
     start_index: Option<usize>,
     /// Rawframe modality: RGB, or Flow (x/y grayscale pairs; needs a TorchScript model).
-    #[arg(long, requires = "rawframes", value_enum, default_value = "rgb")]
+    #[arg(long, requires = "rawframes", value_parser = super::choice::<Modality>(Modality::NAMES), default_value = "rgb")]
     modality: Modality,
     /// Folder the list's paths are relative to; without --ann, a folder-per-class dataset
     /// (`ROOT/<class>/<video>`, labels = sorted class index).

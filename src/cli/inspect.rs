@@ -18,7 +18,7 @@ pub struct Args {
     /// The pipeline YAML.
     pipeline: PathBuf,
     /// Which split's source and pipeline to run.
-    #[arg(long, value_enum, default_value = "train")]
+    #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "train")]
     split: SplitName,
     /// Samples to show (the first N of the list).
     #[arg(long, default_value_t = 3)]

@@ -78,3 +78,14 @@ fn sibling(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
+
+/// A clap value parser for a library enum, which knows nothing of clap (only `cli/` does): its
+/// `names` are listed in `--help` and checked, the value is parsed by the type's `FromStr`.
+fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(names).try_map(|s: String| s.parse::<T>().map_err(|e| e.to_string()))
+}

@@ -53,12 +53,31 @@ pub struct PipelineConfig {
 }
 
 /// A data split's name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitName {
     Train,
     Val,
     Test,
+}
+
+impl SplitName {
+    /// The names [`str::parse`] takes, as written in pipeline files.
+    pub const NAMES: &'static [&'static str] = &["train", "val", "test"];
+}
+
+impl std::str::FromStr for SplitName {
+    type Err = String;
+
+    /// `train`, `val` or `test`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "train" => Ok(SplitName::Train),
+            "val" => Ok(SplitName::Val),
+            "test" => Ok(SplitName::Test),
+            _ => Err(format!("unknown split {s:?}: expected train, val or test")),
+        }
+    }
 }
 
 /// One split: where its samples come from and how each becomes a model input.

@@ -136,14 +136,31 @@ impl schemars::JsonSchema for FilenameTemplate {
 }
 
 /// mmaction2 `modality`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema)]
-#[value(rename_all = "lower")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Modality {
     /// One RGB JPEG per frame.
     #[default]
     RGB,
     /// Two grayscale JPEGs per frame (x and y flow components), read as `[x0, y0, x1, y1, …]`.
     Flow,
+}
+
+impl Modality {
+    /// The names [`str::parse`] takes (case-insensitively).
+    pub const NAMES: &'static [&'static str] = &["rgb", "flow"];
+}
+
+impl std::str::FromStr for Modality {
+    type Err = String;
+
+    /// `rgb` or `flow`, any case (mmaction2 writes `RGB` and `Flow`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "rgb" => Ok(Modality::RGB),
+            "flow" => Ok(Modality::Flow),
+            _ => Err(format!("unknown modality {s:?}: expected RGB or Flow")),
+        }
+    }
 }
 
 /// How a rawframe dataset names its files (mmaction2 `RawframeDataset` settings).

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use crate::sink::AtomicFile;
 
 /// Which split files to read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dataset {
     Ucf101,
     Hmdb51,
@@ -31,10 +31,47 @@ pub enum Dataset {
 }
 
 /// What the list describes (mmaction2 `--format`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFormat {
     Rawframes,
     Videos,
+}
+
+impl Dataset {
+    /// The names [`str::parse`] takes.
+    pub const NAMES: &'static [&'static str] = &["ucf101", "hmdb51", "folder"];
+}
+
+impl std::str::FromStr for Dataset {
+    type Err = String;
+
+    /// `ucf101`, `hmdb51` or `folder`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "ucf101" => Ok(Dataset::Ucf101),
+            "hmdb51" => Ok(Dataset::Hmdb51),
+            "folder" => Ok(Dataset::Folder),
+            _ => Err(format!("unknown dataset {s:?}: expected ucf101, hmdb51 or folder")),
+        }
+    }
+}
+
+impl ListFormat {
+    /// The names [`str::parse`] takes.
+    pub const NAMES: &'static [&'static str] = &["rawframes", "videos"];
+}
+
+impl std::str::FromStr for ListFormat {
+    type Err = String;
+
+    /// `rawframes` or `videos`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "rawframes" => Ok(ListFormat::Rawframes),
+            "videos" => Ok(ListFormat::Videos),
+            _ => Err(format!("unknown list format {s:?}: expected rawframes or videos")),
+        }
+    }
 }
 
 impl ListFormat {
