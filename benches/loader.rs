@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use vpipe::config::{split_pipeline, PipelineConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
-use vpipe::graph::{loader, PoolConfig};
+use vpipe::graph::{loader, PoolConfig, Settings};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -36,7 +36,7 @@ fn main() {
     let pool = PoolConfig { workers, capacity: (2 * workers).max(s.batch_size) };
     let t = Instant::now();
     let mut clips = 0usize;
-    for batch in loader::batches(order, pipeline, s.batch_size, pool).into_iter("consumer") {
+    for batch in loader::batches("loader", order, pipeline, s.batch_size, pool, Settings::default()).into_iter("consumer") {
         clips += batch.unwrap_or_else(|e| panic!("{e:#}")).samples.len();
     }
     let secs = t.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@ mod common;
 use vpipe::config::{split_pipeline, PipelineConfig, SourceConfig, SplitName};
 use vpipe::graph::featurize::DataPipeline;
 use vpipe::graph::loader::{batches, epoch_order, Batch};
-use vpipe::graph::PoolConfig;
+use vpipe::graph::{PoolConfig, Settings};
 
 fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batch> {
     let cfg = PipelineConfig::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini.yaml"))).unwrap();
@@ -15,7 +15,7 @@ fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batc
     let source = SourceConfig::VideoList { ann_file: data.join("mini/mini_videos.txt"), root: data.join("mini/videos") };
     let pipeline = DataPipeline::build(parts, cfg.seed, epoch, source.rawframe_spec().unwrap()).unwrap();
     let order = epoch_order(&source.samples().unwrap(), cfg.seed, epoch, true);
-    batches(order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers })
+    batches("loader", order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers }, Settings::default())
         .into_iter("test")
         .map(|b| b.unwrap())
         .collect()

@@ -245,3 +245,28 @@ fn shards_split_the_list_into_part_files_and_skip_finished_ones() {
     all.sort();
     assert_eq!(videos, all, "the shards together cover the list exactly once");
 }
+
+/// Memory is bounded by the engine's window, not by the list: featurizing the mini list repeated
+/// ten times peaks within 10% of featurizing it once (issue 7), read from the job's summary.
+#[test]
+fn featurize_peak_rss_stays_flat_when_the_list_grows_tenfold() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let list = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap();
+    let peak = |copies: usize| -> (u64, u64) {
+        let ann = dir.path().join(format!("list{copies}.txt"));
+        std::fs::write(&ann, list.repeat(copies)).unwrap();
+        let out = dir.path().join(format!("f{copies}.parquet"));
+        let root = data.join("mini/videos");
+        let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--out", s(&out)];
+        let o = featurize(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let summary = std::fs::read(dir.path().join(format!("f{copies}.summary.json"))).unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+        (j["outputs"].as_u64().unwrap(), j["peak_rss_bytes"].as_u64().unwrap())
+    };
+    let (n1, rss1) = peak(1);
+    let (n10, rss10) = peak(10);
+    assert_eq!((n1, n10), (8, 80));
+    assert!((rss10 as f64) < 1.1 * rss1 as f64, "peak RSS {} MiB for 80 videos vs {} MiB for 8", rss10 >> 20, rss1 >> 20);
+}

@@ -13,7 +13,7 @@ use anyhow::{anyhow, Result};
 
 use super::loader::{batches, epoch_order, Batch};
 use super::train::{batch_scores, train_step, SplitData};
-use super::Summary;
+use super::{Settings, Summary};
 use crate::config::TrainSection;
 use crate::metrics::AverageClips;
 use crate::model::optim::Optim;
@@ -49,7 +49,7 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
         let mut pipeline = split.pipeline.clone();
         pipeline.epoch = epoch as u64;
         let order = epoch_order(&split.samples, seed, epoch as u64, shuffle);
-        let stream = batches(order, pipeline, split.batch_size, split.pool.clone());
+        let stream = batches("loader", order, pipeline, split.batch_size, split.pool.clone(), Settings::default());
         let mut clips = 0usize;
         let mut count = |n: usize| {
             clips += n;

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::engine::{Graph, Settings};
+use super::engine::Settings;
+use super::loader::{batches, Batch};
 use super::metrics::FrameTally;
-use super::{sample_rng, StageMetrics, Summary};
+use super::{sample_rng, PoolConfig, StageMetrics, Summary};
 use crate::config::PipelineParts;
 use crate::decode::{read_rawframes, DecodeOptions, RawframeSpec, VideoReader};
-use crate::model::{ModelSpec, Recognizer};
+use crate::model::{views_per_sample, ModelSpec, Recognizer};
 use crate::sample::Sampler;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
@@ -224,20 +225,10 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
         max_failures: job.max_failures,
         progress: job.progress.then_some("videos"),
     };
-    let pipeline = job.pipeline.clone().for_workers(job.workers);
-    let mut stream =
-        Graph::source("featurize", job.samples.clone(), |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
-    let prepare = stream.metrics(StageMetrics::stage("prepare", job.workers));
-    let (dm, tm) =
-        (stream.metrics(StageMetrics::part("decode", job.workers)), stream.metrics(StageMetrics::part("transform", job.workers)));
+    let pool = PoolConfig { workers: job.workers, capacity: job.capacity };
     let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
-    let summary = stream
-        .map_with(prepare, move |s: Sample| {
-            let p = pipeline.prepare(&s, &dm, &tm)?;
-            Ok((p.relabel(s), p))
-        })
-        .batch(job.batch_size)
-        .then("model", move |batch: Vec<(Sample, Prepared)>| forward_batch(&model, &batch))
+    let summary = batches("featurize", job.samples.clone(), job.pipeline.clone(), job.batch_size, pool, settings)
+        .then("model", move |batch: Batch| forward_batch(&model, batch))
         .run("sink", |rows| rows.into_iter().try_for_each(|r| sink.push(r)));
     // On failure the sink is dropped unfinished: its temporary file is removed.
     let mut summary = summary?;
@@ -247,31 +238,18 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Collates the batch into one tensor, runs the model and splits its per-view outputs into rows.
-fn forward_batch(model: &Recognizer, batch: &[(Sample, Prepared)]) -> Result<Vec<ClipRow>> {
-    let tensors: Vec<tch::Tensor> = batch
-        .iter()
-        .map(|(_, p)| {
-            let shape: Vec<i64> = p.tensor.shape.iter().map(|&d| d as i64).collect();
-            tch::Tensor::from_slice(&p.tensor.data).view(shape.as_slice())
-        })
-        .collect();
-    let x = tch::Tensor::cat(&tensors, 0).to_device(model.device());
-    let out = model.forward(&x)?;
-    // The model maps the batch's images to rows (views): a 2D recogniser turns each run of
-    // num_segments images into one view. Each sample gets rows in proportion to its images.
-    let images: Vec<usize> = batch.iter().map(|(_, p)| p.tensor.shape[0]).collect();
-    let total_images: usize = images.iter().sum();
+/// Runs the model on a collated batch and splits its per-view outputs into rows, each sample's
+/// in proportion to its images ([`views_per_sample`]).
+fn forward_batch(model: &Recognizer, batch: Batch) -> Result<Vec<ClipRow>> {
+    let out = model.forward(&model.input(&batch.tensor))?;
     let total_views = out.logits.size().first().copied().unwrap_or(0) as usize;
-    if total_views == 0 || (total_views * images[0]) % total_images != 0 {
-        bail!("model returned {total_views} rows for {total_images} images: not a whole number of views per sample");
-    }
+    let views = views_per_sample(total_views, &batch.images)?;
     let logits = to_rows(&out.logits, total_views).context("model logits")?;
     let features = out.features.as_ref().map(|f| to_rows(f, total_views)).transpose().context("model features")?;
     let mut rows = Vec::with_capacity(total_views);
     let mut v = 0;
-    for (s, m) in batch.iter().map(|(s, _)| s).zip(&images) {
-        for clip in 0..total_views * m / total_images {
+    for (s, n) in batch.samples.into_iter().zip(views) {
+        for clip in 0..n {
             rows.push(ClipRow {
                 video: s.name.clone(),
                 labels: s.labels.clone(),

@@ -22,6 +22,9 @@ pub struct Batch {
     pub samples: Vec<Sample>,
     /// The collated model input.
     pub tensor: Tensor,
+    /// Per sample, its images in [`Self::tensor`] (its tensor's first dimension), from which
+    /// [`crate::model::views_per_sample`] tells its output rows.
+    pub images: Vec<usize>,
     /// Per sample, the soft target its pipeline decided (`BackgroundBlend` with `blend_label`).
     pub label_mix: Vec<Option<LabelMix>>,
 }
@@ -35,15 +38,17 @@ pub fn epoch_order(samples: &[Sample], seed: u64, epoch: u64, shuffle: bool) -> 
     order
 }
 
-/// The loader graph: `pipeline` (whose `epoch` field selects the random streams) over `samples`
-/// on `pool.workers` threads (stage `prepare`, with its `decode` and `transform` parts), then
-/// batches of `batch_size` (the last may be smaller) collated in order (stage `collate`). A
-/// failing sample is a [`super::Failure`] naming the file, outside any batch.
-pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig) -> Stream<Batch> {
+/// The loader graph of job `job` (every job that feeds a model: train, val and test loaders,
+/// featurize, bench): `pipeline` (whose `epoch` field selects the random streams) over
+/// `samples` on `pool.workers` threads (stage `prepare`, with its `decode` and `transform`
+/// parts), then batches of `batch_size` (the last may be smaller) collated in order (stage
+/// `collate`). A failing sample is a [`super::Failure`] naming the file, outside any batch;
+/// `settings` says what failures stop the job (its capacity is the window, at least the pool's).
+pub fn batches(job: &'static str, samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig, settings: Settings) -> Stream<Batch> {
     let mut pipeline = pipeline.for_workers(pool.workers);
     pipeline.frames = Default::default(); // this graph's own count
-    let settings = Settings { capacity: pool.capacity, ..Settings::default() };
-    let mut stream = Graph::source("loader", samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
+    let settings = Settings { capacity: settings.capacity.max(pool.capacity), ..settings };
+    let mut stream = Graph::source(job, samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
     let (d, t) =
         (stream.metrics(StageMetrics::part("decode", pool.workers)), stream.metrics(StageMetrics::part("transform", pool.workers)));
@@ -56,8 +61,9 @@ pub fn batches(samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, 
         .map("collate", 1, |items: Vec<(Sample, Prepared)>| {
             let tensors: Vec<&Tensor> = items.iter().map(|(_, p)| &p.tensor).collect();
             let tensor = collate(&tensors)?;
+            let images = tensors.iter().map(|t| t.shape[0]).collect();
             let (samples, label_mix) = items.into_iter().map(|(s, p)| (s, p.label_mix)).unzip();
-            Ok(Batch { samples, tensor, label_mix })
+            Ok(Batch { samples, tensor, images, label_mix })
         })
 }
 

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::featurize::DataPipeline;
 use super::loader::{batches, epoch_order, Batch};
-use super::PoolConfig;
+use super::{PoolConfig, Settings};
 use crate::config::TrainSection;
 use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
 use crate::model::amp::GradScaler;
@@ -155,7 +155,7 @@ pub struct Step {
 /// # Errors
 /// A sample without exactly one label, or the model fails.
 pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, lr: f64, fp16: bool, grad_clip: Option<f64>) -> Result<Step> {
-    let (x, labels) = to_device(batch, model.device())?;
+    let (x, labels) = to_input(model, batch)?;
     // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
     let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
     let y = tch::Tensor::from_slice(&labels).to_device(model.device());
@@ -170,9 +170,8 @@ pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, lr: f64,
 }
 
 /// Moves a batch's tensor to the model's device; the batch's single labels.
-fn to_device(b: &Batch, device: tch::Device) -> Result<(tch::Tensor, Vec<i64>)> {
-    let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
-    let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(device);
+fn to_input(model: &Recognizer, b: &Batch) -> Result<(tch::Tensor, Vec<i64>)> {
+    let x = model.input(&b.tensor);
     let labels = b
         .samples
         .iter()
@@ -189,7 +188,7 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     let mut pipeline = split.pipeline.clone();
     pipeline.epoch = epoch;
     let mut out = Vec::new();
-    for b in batches(split.samples.clone(), pipeline, split.batch_size, split.pool.clone()).into_iter("model") {
+    for b in batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model") {
         out.extend(batch_scores(model, b?, mode)?);
     }
     Ok(out)
@@ -200,20 +199,13 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
 /// # Errors
 /// The model fails.
 pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
-    let shape: Vec<i64> = b.tensor.shape.iter().map(|&d| d as i64).collect();
-    let x = tch::Tensor::from_slice(&b.tensor.data).view(shape.as_slice()).to_device(model.device());
+    let x = model.input(&b.tensor);
     let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
     let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
     let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
-    let views = rows / b.samples.len().max(1);
-    Ok(b.samples
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let v: Vec<Vec<f32>> = (0..views).map(|k| flat[(i * views + k) * c..(i * views + k + 1) * c].to_vec()).collect();
-            (s, average_clips(&v, mode))
-        })
-        .collect())
+    let mut rows_of = flat.chunks(c).map(<[f32]>::to_vec);
+    let views = crate::model::views_per_sample(rows, &b.images)?;
+    Ok(b.samples.into_iter().zip(views).map(|(s, n)| (s, average_clips(&rows_of.by_ref().take(n).collect::<Vec<_>>(), mode))).collect())
 }
 
 fn metrics_of(preds: &[(Sample, Vec<f32>)]) -> Evaluation {
@@ -303,7 +295,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             let mut t_data = Instant::now();
             let mut hits = 0usize;
             let mut seen = 0usize;
-            let mut loader = batches(order, pipeline, train.batch_size, train.pool.clone()).into_iter("train_step");
+            let mut loader = batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
             for (iter, batch) in loader.by_ref().enumerate() {
                 let batch = batch?;
                 let data_time = t_data.elapsed().as_secs_f64();

@@ -10,5 +10,5 @@ mod resnet;
 
 pub use config::{AutoScaleLr, DynamicName, Fp16, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup};
 pub use cuda::{load_cuda, pick_device};
-pub use recognizer::{is_frozen, ModelKind, ModelSpec, Output, Recognizer};
+pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer};
 pub use resnet::{temporal_shift, ResNet};

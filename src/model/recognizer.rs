@@ -65,6 +65,21 @@ impl ModelSpec {
     }
 }
 
+/// How many of a batch's `rows` output rows (views) belong to each sample, given each sample's
+/// images (the first dimension of its tensor): in proportion to them, in batch order — a 2D
+/// recogniser turns each run of `num_segments` images into one view, a 3D one each clip.
+///
+/// # Errors
+/// No rows, or rows that do not divide into whole views per sample.
+pub fn views_per_sample(rows: usize, images: &[usize]) -> Result<Vec<usize>> {
+    let total: usize = images.iter().sum();
+    let whole = |m: &usize| (rows * m) % total.max(1) == 0;
+    if rows == 0 || total == 0 || !images.iter().all(whole) {
+        bail!("model returned {rows} rows for {total} images {images:?}: not a whole number of views per sample");
+    }
+    Ok(images.iter().map(|m| rows * m / total).collect())
+}
+
 /// Per-view outputs of one forward pass.
 #[derive(Debug)]
 pub struct Output {
@@ -255,6 +270,14 @@ impl Recognizer {
         self.device
     }
 
+    /// The model input of a collated batch: `batch`'s float32 values with its shape (NCHW
+    /// `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`), on
+    /// [`Self::device`]. The one conversion from vpipe's tensors to libtorch's.
+    pub fn input(&self, batch: &crate::transform::Tensor) -> Tensor {
+        let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
+        Tensor::from_slice(&batch.data).view(shape.as_slice()).to_device(self.device)
+    }
+
     /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for built-in models
     /// (T = `num_segments` consecutive images per view) or whatever the TorchScript module takes.
     ///
@@ -328,4 +351,19 @@ pub fn is_frozen(name: &str, frozen_stages: i64) -> bool {
         return true;
     }
     (1..=frozen_stages).any(|i| name.starts_with(&format!("backbone.layer{i}.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_follow_each_samples_images() {
+        // TSN with 8 segments: samples of 8 and 24 images (1 and 3 clips) give 1 and 3 rows.
+        assert_eq!(views_per_sample(4, &[8, 24]).unwrap(), vec![1, 3]);
+        // A 3D model: one row per clip, two clips each.
+        assert_eq!(views_per_sample(4, &[2, 2]).unwrap(), vec![2, 2]);
+        assert!(views_per_sample(3, &[8, 8]).is_err(), "1.5 views per sample");
+        assert!(views_per_sample(0, &[8]).is_err());
+    }
 }
