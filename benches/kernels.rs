@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rand::SeedableRng;
 
 use vpipe::frame::Frame;
-use vpipe::graph::loader::collate;
+use vpipe::graph::loader::{collate, collate_into, BufferPool};
 use vpipe::sample::{DenseSampleFrames, SampleFrames};
 use vpipe::transform::format::to_tensor;
 use vpipe::transform::{CenterCrop, Clip, FrameOp, InputFormat, Interpolation, MultiScaleCrop, Normalize, Resize, Size};
@@ -65,7 +65,12 @@ fn normalize_collate(c: &mut Criterion) {
     c.bench_function("format/Normalize + NCHW 8 × 224x224", |b| b.iter(|| to_tensor(black_box(&cropped), &norm, InputFormat::NCHW).unwrap()));
     let sample = to_tensor(&cropped, &norm, InputFormat::NCHW).unwrap();
     let batch: Vec<_> = (0..8).map(|_| &sample).collect();
-    c.bench_function("collate/8 samples of (8, 3, 224, 224)", |b| b.iter(|| collate(black_box(&batch)).unwrap()));
+    c.bench_function("collate/8 samples of (8, 3, 224, 224), new buffer", |b| b.iter(|| collate(black_box(&batch)).unwrap()));
+    // What the loader does: the buffer of the batch the model dropped is refilled.
+    let pool = BufferPool::new(2);
+    c.bench_function("collate/8 samples of (8, 3, 224, 224), recycled buffer", |b| {
+        b.iter(|| pool.give(collate_into(black_box(&batch), pool.take()).unwrap().data))
+    });
 }
 
 criterion_group!(kernels, sampling, resize_crop, normalize_collate);

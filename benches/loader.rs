@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use vpipe::config::{split_pipeline, PipelineConfig, SplitName};
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::{loader, PoolConfig, Settings};
 
 fn main() {

@@ -4,7 +4,7 @@
 mod common;
 
 use vpipe::config::{split_pipeline, PipelineConfig, SourceConfig, SplitName};
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::loader::{batches, epoch_order, Batch};
 use vpipe::graph::{PoolConfig, Settings};
 

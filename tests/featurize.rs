@@ -12,7 +12,7 @@ use arrow::array::{Array, FixedSizeListArray, Float32Array, Int32Array, StringAr
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::{Graph, Settings, StageMetrics};
 use vpipe::source::read_video_list;
 
@@ -252,10 +252,8 @@ fn shards_split_the_list_into_part_files_and_skip_finished_ones() {
 fn featurize_peak_rss_stays_flat_when_the_list_grows_tenfold() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let list = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap();
     let peak = |copies: usize| -> (u64, u64) {
-        let ann = dir.path().join(format!("list{copies}.txt"));
-        std::fs::write(&ann, list.repeat(copies)).unwrap();
+        let ann = common::mini_list_repeated(&data, dir.path(), copies);
         let out = dir.path().join(format!("f{copies}.parquet"));
         let root = data.join("mini/videos");
         let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--out", s(&out)];

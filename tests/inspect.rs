@@ -158,10 +158,8 @@ fn bench_reports_stages_and_the_bottleneck_as_json() {
 fn training_epoch_peak_rss_stays_flat_when_the_list_grows_tenfold() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let list = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap();
     let peak = |copies: usize| -> (u64, u64) {
-        let ann = dir.path().join(format!("list{copies}.txt"));
-        std::fs::write(&ann, list.repeat(copies)).unwrap();
+        let ann = common::mini_list_repeated(&data, dir.path(), copies);
         let text = std::fs::read_to_string(mini_pipeline(&data, dir.path())).unwrap();
         let yaml = dir.path().join(format!("p{copies}.yaml"));
         let mini_list = data.join("mini/mini_videos.txt");

@@ -6,7 +6,7 @@ mod common;
 
 use vpipe::config::default_test_pipeline;
 use vpipe::decode::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::StageMetrics;
 use vpipe::source::{read_rawframe_list, read_video_list};
 use vpipe::transform::Normalize;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use vpipe::config::{PipelineConfig, SplitName};
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::{Graph, Settings, StageMetrics};
 use vpipe::source::Sample;
 use vpipe::transform::{format, Clip};

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use super::default_workers;
 use vpipe::config::{PipelineConfig, SplitName};
-use vpipe::graph::featurize::DataPipeline;
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::graph::PoolConfig;
 use vpipe::model::Recognizer;

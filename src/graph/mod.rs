@@ -13,6 +13,7 @@ pub mod extract;
 pub mod featurize;
 pub mod loader;
 pub mod median;
+pub mod pipeline;
 pub mod metrics;
 pub mod train;
 

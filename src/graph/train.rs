@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::featurize::DataPipeline;
+use super::pipeline::DataPipeline;
 use super::loader::{batches, epoch_order, Batch};
 use super::{PoolConfig, Settings};
 use crate::config::TrainSection;

@@ -35,3 +35,12 @@ pub fn python() -> Option<String> {
     eprintln!("SKIPPED: no Python at {python} (run scripts/setup.sh)");
     None
 }
+
+/// The mini video list written `copies` times over into `dir/list{copies}.txt` (the same videos
+/// listed again and again: a longer job of the same samples), and its path.
+pub fn mini_list_repeated(data: &std::path::Path, dir: &std::path::Path, copies: usize) -> PathBuf {
+    let list = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap();
+    let ann = dir.join(format!("list{copies}.txt"));
+    std::fs::write(&ann, list.repeat(copies)).unwrap();
+    ann
+}

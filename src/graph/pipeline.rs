@@ -1,0 +1,169 @@
+//! The data pipeline of one sample, shared by every loader (featurize, `run`, `bench`,
+//! `inspect`): SampleFrames → decode → frame transforms → Normalize → FormatShape, drawing every
+//! random choice from the sample's (seed, epoch, index) stream.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use super::metrics::FrameTally;
+use super::{sample_rng, StageMetrics};
+use crate::config::PipelineParts;
+use crate::decode::{read_rawframes, DecodeOptions, RawframeSpec, VideoReader};
+use crate::sample::Sampler;
+use crate::source::Sample;
+use crate::transform::{format, Clip, FrameOp, InputFormat, Normalize, Tensor};
+
+/// The data pipeline of one sample, mmaction2 order: SampleFrames → decode → spatial transforms →
+/// Normalize → FormatShape.
+#[derive(Clone, Debug)]
+pub struct DataPipeline {
+    /// Which frames to decode.
+    pub sampler: Sampler,
+    /// Spatial steps, built and applied in order (shared by the workers).
+    pub transforms: Vec<Arc<dyn FrameOp>>,
+    /// Normalisation (RGB, uint8 units).
+    pub normalize: Normalize,
+    /// Output layout per sample.
+    pub format: InputFormat,
+    /// RNG seed for train-mode random choices.
+    pub seed: u64,
+    /// Epoch for the RNG stream (0 for featurize).
+    pub epoch: u64,
+    /// How rawframe samples name their files (used for samples with [`Sample::rawframes`]).
+    pub rawframes: RawframeSpec,
+    /// How video samples are decoded (rotation, colour convention, stream, threads).
+    pub decode: DecodeOptions,
+    /// Frames decoded and kept by this pipeline (shared by its clones, the workers).
+    pub frames: Arc<FrameTally>,
+}
+
+impl DataPipeline {
+    /// The pipeline of a parsed `pipeline:` list, its transforms built with the engine's context
+    /// ([`super::backgrounds::build_ctx`]: `BackgroundBlend` backgrounds from disk, computed as
+    /// in-stream medians where `median_from` says so), drawing from the (seed, epoch, index)
+    /// streams; `rawframes` names the files of rawframe samples.
+    ///
+    /// # Errors
+    /// A transform does not build ([`PipelineParts::build_transforms`]: out-of-range parameter,
+    /// missing background list or image), marked with its step.
+    pub fn build(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Result<Self> {
+        let transforms = parts.build_transforms(&super::backgrounds::build_ctx())?;
+        Ok(DataPipeline {
+            sampler: parts.sampler,
+            transforms,
+            normalize: parts.normalize,
+            format: parts.format,
+            seed,
+            epoch,
+            rawframes,
+            decode: parts.decode,
+            frames: Arc::default(),
+        })
+    }
+
+    /// This pipeline with its decoder threads chosen for `workers` concurrent videos, where the
+    /// pipeline left them to the engine (`threads: 0`): 1 when `workers` ≥ cores, else
+    /// cores ÷ `workers`.
+    pub fn for_workers(mut self, workers: usize) -> Self {
+        if self.decode.threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            self.decode.threads = if workers >= cores { 1 } else { cores / workers.max(1) };
+        }
+        self
+    }
+
+    /// The model input for one video: a tensor in [`Self::format`] layout.
+    ///
+    /// # Errors
+    /// The video cannot be opened or decoded, or a transform does not fit its frames; the message
+    /// says which stage.
+    pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
+        self.run(sample, decode, transform, |clip| {
+            Ok(Prepared {
+                tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")?,
+                label_map: clip.label_map,
+                label_mix: clip.label_mix,
+            })
+        })
+    }
+
+    /// The uint8 frames after sampling, decoding and every frame transform, before Normalize and
+    /// FormatShape, with each step's decisions in [`Clip::trace`] (what `vpipe inspect` shows).
+    ///
+    /// # Errors
+    /// As [`Self::prepare`].
+    pub fn transformed(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Clip> {
+        self.run(sample, decode, transform, Ok)
+    }
+
+    /// Decode and transform `sample`, then `finish` the clip, timing decode and the rest.
+    fn run<T>(
+        &self,
+        sample: &Sample,
+        decode: &StageMetrics,
+        transform: &StageMetrics,
+        finish: impl FnOnce(Clip) -> Result<T>,
+    ) -> Result<T> {
+        // One RNG stream per sample: sampling first, then each random transform in order.
+        let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
+        let clip = decode.busy(|| self.decode(sample, &mut rng))?;
+        transform.busy(|| {
+            let mut clip = clip;
+            for t in &self.transforms {
+                clip = t.apply(clip, &mut rng).context("transform")?;
+            }
+            finish(clip)
+        })
+    }
+
+    /// SampleFrames + decoding: a video (0-based frame indices, start_index 0) or a rawframe folder
+    /// (indices from the spec's start_index, files numbered index + offset; mmaction2
+    /// `RawFrameDecode`).
+    fn decode(&self, sample: &Sample, rng: &mut rand_pcg::Pcg64) -> Result<Clip> {
+        let (frames, s) = match sample.rawframes {
+            Some(r) => {
+                if r.total_frames == 0 {
+                    bail!("decode: the list gives 0 frames for {}", sample.path.display());
+                }
+                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
+                let frames = read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?;
+                self.frames.add(frames.len() as u64, frames.len() as u64);
+                (frames, s)
+            }
+            None => {
+                let mut reader = VideoReader::open_with(&sample.path, &self.decode).context("decode")?;
+                let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
+                let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
+                let frames = reader.frames(&idx).context("decode")?;
+                self.frames.add(reader.stats().frames_decoded, reader.stats().frames_kept);
+                (frames, s)
+            }
+        };
+        let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
+        clip.trace.push(format!("frame_inds: {:?}", s.frame_inds));
+        Ok(clip)
+    }
+}
+
+/// One sample ready for the model.
+#[derive(Debug)]
+pub struct Prepared {
+    /// NCHW (M, 3, H, W) or NCTHW (V, 3, L, H, W).
+    pub tensor: Tensor,
+    /// Label remapping the pipeline decided (a flip with `flip_label_map`).
+    pub label_map: Option<std::collections::BTreeMap<i32, i32>>,
+    /// Soft target the pipeline decided (`BackgroundBlend` with `blend_label`); training uses it,
+    /// featurize writes the sample's own labels.
+    pub label_mix: Option<crate::transform::LabelMix>,
+}
+
+impl Prepared {
+    /// `sample` with its labels remapped as this sample's pipeline decided.
+    pub fn relabel(&self, mut sample: Sample) -> Sample {
+        if let Some(map) = &self.label_map {
+            sample.labels.iter_mut().for_each(|l| *l = *map.get(l).unwrap_or(l));
+        }
+        sample
+    }
+}
