@@ -62,7 +62,9 @@ fn normalize_collate(c: &mut Criterion) {
     let resized = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }.apply(clip(), &mut rng).unwrap();
     let cropped = CenterCrop { crop_size: Size::Square(224) }.apply(resized, &mut rng).unwrap();
     let norm = Normalize::imagenet();
-    c.bench_function("format/Normalize + NCHW 8 × 224x224", |b| b.iter(|| to_tensor(black_box(&cropped), &norm, InputFormat::NCHW).unwrap()));
+    c.bench_function("format/Normalize + NCHW 8 × 224x224", |b| {
+        b.iter(|| to_tensor(black_box(&cropped), &norm, InputFormat::NCHW).unwrap())
+    });
     let sample = to_tensor(&cropped, &norm, InputFormat::NCHW).unwrap();
     let batch: Vec<_> = (0..8).map(|_| &sample).collect();
     c.bench_function("collate/8 samples of (8, 3, 224, 224), new buffer", |b| b.iter(|| collate(black_box(&batch)).unwrap()));

@@ -4,8 +4,8 @@
 mod common;
 
 use vpipe::config::{split_pipeline, PipelineConfig, SourceConfig, SplitName};
-use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::loader::{batches, epoch_order, Batch};
+use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::{PoolConfig, Settings};
 
 fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batch> {

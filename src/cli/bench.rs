@@ -38,7 +38,8 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
-    cfg.check(true, &vpipe::graph::backgrounds::build_ctx()).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
+        .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let split = split_data(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
     let training = a.split == SplitName::Train;
     let model = if a.no_model {

@@ -66,7 +66,8 @@ pub(super) fn split_data(cfg: &PipelineConfig, name: SplitName, workers: Option<
 pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
     let cfg = PipelineConfig::load(&a.pipeline)?;
-    cfg.check(true, &vpipe::graph::backgrounds::build_ctx()).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
+        .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
     let split = |name: SplitName| split_data(&cfg, name, a.workers);
     let training = !a.test_only;

@@ -104,7 +104,6 @@ fn eight() -> usize {
 pub use crate::metrics::AverageClips;
 pub use crate::model::{DynamicName, Fp16, LossScale, ModelConfig, ModelType, Optimizer, Schedule, TrainSection, Warmup};
 
-
 impl PipelineConfig {
     /// Reads and parses `path`.
     ///

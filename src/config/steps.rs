@@ -10,8 +10,8 @@ use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrame
 use std::sync::Arc;
 
 use crate::transform::{
-    BackgroundBlend, BuildCtx, CenterCrop, FrameOp, ColorJitter, Flip, InputFormat, MultiScaleCrop, Normalize, RandomCrop, RandomResizedCrop, Resize, TenCrop,
-    ThreeCrop, Transform,
+    BackgroundBlend, BuildCtx, CenterCrop, ColorJitter, Flip, FrameOp, InputFormat, MultiScaleCrop, Normalize, RandomCrop,
+    RandomResizedCrop, Resize, TenCrop, ThreeCrop, Transform,
 };
 
 /// One pipeline step (`type:` names as in mmaction2 0.x configs).
@@ -214,7 +214,10 @@ pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelinePa
     let rgb = PipelineParts {
         sampler: SampleFrames::segments(num_clips).into(),
         transforms: vec![
-            (StepAt { step: 0, name: "Resize".into() }, Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear })),
+            (
+                StepAt { step: 0, name: "Resize".into() },
+                Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
+            ),
             (StepAt { step: 1, name: "CenterCrop".into() }, Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) })),
         ],
         normalize: Normalize::imagenet(),

@@ -17,8 +17,8 @@ pub mod jpeg;
 mod rawframes;
 mod video;
 
-pub use convert::{ColorConvention, Rotation};
 pub use crate::frame::Frame;
+pub use convert::{ColorConvention, Rotation};
 pub use index_cache::default_cache_dir;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};

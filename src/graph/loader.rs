@@ -47,7 +47,14 @@ pub fn epoch_order(samples: &[Sample], seed: u64, epoch: u64, shuffle: bool) -> 
 /// parts), then batches of `batch_size` (the last may be smaller) collated in order (stage
 /// `collate`). A failing sample is a [`super::Failure`] naming the file, outside any batch;
 /// `settings` says what failures stop the job (its capacity is the window, at least the pool's).
-pub fn batches(job: &'static str, samples: Vec<Sample>, pipeline: DataPipeline, batch_size: usize, pool: PoolConfig, settings: Settings) -> Stream<Batch> {
+pub fn batches(
+    job: &'static str,
+    samples: Vec<Sample>,
+    pipeline: DataPipeline,
+    batch_size: usize,
+    pool: PoolConfig,
+    settings: Settings,
+) -> Stream<Batch> {
     let mut pipeline = pipeline.for_workers(pool.workers);
     pipeline.frames = Default::default(); // this graph's own count
     let settings = Settings { capacity: settings.capacity.max(pool.capacity), ..settings };

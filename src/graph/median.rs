@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use super::engine::{Graph, Settings};
 use super::Summary;
 use crate::decode::{read_jpeg, FilenameTemplate, Frame, JpegEncoder, VideoReader};
-use crate::transform::median::{median_frame_indices, temporal_median};
 use crate::source::walk;
+use crate::transform::median::{median_frame_indices, temporal_median};
 
 /// Where a video's frames come from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,8 +13,8 @@ pub mod extract;
 pub mod featurize;
 pub mod loader;
 pub mod median;
-pub mod pipeline;
 pub mod metrics;
+pub mod pipeline;
 pub mod train;
 
 pub use engine::{Graph, Settings, Stream};

@@ -19,8 +19,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use super::pipeline::DataPipeline;
 use super::loader::{batches, epoch_order, Batch};
+use super::pipeline::DataPipeline;
 use super::{PoolConfig, Settings};
 use crate::config::TrainSection;
 use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
@@ -188,7 +188,9 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     let mut pipeline = split.pipeline.clone();
     pipeline.epoch = epoch;
     let mut out = Vec::new();
-    for b in batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model") {
+    for b in
+        batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model")
+    {
         out.extend(batch_scores(model, b?, mode)?);
     }
     Ok(out)
@@ -295,7 +297,8 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             let mut t_data = Instant::now();
             let mut hits = 0usize;
             let mut seen = 0usize;
-            let mut loader = batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
+            let mut loader =
+                batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
             for (iter, batch) in loader.by_ref().enumerate() {
                 let batch = batch?;
                 let data_time = t_data.elapsed().as_secs_f64();

@@ -97,13 +97,8 @@ mod tests {
         let list = d.path().join("list.txt");
         std::fs::write(&list, "c/a.avi 3\nb.avi 4\n").unwrap();
         let lists = |median_from: &[PathBuf]| {
-            BackgroundLists {
-                ann_files: std::slice::from_ref(&list),
-                data_prefixes: std::slice::from_ref(&bg),
-                median_from,
-                labels: true,
-            }
-            .list()
+            BackgroundLists { ann_files: std::slice::from_ref(&list), data_prefixes: std::slice::from_ref(&bg), median_from, labels: true }
+                .list()
         };
         let e = format!("{:#}", lists(&[]).unwrap_err());
         assert!(e.contains("list.txt:2") && e.contains("b.jpg"), "{e}");

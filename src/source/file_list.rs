@@ -139,7 +139,11 @@ pub fn scan(src: &Path, level: usize, format: ListFormat, exts: &[&str], prefixe
 /// Sorted names of the sub-folders (`dirs`) or files of `dir`.
 fn sorted_names(dir: &Path, dirs: bool) -> Result<Vec<String>> {
     let entries = super::walk::entries(dir)?;
-    Ok(entries.iter().filter(|p| if dirs { p.is_dir() } else { p.is_file() }).map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect())
+    Ok(entries
+        .iter()
+        .filter(|p| if dirs { p.is_dir() } else { p.is_file() })
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect())
 }
 
 /// One split: (key, label) pairs for train and val, keys as [`scan`] makes them.

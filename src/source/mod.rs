@@ -6,8 +6,8 @@ pub mod backgrounds;
 pub mod file_list;
 mod rawframe_list;
 mod shard;
-pub mod walk;
 mod video_list;
+pub mod walk;
 
 /// Video file extensions taken wherever a folder is scanned (folder-per-class sources,
 /// `extract-frames`, `build-file-list`, `median --videos`), compared case-insensitively.

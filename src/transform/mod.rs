@@ -17,6 +17,6 @@ pub use blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
-    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop, Resize, Size, TenCrop,
-    ThreeCrop, Transform, MAX_SIDE,
+    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop,
+    Resize, Size, TenCrop, ThreeCrop, Transform, MAX_SIDE,
 };

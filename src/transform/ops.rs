@@ -304,9 +304,9 @@ impl Transform {
                 }
                 Ok(())
             }
-            Transform::CenterCrop(CenterCrop { crop_size }) | Transform::ThreeCrop(ThreeCrop { crop_size }) | Transform::TenCrop(TenCrop { crop_size }) => {
-                size("crop_size", crop_size)
-            }
+            Transform::CenterCrop(CenterCrop { crop_size })
+            | Transform::ThreeCrop(ThreeCrop { crop_size })
+            | Transform::TenCrop(TenCrop { crop_size }) => size("crop_size", crop_size),
             Transform::RandomCrop(r) => side("size", r.size),
             Transform::MultiScaleCrop(m) => {
                 size("input_size", &m.input_size)?;
@@ -406,7 +406,8 @@ impl FrameOp for TenCrop {
         let mut frames = Vec::with_capacity(clip.frames.len() * 10);
         for b in geometry::five_crop(w, h, self.crop_size.wh()) {
             let plain: Vec<Frame> = clip.frames.iter().map(|f| crop(f, b)).collect();
-            let flipped: Vec<Frame> = plain.iter().enumerate().map(|(i, f)| flip_frame(f, Direction::Horizontal, is_x_flow(f, i))).collect();
+            let flipped: Vec<Frame> =
+                plain.iter().enumerate().map(|(i, f)| flip_frame(f, Direction::Horizontal, is_x_flow(f, i))).collect();
             frames.extend(plain);
             frames.extend(flipped);
         }
@@ -572,8 +573,7 @@ mod tests {
 
     #[test]
     fn ten_crop_order_is_box_then_flip() {
-        let out =
-            TenCrop { crop_size: Size::Square(4) }.apply(clip_of(vec![ramp(12, 8), ramp(12, 8)]), &mut rng()).unwrap();
+        let out = TenCrop { crop_size: Size::Square(4) }.apply(clip_of(vec![ramp(12, 8), ramp(12, 8)]), &mut rng()).unwrap();
         assert_eq!((out.num_crops, out.frames.len(), out.num_views()), (10, 20, 20));
         // ws = 2, hs = 1: UL (0,0), UR (8,0), LL (0,4), LR (8,4), C (4,2); flipped blocks start at x+3.
         let first_px: Vec<(u8, u8)> = out.frames.iter().step_by(2).map(|f| (f.data[0], f.data[1])).collect();
