@@ -2,7 +2,8 @@
 # Installs everything vpipe needs to build, test and run the demo; idempotent, and takes
 # seconds when all of it is already present.
 #   - Debian packages: FFmpeg's -dev libraries (ffmpeg-next), clang (bindgen), cmake + nasm
-#     (bundled libjpeg-turbo), the ffmpeg CLI (test oracle and demo data), python3-venv.
+#     (bundled libjpeg-turbo), the ffmpeg CLI (test oracle and demo data), python3-venv, and
+#     Slurm 22.05 + munge for the single-node cluster of scripts/test_slurm.sh.
 #   - A light libtorch: torch==2.13.0 wheel without its CUDA dependencies, in .venv (DESIGN §6).
 # Prints the environment to use: `eval "$(scripts/setup.sh --env)"` exports LIBTORCH etc.
 set -euo pipefail
@@ -20,7 +21,8 @@ print_env() {
 if [[ "${1:-}" == "--env" ]]; then print_env; exit 0; fi
 
 apt_pkgs=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev
-  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg cmake nasm python3-venv)
+  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg cmake nasm python3-venv
+  slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing (scripts/setup.sh), then runs every test.
+# Installs what is missing (scripts/setup.sh), then runs every test: cargo's, then the real-Slurm
+# array test (scripts/test_slurm.sh).
 # Real-data tests read $VPIPE_TEST_DATA, else ../shared/data; under CI=true a missing data folder fails.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,3 +8,5 @@ cd "$root"
 scripts/setup.sh
 eval "$(scripts/setup.sh --env)"
 cargo test "$@"
+# The real-Slurm array test (issue 9) with the binary cargo test built.
+scripts/test_slurm.sh "$root/target/debug/vpipe"

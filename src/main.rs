@@ -26,6 +26,7 @@ fn main() {
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let interrupted = e.downcast_ref::<vpipe::graph::interrupt::Interrupted>().is_some();
+        std::process::exit(if interrupted { vpipe::graph::interrupt::EXIT_INTERRUPTED } else { 1 });
     }
 }

@@ -1,5 +1,6 @@
 //! `vpipe featurize` end to end on the real mini dataset: rows, labels, schema, failures,
-//! determinism across worker counts, and the in-flight bound under a slow consumer.
+//! determinism across worker counts, the in-flight bound under a slow consumer, and shards
+//! killed (SIGKILL at exact points, SIGTERM) and resumed.
 
 mod common;
 
@@ -259,12 +260,120 @@ fn featurize_peak_rss_stays_flat_when_the_list_grows_tenfold() {
         let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--out", s(&out)];
         let o = featurize(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let summary = std::fs::read(dir.path().join(format!("f{copies}.summary.json"))).unwrap();
-        let j: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+        let manifest = std::fs::read(dir.path().join(format!("f{copies}.json"))).unwrap();
+        let j = &serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["summary"];
         (j["outputs"].as_u64().unwrap(), j["peak_rss_bytes"].as_u64().unwrap())
     };
     let (n1, rss1) = peak(1);
     let (n10, rss10) = peak(10);
     assert_eq!((n1, n10), (8, 80));
     assert!((rss10 as f64) < 1.1 * rss1 as f64, "peak RSS {} MiB for 80 videos vs {} MiB for 8", rss10 >> 20, rss1 >> 20);
+}
+
+/// The mini list with a corrupt and a missing video among the good ones (10 samples).
+fn list_with_failures_inside(data: &Path, dir: &Path) -> PathBuf {
+    let mut lines: Vec<String> = std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap().lines().map(String::from).collect();
+    lines.insert(2, "../../edge/corrupted.mp4 1".into());
+    lines.insert(6, "wave/does_not_exist.avi 1".into());
+    let ann = dir.join("list10.txt");
+    std::fs::write(&ann, lines.join("\n") + "\n").unwrap();
+    ann
+}
+
+/// (video, clip, logits) of every row of a part file, and the errors file's (video, stage).
+fn rows_and_errors(part: &Path, errors: &Path) -> (Vec<(String, i32, Vec<f32>)>, Vec<(String, String)>) {
+    let (b, _) = read(part);
+    let v = b.column_by_name("video").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let c = b.column_by_name("clip").unwrap().as_any().downcast_ref::<Int32Array>().unwrap();
+    let l = b.column_by_name("logits").unwrap().as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+    let rows = (0..b.num_rows())
+        .map(|i| {
+            let logits = l.value(i).as_any().downcast_ref::<Float32Array>().unwrap().values().to_vec();
+            (v.value(i).to_string(), c.value(i), logits)
+        })
+        .collect();
+    let (e, _) = read(errors);
+    let col = |n: &str| e.column_by_name(n).unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let (ev, es) = (col("video"), col("stage"));
+    (rows, (0..e.num_rows()).map(|i| (ev.value(i).to_string(), es.value(i).to_string())).collect())
+}
+
+/// Issue 9: a shard SIGKILLed at any moment — before its first commit, between the two renames
+/// of a chunk, between commits, after the part file's rename, after the manifest — and run
+/// again ends with exactly the rows (and failure records) of an uninterrupted run.
+#[test]
+fn a_shard_killed_at_any_point_resumes_to_the_rows_of_an_uninterrupted_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ann = list_with_failures_inside(&data, dir.path());
+    let root = data.join("mini/videos");
+    let args = |out: &Path| -> Vec<String> {
+        ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--batch-size", "3"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--commit-every".into(), "2".into(), "--out".into(), s(out).into()])
+            .collect()
+    };
+    let whole = dir.path().join("whole");
+    let o = common::vpipe().arg("featurize").args(args(&whole)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = |d: &Path| (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"));
+    let (p, e) = part(&whole);
+    let expected = rows_and_errors(&p, &e);
+    assert_eq!(expected.0.len(), 8, "8 good videos");
+    assert_eq!(expected.1.iter().map(|(v, _)| v.rsplit('/').next().unwrap()).collect::<Vec<_>>(), ["corrupted.mp4", "does_not_exist.avi"]);
+
+    for point in ["chunk-0", "commit-0", "chunk-1", "commit-1", "merged", "manifest"] {
+        let out = dir.path().join(point);
+        let o = common::vpipe().arg("featurize").args(args(&out)).env("VPIPE_CRASH_AT", point).output().unwrap();
+        assert_eq!(o.status.signal(), Some(9), "{point}: the crash point kills: {}", String::from_utf8_lossy(&o.stderr));
+        if point != "manifest" {
+            assert!(!out.join("part-00000-of-00001.json").exists(), "{point}: no manifest, so not complete");
+        }
+        let o = common::vpipe().arg("featurize").args(args(&out)).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{point}: {err}");
+        if point.starts_with("commit") || point == "chunk-1" {
+            assert!(err.contains("resumed after"), "{point}: {err}");
+        }
+        let (p, e) = part(&out);
+        assert_eq!(rows_and_errors(&p, &e), expected, "{point}: rows after resume");
+        assert!(!out.join(".part-00000-of-00001.work").exists(), "{point}: work folder removed");
+    }
+}
+
+/// SIGTERM (Slurm's time limit and preemption) commits what settled and exits 75; the re-run
+/// resumes and ends with the rows of an uninterrupted run.
+#[test]
+fn sigterm_commits_and_exits_with_its_own_code_and_the_rerun_completes() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ann = common::mini_list_repeated(&data, dir.path(), 3);
+    let root = data.join("mini/videos");
+    let out = dir.path().join("o");
+    let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "1", "--batch-size", "1"];
+    let args = [&args[..], &["--commit-every", "1", "--out", s(&out)]].concat();
+    let mut child = common::vpipe().arg("featurize").args(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let work = out.join(".part-00000-of-00001.work");
+    let start = std::time::Instant::now();
+    while !work.join("chunk-000001.json").exists() {
+        assert!(start.elapsed().as_secs() < 120, "no chunk committed in 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill only sends a signal to the child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{err}");
+    assert!(err.contains("SIGTERM") && err.contains("resume"), "{err}");
+    assert!(!out.join("part-00000-of-00001.json").exists());
+    let o = featurize(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (b, _) = read(&out.join("part-00000-of-00001.parquet"));
+    let v = b.column_by_name("video").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let names: Vec<&str> = v.iter().map(|x| x.unwrap()).collect();
+    let list: Vec<String> =
+        std::fs::read_to_string(&ann).unwrap().lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert_eq!(names, list, "every video once, in list order");
 }

@@ -8,10 +8,12 @@ use clap::ValueEnum;
 
 use vpipe::graph::pipeline::DataPipeline;
 
-use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig};
+use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig, SplitName};
 use vpipe::decode::{FilenameTemplate, Modality};
-use vpipe::graph::featurize::{self, FeaturizeJob};
+use vpipe::graph::featurize::{self, FeaturizeJob, Outcome};
 use vpipe::model::{ModelConfig, ModelSpec, ModelType};
+use vpipe::sink::shard_output::digest;
+use vpipe::sink::{JobKey, ShardPaths};
 use vpipe::source::Shard;
 
 /// Output format (only Parquet today).
@@ -24,7 +26,8 @@ pub enum To {
 /// `--config`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Pipeline YAML with source, pipeline, model and output settings (see pipelines/featurize_tsm.yaml).
+    /// YAML: a pipeline file (`data:` splits, `model:`; see --split), or its short featurize form
+    /// with source, pipeline, model and output settings (see pipelines/featurize_tsm.yaml).
     #[arg(long)]
     config: Option<PathBuf>,
     /// mmaction2 list: videos, one `path label` (or `path l1 l2 …`) per line, or with --rawframes
@@ -69,9 +72,23 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "parquet")]
     to: To,
-    /// Parquet file to write (atomically: temporary name, renamed when complete).
+    /// Output folder: DIR/part-0000I-of-0000N.parquet, DIR/errors-0000I.parquet and the
+    /// manifest DIR/part-0000I-of-0000N.json per shard. A path ending in `.parquet` is one file
+    /// instead (FILE-part-0000I-of-0000N.parquet per shard), with FILE.errors.parquet and FILE.json.
+    /// Rows are committed in chunks as they come: a killed run resumes where it stopped.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Recompute a shard whose output exists from other inputs or another configuration
+    /// (without it, that is an error; a complete shard from the same ones is skipped).
+    #[arg(long)]
+    force: bool,
+    /// Commit the rows every N videos (and at least every 30 s); a killed run loses at most that.
+    #[arg(long, default_value_t = 64)]
+    commit_every: usize,
+    /// With a pipeline file (`data:` splits) as --config, the split whose source and pipeline
+    /// to featurize.
+    #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "test")]
+    split: SplitName,
     /// Decode/transform worker threads [default: number of cores].
     #[arg(long)]
     workers: Option<usize>,
@@ -103,7 +120,7 @@ pub struct Args {
 /// Runs the command: builds the job, runs it, prints the summary to stderr.
 pub fn run(a: Args) -> Result<()> {
     let cfg = match &a.config {
-        Some(p) => FeaturizeConfig::load(p)?,
+        Some(p) => FeaturizeConfig::load_split(p, a.split)?,
         None => FeaturizeConfig::default(),
     };
     let source = match (&a.ann, &a.root, &cfg.source) {
@@ -123,21 +140,13 @@ pub fn run(a: Args) -> Result<()> {
     };
     let samples = source.samples()?;
     let rawframes = source.rawframe_spec()?;
-    let mut out = a.out.clone().or(cfg.out.clone()).context("--out FILE is required (or `out:` in the config)")?;
-    let samples = match Shard::resolve(a.shard.as_deref())? {
-        Some(shard) => {
-            let (i, n) = (shard.index, shard.count);
-            // One file per shard, named like Spark/Hive parts, beside the requested name.
-            let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            out.set_file_name(format!("{stem}-part-{i:05}-of-{n:05}.parquet"));
-            shard.select(samples)
-        }
+    let out = a.out.clone().or(cfg.out.clone()).context("--out DIR is required (or `out:` in the config)")?;
+    let shard = Shard::resolve(a.shard.as_deref())?;
+    let samples = match shard {
+        Some(shard) => shard.select(samples),
         None => samples,
     };
-    if out.exists() {
-        eprintln!("{} already exists and is complete; skipping (delete it to recompute)", out.display());
-        return Ok(());
-    }
+    let (index, count) = shard.map_or((0, 1), |s| (s.index, s.count));
 
     // The file's model section (else tsm-r50 with 400 classes), the flags over it.
     let mut m = cfg.model.clone().unwrap_or_else(|| ModelConfig::named("tsm-r50", 400, 8, None));
@@ -164,6 +173,18 @@ pub fn run(a: Args) -> Result<()> {
     }
     let workers = a.workers.or(cfg.workers).unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let pipeline_desc = format!("{:?}", parts);
+    let key = JobKey {
+        shard_index: index,
+        shard_count: count,
+        inputs_sha256: inputs_digest(&samples),
+        config_sha256: digest([
+            format!("{model:?}"),
+            weights_stamp(&model),
+            pipeline_desc.clone(),
+            format!("{rawframes:?}"),
+            seed.to_string(),
+        ]),
+    };
     let job = FeaturizeJob {
         samples,
         pipeline: DataPipeline::build(parts, seed, 0, rawframes).context("in `pipeline`")?,
@@ -173,7 +194,10 @@ pub fn run(a: Args) -> Result<()> {
         capacity: a.capacity.or(cfg.capacity).unwrap_or(2 * workers),
         fail_fast: a.fail_fast,
         max_failures: a.max_failures,
-        out: out.clone(),
+        paths: ShardPaths::new(&out, index, count),
+        key,
+        commit_every: a.commit_every,
+        force: a.force,
         device: a.device.clone().or(cfg.device.clone()).unwrap_or_else(|| "auto".into()),
         metadata: vec![
             ("vpipe.version".into(), vpipe::VERSION.into()),
@@ -183,14 +207,45 @@ pub fn run(a: Args) -> Result<()> {
         ],
         progress: std::io::stderr().is_terminal(),
     };
-    let summary = featurize::run(job)?;
-    eprint!("{summary}");
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    summary.write_json(&out.with_file_name(format!("{stem}.summary.json")))?;
-    if summary.outputs > 0 {
-        println!("wrote {} ({} rows)", out.display(), summary.outputs);
-    } else {
-        println!("no rows: nothing written to {}", out.display());
+    let paths = job.paths.clone();
+    match featurize::run(job)? {
+        Outcome::Complete(m) => {
+            eprintln!(
+                "{} is complete ({} rows, {} failures); skipping (--force recomputes it)",
+                paths.manifest.display(),
+                m.rows,
+                m.failures
+            );
+        }
+        Outcome::Finished(summary, m) => {
+            eprint!("{summary}");
+            if summary.skipped > 0 {
+                eprintln!("resumed after {} committed videos", summary.skipped);
+            }
+            match m.data {
+                Some(_) => println!("wrote {} ({} rows, {} failures)", paths.data.display(), m.rows, m.failures),
+                None => println!("no rows: nothing written to {} ({} failures)", paths.data.display(), m.failures),
+            }
+        }
     }
     Ok(())
+}
+
+/// Digest of a shard's inputs: each sample's list position, path, labels, rawframe range and
+/// file size (so a replaced file counts as another input).
+fn inputs_digest(samples: &[vpipe::source::Sample]) -> String {
+    digest(samples.iter().map(|s| {
+        let size = std::fs::metadata(&s.path).map_or("missing".to_string(), |m| m.len().to_string());
+        format!("{}\t{}\t{:?}\t{:?}\t{size}", s.index, s.name, s.labels, s.rawframes)
+    }))
+}
+
+/// The weights file's size and modification time, so that retrained weights under the same
+/// name count as another configuration.
+fn weights_stamp(model: &ModelSpec) -> String {
+    let path = match model {
+        ModelSpec::BuiltIn { weights: Some(p), .. } | ModelSpec::TorchScript(p) => p,
+        _ => return String::new(),
+    };
+    std::fs::metadata(path).map_or("missing".into(), |m| format!("{} {:?}", m.len(), m.modified().ok()))
 }

@@ -9,6 +9,7 @@ mod inspect;
 mod median;
 mod probe;
 mod run;
+mod shards;
 
 use anyhow::Result;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Run a model over every clip of a video dataset and write logits and pooled features to
     /// Parquet (mmaction2 `tools/test.py --out` with `feature_extraction=True`).
     Featurize(featurize::Args),
+    /// State of a featurize output folder's shards (complete, partial, missing; rows, failures),
+    /// what to resubmit, and `--merge` into one file.
+    Shards(shards::Args),
     /// Decode every video under SRC into JPEG rawframe folders OUT/<class>/<video>/img_00001.jpg …
     /// (mmaction2 `tools/data/build_rawframes.py --task rgb --use-opencv`); resumable, parallel.
     ExtractFrames(extract_frames::Args),
@@ -56,6 +60,7 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Featurize(a) => featurize::run(a),
+        Command::Shards(a) => shards::run(a),
         Command::ExtractFrames(a) => extract_frames::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),

@@ -1,4 +1,7 @@
-//! `vpipe featurize --config` YAML (flat form; mmaction2 names, one-to-one).
+//! `vpipe featurize --config` YAML: a pipeline file ([`super::PipelineConfig`]: its `model:`,
+//! `seed:` and one split's source, pipeline, batch size and workers), or the pipeline file's
+//! short featurize form below — one split's keys at the top, plus the output settings
+//! (mmaction2 names, one-to-one).
 //!
 //! ```yaml
 //! source: {type: VideoList, ann_file: data/mini/mini_videos.txt, root: data/mini/videos}
@@ -17,10 +20,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{load_yaml, parse_yaml, SourceConfig, Step};
+use super::{parse_yaml, PipelineConfig, SourceConfig, SplitName, Step};
 use crate::model::ModelConfig;
 
 /// The whole featurize file.
@@ -39,12 +45,47 @@ pub struct FeaturizeConfig {
 }
 
 impl FeaturizeConfig {
-    /// Reads and parses `path`.
+    /// Reads and parses `path`, a short featurize file or a pipeline file's `test` split.
     ///
     /// # Errors
-    /// Unreadable file; YAML syntax errors, unknown keys, wrong types — with line and column.
+    /// As [`Self::load_split`].
     pub fn load(path: &Path) -> Result<Self> {
-        load_yaml(path)
+        Self::load_split(path, SplitName::Test)
+    }
+
+    /// Reads `path`: a pipeline file (it has `data:`) gives its split `split` ([`Self::from_pipeline`]);
+    /// any other file is the short form.
+    ///
+    /// # Errors
+    /// Unreadable file; YAML syntax errors, unknown keys, wrong types — with file, line and
+    /// column; a pipeline file without `split`.
+    pub fn load_split(path: &Path, split: SplitName) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let keys: BTreeMap<String, IgnoredAny> = parse_yaml(&text).unwrap_or_default();
+        if keys.contains_key("data") {
+            return Self::from_pipeline(&PipelineConfig::load(path)?, split);
+        }
+        parse_yaml(&text).with_context(|| format!("in featurize file {}", path.display()))
+    }
+
+    /// The featurize settings of a pipeline file's split `split`: its source, pipeline, batch
+    /// size, workers and capacity, and the file's model and seed.
+    ///
+    /// # Errors
+    /// The file has no such split.
+    pub fn from_pipeline(cfg: &PipelineConfig, split: SplitName) -> Result<Self> {
+        let s = cfg.split(split)?;
+        Ok(FeaturizeConfig {
+            source: Some(s.source.clone()),
+            pipeline: Some(s.pipeline.clone()),
+            model: cfg.model.clone(),
+            batch_size: Some(s.batch_size),
+            workers: s.workers,
+            capacity: s.capacity,
+            seed: Some(cfg.seed),
+            device: None,
+            out: None,
+        })
     }
 
     /// Parses YAML text.
@@ -96,6 +137,18 @@ mod tests {
         let e =
             FeaturizeConfig::parse("source: {type: RawframeList, ann_file: a.txt, root: r, filename_tmpl: 'img_{:05.jpg'}\n").unwrap_err();
         assert!(e.to_string().contains("unclosed"), "{e}");
+    }
+
+    #[test]
+    fn a_pipeline_file_is_a_featurize_file_for_one_split() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let c = FeaturizeConfig::load_split(&dir.join("tsm_r50_ucf101.yaml"), SplitName::Val).unwrap();
+        let p = PipelineConfig::load(&dir.join("tsm_r50_ucf101.yaml")).unwrap();
+        let val = p.split(SplitName::Val).unwrap();
+        assert_eq!((c.source.as_ref(), c.pipeline.as_ref(), c.batch_size), (Some(&val.source), Some(&val.pipeline), Some(val.batch_size)));
+        assert_eq!((c.model, c.seed), (p.model.clone(), Some(p.seed)));
+        let short = FeaturizeConfig::load(&dir.join("featurize_tsm.yaml")).unwrap();
+        assert_eq!(short.batch_size, Some(4), "the short form still reads");
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl Default for Settings {
 /// or the failure that replaced it.
 struct Envelope<T> {
     seq: usize,
-    count: usize,
+    /// Positions in the source of the items it carries (a batch carries several).
+    items: Vec<usize>,
     key: String,
     value: Result<T, Failure>,
 }
@@ -98,7 +99,7 @@ impl Graph {
                     return;
                 }
                 m.busy(|| ());
-                if m.blocked(|| tx.send(Envelope { seq, count: 1, key, value: Ok(item) })).is_err() {
+                if m.blocked(|| tx.send(Envelope { seq, items: vec![seq], key, value: Ok(item) })).is_err() {
                     return;
                 }
             }
@@ -189,9 +190,9 @@ impl<T: Send + 'static> Stream<T> {
         let input = self.rx.clone();
         let mm = m.clone();
         self.core.threads.push(thread::spawn(move || {
-            let (mut seq, mut items, mut count, mut key) = (0usize, Vec::with_capacity(size), 0usize, String::new());
-            let mut emit = |value: Result<Vec<T>, Failure>, count: usize, key: String| {
-                let env = Envelope { seq, count, key, value };
+            let (mut seq, mut items, mut carried, mut key) = (0usize, Vec::with_capacity(size), Vec::new(), String::new());
+            let mut emit = |value: Result<Vec<T>, Failure>, carried: Vec<usize>, key: String| {
+                let env = Envelope { seq, items: carried, key, value };
                 seq += 1;
                 mm.blocked(|| tx.send(env)).is_ok()
             };
@@ -203,11 +204,11 @@ impl<T: Send + 'static> Stream<T> {
                             key = env.key;
                         }
                         items.push(item);
-                        count += env.count;
+                        carried.extend(env.items);
                         if items.len() == size
                             && !emit(
                                 Ok(std::mem::replace(&mut items, Vec::with_capacity(size))),
-                                std::mem::take(&mut count),
+                                std::mem::take(&mut carried),
                                 std::mem::take(&mut key),
                             )
                         {
@@ -215,14 +216,14 @@ impl<T: Send + 'static> Stream<T> {
                         }
                     }
                     Err(f) => {
-                        if !emit(Err(f), env.count, env.key) {
+                        if !emit(Err(f), env.items, env.key) {
                             return;
                         }
                     }
                 }
             }
             if !items.is_empty() {
-                emit(Ok(items), count, key);
+                emit(Ok(items), carried, key);
             }
         }));
         self.core.stages.push(m);
@@ -283,7 +284,19 @@ impl<T: Send + 'static> Stream<T> {
         };
         let consumer = StageMetrics::stage(name, 1);
         self.core.stages.push(consumer.clone());
-        Outputs { core: self.core, rx: Some(self.rx), bar, failures: Vec::new(), ok: 0, consumer, handed: None, owed: 0 }
+        Outputs {
+            core: self.core,
+            rx: Some(self.rx),
+            bar,
+            failures: Vec::new(),
+            ok: 0,
+            consumer,
+            handed: None,
+            owed: 0,
+            settled: 0,
+            handed_items: Default::default(),
+            last_items: Vec::new(),
+        }
     }
 }
 
@@ -296,7 +309,7 @@ fn serve<T, U>(m: &StageMetrics, rx: &Receiver<Envelope<T>>, tx: &Sender<Envelop
             Ok(item) => m.busy(|| call(&mut f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e }),
             Err(failure) => Err(failure),
         };
-        let env = Envelope { seq: env.seq, count: env.count, key: env.key, value };
+        let env = Envelope { seq: env.seq, items: env.items, key: env.key, value };
         if m.blocked(|| tx.send(env)).is_err() {
             return;
         }
@@ -327,6 +340,13 @@ pub struct Outputs<T> {
     handed: Option<Instant>,
     /// Source items the caller holds: their tokens go back when it asks for the next item.
     owed: usize,
+    /// Every source item before this position has been handed to the caller.
+    settled: usize,
+    /// Source positions at or after [`Self::settled`] already handed (a failure can overtake
+    /// the items of a batch still being filled).
+    handed_items: std::collections::BTreeSet<usize>,
+    /// Source positions of the item last handed.
+    last_items: Vec<usize>,
 }
 
 impl<T> Outputs<T> {
@@ -345,6 +365,18 @@ impl<T> Outputs<T> {
             return Err(anyhow!("more than {} items failed; the last: {err:#}", self.core.settings.max_failures.unwrap_or(0)));
         }
         Ok(())
+    }
+
+    /// The source position before which every item has been handed to the caller, as a good
+    /// output (a batch carries several) or as a failure. A job that commits its outputs as they
+    /// come resumes from here.
+    pub fn settled(&self) -> usize {
+        self.settled
+    }
+
+    /// The source positions of the item [`Iterator::next`] last returned (one, or a batch's).
+    pub fn last_items(&self) -> &[usize] {
+        &self.last_items
     }
 
     /// Stops the graph (closing the channels makes every stage return), joins its threads and
@@ -382,10 +414,16 @@ impl<T> Iterator for Outputs<T> {
             let _ = self.core.tokens.send(()); // the caller is done with them: admit as many
         }
         let env = self.consumer.starved(|| self.rx.as_ref()?.recv().ok())?;
-        self.owed = env.count;
-        self.bar.inc(env.count as u64);
+        let count = env.items.len();
+        self.owed = count;
+        self.bar.inc(count as u64);
         if env.value.is_ok() {
-            self.ok += env.count;
+            self.ok += count;
+        }
+        self.handed_items.extend(env.items.iter().copied());
+        self.last_items = env.items;
+        while self.handed_items.remove(&self.settled) {
+            self.settled += 1;
         }
         self.handed = Some(Instant::now());
         Some(env.value)

@@ -8,22 +8,21 @@
 //! engine ([`super::engine`]); a failing sample becomes a
 //! [`super::metrics::Failure`] and the job goes on unless `fail_fast`.
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context, Result};
 
 use super::engine::Settings;
+use super::interrupt::{self, Interrupted};
 use super::loader::{batches, Batch};
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Summary};
 use crate::model::{views_per_sample, ModelSpec, Recognizer};
-use crate::sink::{ClipRow, ParquetSink};
+use crate::sink::{ClipRow, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardWriter};
 use crate::source::Sample;
 
 /// Everything a featurize run needs.
 #[derive(Clone, Debug)]
 pub struct FeaturizeJob {
-    /// Videos, in output order.
+    /// The shard's videos, in output order.
     pub samples: Vec<Sample>,
     /// Per-sample data pipeline.
     pub pipeline: DataPipeline,
@@ -35,12 +34,18 @@ pub struct FeaturizeJob {
     pub workers: usize,
     /// In-flight window and channel capacities, in samples.
     pub capacity: usize,
-    /// Stop at the first failure, exit non-zero, write nothing.
+    /// Stop at the first failure, exit non-zero, write nothing more.
     pub fail_fast: bool,
-    /// Stop once more than this many samples failed, exit non-zero, write nothing.
+    /// Stop once more than this many samples failed (in this run), exit non-zero.
     pub max_failures: Option<usize>,
-    /// Parquet file to write (atomically).
-    pub out: PathBuf,
+    /// Where the shard's part file, errors file, manifest and work folder go.
+    pub paths: ShardPaths,
+    /// The shard and digests of its inputs and configuration (resume and skip decisions).
+    pub key: JobKey,
+    /// Commit a chunk of rows every this many settled samples (and at least every 30 s).
+    pub commit_every: usize,
+    /// Delete any previous output of the shard and start over.
+    pub force: bool,
     /// `auto`, `cpu` or `cuda`.
     pub device: String,
     /// Key-value metadata for the Parquet file.
@@ -49,16 +54,33 @@ pub struct FeaturizeJob {
     pub progress: bool,
 }
 
+/// How a featurize run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The shard was already complete for the same inputs and configuration.
+    Complete(Manifest),
+    /// This run finished the shard (`summary.skipped`: samples committed by earlier runs).
+    Finished(Summary, Manifest),
+}
+
 /// Runs the job on the engine: `prepare` (decode, transform) on `workers` threads → batches of
-/// `batch_size` → `model` → the Parquet `sink` on the calling thread. Failed samples are
-/// collected in the summary (and in the file's `vpipe.failures` metadata, JSON); the file holds
-/// the rows of every good sample, in list order.
+/// `batch_size` → `model` → the `sink` on the calling thread, which commits rows and failures in
+/// chunks ([`ShardWriter`]): a killed run resumes after its last chunk and ends with the rows of
+/// an uninterrupted run. The part file holds the rows of every good sample, in list order;
+/// failed samples go to the errors file (and the part's `vpipe.failures` metadata, JSON).
 ///
 /// # Errors
-/// The model cannot be built, the output cannot be written, a model forward fails, or — with
-/// `fail_fast` — the first failed sample, or more than `max_failures` failures (no file is
-/// written then).
-pub fn run(job: FeaturizeJob) -> Result<Summary> {
+/// Previous output from other inputs or configuration (without `force`); the model cannot be
+/// built; a file cannot be written (committed chunks stay); a model forward fails; with
+/// `fail_fast` the first failed sample, or more than `max_failures` failures (no part file is
+/// written then); SIGINT/SIGTERM ([`Interrupted`], after committing what settled).
+pub fn run(job: FeaturizeJob) -> Result<Outcome> {
+    let mut writer = match ShardWriter::open(job.paths.clone(), job.key.clone(), job.metadata.clone(), job.commit_every, job.force)? {
+        Opened::Complete(m) => return Ok(Outcome::Complete(m)),
+        Opened::Writer(w) => w,
+    };
+    interrupt::watch()?;
+    let (start, total) = (writer.resume_at(), job.samples.len());
     let device = crate::model::pick_device(&job.device)?;
     let model = Recognizer::new(&job.model, device)?;
     let settings = Settings {
@@ -68,16 +90,37 @@ pub fn run(job: FeaturizeJob) -> Result<Summary> {
         progress: job.progress.then_some("videos"),
     };
     let pool = PoolConfig { workers: job.workers, capacity: job.capacity };
-    let mut sink = ParquetSink::new(&job.out, job.metadata.clone());
-    let summary = batches("featurize", job.samples.clone(), job.pipeline.clone(), job.batch_size, pool, settings)
+    let todo = job.samples.get(start..).unwrap_or_default().to_vec();
+    let mut out = batches("featurize", todo, job.pipeline.clone(), job.batch_size, pool, settings)
         .then("model", move |batch: Batch| forward_batch(&model, batch))
-        .run("sink", |rows| rows.into_iter().try_for_each(|r| sink.push(r)));
-    // On failure the sink is dropped unfinished: its temporary file is removed.
-    let mut summary = summary?;
-    summary.outputs = sink.rows_written();
-    let failures_json = serde_json::to_string(&summary.failures)?;
-    sink.finish(vec![("vpipe.failures".into(), failures_json)])?;
-    Ok(summary)
+        .into_iter("sink");
+    let (mut rows, mut result) = (0, Ok(()));
+    while let Some(item) = out.next() {
+        let step = match item {
+            Ok(batch_rows) => {
+                rows += batch_rows.len();
+                batch_rows.into_iter().for_each(|r| writer.push(r));
+                Ok(())
+            }
+            Err(f) => {
+                let at = start + out.last_items().iter().copied().min().unwrap_or(0);
+                writer.fail(at, ErrorRecord { video: f.path.clone(), stage: f.stage.clone(), message: f.message.clone() });
+                out.record(f)
+            }
+        };
+        result = step.and_then(|()| writer.settled(start + out.settled()));
+        if result.is_ok() && interrupt::requested() {
+            result = writer.commit().and_then(|()| Err(Interrupted { committed: start + out.settled(), total }.into()));
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let mut summary = out.finish();
+    result?;
+    (summary.skipped, summary.outputs) = (start, rows);
+    let manifest = writer.finish(total, summary.to_json())?;
+    Ok(Outcome::Finished(summary, manifest))
 }
 
 /// Runs the model on a collated batch and splits its per-view outputs into rows, each sample's

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod engine;
 pub mod extract;
 pub mod featurize;
+pub mod interrupt;
 pub mod loader;
 pub mod median;
 pub mod metrics;

@@ -1,8 +1,11 @@
 //! Output writers. [`ParquetSink`] writes per-clip model outputs (`schemas/featurize.md`);
+//! [`shard_output`] commits a shard's rows in chunks and resumes after a kill;
 //! [`atomic`] holds the temp-file-and-rename discipline every writer follows.
 
 pub mod atomic;
 mod parquet_sink;
+pub mod shard_output;
 
 pub use atomic::{AtomicDir, AtomicFile};
-pub use parquet_sink::{ClipRow, ParquetSink};
+pub use parquet_sink::{writer_properties, ClipRow, ParquetSink};
+pub use shard_output::{survey, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardState, ShardWriter};

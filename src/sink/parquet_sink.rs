@@ -92,12 +92,8 @@ impl ParquetSink {
         if self.open.is_none() {
             let schema = Self::schema_for(&self.rows[0]);
             let (atomic, file) = AtomicFile::create(&self.dest)?;
-            let kv = self.metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .set_key_value_metadata(Some(kv))
-                .build();
-            let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).context("creating Parquet writer")?;
+            let writer =
+                ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(&self.metadata))).context("creating Parquet writer")?;
             self.open = Some((atomic, writer, schema));
         }
         let (_, writer, schema) = self.open.as_mut().expect("opened above");
@@ -124,6 +120,12 @@ impl ParquetSink {
         atomic.commit(file)?;
         Ok(true)
     }
+}
+
+/// vpipe's Parquet settings (zstd) with `metadata` as the file's key-value metadata.
+pub fn writer_properties(metadata: &[(String, String)]) -> WriterProperties {
+    let kv = metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).set_key_value_metadata(Some(kv)).build()
 }
 
 fn fixed_list(values: Vec<f32>, width: usize) -> Result<ArrayRef> {
