@@ -3,10 +3,12 @@
 mod bench;
 mod build_file_list;
 mod check;
+mod eval;
 mod extract_frames;
 mod featurize;
 mod inspect;
 mod median;
+mod predict;
 mod probe;
 mod run;
 mod shards;
@@ -31,6 +33,11 @@ enum Command {
     /// State of a featurize output folder's shards (complete, partial, missing; rows, failures),
     /// what to resubmit, and `--merge` into one file.
     Shards(shards::Args),
+    /// One video's top-k labels and scores, as mmaction2's demo/demo.py prints them.
+    Predict(predict::Args),
+    /// top1_acc, top5_acc, mean_class_accuracy and the confusion matrix of a predictions
+    /// Parquet (featurize output or best_pred.parquet), clips averaged per video.
+    Eval(eval::Args),
     /// Decode every video under SRC into JPEG rawframe folders OUT/<class>/<video>/img_00001.jpg …
     /// (mmaction2 `tools/data/build_rawframes.py --task rgb --use-opencv`); resumable, parallel.
     ExtractFrames(extract_frames::Args),
@@ -61,6 +68,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Featurize(a) => featurize::run(a),
         Command::Shards(a) => shards::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::ExtractFrames(a) => extract_frames::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),

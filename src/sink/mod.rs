@@ -7,5 +7,5 @@ mod parquet_sink;
 pub mod shard_output;
 
 pub use atomic::{AtomicDir, AtomicFile};
-pub use parquet_sink::{writer_properties, ClipRow, ParquetSink};
+pub use parquet_sink::{read_clip_rows, writer_properties, ClipRow, ParquetSink};
 pub use shard_output::{survey, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardState, ShardWriter};

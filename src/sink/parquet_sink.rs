@@ -169,6 +169,49 @@ fn build_batch(schema: &Arc<Schema>, rows: &[ClipRow]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
+/// Reads the rows of a file [`ParquetSink`] wrote (featurize parts, `best_pred.parquet`): video,
+/// labels (from `labels`, else `label`), clip, logits and, when present, the feature.
+///
+/// # Errors
+/// The file cannot be read or lacks the `video`, `clip` or `logits` columns (the message names
+/// the file).
+pub fn read_clip_rows(path: &Path) -> Result<Vec<ClipRow>> {
+    use arrow::array::Array;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a Parquet file", path.display()))?
+        .build()?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let b = batch.with_context(|| format!("reading {}", path.display()))?;
+        let col = |name: &str| b.column_by_name(name).with_context(|| format!("{}: no `{name}` column", path.display()));
+        let video = col("video")?.as_any().downcast_ref::<StringArray>().context("`video` is not utf8")?;
+        let clip = col("clip")?.as_any().downcast_ref::<Int32Array>().context("`clip` is not int32")?;
+        let floats = |a: &ArrayRef, i: usize| -> Result<Vec<f32>> {
+            let l = a.as_any().downcast_ref::<FixedSizeListArray>().context("not a fixed-size list of float32")?;
+            Ok(l.value(i).as_any().downcast_ref::<Float32Array>().context("not float32")?.values().to_vec())
+        };
+        let (logits, feature) = (col("logits")?, b.column_by_name("feature"));
+        let labels = b.column_by_name("labels").and_then(|c| c.as_any().downcast_ref::<ListArray>().cloned());
+        let label = b.column_by_name("label").and_then(|c| c.as_any().downcast_ref::<Int32Array>().cloned());
+        for i in 0..b.num_rows() {
+            let labels = match (&labels, &label) {
+                (Some(l), _) => l.value(i).as_any().downcast_ref::<Int32Array>().context("`labels` items are not int32")?.values().to_vec(),
+                (None, Some(l)) if l.is_valid(i) => vec![l.value(i)],
+                _ => Vec::new(),
+            };
+            rows.push(ClipRow {
+                video: video.value(i).to_string(),
+                labels,
+                clip: clip.value(i),
+                logits: floats(logits, i).context("`logits`")?,
+                feature: feature.map(|f| floats(f, i)).transpose().context("`feature`")?,
+            });
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +242,17 @@ mod tests {
             batch.schema().field_with_name("logits").unwrap().data_type(),
             &DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 3)
         );
+    }
+
+    #[test]
+    fn rows_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.parquet");
+        let mut sink = ParquetSink::new(&dest, vec![]);
+        let rows = vec![row("a.mp4", 0), ClipRow { labels: vec![], ..row("b.mp4", 1) }, ClipRow { labels: vec![1, 4], ..row("c.mp4", 0) }];
+        rows.iter().for_each(|r| sink.push(r.clone()).unwrap());
+        sink.finish(vec![]).unwrap();
+        assert_eq!(read_clip_rows(&dest).unwrap(), rows);
     }
 
     #[test]

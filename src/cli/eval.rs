@@ -1,0 +1,95 @@
+//! `vpipe eval PREDS.parquet`: mmaction2's test metrics (`top1_acc`, `top5_acc`,
+//! `mean_class_accuracy`, confusion matrix; semantics §7) of a featurize part file or a
+//! `best_pred.parquet`, its clips averaged per video as mmaction2's `average_clips` does.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use vpipe::metrics::{average_clips, evaluate, AverageClips};
+use vpipe::sink::{read_clip_rows, ClipRow};
+
+/// Flags of `vpipe eval`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Parquet with one row per (video, clip): `video`, `label`/`labels`, `clip`, `logits`
+    /// (what `vpipe featurize` and `vpipe run`'s test phase write).
+    preds: PathBuf,
+    /// Label names, one per line (mmaction2 label_map.txt), for the confusion matrix.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// How a video's clips become one score: prob (mean of softmaxes, mmaction2's default) or score.
+    #[arg(long, default_value = "prob", value_parser = ["prob", "score"])]
+    average_clips: String,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One video's rows: consecutive rows of the same video, a new one at each `clip` 0 (a list may
+/// name a video twice).
+fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
+    let mut out: Vec<Vec<ClipRow>> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some(v) if r.clip != 0 && v[0].video == r.video => v.push(r),
+            _ => out.push(vec![r]),
+        }
+    }
+    out
+}
+
+/// Runs the command: prints the metrics.
+///
+/// # Errors
+/// Unreadable file or label names; no video with exactly one label.
+pub fn run(a: Args) -> Result<()> {
+    let mode = if a.average_clips == "score" { AverageClips::Score } else { AverageClips::Prob };
+    let rows = read_clip_rows(&a.preds)?;
+    let (mut scores, mut labels, mut unlabelled) = (Vec::new(), Vec::new(), 0);
+    let groups = videos(rows);
+    for v in &groups {
+        match v[0].labels.as_slice() {
+            [l] if *l >= 0 => {
+                let views: Vec<Vec<f32>> = v.iter().map(|r| r.logits.clone()).collect();
+                scores.push(average_clips(&views, mode));
+                labels.push(*l as usize);
+            }
+            _ => unlabelled += 1,
+        }
+    }
+    if labels.is_empty() {
+        bail!("{}: no video has exactly one label, nothing to evaluate", a.preds.display());
+    }
+    let names: Option<Vec<String>> = a
+        .labels
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?
+        .map(|t| t.lines().map(|l| l.trim().to_string()).collect());
+    let name = |c: usize| names.as_ref().and_then(|n| n.get(c).cloned()).unwrap_or_else(|| c.to_string());
+    let e = evaluate(&scores, &labels);
+    if a.json {
+        let mut j = serde_json::to_value(&e)?;
+        j["videos"] = labels.len().into();
+        j["unlabelled_videos"] = unlabelled.into();
+        j["average_clips"] = a.average_clips.clone().into();
+        j["label_names"] = e.labels.iter().map(|&c| name(c)).collect::<Vec<_>>().into();
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!("{} videos ({} clips), average_clips {}", labels.len(), groups.iter().map(Vec::len).sum::<usize>(), a.average_clips);
+    if unlabelled > 0 {
+        println!("{unlabelled} videos without exactly one label left out");
+    }
+    println!("top1_acc {:.4}\ntop5_acc {:.4}\nmean_class_accuracy {:.4}", e.top1_acc, e.top5_acc, e.mean_class_accuracy);
+    println!("confusion matrix (rows: true label, columns: predicted):");
+    let w = e.labels.iter().map(|&c| name(c).len()).max().unwrap_or(1).max(3);
+    let header: String = e.labels.iter().map(|&c| format!(" {:>5}", c)).collect();
+    println!("{:>w$}{header}", "");
+    for (i, row) in e.confusion_matrix.iter().enumerate() {
+        let cells: String = row.iter().map(|n| format!(" {n:>5}")).collect();
+        println!("{:>w$}{cells}", name(e.labels[i]));
+    }
+    Ok(())
+}
