@@ -29,8 +29,8 @@ if [[ -z "$data" ]]; then
   fi
 fi
 out="$root/out/demo.parquet"
-rm -f "$out"
-"$vpipe" featurize --root "$data" --model tsm-r50 --num-classes 3 --clips 2 --out "$out"
+# --force: recompute even when an earlier demo run left a complete output (and its manifest).
+"$vpipe" featurize --root "$data" --model tsm-r50 --num-classes 3 --clips 2 --force --out "$out"
 "$VPIPE_PYTHON" - "$out" <<'PY'
 import sys, pyarrow.parquet as pq
 t = pq.read_table(sys.argv[1])
