@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use vpipe::config::default_test_pipeline;
 use vpipe::decode::Modality;
+use vpipe::graph::featurize::to_rows;
 use vpipe::graph::loader::batches;
 use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::{PoolConfig, Settings};
@@ -95,10 +96,7 @@ pub fn run(a: Args) -> Result<()> {
     let settings = Settings { fail_fast: true, ..Settings::default() };
     batches("predict", vec![sample], pipeline, 1, PoolConfig { workers: 1, capacity: 1 }, settings).run("model", |batch| {
         let out = model.forward(&model.input(&batch.tensor))?;
-        let logits = out.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-        let size = logits.size();
-        let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
-        let views: Vec<Vec<f32>> = flat.chunks(size[1] as usize).map(<[f32]>::to_vec).collect();
+        let views = to_rows(&out.logits, out.logits.size()[0] as usize)?;
         scores = Some(average_clips(&views, AverageClips::Prob));
         Ok(())
     })?;

@@ -148,8 +148,11 @@ fn forward_batch(model: &Recognizer, batch: Batch) -> Result<Vec<ClipRow>> {
     Ok(rows)
 }
 
-/// A (V, D) tensor as V rows of f32.
-fn to_rows(t: &tch::Tensor, views: usize) -> Result<Vec<Vec<f32>>> {
+/// A (V, D) tensor (any device, any float kind) as V rows of f32.
+///
+/// # Errors
+/// The tensor is not (`views`, D).
+pub fn to_rows(t: &tch::Tensor, views: usize) -> Result<Vec<Vec<f32>>> {
     let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
     let size = t.size();
     if size.len() != 2 || size[0] as usize != views {

@@ -390,10 +390,7 @@ fn differs(old: &JobKey, new: &JobKey) -> &'static str {
 /// The committed chunks in `work`: how many, and the samples they settle. Chunk files without
 /// their record (a kill between the two renames) and temporary files are removed.
 fn committed_chunks(work: &Path) -> Result<(usize, usize)> {
-    let mut chunks = 0;
-    while work.join(format!("chunk-{chunks:06}.json")).exists() {
-        chunks += 1;
-    }
+    let chunks = count_chunks(work);
     for entry in std::fs::read_dir(work).with_context(|| format!("listing {}", work.display()))? {
         let path = entry?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -404,6 +401,11 @@ fn committed_chunks(work: &Path) -> Result<(usize, usize)> {
     }
     let next = chunk_records(work, chunks)?.last().map_or(0, |r| r.next);
     Ok((chunks, next))
+}
+
+/// Chunks 0, 1, … whose record exists in `work`, up to the first missing one.
+fn count_chunks(work: &Path) -> usize {
+    (0..).take_while(|k| work.join(format!("chunk-{k:06}.json")).exists()).count()
 }
 
 fn chunk_records(work: &Path, chunks: usize) -> Result<Vec<ChunkRecord>> {
@@ -530,11 +532,7 @@ pub fn survey(dir: &Path) -> Result<Vec<ShardState>> {
             if !paths.work.is_dir() {
                 return Ok(ShardState::Missing);
             }
-            let mut chunks = 0;
-            while paths.work.join(format!("chunk-{chunks:06}.json")).exists() {
-                chunks += 1;
-            }
-            let committed = chunk_records(&paths.work, chunks)?.last().map_or(0, |r| r.next);
+            let committed = chunk_records(&paths.work, count_chunks(&paths.work))?.last().map_or(0, |r| r.next);
             Ok(ShardState::Partial { committed })
         })
         .collect()
