@@ -15,6 +15,7 @@ pub mod frame;
 pub mod graph;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod sample;
 pub mod sink;
 pub mod source;

@@ -42,7 +42,11 @@ fn eval_reproduces_the_worked_examples_of_semantics_section_7() {
             ("v3", 2, 0, vec![0.2, 0.5, 0.3]),
         ],
     );
-    let j = eval(&p, &["--average-clips", "score"]);
+    let plots = dir.path().join("plots");
+    let j = eval(&p, &["--average-clips", "score", "--plot", plots.to_str().unwrap()]);
+    for f in ["confusion_matrix.png", "per_class_accuracy.png"] {
+        image::open(plots.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
     assert_eq!((j["top1_acc"].as_f64(), j["top5_acc"].as_f64(), j["mean_class_accuracy"].as_f64()), (Some(0.5), Some(1.0), Some(0.5)));
     assert_eq!(j["confusion_matrix"], serde_json::json!([[1, 0, 0], [1, 0, 0], [0, 1, 1]]));
     // Labels [0,0], predictions [0,1] → 0.25; labels [3,0,0], predictions [3,0,3] → 0.75.

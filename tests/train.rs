@@ -52,6 +52,28 @@ fn tiny_tsm_r18_reaches_full_training_accuracy() {
     }
     assert!(!work.join("epoch_48.safetensors").exists(), "max_keep_ckpts: 2");
     assert!(std::fs::read_dir(&work).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("best_top1_acc_epoch_")));
+    plots_of_the_run(&work, &data.join("mini/classInd.txt"));
+}
+
+/// `vpipe plot` draws the run's curves; `vpipe eval --plot` its test predictions, every class
+/// right, so every per-class accuracy bar has the full length.
+fn plots_of_the_run(work: &Path, class_ind: &Path) {
+    let o = common::vpipe().arg("plot").arg(work).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["loss.png", "accuracy.png", "lr.png"] {
+        let img = image::open(work.join("plots").join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!((img.width(), img.height()), (900, 540), "{f}");
+    }
+    let out = work.join("eval");
+    let o = common::vpipe().arg("eval").arg(work.join("best_pred.parquet")).arg("--labels").arg(class_ind).arg("--plot").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("SoccerJuggling"), "classInd names on the matrix");
+    image::open(out.join("confusion_matrix.png")).unwrap();
+    let bars = image::open(out.join("per_class_accuracy.png")).unwrap().to_rgb8();
+    let colour = vpipe::plot::cell_colour(0.75);
+    let widths: std::collections::BTreeSet<usize> =
+        bars.rows().map(|r| r.filter(|p| p.0 == [colour.0, colour.1, colour.2]).count()).filter(|&w| w > 0).collect();
+    assert_eq!(widths.len(), 1, "bars of different lengths: {widths:?}");
 }
 
 fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {

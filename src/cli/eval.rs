@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use vpipe::metrics::{average_clips, evaluate, AverageClips};
+use vpipe::metrics::{average_clips, evaluate, per_class_accuracy, AverageClips};
 use vpipe::sink::{read_clip_rows, ClipRow};
 
 /// Flags of `vpipe eval`.
@@ -15,7 +15,8 @@ pub struct Args {
     /// Parquet with one row per (video, clip): `video`, `label`/`labels`, `clip`, `logits`
     /// (what `vpipe featurize` and `vpipe run`'s test phase write).
     preds: PathBuf,
-    /// Label names, one per line (mmaction2 label_map.txt), for the confusion matrix.
+    /// Label names, one per line (mmaction2 label_map.txt, or UCF101 classInd.txt), for the
+    /// confusion matrix and plots.
     #[arg(long)]
     labels: Option<PathBuf>,
     /// How a video's clips become one score: prob (mean of softmaxes, mmaction2's default) or score.
@@ -24,6 +25,9 @@ pub struct Args {
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write DIR/confusion_matrix.png and DIR/per_class_accuracy.png.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 }
 
 /// One video's rows: consecutive rows of the same video, a new one at each `clip` 0 (a list may
@@ -61,14 +65,15 @@ pub fn run(a: Args) -> Result<()> {
     if labels.is_empty() {
         bail!("{}: no video has exactly one label, nothing to evaluate", a.preds.display());
     }
-    let names: Option<Vec<String>> = a
-        .labels
-        .as_ref()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
-        .transpose()?
-        .map(|t| t.lines().map(|l| l.trim().to_string()).collect());
+    let names = a.labels.as_deref().map(super::read_label_names).transpose()?;
     let name = |c: usize| names.as_ref().and_then(|n| n.get(c).cloned()).unwrap_or_else(|| c.to_string());
     let e = evaluate(&scores, &labels);
+    if let Some(dir) = &a.plot {
+        let names: Vec<String> = e.labels.iter().map(|&c| name(c)).collect();
+        vpipe::plot::confusion_matrix(&dir.join("confusion_matrix.png"), &names, &e.confusion_matrix)?;
+        vpipe::plot::per_class_accuracy(&dir.join("per_class_accuracy.png"), &names, &per_class_accuracy(&e.confusion_matrix))?;
+        eprintln!("wrote {0}/confusion_matrix.png and {0}/per_class_accuracy.png", dir.display());
+    }
     if a.json {
         let mut j = serde_json::to_value(&e)?;
         j["videos"] = labels.len().into();

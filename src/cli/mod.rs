@@ -8,6 +8,7 @@ mod extract_frames;
 mod featurize;
 mod inspect;
 mod median;
+mod plot;
 mod predict;
 mod probe;
 mod run;
@@ -36,8 +37,12 @@ enum Command {
     /// One video's top-k labels and scores, as mmaction2's demo/demo.py prints them.
     Predict(predict::Args),
     /// top1_acc, top5_acc, mean_class_accuracy and the confusion matrix of a predictions
-    /// Parquet (featurize output or best_pred.parquet), clips averaged per video.
+    /// Parquet (featurize output or best_pred.parquet), clips averaged per video; `--plot DIR`
+    /// draws the matrix and per-class accuracy as PNG.
     Eval(eval::Args),
+    /// Loss, accuracy and learning-rate curves of a `vpipe run` work dir's log.jsonl as PNG
+    /// (mmaction2 analyze_logs.py plot_curve).
+    Plot(plot::Args),
     /// Decode every video under SRC into JPEG rawframe folders OUT/<class>/<video>/img_00001.jpg …
     /// (mmaction2 `tools/data/build_rawframes.py --task rgb --use-opencv`); resumable, parallel.
     ExtractFrames(extract_frames::Args),
@@ -70,6 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Shards(a) => shards::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::ExtractFrames(a) => extract_frames::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),
@@ -86,6 +92,22 @@ pub fn run(cli: Cli) -> Result<()> {
 fn sibling(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// Class names from a label file, index = line: mmaction2's `label_map.txt` (one name per line)
+/// or UCF101's `classInd.txt` (`1 ApplyEyeMakeup` …, 1-based indices in order, which are dropped).
+///
+/// # Errors
+/// The file cannot be read (message names it).
+fn read_label_names(path: &std::path::Path) -> Result<Vec<String>> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let numbered = |(i, l): (usize, &&str)| l.split_once(' ').is_some_and(|(n, _)| n.parse::<usize>() == Ok(i + 1));
+    if !lines.is_empty() && lines.iter().enumerate().all(numbered) {
+        return Ok(lines.iter().map(|l| l.split_once(' ').map_or("", |(_, name)| name).trim().to_string()).collect());
+    }
+    Ok(lines.into_iter().map(str::to_string).collect())
 }
 
 /// Worker threads when not given: the number of cores.

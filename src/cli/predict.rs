@@ -29,7 +29,8 @@ pub struct Args {
     /// which gives meaningless labels).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Label names, one per line; line i names class i (mmaction2 label_map_k400.txt). Without
+    /// Label names, one per line; line i names class i (mmaction2 label_map_k400.txt, or UCF101
+    /// classInd.txt). Without
     /// it, classes print as their index.
     #[arg(long)]
     labels: Option<PathBuf>,
@@ -79,12 +80,7 @@ fn py_repr(x: f64) -> String {
 /// # Errors
 /// Unreadable video or label file, an unknown model, or a failed forward pass.
 pub fn run(a: Args) -> Result<()> {
-    let names: Option<Vec<String>> = match &a.labels {
-        Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?.lines().map(|l| l.trim().to_string()).collect(),
-        ),
-        None => None,
-    };
+    let names = a.labels.as_deref().map(super::read_label_names).transpose()?;
     let classes = a.num_classes.or(names.as_ref().map(Vec::len)).unwrap_or(400);
     let spec = ModelConfig::named(&a.model, classes, a.num_segments, a.weights.clone()).spec(a.seed).context("--model")?;
     let model = Recognizer::new(&spec, pick_device(&a.device)?)?;

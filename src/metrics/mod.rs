@@ -48,15 +48,10 @@ pub fn confusion_matrix(preds: &[usize], labels: &[usize]) -> (Vec<usize>, Vec<V
     (set, m)
 }
 
-/// Mean class accuracy: predictions by [`argmax`]; per label in S (see [`confusion_matrix`]) the
-/// diagonal over the row sum, 0.0 for a row sum of 0 (a label only ever predicted); mean over S.
-pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
-    let preds: Vec<usize> = scores.iter().map(|r| argmax(r)).collect();
-    let (_, m) = confusion_matrix(&preds, labels);
-    if m.is_empty() {
-        return 0.0;
-    }
-    let per: Vec<f64> = m
+/// Accuracy of each label in S (see [`confusion_matrix`]): the diagonal over the row sum, 0.0 for
+/// a row sum of 0 (a label only ever predicted). `matrix` is S×S, rows true labels.
+pub fn per_class_accuracy(matrix: &[Vec<u64>]) -> Vec<f64> {
+    matrix
         .iter()
         .enumerate()
         .map(|(i, row)| {
@@ -67,7 +62,16 @@ pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
                 row[i] as f64 / total as f64
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Mean class accuracy: predictions by [`argmax`]; the mean over S of [`per_class_accuracy`].
+pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
+    let preds: Vec<usize> = scores.iter().map(|r| argmax(r)).collect();
+    let per = per_class_accuracy(&confusion_matrix(&preds, labels).1);
+    if per.is_empty() {
+        return 0.0;
+    }
     per.iter().sum::<f64>() / per.len() as f64
 }
 
