@@ -169,13 +169,7 @@ pub fn per_class_accuracy(path: &Path, names: &[String], accuracy: &[f64]) -> Re
             .y_label_area_size(label)
             .build_cartesian_2d(0f64..1f64, nf..0f64)
             .map_err(|e| draw_err(path)(&e))?;
-        chart
-            .configure_mesh()
-            .y_labels(0)
-            .x_desc("accuracy")
-            .label_style((FONT, 12))
-            .draw()
-            .map_err(|e| draw_err(path)(&e))?;
+        chart.configure_mesh().y_labels(0).x_desc("accuracy").label_style((FONT, 12)).draw().map_err(|e| draw_err(path)(&e))?;
         let bars = accuracy.iter().enumerate().map(|(i, &a)| {
             let y = i as f64;
             Rectangle::new([(0.0, y + 0.1), (a.clamp(0.0, 1.0), y + 0.9)], cell_colour(0.75).filled())
@@ -221,13 +215,7 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> 
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| draw_err(path)(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc(y_desc)
-            .label_style((FONT, 12))
-            .draw()
-            .map_err(|e| draw_err(path)(&e))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(y_desc).label_style((FONT, 12)).draw().map_err(|e| draw_err(path)(&e))?;
         for (k, s) in series.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
             // Per-epoch values (markers) stand out over the noisier per-iteration ones.
@@ -238,9 +226,7 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> 
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
             if s.markers {
-                chart
-                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                    .map_err(|e| draw_err(path)(&e))?;
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(|e| draw_err(path)(&e))?;
             }
         }
         chart

@@ -377,3 +377,74 @@ fn sigterm_commits_and_exits_with_its_own_code_and_the_rerun_completes() {
         std::fs::read_to_string(&ann).unwrap().lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     assert_eq!(names, list, "every video once, in list order");
 }
+
+/// A small tmpfs mounted for one test and unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a `size` tmpfs at `dir`; None (the test is skipped, and says so) without the
+    /// privilege to mount.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
+        if !ok.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root); the full-disk test did not run");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let s = std::process::Command::new("mount").args(["-o", &format!("remount,size={size}")]).arg(&self.0).status().unwrap();
+        assert!(s.success(), "remount {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 9: a full disk is a clear error that loses nothing committed; with space again the same
+/// command resumes and ends with the rows of an uninterrupted run.
+#[test]
+fn a_full_disk_is_a_clear_error_and_the_rerun_resumes() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = data.join("mini/videos");
+    let ann = list_with_failures_inside(&data, dir.path());
+    let args = |out: &Path| -> Vec<String> {
+        ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--batch-size", "3"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--commit-every".into(), "2".into(), "--out".into(), s(out).into()])
+            .collect()
+    };
+    let whole = dir.path().join("whole");
+    let o = common::vpipe().arg("featurize").args(args(&whole)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let part = |d: &Path| (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"));
+    let (p, e) = part(&whole);
+    let expected = rows_and_errors(&p, &e);
+
+    // 40 KiB holds the job record and two chunks (~12 KiB each), not the whole shard.
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "40k") else { return };
+    let out = disk.0.join("out");
+    let o = common::vpipe().arg("featurize").args(args(&out)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the disk is full") && err.contains("run the same command again") && err.contains(s(&out)), "{err}");
+    assert!(!out.join("part-00000-of-00001.parquet").exists() && !out.join("part-00000-of-00001.json").exists());
+    let work = out.join(".part-00000-of-00001.work");
+    let leftovers: Vec<String> = std::fs::read_dir(&work).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(leftovers.iter().all(|n| !n.contains(".tmp")), "no half-written file left: {leftovers:?}");
+    assert!(leftovers.iter().any(|n| n == "chunk-000000.json"), "the first chunk stays committed: {leftovers:?}");
+
+    disk.resize("4m");
+    let o = common::vpipe().arg("featurize").args(args(&out)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("resumed after"), "{err}");
+    let (p, e) = part(&out);
+    assert_eq!(rows_and_errors(&p, &e), expected, "rows after the disk had space again");
+}

@@ -65,7 +65,15 @@ fn plots_of_the_run(work: &Path, class_ind: &Path) {
         assert_eq!((img.width(), img.height()), (900, 540), "{f}");
     }
     let out = work.join("eval");
-    let o = common::vpipe().arg("eval").arg(work.join("best_pred.parquet")).arg("--labels").arg(class_ind).arg("--plot").arg(&out).output().unwrap();
+    let o = common::vpipe()
+        .arg("eval")
+        .arg(work.join("best_pred.parquet"))
+        .arg("--labels")
+        .arg(class_ind)
+        .arg("--plot")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("SoccerJuggling"), "classInd names on the matrix");
     image::open(out.join("confusion_matrix.png")).unwrap();

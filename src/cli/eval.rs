@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use vpipe::metrics::{average_clips, evaluate, per_class_accuracy, AverageClips};
 use vpipe::sink::{read_clip_rows, ClipRow};

@@ -22,7 +22,11 @@ pub struct Args {
 /// # Errors
 /// No readable `log.jsonl`, a line that is not JSON, no train/val records; writing fails.
 pub fn run(a: Args) -> Result<()> {
-    let (log, dir) = if a.work_dir.is_dir() { (a.work_dir.join("log.jsonl"), a.work_dir.clone()) } else { (a.work_dir.clone(), a.work_dir.parent().unwrap_or(".".as_ref()).to_path_buf()) };
+    let (log, dir) = if a.work_dir.is_dir() {
+        (a.work_dir.join("log.jsonl"), a.work_dir.clone())
+    } else {
+        (a.work_dir.clone(), a.work_dir.parent().unwrap_or(".".as_ref()).to_path_buf())
+    };
     let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
     let curves = TrainingCurves::parse(&text).with_context(|| log.display().to_string())?;
     for p in curves.write(&a.out.unwrap_or_else(|| dir.join("plots")))? {

@@ -16,7 +16,7 @@ use super::loader::{batches, Batch};
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Summary};
 use crate::model::{views_per_sample, ModelSpec, Recognizer};
-use crate::sink::{ClipRow, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardWriter};
+use crate::sink::{explain_disk_full, ClipRow, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardWriter};
 use crate::source::Sample;
 
 /// Everything a featurize run needs.
@@ -117,9 +117,15 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
         }
     }
     let mut summary = out.finish();
-    result?;
     (summary.skipped, summary.outputs) = (start, rows);
-    let manifest = writer.finish(total, summary.to_json())?;
+    let mut committed = writer.committed();
+    let manifest = result
+        .and_then(|()| {
+            writer.commit()?;
+            committed = writer.committed();
+            writer.finish(total, summary.to_json())
+        })
+        .map_err(|e| explain_disk_full(e, committed, total))?;
     Ok(Outcome::Finished(summary, manifest))
 }
 

@@ -8,4 +8,4 @@ pub mod shard_output;
 
 pub use atomic::{AtomicDir, AtomicFile};
 pub use parquet_sink::{read_clip_rows, writer_properties, ClipRow, ParquetSink};
-pub use shard_output::{survey, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardState, ShardWriter};
+pub use shard_output::{explain_disk_full, survey, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardState, ShardWriter};

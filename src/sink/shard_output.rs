@@ -267,6 +267,11 @@ impl ShardWriter {
         self.resumed_at
     }
 
+    /// Samples of the shard's list committed so far (by this run and earlier ones).
+    pub fn committed(&self) -> usize {
+        self.committed
+    }
+
     /// Adds a row of a settled sample (rows come in list order).
     pub fn push(&mut self, row: ClipRow) {
         self.rows.push(row);
@@ -385,6 +390,26 @@ fn differs(old: &JobKey, new: &JobKey) -> &'static str {
         (false, false) => "other inputs and another configuration",
         (true, true) => "another shard layout",
     }
+}
+
+/// Whether `e` comes from a full disk: ENOSPC anywhere in its chain, also where a library
+/// (parquet's writer) passed the I/O error on only as text.
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(libc::ENOSPC))
+            || c.to_string().contains(&format!("(os error {})", libc::ENOSPC))
+    })
+}
+
+/// `e`, told what a full disk means for the shard when it is one ([`is_disk_full`]): the
+/// `committed` of `total` samples are safe and a re-run resumes after them.
+pub fn explain_disk_full(e: anyhow::Error, committed: usize, total: usize) -> anyhow::Error {
+    if !is_disk_full(&e) {
+        return e;
+    }
+    e.context(format!(
+        "the disk is full: {committed} of {total} samples stay committed; free space and run the same command again to resume"
+    ))
 }
 
 /// The committed chunks in `work`: how many, and the samples they settle. Chunk files without
