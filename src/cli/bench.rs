@@ -49,7 +49,7 @@ pub fn run(a: Args) -> Result<()> {
         let spec = m.spec(cfg.seed)?;
         let device = vpipe::model::pick_device(&a.device)?;
         let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
-        Some(BenchModel { model, train: if training { cfg.train.clone() } else { None } })
+        Some(BenchModel { model, train: if training { cfg.train.clone() } else { None }, loss: m.loss })
     };
     let summaries = bench::run(&split, model, a.epochs, cfg.seed, training)?;
     let last = summaries.last().context("no epoch ran")?;

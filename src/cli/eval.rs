@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use vpipe::metrics::{average_clips, evaluate, per_class_accuracy, AverageClips};
+use vpipe::metrics::{average_clips, evaluate, mean_average_precision, per_class_accuracy, AverageClips};
 use vpipe::sink::{read_clip_rows, ClipRow};
 
 /// Flags of `vpipe eval`.
@@ -19,9 +19,11 @@ pub struct Args {
     /// confusion matrix and plots.
     #[arg(long)]
     labels: Option<PathBuf>,
-    /// How a video's clips become one score: prob (mean of softmaxes, mmaction2's default) or score.
-    #[arg(long, default_value = "prob", value_parser = ["prob", "score"])]
-    average_clips: String,
+    /// How a video's clips become one score: prob (mean of softmaxes, mmaction2's default),
+    /// score (mean), sigmoid (mean of sigmoids) or sigmoid_max (PySlowFast Charades). The sigmoid
+    /// ones, or any video with several labels, evaluate multi-label: mAP.
+    #[arg(long, default_value = "prob", value_parser = super::choice::<AverageClips>(&["prob", "score", "sigmoid", "sigmoid_max"]))]
+    average_clips: AverageClips,
     /// JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -46,17 +48,20 @@ fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
 /// Runs the command: prints the metrics.
 ///
 /// # Errors
-/// Unreadable file or label names; no video with exactly one label.
+/// Unreadable file or label names; no video to evaluate.
 pub fn run(a: Args) -> Result<()> {
-    let mode = if a.average_clips == "score" { AverageClips::Score } else { AverageClips::Prob };
-    let rows = read_clip_rows(&a.preds)?;
+    let mode = a.average_clips;
+    let groups = videos(read_clip_rows(&a.preds)?);
+    let scored = |v: &Vec<ClipRow>| average_clips(&v.iter().map(|r| r.logits.clone()).collect::<Vec<_>>(), mode);
+    let labelled: Vec<&Vec<ClipRow>> = groups.iter().filter(|v| !v[0].labels.is_empty() && v[0].labels.iter().all(|&l| l >= 0)).collect();
+    if mode.is_sigmoid() || labelled.iter().any(|v| v[0].labels.len() > 1) {
+        return multi_label(&a, &labelled, groups.len() - labelled.len(), scored);
+    }
     let (mut scores, mut labels, mut unlabelled) = (Vec::new(), Vec::new(), 0);
-    let groups = videos(rows);
     for v in &groups {
         match v[0].labels.as_slice() {
             [l] if *l >= 0 => {
-                let views: Vec<Vec<f32>> = v.iter().map(|r| r.logits.clone()).collect();
-                scores.push(average_clips(&views, mode));
+                scores.push(scored(v));
                 labels.push(*l as usize);
             }
             _ => unlabelled += 1,
@@ -78,12 +83,12 @@ pub fn run(a: Args) -> Result<()> {
         let mut j = serde_json::to_value(&e)?;
         j["videos"] = labels.len().into();
         j["unlabelled_videos"] = unlabelled.into();
-        j["average_clips"] = a.average_clips.clone().into();
+        j["average_clips"] = a.average_clips.name().into();
         j["label_names"] = e.labels.iter().map(|&c| name(c)).collect::<Vec<_>>().into();
         println!("{}", serde_json::to_string_pretty(&j)?);
         return Ok(());
     }
-    println!("{} videos ({} clips), average_clips {}", labels.len(), groups.iter().map(Vec::len).sum::<usize>(), a.average_clips);
+    println!("{} videos ({} clips), average_clips {}", labels.len(), groups.iter().map(Vec::len).sum::<usize>(), a.average_clips.name());
     if unlabelled > 0 {
         println!("{unlabelled} videos without exactly one label left out");
     }
@@ -95,6 +100,32 @@ pub fn run(a: Args) -> Result<()> {
     for (i, row) in e.confusion_matrix.iter().enumerate() {
         let cells: String = row.iter().map(|n| format!(" {n:>5}")).collect();
         println!("{:>w$}{cells}", name(e.labels[i]));
+    }
+    Ok(())
+}
+
+/// Multi-label evaluation (Charades): mmaction2 `mean_average_precision` over the `labelled`
+/// videos' many-hot labels.
+///
+/// # Errors
+/// No labelled video.
+fn multi_label(a: &Args, labelled: &[&Vec<ClipRow>], unlabelled: usize, scored: impl Fn(&Vec<ClipRow>) -> Vec<f32>) -> Result<()> {
+    if labelled.is_empty() {
+        bail!("{}: no video has labels, nothing to evaluate", a.preds.display());
+    }
+    let scores: Vec<Vec<f32>> = labelled.iter().map(|v| scored(v)).collect();
+    let labels: Vec<Vec<usize>> = labelled.iter().map(|v| v[0].labels.iter().map(|&l| l as usize).collect()).collect();
+    let map = mean_average_precision(&scores, &labels);
+    if a.json {
+        let j = serde_json::json!({"mAP": map, "videos": labelled.len(), "unlabelled_videos": unlabelled,
+            "average_clips": a.average_clips.name()});
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        println!("{} videos, multi-label, average_clips {}", labelled.len(), a.average_clips.name());
+        if unlabelled > 0 {
+            println!("{unlabelled} videos without labels left out");
+        }
+        println!("mAP {map:.4}");
     }
     Ok(())
 }

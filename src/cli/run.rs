@@ -86,7 +86,8 @@ pub fn run(a: Args) -> Result<()> {
         seed: cfg.seed,
         work_dir: work_dir.clone(),
         pipeline_text: text,
-        average_clips: model_cfg.average_clips.unwrap_or_default(),
+        average_clips: model_cfg.clip_averaging()?,
+        loss: model_cfg.loss,
         resume_from: a.resume_from,
         load_from: a.load_from,
         test_with: if a.test_best {
@@ -99,7 +100,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let s = train::run(job, model)?;
     if let Some((v, e)) = s.best {
-        eprintln!("best top1_acc {v:.4} at epoch {e}");
+        eprintln!("best {} {v:.4} at epoch {e}", if model_cfg.loss.multi_label() { "mAP" } else { "top1_acc" });
     }
     eprintln!("work dir: {}", work_dir.display());
     Ok(())

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, Result};
 
 use super::loader::{batches, epoch_order, Batch};
-use super::train::{batch_scores, train_step, SplitData};
+use super::train::{batch_scores, train_step, SplitData, StepConfig};
 use super::{Settings, Summary};
 use crate::config::TrainSection;
 use crate::metrics::AverageClips;
 use crate::model::optim::Optim;
-use crate::model::Recognizer;
+use crate::model::{Loss, Recognizer};
 
 /// The model stage of a bench.
 pub struct BenchModel {
@@ -26,6 +26,8 @@ pub struct BenchModel {
     /// Optimizer and schedule: `Some` runs training steps at the optimizer's base lr, `None`
     /// eval forwards.
     pub train: Option<TrainSection>,
+    /// The head's loss for training steps.
+    pub loss: Loss,
 }
 
 /// Runs `epochs` epochs of `split` (shuffled with `seed` when `shuffle`, as a training epoch is),
@@ -41,7 +43,7 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
     // epochs (one thread uses it at a time, so the lock is never contended).
     let state = model.map(|m| {
         let optim = m.train.as_ref().map(|t| m.model.parameters().map(|p| Optim::new(&t.optimizer, &p))).transpose();
-        optim.map(|o| Arc::new(Mutex::new((m.model, o))))
+        optim.map(|o| Arc::new(Mutex::new((m.model, o, m.loss))))
     });
     let state = state.transpose()?;
     let mut out = Vec::new();
@@ -71,14 +73,14 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
 
 /// One training step at the optimizer's base lr (with an optimizer) or one eval forward;
 /// returns the batch's clip count.
-fn model_step(state: &Mutex<(Recognizer, Option<Optim>)>, b: Batch) -> Result<usize> {
+fn model_step(state: &Mutex<(Recognizer, Option<Optim>, Loss)>, b: Batch) -> Result<usize> {
     let mut guard = state.lock().map_err(|_| anyhow!("the model panicked in an earlier batch"))?;
-    let (model, optim) = &mut *guard;
+    let (model, optim, loss) = &mut *guard;
     let n = b.samples.len();
     match optim {
         Some(o) => {
-            let lr = o.base_lr();
-            train_step(model, o, &b, lr, false, None)?;
+            let cfg = StepConfig { lr: o.base_lr(), fp16: false, grad_clip: None, loss: *loss };
+            train_step(model, o, &b, cfg)?;
         }
         None => {
             batch_scores(model, b, AverageClips::Score)?;

@@ -23,10 +23,10 @@ use super::loader::{batches, epoch_order, Batch};
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Settings};
 use crate::config::TrainSection;
-use crate::metrics::{average_clips, evaluate, AverageClips, Evaluation};
+use crate::metrics::{average_clips, evaluate, mean_average_precision, AverageClips, Evaluation};
 use crate::model::amp::GradScaler;
 use crate::model::optim::{lr_at, require, Optim};
-use crate::model::Recognizer;
+use crate::model::{Loss, Recognizer};
 use crate::sink::atomic::write_with;
 use crate::sink::{ClipRow, ParquetSink};
 use crate::source::Sample;
@@ -74,6 +74,8 @@ pub struct RunJob {
     pub pipeline_text: String,
     /// How a video's views are combined before metrics.
     pub average_clips: AverageClips,
+    /// The head's loss: single-label cross-entropy (top1_acc …) or multi-label BCE (mAP).
+    pub loss: Loss,
     /// A checkpoint of an earlier run (`epoch_N.safetensors`, `epoch_N.pt` or the stem
     /// `epoch_N`): weights, optimizer state and epoch.
     pub resume_from: Option<PathBuf>,
@@ -89,11 +91,76 @@ pub struct RunSummary {
     /// Epochs trained in this process (after any resume).
     pub epochs_run: usize,
     /// Metrics of the last validation.
-    pub last_val: Option<Evaluation>,
-    /// Best validation top1_acc and its epoch (1-based).
+    pub last_val: Option<Metrics>,
+    /// Best validation value of [`Metrics::key`] (top1_acc or mAP) and its epoch (1-based).
     pub best: Option<(f64, usize)>,
     /// Metrics of the test phase.
-    pub test: Option<Evaluation>,
+    pub test: Option<Metrics>,
+}
+
+/// The metrics of a validation or test pass, by the loss's kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metrics {
+    /// Single-label: top1_acc, top5_acc, mean_class_accuracy, confusion matrix (semantics §7).
+    SingleLabel(Evaluation),
+    /// Multi-label: mmaction2 `mean_average_precision` over the videos' many-hot labels.
+    MultiLabel {
+        /// mAP, a fraction (NaN when no class has a positive).
+        map: f64,
+    },
+}
+
+impl Metrics {
+    /// Scores `preds` (per video: sample and clip-averaged scores) as `loss` asks.
+    pub fn of(preds: &[(Sample, Vec<f32>)], loss: Loss) -> Self {
+        let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.1.clone()).collect();
+        if loss.multi_label() {
+            let labels: Vec<Vec<usize>> = preds.iter().map(|p| p.0.labels.iter().map(|&l| l.max(0) as usize).collect()).collect();
+            return Metrics::MultiLabel { map: mean_average_precision(&scores, &labels) };
+        }
+        let labels: Vec<usize> = preds.iter().map(|p| p.0.labels.first().copied().unwrap_or(-1).max(0) as usize).collect();
+        Metrics::SingleLabel(evaluate(&scores, &labels))
+    }
+
+    /// The value best checkpoints follow and its name: `top1_acc`, or `mAP` (higher is better).
+    pub fn key(&self) -> (&'static str, f64) {
+        match self {
+            Metrics::SingleLabel(e) => ("top1_acc", e.top1_acc),
+            Metrics::MultiLabel { map } => ("mAP", *map),
+        }
+    }
+
+    /// The log.jsonl fields (`with_matrix`: the confusion matrix and its labels too).
+    fn record(&self, with_matrix: bool) -> serde_json::Value {
+        match self {
+            Metrics::SingleLabel(e) if with_matrix => json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc,
+                "mean_class_accuracy": e.mean_class_accuracy, "confusion_matrix": e.confusion_matrix, "labels": e.labels}),
+            Metrics::SingleLabel(e) => json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy}),
+            Metrics::MultiLabel { map } => json!({"mAP": map}),
+        }
+    }
+
+    /// The run.log line's tail, mmaction2's format.
+    fn line(&self) -> String {
+        match self {
+            Metrics::SingleLabel(e) => {
+                format!("top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}", e.top1_acc, e.top5_acc, e.mean_class_accuracy)
+            }
+            Metrics::MultiLabel { map } => format!("mAP: {map:.4}"),
+        }
+    }
+}
+
+/// `fields` of a log record with `mode` (and `epoch`) in front.
+fn with_mode(mode: &str, epoch: Option<usize>, fields: serde_json::Value) -> serde_json::Value {
+    let mut rec = json!({"mode": mode});
+    if let Some(e) = epoch {
+        rec["epoch"] = json!(e);
+    }
+    for (k, v) in fields.as_object().into_iter().flatten() {
+        rec[k] = v.clone();
+    }
+    rec
 }
 
 /// Human log (file + stderr) and JSON-lines log.
@@ -122,7 +189,7 @@ impl Logs {
 /// (`BackgroundBlend` with `blend_label`) contributes `w·CE(label) + (1−w)·CE(other)`, the
 /// cross-entropy against the mixed one-hot target.
 /// `y` holds `labels` on the logits' device.
-fn loss_of(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
+fn cross_entropy(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
     let device = logits.device();
     if mix.iter().all(Option::is_none) {
         return logits.cross_entropy_for_logits(y);
@@ -148,39 +215,84 @@ pub struct Step {
     pub stepped: bool,
 }
 
-/// One training step on `batch` at learning rate `lr`: forward in train mode (float16 autocast
-/// when `fp16`, on CUDA), cross-entropy (mixed targets where the pipeline decided them),
-/// backward, unscale, clip to `grad_clip`, step. The step `vpipe run` and `vpipe bench` take.
+/// Training hyper-parameters of one step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepConfig {
+    /// Learning rate of this iteration.
+    pub lr: f64,
+    /// float16 autocast (CUDA only).
+    pub fp16: bool,
+    /// Clip the gradients' L2 norm to this.
+    pub grad_clip: Option<f64>,
+    /// The head's loss.
+    pub loss: Loss,
+}
+
+/// One training step on `batch`: forward in train mode (float16 autocast when `fp16`, on CUDA),
+/// the loss — cross-entropy (mixed targets where the pipeline decided them) or, multi-label,
+/// mean BCE with logits against many-hot targets — backward, unscale, clip to `grad_clip`,
+/// step at `lr`. The step `vpipe run` and `vpipe bench` take. A hit is a sample whose top-1
+/// class is (one of) its label(s).
 ///
 /// # Errors
-/// A sample without exactly one label, or the model fails.
-pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, lr: f64, fp16: bool, grad_clip: Option<f64>) -> Result<Step> {
-    let (x, labels) = to_input(model, batch)?;
+/// Single-label: a sample without exactly one label; multi-label: a label outside the head's
+/// classes, or a label mixture (not defined for BCE); the model fails.
+pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: StepConfig) -> Result<Step> {
+    let x = model.input(&batch.tensor);
     // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
-    let logits = tch::autocast(fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
-    let y = tch::Tensor::from_slice(&labels).to_device(model.device());
-    let loss = loss_of(&logits, &y, &labels, &batch.label_mix);
+    let logits = tch::autocast(cfg.fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
+    let top1: Vec<i64> = Vec::try_from(logits.argmax(-1, false).to_device(tch::Device::Cpu))?;
+    let (loss, hits) = if cfg.loss.multi_label() {
+        if batch.label_mix.iter().any(Option::is_some) {
+            bail!("blend_label mixes single labels; it is not defined for loss BCELossWithLogits");
+        }
+        let target = many_hot(batch, logits.size()[1])?.to_device(model.device());
+        let hits = batch.samples.iter().zip(&top1).filter(|(s, &p)| s.labels.contains(&(p as i32))).count();
+        (logits.binary_cross_entropy_with_logits::<tch::Tensor>(&target, None, None, tch::Reduction::Mean), hits)
+    } else {
+        let labels = single_labels(batch)?;
+        let y = tch::Tensor::from_slice(&labels).to_device(model.device());
+        let hits = labels.iter().zip(&top1).filter(|(l, p)| l == p).count();
+        (cross_entropy(&logits, &y, &labels, &batch.label_mix), hits)
+    };
     optim.zero_grad();
     optim.backward(&loss);
     let finite = optim.unscale();
-    let grad_norm = grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
-    let stepped = optim.step(lr);
-    let hits = logits.argmax(-1, false).eq_tensor(&y).sum(tch::Kind::Int64).int64_value(&[]) as usize;
+    let grad_norm = cfg.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
+    let stepped = optim.step(cfg.lr);
     Ok(Step { loss: loss.double_value(&[]), hits, grad_norm, stepped })
 }
 
-/// Moves a batch's tensor to the model's device; the batch's single labels.
-fn to_input(model: &Recognizer, b: &Batch) -> Result<(tch::Tensor, Vec<i64>)> {
-    let x = model.input(&b.tensor);
-    let labels = b
-        .samples
+/// The batch's single labels.
+///
+/// # Errors
+/// A sample without exactly one label (the message names it).
+fn single_labels(b: &Batch) -> Result<Vec<i64>> {
+    b.samples
         .iter()
         .map(|s| match s.labels.as_slice() {
             [l] => Ok(*l as i64),
-            other => bail!("{}: training needs exactly one label, got {other:?}", s.path.display()),
+            other => bail!("{}: training needs exactly one label, got {other:?} (multi-label lists need loss: BCELossWithLogits)", s.path.display()),
         })
-        .collect::<Result<Vec<i64>>>()?;
-    Ok((x, labels))
+        .collect()
+}
+
+/// The batch's labels as a (B, `classes`) float32 many-hot tensor (mmaction2's multi-label
+/// one-hot vector, semantics §1); a sample without labels is all zeros.
+///
+/// # Errors
+/// A label outside `0..classes` (the message names the sample).
+fn many_hot(b: &Batch, classes: i64) -> Result<tch::Tensor> {
+    let mut t = vec![0f32; b.samples.len() * classes as usize];
+    for (i, s) in b.samples.iter().enumerate() {
+        for &l in &s.labels {
+            if l < 0 || l as i64 >= classes {
+                bail!("{}: label {l} is outside the head's {classes} classes", s.path.display());
+            }
+            t[i * classes as usize + l as usize] = 1.0;
+        }
+    }
+    Ok(tch::Tensor::from_slice(&t).view([b.samples.len() as i64, classes]))
 }
 
 /// Runs the split through the model in eval mode; per video the clip-averaged scores.
@@ -208,12 +320,6 @@ pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<
     let mut rows_of = flat.chunks(c).map(<[f32]>::to_vec);
     let views = crate::model::views_per_sample(rows, &b.images)?;
     Ok(b.samples.into_iter().zip(views).map(|(s, n)| (s, average_clips(&rows_of.by_ref().take(n).collect::<Vec<_>>(), mode))).collect())
-}
-
-fn metrics_of(preds: &[(Sample, Vec<f32>)]) -> Evaluation {
-    let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.1.clone()).collect();
-    let labels: Vec<usize> = preds.iter().map(|p| p.0.labels.first().copied().unwrap_or(-1).max(0) as usize).collect();
-    evaluate(&scores, &labels)
 }
 
 /// Paths of checkpoint `stem` (`work_dir/epoch_3`): weights (`.{ext}`, see
@@ -254,7 +360,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
         model.load(w)?;
         logs.say(&format!("load_from {}", w.display()))?;
     }
-    let metric = "top1_acc";
+    let metric = if job.loss.multi_label() { "mAP" } else { "top1_acc" };
     let ext = model.checkpoint_ext();
     if let (Some(train), Some(tc)) = (&job.train, &job.train_cfg) {
         let scale = tc.auto_scale_lr.as_ref().filter(|a| a.enable).map_or(1.0, |a| train.batch_size as f64 / a.base_batch_size as f64);
@@ -305,7 +411,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                 let t_iter = Instant::now();
                 let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
                 let Step { loss: loss_v, hits: batch_hits, grad_norm, stepped } =
-                    train_step(&model, &mut optim, &batch, lr, fp16, tc.grad_clip)?;
+                    train_step(&model, &mut optim, &batch, StepConfig { lr, fp16, grad_clip: tc.grad_clip, loss: job.loss })?;
                 hits += batch_hits;
                 seen += batch.samples.len();
                 if !loss_v.is_finite() {
@@ -331,18 +437,17 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             let engine = loader.finish().to_json();
             logs.record(json!({"mode": "train_epoch", "epoch": done, "top1_acc": hits as f64 / seen.max(1) as f64, "engine": engine}))?;
             if let Some(val) = job.val.as_ref().filter(|_| done % tc.val_interval.max(1) == 0) {
-                let e = metrics_of(&predict(&model, val, 0, job.average_clips)?);
-                logs.record(json!({"mode": "val", "epoch": done, "top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy}))?;
-                logs.say(&format!(
-                    "Epoch(val) [{done}] top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}",
-                    e.top1_acc, e.top5_acc, e.mean_class_accuracy
-                ))?;
-                if best.is_none_or(|(b, _)| e.top1_acc > b) {
+                let e = Metrics::of(&predict(&model, val, 0, job.average_clips)?, job.loss);
+                logs.record(with_mode("val", Some(done), e.record(false)))?;
+                logs.say(&format!("Epoch(val) [{done}] {}", e.line()))?;
+                let value = e.key().1;
+                // NaN (mAP with no positive at all) is never best.
+                if !value.is_nan() && best.is_none_or(|(b, _)| value > b) {
                     if let Some((_, old)) = best {
                         let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.{ext}")));
                     }
                     write_with(&job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| model.save(t))?;
-                    best = Some((e.top1_acc, done));
+                    best = Some((value, done));
                 }
                 summary.last_val = Some(e);
             }
@@ -361,12 +466,9 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
         }
         let preds = predict(&model, split, 0, job.average_clips)?;
-        let e = metrics_of(&preds);
-        logs.record(json!({"mode": "test", "top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy, "confusion_matrix": e.confusion_matrix, "labels": e.labels}))?;
-        logs.say(&format!(
-            "Test: top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}",
-            e.top1_acc, e.top5_acc, e.mean_class_accuracy
-        ))?;
+        let e = Metrics::of(&preds, job.loss);
+        logs.record(with_mode("test", None, e.record(true)))?;
+        logs.say(&format!("Test: {}", e.line()))?;
         let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
         for (s, scores) in preds {
             sink.push(ClipRow { video: s.name, labels: s.labels, clip: 0, logits: scores, feature: None })?;
@@ -403,10 +505,10 @@ mod tests {
             lse - r[label] as f64
         };
         let y = tch::Tensor::from_slice(&[0i64, 2]);
-        let plain = loss_of(&logits, &y, &[0, 2], &[None, None]).double_value(&[]);
+        let plain = cross_entropy(&logits, &y, &[0, 2], &[None, None]).double_value(&[]);
         assert!((plain - (ce(0, 0) + ce(1, 2)) / 2.0).abs() < 1e-6);
         let mix = [Some(LabelMix { other: 1, weight: 0.75 }), None];
-        let mixed = loss_of(&logits, &y, &[0, 2], &mix).double_value(&[]);
+        let mixed = cross_entropy(&logits, &y, &[0, 2], &mix).double_value(&[]);
         let want = (0.75 * ce(0, 0) + 0.25 * ce(0, 1) + ce(1, 2)) / 2.0;
         assert!((mixed - want).abs() < 1e-6, "{mixed} vs {want}");
     }

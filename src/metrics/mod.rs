@@ -75,16 +75,49 @@ pub fn mean_class_accuracy(scores: &[Vec<f32>], labels: &[usize]) -> f64 {
     per.iter().sum::<f64>() / per.len() as f64
 }
 
-/// mmaction2 `average_clips`: how a video's V view scores become one score vector (`prob` or
-/// `score` in YAML).
+/// mmaction2 `average_clips`: how a video's V view scores become one score vector (`prob`,
+/// `score`, `sigmoid` or `sigmoid_max` in YAML).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AverageClips {
     /// Mean of the softmax of each view (applied even for one view); mmaction2's default.
     #[default]
     Prob,
     /// Mean of the raw scores.
     Score,
+    /// Mean of the sigmoid of each view: multi-label heads (mmaction2 1.x `average_clips='sigmoid'`).
+    Sigmoid,
+    /// Maximum over the views of each class's sigmoid: PySlowFast's Charades test
+    /// (`DATA.ENSEMBLE_METHOD: max` over the sigmoid head's outputs).
+    SigmoidMax,
+}
+
+impl AverageClips {
+    /// Whether the scores are per-class sigmoids (multi-label), not a distribution.
+    pub fn is_sigmoid(self) -> bool {
+        matches!(self, AverageClips::Sigmoid | AverageClips::SigmoidMax)
+    }
+
+    /// The YAML / flag name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AverageClips::Prob => "prob",
+            AverageClips::Score => "score",
+            AverageClips::Sigmoid => "sigmoid",
+            AverageClips::SigmoidMax => "sigmoid_max",
+        }
+    }
+}
+
+impl std::str::FromStr for AverageClips {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [AverageClips::Prob, AverageClips::Score, AverageClips::Sigmoid, AverageClips::SigmoidMax]
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown average_clips {s:?}: prob, score, sigmoid or sigmoid_max"))
+    }
 }
 
 /// Averages the (V, C) `views` of one video into C scores.
@@ -94,10 +127,15 @@ pub enum AverageClips {
 pub fn average_clips(views: &[Vec<f32>], mode: AverageClips) -> Vec<f32> {
     assert!(!views.is_empty(), "a video has at least one view");
     let c = views[0].len();
+    let sigmoid = |x: f32| 1.0 / (1.0 + (-(x as f64)).exp());
+    if mode == AverageClips::SigmoidMax {
+        return (0..c).map(|j| views.iter().map(|v| sigmoid(v[j])).fold(f64::NEG_INFINITY, f64::max) as f32).collect();
+    }
     let mut out = vec![0f64; c];
     for v in views {
         match mode {
             AverageClips::Score => v.iter().enumerate().for_each(|(j, &x)| out[j] += x as f64),
+            AverageClips::Sigmoid | AverageClips::SigmoidMax => v.iter().enumerate().for_each(|(j, &x)| out[j] += sigmoid(x)),
             AverageClips::Prob => {
                 let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
                 let exp: Vec<f64> = v.iter().map(|&x| (x as f64 - max).exp()).collect();
@@ -107,6 +145,53 @@ pub fn average_clips(views: &[Vec<f32>], mode: AverageClips) -> Vec<f32> {
         }
     }
     out.into_iter().map(|x| (x / views.len() as f64) as f32).collect()
+}
+
+/// Average precision of one class: `scores` of N samples, `truth` whether each is a positive.
+/// mmaction2 `binary_precision_recall_curve` + `-sum(diff(recall) · precision[:-1])`: samples by
+/// descending score, tied scores one threshold; AP = Σ over thresholds up to full recall of
+/// (recall gained) × precision there. `None` without positives (mmaction2's NaN).
+pub fn average_precision(scores: &[f32], truth: &[bool]) -> Option<f64> {
+    let positives = truth.iter().filter(|&&t| t).count();
+    if positives == 0 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut seen, mut ap, mut recall) = (0usize, 0usize, 0f64, 0f64);
+    let mut i = 0;
+    while i < order.len() && tp < positives {
+        // One threshold: every sample of this score.
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            tp += truth[order[i]] as usize;
+            seen += 1;
+            i += 1;
+        }
+        let r = tp as f64 / positives as f64;
+        ap += (r - recall) * tp as f64 / seen as f64;
+        recall = r;
+    }
+    Some(ap)
+}
+
+/// mmaction2 `mean_average_precision`: per class (column of the (N, C) `scores`), the
+/// [`average_precision`] over the N samples, a sample being a positive when the class is among
+/// its `labels`; classes without positives are skipped; the mean of the rest. NaN when no class
+/// has a positive.
+pub fn mean_average_precision(scores: &[Vec<f32>], labels: &[Vec<usize>]) -> f64 {
+    let c = scores.first().map_or(0, Vec::len);
+    let aps: Vec<f64> = (0..c)
+        .filter_map(|j| {
+            let col: Vec<f32> = scores.iter().map(|r| r[j]).collect();
+            let truth: Vec<bool> = labels.iter().map(|l| l.contains(&j)).collect();
+            average_precision(&col, &truth)
+        })
+        .collect();
+    if aps.is_empty() {
+        return f64::NAN;
+    }
+    aps.iter().sum::<f64>() / aps.len() as f64
 }
 
 /// The evaluation keys mmaction2 0.x reports.
@@ -169,6 +254,36 @@ mod tests {
         assert_eq!(argmax(&s[0]), 0);
         assert_eq!(top_k_accuracy(&s, &[1], &[1]), vec![1.0]);
         assert_eq!(top_k_accuracy(&s, &[0], &[1]), vec![0.0]);
+    }
+
+    /// Worked examples computed with mmaction2's own `mean_average_precision` in NumPy.
+    #[test]
+    fn mean_average_precision_examples() {
+        // Class 0: scores .9 .8 .3 .1, positives the 1st and 3rd → 0.5·1 + 0.5·2/3 = 0.8333;
+        // class 1: both positives ranked first → 1.0; class 2 has no positive: skipped.
+        let s = vec![vec![0.9, 0.1, 0.3], vec![0.8, 0.7, 0.2], vec![0.3, 0.6, 0.9], vec![0.1, 0.4, 0.5]];
+        let l = vec![vec![0], vec![1], vec![0, 1], vec![]];
+        assert_eq!(average_precision(&[0.9, 0.8, 0.3, 0.1], &[true, false, true, false]), Some(0.8333333333333333));
+        assert!((mean_average_precision(&s, &l) - 0.9166666666666666).abs() < 1e-12);
+        // Tied scores are one threshold: class 0 scores .5 .5 .1 with positives 2nd and 3rd →
+        // 0.5·0.5 + 0.5·2/3 = 0.58333, whatever the order within the tie.
+        let s = vec![vec![0.5, 0.2], vec![0.5, 0.9], vec![0.1, 0.9]];
+        let l = vec![vec![1], vec![0], vec![0, 1]];
+        assert!((mean_average_precision(&s, &l) - 0.5833333333333333).abs() < 1e-12);
+        let swapped = vec![s[1].clone(), s[0].clone(), s[2].clone()];
+        assert!((mean_average_precision(&swapped, &[l[1].clone(), l[0].clone(), l[2].clone()]) - 0.5833333333333333).abs() < 1e-12);
+        assert!(mean_average_precision(&[vec![0.2], vec![0.1]], &[vec![], vec![]]).is_nan());
+    }
+
+    #[test]
+    fn sigmoid_clip_aggregation_mean_and_max() {
+        let views = vec![vec![0.0, 2.0], vec![2.0, -2.0]];
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let mean = average_clips(&views, AverageClips::Sigmoid);
+        let max = average_clips(&views, AverageClips::SigmoidMax);
+        assert!((mean[0] as f64 - (0.5 + sig(2.0)) / 2.0).abs() < 1e-6 && (mean[1] as f64 - 0.5).abs() < 1e-6, "{mean:?}");
+        assert!((max[0] as f64 - sig(2.0)).abs() < 1e-6 && (max[1] as f64 - sig(2.0)).abs() < 1e-6, "{max:?}");
+        assert_eq!("sigmoid_max".parse::<AverageClips>(), Ok(AverageClips::SigmoidMax));
     }
 
     #[test]

@@ -15,11 +15,13 @@ use crate::metrics::AverageClips;
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `TSM`, `TSN`, `TorchScript` (with `path`); or a short name `tsm-r50`, `tsm-r18`,
-    /// `tsn-r50`, `tsn-r18` (family and depth, the `--model` names); or a TorchScript file.
+    /// `TSM`, `TSN`, `R2Plus1D`, `TorchScript` (with `path`); or a short name `tsm-r50`,
+    /// `tsm-r18`, `tsn-r50`, `tsn-r18`, `r2plus1d-r18`, `r2plus1d-r34` (family and depth, the
+    /// `--model` names); or a TorchScript file.
     #[serde(rename = "type")]
     pub kind: ModelType,
-    /// ResNet depth: 18 or 50 (default 50, or the short name's).
+    /// ResNet depth: 18 or 50 for TSM/TSN (default 50), 18 or 34 for R2Plus1D (default 18); or
+    /// the short name's.
     pub depth: Option<u32>,
     /// Images per view (TSM/TSN `num_segments`).
     #[serde(default = "eight")]
@@ -30,9 +32,9 @@ pub struct ModelConfig {
     /// Classes of the head (required for TSM/TSN).
     pub num_classes: Option<usize>,
     /// Head dropout before the fc layer while training (default: mmaction2's head configs,
-    /// TSMHead 0.5, TSNHead 0.4).
+    /// TSMHead 0.5, TSNHead 0.4, I3DHead 0.5 for R2Plus1D).
     pub dropout: Option<f64>,
-    /// Std of the fc layer's normal init (default TSMHead 0.001, TSNHead 0.01).
+    /// Std of the fc layer's normal init (default TSMHead 0.001, TSNHead 0.01, torchvision 0.01).
     pub init_std: Option<f64>,
     /// Keep BatchNorm layers in eval mode while training.
     #[serde(default)]
@@ -44,8 +46,35 @@ pub struct ModelConfig {
     pub weights: Option<PathBuf>,
     /// TorchScript file for `type: TorchScript`.
     pub path: Option<PathBuf>,
-    /// Clip averaging at test time: `prob` (softmax then mean), `score` (mean), or none.
+    /// Clip averaging at test time: `prob` (softmax then mean), `score` (mean), `sigmoid` (mean
+    /// of sigmoids) or `sigmoid_max` (per-class maximum of sigmoids, PySlowFast Charades).
+    /// Default `prob`, or `sigmoid` with `loss: BCELossWithLogits`.
     pub average_clips: Option<AverageClips>,
+    /// The head's training loss (mmaction2 `cls_head.loss_cls.type`): `CrossEntropyLoss`
+    /// (single-label, default) or `BCELossWithLogits` (multi-label, alias `BCEWithLogits`).
+    #[serde(default)]
+    pub loss: Loss,
+}
+
+/// The head's loss, which also decides single- or multi-label evaluation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum Loss {
+    /// Softmax cross-entropy against one label per sample; metrics top1_acc, top5_acc,
+    /// mean_class_accuracy.
+    #[default]
+    #[serde(rename = "CrossEntropyLoss", alias = "CrossEntropy")]
+    CrossEntropy,
+    /// Mean binary cross-entropy of each class's logit against the sample's many-hot labels
+    /// (mmaction2 `BCELossWithLogits`, `F.binary_cross_entropy_with_logits`); metric mAP.
+    #[serde(rename = "BCELossWithLogits", alias = "BCEWithLogits")]
+    BceWithLogits,
+}
+
+impl Loss {
+    /// Whether samples carry several labels (many-hot targets, mAP).
+    pub fn multi_label(self) -> bool {
+        self == Loss::BceWithLogits
+    }
 }
 
 /// The model's `type:`: a family, a short name, or a TorchScript file.
@@ -63,6 +92,7 @@ pub enum ModelType {
 pub enum ModelName {
     TSM,
     TSN,
+    R2Plus1D,
     TorchScript,
     #[serde(rename = "tsm-r50")]
     TsmR50,
@@ -72,6 +102,10 @@ pub enum ModelName {
     TsnR50,
     #[serde(rename = "tsn-r18")]
     TsnR18,
+    #[serde(rename = "r2plus1d-r18")]
+    R2Plus1DR18,
+    #[serde(rename = "r2plus1d-r34")]
+    R2Plus1DR34,
 }
 
 impl ModelType {
@@ -105,6 +139,7 @@ impl ModelConfig {
             weights,
             path: None,
             average_clips: None,
+            loss: Loss::CrossEntropy,
         }
     }
 
@@ -120,7 +155,7 @@ impl ModelConfig {
             }
             ModelType::File(p) if p.is_file() => return Ok(Err(p)),
             ModelType::File(p) => bail!(
-                "unknown model {:?}: expected TSM, TSN, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18 or a TorchScript file",
+                "unknown model {:?}: expected TSM, TSN, R2Plus1D, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18, r2plus1d-r18, r2plus1d-r34 or a TorchScript file",
                 p.display().to_string()
             ),
             ModelType::Named(n) => match n {
@@ -130,15 +165,19 @@ impl ModelConfig {
                 ModelName::TsmR18 => (ModelKind::Tsm, Some(18)),
                 ModelName::TsnR50 => (ModelKind::Tsn, Some(50)),
                 ModelName::TsnR18 => (ModelKind::Tsn, Some(18)),
+                ModelName::R2Plus1D => (ModelKind::R2Plus1D, None),
+                ModelName::R2Plus1DR18 => (ModelKind::R2Plus1D, Some(18)),
+                ModelName::R2Plus1DR34 => (ModelKind::R2Plus1D, Some(34)),
                 ModelName::TorchScript => unreachable!("handled above"),
             },
         };
+        let (default, allowed) = if kind.is_3d() { (18, [18, 34]) } else { (50, [18, 50]) };
         let d = match (depth, self.depth) {
             (Some(a), Some(b)) if a != b => bail!("`model.depth` {b} contradicts `type` (depth {a})"),
-            (a, b) => b.or(a).unwrap_or(50),
+            (a, b) => b.or(a).unwrap_or(default),
         };
-        if ![18, 50].contains(&d) {
-            bail!("`model.depth` must be 18 or 50, got {d}");
+        if !allowed.contains(&d) {
+            bail!("`model.depth` must be {} or {} for {}, got {d}", allowed[0], allowed[1], kind.short_name());
         }
         Ok(Ok((kind, d)))
     }
@@ -148,7 +187,24 @@ impl ModelConfig {
     /// # Errors
     /// As [`Self::spec`].
     pub fn check(&self) -> Result<()> {
+        self.clip_averaging()?;
         self.spec(0).map(drop)
+    }
+
+    /// How test views combine: `average_clips`, by default `prob`, or `sigmoid` for a
+    /// multi-label loss.
+    ///
+    /// # Errors
+    /// `prob` (a softmax) with `BCELossWithLogits`, whose classes are independent.
+    pub fn clip_averaging(&self) -> Result<AverageClips> {
+        match (self.average_clips, self.loss) {
+            (Some(AverageClips::Prob), Loss::BceWithLogits) => {
+                bail!("`model.average_clips: prob` takes a softmax, wrong for `loss: BCELossWithLogits`: use sigmoid or sigmoid_max")
+            }
+            (Some(a), _) => Ok(a),
+            (None, Loss::BceWithLogits) => Ok(AverageClips::Sigmoid),
+            (None, Loss::CrossEntropy) => Ok(AverageClips::Prob),
+        }
     }
 
     /// The model to build, with random init drawn from `seed` where no weights are given.
@@ -168,7 +224,7 @@ impl ModelConfig {
             shift_div: self.shift_div as i64,
             weights: self.weights.clone(),
             seed: seed as i64,
-            dropout: self.dropout.unwrap_or(if kind == ModelKind::Tsm { 0.5 } else { 0.4 }),
+            dropout: self.dropout.unwrap_or(if kind == ModelKind::Tsn { 0.4 } else { 0.5 }),
             init_std: self.init_std,
             norm_eval: self.norm_eval,
             frozen_stages: self.frozen_stages,

@@ -1,14 +1,17 @@
 //! Models (tch / libtorch): TSN and TSM recognisers on ResNet-18/50 with mmaction2's state_dict
-//! names, and any TorchScript module. See [`Recognizer`] for shapes.
+//! names, R(2+1)D-18/34 with torchvision's, and any TorchScript module. See [`Recognizer`] for
+//! shapes.
 
 pub mod amp;
 mod config;
 mod cuda;
 pub mod optim;
 mod recognizer;
+mod r2plus1d;
 mod resnet;
 
-pub use config::{AutoScaleLr, DynamicName, Fp16, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup};
+pub use config::{AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup};
 pub use cuda::{load_cuda, pick_device};
 pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer};
+pub use r2plus1d::{midplanes, R2Plus1D};
 pub use resnet::{temporal_shift, ResNet};

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
-use super::ResNet;
+use super::{R2Plus1D, ResNet};
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,12 +19,31 @@ pub enum ModelKind {
     /// TSN (`Recognizer2D` + `ResNet` + `TSNHead`): features of the view's images are averaged, then
     /// one fc.
     Tsn,
+    /// R(2+1)D (torchvision `VideoResNet` names, depth 18 or 34): one NCTHW clip per view,
+    /// pooled features, dropout, `fc`.
+    R2Plus1D,
+}
+
+impl ModelKind {
+    /// The short family name used in `--model` names and metadata (`tsm`, `tsn`, `r2plus1d`).
+    pub fn short_name(self) -> &'static str {
+        match self {
+            ModelKind::Tsm => "tsm",
+            ModelKind::Tsn => "tsn",
+            ModelKind::R2Plus1D => "r2plus1d",
+        }
+    }
+
+    /// Whether the model takes NCTHW clips (3D) rather than NCHW images.
+    pub fn is_3d(self) -> bool {
+        self == ModelKind::R2Plus1D
+    }
 }
 
 /// What model to build: a built-in architecture, or a TorchScript file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSpec {
-    /// Built-in TSM/TSN with ResNet `depth` (18 or 50).
+    /// Built-in TSM/TSN with ResNet `depth` (18 or 50), or R(2+1)D of depth 18 or 34.
     BuiltIn {
         kind: ModelKind,
         depth: u32,
@@ -56,9 +75,8 @@ impl ModelSpec {
     pub fn describe(&self) -> String {
         match self {
             ModelSpec::BuiltIn { kind, depth, weights, .. } => {
-                let k = if *kind == ModelKind::Tsm { "tsm" } else { "tsn" };
                 let w = weights.as_ref().map_or("random-init".to_string(), |p| p.display().to_string());
-                format!("{k}-r{depth} ({w})")
+                format!("{}-r{depth} ({w})", kind.short_name())
             }
             ModelSpec::TorchScript(p) => format!("torchscript:{}", p.display()),
         }
@@ -90,9 +108,24 @@ pub struct Output {
     pub features: Option<Tensor>,
 }
 
+/// A built-in backbone: 2D ResNet (TSM/TSN, images) or R(2+1)D (clips).
+enum Backbone {
+    ResNet(ResNet),
+    R2Plus1D(R2Plus1D),
+}
+
+impl Backbone {
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            Backbone::ResNet(b) => b.forward(x, train),
+            Backbone::R2Plus1D(b) => b.forward(x, train),
+        }
+    }
+}
+
 enum Net {
     BuiltIn {
-        backbone: ResNet,
+        backbone: Backbone,
         fc: nn::Linear,
         kind: ModelKind,
         num_segments: i64,
@@ -157,19 +190,29 @@ impl Recognizer {
             } => {
                 tch::manual_seed(*seed);
                 let mut vs = nn::VarStore::new(device);
-                let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
-                let mut backbone = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
-                backbone.norm_eval = *norm_eval;
-                backbone.frozen_stages = *frozen_stages;
-                let head = vs.root() / "cls_head";
-                // mmaction2 heads: fc_cls ~ N(0, init_std), bias 0 (TSM 0.001, TSN 0.01).
+                // Each family keeps its source's names: mmaction2 `backbone.` + `cls_head.fc_cls`
+                // for TSM/TSN, torchvision's root-level layers + `fc` for R(2+1)D.
+                let (backbone, width, fc_path) = if kind.is_3d() {
+                    let mut b = R2Plus1D::new(&vs.root(), *depth)?;
+                    (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
+                    let w = b.out_channels;
+                    (Backbone::R2Plus1D(b), w, vs.root() / "fc")
+                } else {
+                    let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
+                    let mut b = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
+                    (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
+                    let w = b.out_channels;
+                    (Backbone::ResNet(b), w, vs.root() / "cls_head" / "fc_cls")
+                };
+                // fc ~ N(0, init_std), bias 0: mmaction2 TSMHead 0.001, TSNHead 0.01; torchvision
+                // VideoResNet 0.01.
                 let std = init_std.unwrap_or(if *kind == ModelKind::Tsm { 0.001 } else { 0.01 });
                 let cfg = nn::LinearConfig {
                     ws_init: nn::Init::Randn { mean: 0.0, stdev: std },
                     bs_init: Some(nn::Init::Const(0.0)),
                     bias: true,
                 };
-                let fc = nn::linear(&head / "fc_cls", backbone.out_channels, *num_classes, cfg);
+                let fc = nn::linear(fc_path, width, *num_classes, cfg);
                 if let Some(w) = weights {
                     vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
                 }
@@ -278,12 +321,13 @@ impl Recognizer {
         Tensor::from_slice(&batch.data).view(shape.as_slice()).to_device(self.device)
     }
 
-    /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for built-in models
-    /// (T = `num_segments` consecutive images per view) or whatever the TorchScript module takes.
+    /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for TSM/TSN
+    /// (T = `num_segments` consecutive images per view), NCTHW `(V, 3, L, H, W)` for R(2+1)D, or
+    /// whatever the TorchScript module takes.
     ///
     /// # Errors
-    /// An image count that is not a multiple of `num_segments`, or a TorchScript failure / output of
-    /// an unexpected type.
+    /// An image count that is not a multiple of `num_segments`, a 3D model given no 5-D clip
+    /// batch, or a TorchScript failure / output of an unexpected type.
     pub fn forward(&self, x: &Tensor) -> Result<Output> {
         let _guard = tch::no_grad_guard();
         self.forward_t(x, false)
@@ -296,6 +340,13 @@ impl Recognizer {
     /// As [`Self::forward`].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Output> {
         match &self.net {
+            Net::BuiltIn { backbone, fc, kind, dropout, .. } if kind.is_3d() => {
+                if x.dim() != 5 {
+                    bail!("{} takes NCTHW clips (V, 3, L, H, W), got {:?}: use FormatShape NCTHW", kind.short_name(), x.size());
+                }
+                let feats = backbone.forward(x, train); // (V, D)
+                Ok(Output { logits: feats.dropout(*dropout, train).apply(fc), features: Some(feats) })
+            }
             Net::BuiltIn { backbone, fc, kind, num_segments, dropout } => {
                 let n = x.size()[0];
                 if n % num_segments != 0 {
@@ -311,6 +362,7 @@ impl Recognizer {
                     }
                     // TSNHead: average features, dropout, then fc.
                     ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
+                    ModelKind::R2Plus1D => unreachable!("3D models take the arm above"),
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }
@@ -341,16 +393,18 @@ fn script_forward(m: &Mutex<(tch::CModule, bool)>, x: &Tensor, train: bool) -> R
     Ok(module.forward_is(&[IValue::Tensor(x.shallow_clone())])?)
 }
 
-/// Whether parameter `name` belongs to a frozen stage: the stem (`backbone.conv1.`) when
-/// `frozen_stages` ≥ 0, and `backbone.layer{1..=frozen_stages}.` (mmaction2 `_freeze_stages`).
+/// Whether parameter `name` belongs to a frozen stage: the stem (`backbone.conv1.`, R(2+1)D's
+/// `stem.`) when `frozen_stages` ≥ 0, and `layer{1..=frozen_stages}.` (under `backbone.` for
+/// TSM/TSN) (mmaction2 `_freeze_stages`).
 pub fn is_frozen(name: &str, frozen_stages: i64) -> bool {
     if frozen_stages < 0 {
         return false;
     }
-    if name.starts_with("backbone.conv1.") {
+    let layer = name.strip_prefix("backbone.").unwrap_or(name);
+    if layer.starts_with("conv1.") && name.starts_with("backbone.") || name.starts_with("stem.") {
         return true;
     }
-    (1..=frozen_stages).any(|i| name.starts_with(&format!("backbone.layer{i}.")))
+    (1..=frozen_stages).any(|i| layer.starts_with(&format!("layer{i}.")))
 }
 
 #[cfg(test)]

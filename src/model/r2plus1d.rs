@@ -1,0 +1,189 @@
+//! R(2+1)D-18/34 backbones in torchvision's `VideoResNet` layout (`torchvision/models/video/
+//! resnet.py`, `r2plus1d_18`; depth 34 is the same blocks in ResNet-34's [3, 4, 6, 3] stages, the
+//! layout of VMZ's `r2plus1d_34`), so a torchvision state_dict loads under its own names:
+//!
+//! `stem.0.weight` (3→45, 1×7×7, stride 1×2×2), `stem.1.*` (BN), `stem.3.weight` (45→64, 3×1×1),
+//! `stem.4.*`; per block `layer{1..4}.{i}.conv{1,2}.0.0.weight` (spatial 1×3×3, stride 1×s×s),
+//! `….0.1.*` (BN of the mid channels), `….0.3.weight` (temporal 3×1×1, stride s×1×1), `….1.*`
+//! (BN), `layer{2..4}.0.downsample.0.weight` (1×1×1, stride s×s×s) and `.downsample.1.*`.
+//! Mid channels of a block: ⌊in·out·27 / (in·9 + 3·out)⌋ (torchvision `BasicBlock` midplanes, the
+//! same for both convs of the block). BatchNorm eps 1e-5, momentum 0.1.
+
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// A 3D convolution without bias, torchvision's init (kaiming normal, fan_out, ReLU).
+fn conv3d(p: nn::Path, cin: i64, cout: i64, kernel: [i64; 3], stride: [i64; 3], padding: [i64; 3]) -> nn::Conv3D {
+    let cfg = nn::ConvConfigND {
+        stride,
+        padding,
+        dilation: [1, 1, 1],
+        groups: 1,
+        bias: false,
+        ws_init: nn::Init::Kaiming {
+            dist: nn::init::NormalOrUniform::Normal,
+            fan: nn::init::FanInOut::FanOut,
+            non_linearity: nn::init::NonLinearity::ReLU,
+        },
+        bs_init: nn::Init::Const(0.0),
+        padding_mode: nn::PaddingMode::Zeros,
+    };
+    nn::conv(p, cin, cout, kernel, cfg)
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm3d(p, c, Default::default())
+}
+
+/// torchvision `Conv2Plus1D` (a Sequential: 0 spatial conv, 1 BN, 2 ReLU, 3 temporal conv)
+/// followed by the block's BN.
+#[derive(Debug)]
+struct Conv2Plus1D {
+    spatial: nn::Conv3D,
+    mid_bn: nn::BatchNorm,
+    temporal: nn::Conv3D,
+    bn: nn::BatchNorm,
+}
+
+impl Conv2Plus1D {
+    /// Under `p` (`conv1` / `conv2` of a block): `p.0.{0,1,3}` and `p.1`.
+    fn new(p: &nn::Path, cin: i64, cout: i64, mid: i64, stride: i64) -> Self {
+        let seq = p / "0";
+        Conv2Plus1D {
+            spatial: conv3d(&seq / "0", cin, mid, [1, 3, 3], [1, stride, stride], [0, 1, 1]),
+            mid_bn: bn(&seq / "1", mid),
+            temporal: conv3d(&seq / "3", mid, cout, [3, 1, 1], [stride, 1, 1], [1, 0, 0]),
+            bn: bn(p / "1", cout),
+        }
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = self.mid_bn.forward_t(&x.apply(&self.spatial), train).relu();
+        self.bn.forward_t(&y.apply(&self.temporal), train)
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    conv1: Conv2Plus1D,
+    conv2: Conv2Plus1D,
+    downsample: Option<(nn::Conv3D, nn::BatchNorm)>,
+    /// 1-based stage (`layer1` … `layer4`).
+    stage: i64,
+}
+
+impl Block {
+    fn forward(&self, x: &Tensor, bn_train: bool) -> Tensor {
+        let y = self.conv1.forward(x, bn_train).relu();
+        let y = self.conv2.forward(&y, bn_train);
+        let identity = match &self.downsample {
+            Some((conv, norm)) => norm.forward_t(&x.apply(conv), bn_train),
+            None => x.shallow_clone(),
+        };
+        (y + identity).relu()
+    }
+}
+
+/// torchvision `BasicBlock` mid channels for a (2+1)D block from `cin` to `cout` channels.
+pub fn midplanes(cin: i64, cout: i64) -> i64 {
+    (cin * cout * 27) / (cin * 9 + 3 * cout)
+}
+
+/// An R(2+1)D backbone: (N, 3, T, H, W) clips → (N, 512) globally average-pooled features.
+/// Time and space are both downsampled by 2 in layers 2–4 (T/8 and H/16 before pooling).
+#[derive(Debug)]
+pub struct R2Plus1D {
+    stem: [(nn::Conv3D, nn::BatchNorm); 2],
+    blocks: Vec<Block>,
+    /// Feature width D (512).
+    pub out_channels: i64,
+    /// Keep every BatchNorm in eval mode while training (`norm_eval`).
+    pub norm_eval: bool,
+    /// The stem and `layer1..=frozen_stages` keep BatchNorm statistics (−1: none).
+    pub frozen_stages: i64,
+}
+
+impl R2Plus1D {
+    /// Builds R(2+1)D of `depth` 18 ([2, 2, 2, 2] blocks) or 34 ([3, 4, 6, 3]) under `p`.
+    ///
+    /// # Errors
+    /// Another depth.
+    pub fn new(p: &nn::Path, depth: u32) -> anyhow::Result<Self> {
+        let counts: [usize; 4] = match depth {
+            18 => [2, 2, 2, 2],
+            34 => [3, 4, 6, 3],
+            d => anyhow::bail!("R(2+1)D depth {d} is not supported (18 or 34)"),
+        };
+        let stem = p / "stem";
+        let stem = [
+            (conv3d(&stem / "0", 3, 45, [1, 7, 7], [1, 2, 2], [0, 3, 3]), bn(&stem / "1", 45)),
+            (conv3d(&stem / "3", 45, 64, [3, 1, 1], [1, 1, 1], [1, 0, 0]), bn(&stem / "4", 64)),
+        ];
+        let mut blocks = Vec::new();
+        let mut cin = 64;
+        for (li, &n) in counts.iter().enumerate() {
+            let planes = 64 << li;
+            let lp = p / format!("layer{}", li + 1);
+            for bi in 0..n {
+                let bp = &lp / bi.to_string();
+                let stride = if bi == 0 && li > 0 { 2 } else { 1 };
+                let mid = midplanes(cin, planes);
+                let downsample = (stride != 1 || cin != planes).then(|| {
+                    let d = &bp / "downsample";
+                    (conv3d(&d / "0", cin, planes, [1, 1, 1], [stride; 3], [0, 0, 0]), bn(&d / "1", planes))
+                });
+                blocks.push(Block {
+                    conv1: Conv2Plus1D::new(&(&bp / "conv1"), cin, planes, mid, stride),
+                    conv2: Conv2Plus1D::new(&(&bp / "conv2"), planes, planes, mid, 1),
+                    downsample,
+                    stage: li as i64 + 1,
+                });
+                cin = planes;
+            }
+        }
+        Ok(R2Plus1D { stem, blocks, out_channels: cin, norm_eval: false, frozen_stages: -1 })
+    }
+
+    /// (N, 3, T, H, W) → (N, 512) pooled features (torchvision `VideoResNet.forward` up to
+    /// `avgpool` + `flatten`).
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let bn_train = |stage: i64| train && !self.norm_eval && stage > self.frozen_stages;
+        let mut y = x.shallow_clone();
+        for (conv, norm) in &self.stem {
+            y = norm.forward_t(&y.apply(conv), bn_train(0)).relu();
+        }
+        for b in &self.blocks {
+            y = b.forward(&y, bn_train(b.stage));
+        }
+        y.adaptive_avg_pool3d([1, 1, 1]).flatten(1, -1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r2plus1d_18_has_torchvisions_names_and_shapes() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = R2Plus1D::new(&vs.root(), 18).unwrap();
+        let v = vs.variables();
+        let shape = |k: &str| v.get(k).unwrap_or_else(|| panic!("missing {k}")).size();
+        assert_eq!(shape("stem.0.weight"), [45, 3, 1, 7, 7]);
+        assert_eq!(shape("stem.3.weight"), [64, 45, 3, 1, 1]);
+        // layer1: 64→64, mid ⌊64·64·27 / (64·9 + 192)⌋ = 144.
+        assert_eq!(shape("layer1.0.conv1.0.0.weight"), [144, 64, 1, 3, 3]);
+        assert_eq!(shape("layer1.0.conv1.0.3.weight"), [64, 144, 3, 1, 1]);
+        // layer2 block 0: 64→128, mid ⌊64·128·27 / (576 + 384)⌋ = 230, for both convs.
+        assert_eq!(shape("layer2.0.conv2.0.0.weight"), [230, 128, 1, 3, 3]);
+        assert_eq!(shape("layer2.0.downsample.0.weight"), [128, 64, 1, 1, 1]);
+        assert_eq!(shape("layer4.1.conv2.1.running_var"), [512]);
+        // torchvision r2plus1d_18's state_dict without fc: 2 stem convs + 8 blocks × 4 convs +
+        // 3 downsample convs = 37 convs; 2 + 8·4 + 3 = 37 BatchNorms of 4 tensors (torchvision
+        // also stores num_batches_tracked, which the converter drops).
+        assert_eq!(v.len(), 37 + 37 * 4);
+        let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
+        assert_eq!(net.forward(&x, false).size(), [1, 512]);
+        assert!(R2Plus1D::new(&vs.root(), 50).is_err());
+    }
+}
