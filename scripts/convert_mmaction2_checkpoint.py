@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Convert an mmaction2 checkpoint (.pth from torch.save) into a .safetensors file vpipe loads
-(`vpipe run --load-from`, `model.weights`, `vpipe featurize --weights`).
+"""Convert an mmaction2 or torchvision checkpoint (.pth from torch.save) into a .safetensors file
+vpipe loads (`vpipe run --load-from`, `model.weights`, `vpipe featurize --weights`).
 
     scripts/convert_mmaction2_checkpoint.py tsm_r50_1x1x8_50e_kinetics400_rgb.pth tsm_r50_k400.safetensors
+    scripts/convert_mmaction2_checkpoint.py r2plus1d_18-91a641e6.pth r2plus1d_18_k400.safetensors
 
 Works without PyTorch: the .pth zip archive (torch >= 1.6 format) is read with pickle and numpy.
 Name mapping (vpipe uses mmaction2's names, so it is nearly the identity):
   - the `state_dict` entry of the checkpoint is used (or the object itself when it is a plain dict);
   - a DataParallel `module.` prefix is stripped;
   - `*.num_batches_tracked` buffers are dropped (vpipe's BatchNorm has none);
-  - only `backbone.*` and `cls_head.*` are kept (others, e.g. `data_preprocessor`, are reported).
+  - the layout is recognised by its names: mmaction2 (`backbone.*`, `cls_head.*` kept; others,
+    e.g. `data_preprocessor`, are reported) or torchvision's video ResNets (`stem.*`,
+    `layer1-4.*`, `fc.*`: R(2+1)D-18, which vpipe builds under the same names).
 Tensors are written as float32 (half/bfloat16 checkpoints are widened).
 """
 import argparse
@@ -83,14 +86,23 @@ def load_pth(path):
             return _Unpickler(fh, z, pkl[: -len("/data.pkl")]).load()
 
 
+# Name prefixes of the parameters each known layout keeps, keyed by a name only that layout has.
+LAYOUTS = {
+    "backbone.": ("backbone.", "cls_head."),  # mmaction2 recognisers
+    "stem.0.weight": ("stem.", "layer1.", "layer2.", "layer3.", "layer4.", "fc."),  # torchvision VideoResNet
+}
+
+
 def convert(obj):
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    names = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    keep = next((p for marker, p in LAYOUTS.items() if any(n.startswith(marker) for n in names)), ())
     out, dropped = OrderedDict(), []
     for key, value in state.items():
         name = key[len("module."):] if key.startswith("module.") else key
         if name.endswith("num_batches_tracked"):
             continue
-        if not (name.startswith("backbone.") or name.startswith("cls_head.")) or not isinstance(value, np.ndarray):
+        if not name.startswith(keep) or not keep or not isinstance(value, np.ndarray):
             dropped.append(key)
             continue
         out[name] = np.ascontiguousarray(value.astype(np.float32))
@@ -106,7 +118,7 @@ def main():
 
     tensors, dropped = convert(load_pth(a.pth))
     if not tensors:
-        sys.exit(f"{a.pth}: no backbone.* / cls_head.* weights found")
+        sys.exit(f"{a.pth}: no mmaction2 (backbone.*, cls_head.*) or torchvision (stem.*, layer*, fc.*) weights found")
     tmp = a.out + ".tmp"
     save_file(tensors, tmp)
     import os

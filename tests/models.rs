@@ -104,48 +104,92 @@ fn featurize_from_the_example_yaml() {
     assert!(!o.status.success() && err.contains("workrs") && err.contains("f.yaml"), "{err}");
 }
 
-#[test]
-fn tsm_r18_forward_matches_an_independent_numpy_reference() {
-    let Some(python) = common::python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let model = Recognizer::new(&spec(3, None), Device::Cpu).unwrap();
-    // Random BatchNorm statistics and affine parameters, so eval-mode BN is not the identity.
+/// Gives the model random BatchNorm statistics and affine parameters (so eval-mode BN is not the
+/// identity) and a random head, saves it to `dir/w.safetensors` and the input to `dir/x.f32`.
+fn randomised_for_reference(model: &Recognizer, x: &Tensor, head: &str, dir: &Path) {
     tch::manual_seed(5);
     tch::no_grad(|| {
         for (name, mut t) in model.var_store().unwrap().variables() {
-            if name.contains(".bn.") {
+            let is_bn = t.dim() == 1 && !name.starts_with(head);
+            if is_bn {
                 let r = Tensor::rand_like(&t);
                 let v = if name.ends_with("running_var") || name.ends_with("weight") { r * 0.5 + 0.75 } else { (r - 0.5) * 0.2 };
                 t.copy_(&v);
             }
-            if name.starts_with("cls_head") {
+            if name.starts_with(head) {
                 t.copy_(&(Tensor::randn_like(&t) * 0.1));
             }
         }
     });
-    let w = dir.path().join("w.safetensors");
-    model.save(&w).unwrap();
-    let x = Tensor::randn([16, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    model.save(&dir.join("w.safetensors")).unwrap();
     let xs = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
-    std::fs::write(dir.path().join("x.f32"), xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-    let out = dir.path().join("y.f32");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/tsm_numpy.py");
-    let o = std::process::Command::new(&python)
-        .arg(script)
-        .arg(&w)
-        .arg(dir.path().join("x.f32"))
-        .args(["16", "3", "32", "32", "8"])
+    std::fs::write(dir.join("x.f32"), xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+}
+
+/// Runs `tests/reference/<script>` on `dir/w.safetensors`, `dir/x.f32` and `dims`, and checks the
+/// model's eval-mode logits against its output within 1e-4 of the largest logit.
+fn assert_matches_reference(python: &str, script: &str, model: &Recognizer, x: &Tensor, dims: &[i64], dir: &Path) {
+    let out = dir.join("y.f32");
+    let o = std::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference").join(script))
+        .arg(dir.join("w.safetensors"))
+        .arg(dir.join("x.f32"))
+        .args(dims.iter().map(i64::to_string))
         .arg(&out)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let reference: Vec<f32> = std::fs::read(&out).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    let ours = Vec::<f32>::try_from(model.forward(&x).unwrap().logits.flatten(0, -1)).unwrap();
+    let ours = Vec::<f32>::try_from(model.forward(x).unwrap().logits.flatten(0, -1)).unwrap();
     assert_eq!(ours.len(), reference.len());
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
     let max_rel = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
-    eprintln!("max relative error vs NumPy: {max_rel:e} (scale {scale})");
+    eprintln!("{script}: max relative error vs NumPy: {max_rel:e} (scale {scale})");
     assert!(scale > 1e-3 && max_rel < 1e-4, "max relative error {max_rel}");
+}
+
+#[test]
+fn tsm_r18_forward_matches_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&spec(3, None), Device::Cpu).unwrap();
+    let x = Tensor::randn([16, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    randomised_for_reference(&model, &x, "cls_head", dir.path());
+    assert_matches_reference(&python, "tsm_numpy.py", &model, &x, &[16, 3, 32, 32, 8], dir.path());
+}
+
+/// R(2+1)D-18 (torchvision names) against `tests/reference/r2plus1d_numpy.py`, two 8-frame clips.
+#[test]
+fn r2plus1d_18_forward_matches_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([2, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+    randomised_for_reference(&model, &x, "fc", dir.path());
+    assert_matches_reference(&python, "r2plus1d_numpy.py", &model, &x, &[2, 8, 32, 32], dir.path());
+}
+
+/// A torchvision `r2plus1d_18` checkpoint (a plain state_dict with `num_batches_tracked`, as
+/// `torch.save(model.state_dict())` writes) converts and loads under its own names.
+#[test]
+fn converted_torchvision_r2plus1d_checkpoint_reproduces_the_model() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 5, 1, None).spec(9).unwrap(), Device::Cpu).unwrap();
+    let orig = dir.path().join("orig.safetensors");
+    model.save(&orig).unwrap();
+    let pth = dir.path().join("r2plus1d_18.pth");
+    let converted = dir.path().join("converted.safetensors");
+    for args in [
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/make_pth.py"), orig.clone(), pth.clone(), "--plain".into()],
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/convert_mmaction2_checkpoint.py"), pth.clone(), converted.clone()],
+    ] {
+        let o = std::process::Command::new(&python).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let loaded = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 5, 1, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
 }
 
 #[test]

@@ -1,8 +1,10 @@
 """Writes a checkpoint in torch.save's zip format without PyTorch, for the converter test.
 
-Usage: make_pth.py WEIGHTS.safetensors OUT.pth
+Usage: make_pth.py WEIGHTS.safetensors OUT.pth [--plain]
 The state_dict holds every tensor of WEIGHTS under `module.<name>` (DataParallel style), plus
-`*.num_batches_tracked` buffers and a `meta` entry, the way mmaction2's checkpoints look. The
+`*.num_batches_tracked` buffers and a `meta` entry, the way mmaction2's checkpoints look. With
+`--plain` it is the bare state_dict under the tensors' own names, as torchvision's model zoo
+files (`torch.save(model.state_dict())`) are. The
 pickle uses the same globals and persistent ids as torch.save (protocol 2,
 `torch._utils._rebuild_tensor_v2`, `('storage', torch.FloatStorage, key, 'cpu', numel)`).
 """
@@ -64,18 +66,20 @@ def main():
     import numpy as np
 
     weights = load_file(sys.argv[1])
+    plain = "--plain" in sys.argv[3:]
+    prefix = "" if plain else "module."
     state, blobs = OrderedDict(), {}
     for i, (name, arr) in enumerate(weights.items()):
         arr = np.ascontiguousarray(arr)
         s = Stored(arr, str(len(blobs)), FloatStorage)
         blobs[s.key] = arr.astype("<f4").tobytes()
-        state["module." + name] = Tensor(s)
+        state[prefix + name] = Tensor(s)
         if name.endswith("running_var"):
             n = Stored(np.array([7], dtype=np.int64), str(len(blobs)), LongStorage)
             blobs[n.key] = n.arr.astype("<i8").tobytes()
-            state["module." + name.replace("running_var", "num_batches_tracked")] = Tensor(n)
+            state[prefix + name.replace("running_var", "num_batches_tracked")] = Tensor(n)
     buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump({"meta": {"epoch": 50}, "state_dict": state})
+    Pickler(buf, protocol=2).dump(state if plain else {"meta": {"epoch": 50}, "state_dict": state})
     with zipfile.ZipFile(sys.argv[2], "w") as z:
         z.writestr("archive/data.pkl", buf.getvalue())
         for k, b in blobs.items():

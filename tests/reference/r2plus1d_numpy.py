@@ -1,0 +1,72 @@
+"""Independent NumPy forward pass of torchvision's R(2+1)D-18 (`r2plus1d_18`, eval mode), for the
+parity test.
+
+Usage: r2plus1d_numpy.py WEIGHTS.safetensors INPUT.f32 N T H W OUT.f32
+Reads weights with torchvision state_dict names, the input as raw little-endian float32
+(N, 3, T, H, W), and writes the logits (N, num_classes) as raw float32.
+Architecture (torchvision/models/video/resnet.py): R2Plus1dStem, then 4 stages of 2 BasicBlocks
+whose convs are Conv2Plus1D (1x3x3 spatial conv, BN, ReLU, 3x1x1 temporal conv), the stride s of
+a stage's first block applied as (1, s, s) by the spatial and (s, 1, 1) by the temporal conv, a
+1x1x1 (s, s, s) downsample; global average pool; fc.
+"""
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file
+
+
+def conv3d(x, w, stride, pad):
+    n, c, t, h, wd = x.shape
+    o, _, kt, kh, kw = w.shape
+    (st, sh, sw), (pt, ph, pw) = stride, pad
+    x = np.pad(x, ((0, 0), (0, 0), (pt, pt), (ph, ph), (pw, pw)))
+    ot, oh, ow = (t + 2 * pt - kt) // st + 1, (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    cols = np.empty((n, c, kt, kh, kw, ot, oh, ow), dtype=np.float64)
+    for a in range(kt):
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, a, i, j] = x[:, :, a:a + st * ot:st, i:i + sh * oh:sh, j:j + sw * ow:sw]
+    return np.einsum("ncaijtuv,ocaij->notuv", cols, w, optimize=True)
+
+
+def bn(x, p, prefix):
+    g, b = p[prefix + ".weight"], p[prefix + ".bias"]
+    m, v = p[prefix + ".running_mean"], p[prefix + ".running_var"]
+    s = g / np.sqrt(v + 1e-5)
+    shape = (1, -1, 1, 1, 1)
+    return x * s.reshape(shape) + (b - m * s).reshape(shape)
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def conv2plus1d(x, p, prefix, s):
+    y = relu(bn(conv3d(x, p[prefix + ".0.0.weight"], (1, s, s), (0, 1, 1)), p, prefix + ".0.1"))
+    return bn(conv3d(y, p[prefix + ".0.3.weight"], (s, 1, 1), (1, 0, 0)), p, prefix + ".1")
+
+
+def main():
+    wpath, xpath, n, t, h, w, out = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7]), sys.argv[7]
+    p = {k: v.astype(np.float64) for k, v in load_file(wpath).items()}
+    x = np.fromfile(xpath, dtype="<f4").reshape(n, 3, t, h, w).astype(np.float64)
+    y = relu(bn(conv3d(x, p["stem.0.weight"], (1, 2, 2), (0, 3, 3)), p, "stem.1"))
+    y = relu(bn(conv3d(y, p["stem.3.weight"], (1, 1, 1), (1, 0, 0)), p, "stem.4"))
+    for layer in range(1, 5):
+        for block in range(2):
+            pre = f"layer{layer}.{block}"
+            s = 2 if layer > 1 and block == 0 else 1
+            r = relu(conv2plus1d(y, p, pre + ".conv1", s))
+            r = conv2plus1d(r, p, pre + ".conv2", 1)
+            if pre + ".downsample.0.weight" in p:
+                idn = bn(conv3d(y, p[pre + ".downsample.0.weight"], (s, s, s), (0, 0, 0)), p, pre + ".downsample.1")
+            else:
+                idn = y
+            y = relu(r + idn)
+    feats = y.mean(axis=(2, 3, 4))
+    logits = feats @ p["fc.weight"].T + p["fc.bias"]
+    logits.astype("<f4").tofile(out)
+
+
+if __name__ == "__main__":
+    main()
