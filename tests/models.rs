@@ -82,6 +82,31 @@ fn featurize_with_a_torchscript_model() {
     assert!(v.values().iter().all(|x| x.is_finite() && *x > -2.2 && *x < 2.7));
 }
 
+/// `vpipe featurize` with R(2+1)D from a pipeline file's split writes one 512-wide pooled
+/// feature per clip; a 2D model on the same NCTHW pipeline is refused, naming both layouts.
+#[test]
+fn featurize_with_r2plus1d_from_a_pipeline_split() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/r2plus1d_r18_mini.yaml"))
+        .unwrap()
+        .replace("../shared/data", data.to_str().unwrap());
+    let cfg = dir.path().join("r.yaml");
+    std::fs::write(&cfg, &yaml).unwrap();
+    let out = dir.path().join("r.parquet");
+    let args = ["featurize", "--config", cfg.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap()];
+    let o = common::vpipe().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut r = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap().build().unwrap();
+    let b = r.next().unwrap().unwrap();
+    assert_eq!(b.num_rows(), 8);
+    let f = b.column_by_name("feature").unwrap().as_any().downcast_ref::<arrow::array::FixedSizeListArray>().unwrap();
+    assert_eq!(f.value_length(), 512);
+    let o = common::vpipe().args(args).args(["--model", "tsn-r18", "--force"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("NCHW") && err.contains("NCTHW"), "{err}");
+}
+
 #[test]
 fn featurize_from_the_example_yaml() {
     let Some(data) = common::data_dir() else { return };

@@ -8,8 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn mini_yaml(data: &Path, dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini.yaml")).unwrap();
-    let p = dir.join("tsm_mini.yaml");
+    pipeline_for(data, dir, "tsm_r18_mini.yaml", edit)
+}
+
+/// `pipelines/<name>` pointed at `data`, edited, written into `dir`.
+fn pipeline_for(data: &Path, dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(name)).unwrap();
+    let p = dir.join(name);
     std::fs::write(&p, edit(text.replace("../shared/data", data.to_str().unwrap()))).unwrap();
     p
 }
@@ -53,6 +58,82 @@ fn tiny_tsm_r18_reaches_full_training_accuracy() {
     assert!(!work.join("epoch_48.safetensors").exists(), "max_keep_ckpts: 2");
     assert!(std::fs::read_dir(&work).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("best_top1_acc_epoch_")));
     plots_of_the_run(&work, &data.join("mini/classInd.txt"));
+}
+
+/// Issue 10: the tiny R(2+1)D-18 (64², 8-frame NCTHW clips) trains on the real mini videos on
+/// the CPU and its loss falls; its test phase scores every video.
+#[test]
+fn tiny_r2plus1d_18_trains_and_its_loss_falls() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = pipeline_for(&data, dir.path(), "r2plus1d_r18_mini.yaml", |t| {
+        t.replace("epochs: 30", "epochs: 16").replace("milestones: [25]", "milestones: [12]").replace("val_interval: 5", "val_interval: 16")
+    });
+    let work = dir.path().join("work");
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&work).arg("--test-last").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = records(&work);
+    let losses: Vec<f64> = recs.iter().filter(|r| r["mode"] == "train").map(|r| r["loss"].as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), 32, "16 epochs × 2 iterations");
+    assert!(mean(&losses[24..]) < 0.6 * mean(&losses[..8]), "loss did not fall: {losses:?}");
+    let test = recs.iter().find(|r| r["mode"] == "test").expect("test record");
+    assert!(test["top1_acc"].as_f64().unwrap() >= 0.0 && test["confusion_matrix"].as_array().is_some());
+    assert!(work.join("epoch_16.safetensors").exists());
+    let names: Vec<String> =
+        tch::Tensor::read_safetensors(work.join("epoch_16.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n == "stem.0.weight") && names.iter().any(|n| n == "fc.weight"), "torchvision names");
+}
+
+/// Issue 10: multi-label training (Charades-style): each mini video carries its action and the
+/// dataset it comes from (UCF101 5, HMDB51 6, Kinetics 7); BCE loss, sigmoid_max clip
+/// aggregation, mAP logged per validation, the best checkpoint chosen by it; `vpipe eval` on the
+/// test predictions gives the same mAP (sigmoid is monotonic, so AP does not change).
+#[test]
+fn multi_label_training_logs_map_and_keeps_the_best_map_checkpoint() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let origin = |line: &str| {
+        if line.starts_with("SoccerJuggling") {
+            5
+        } else if line.contains(".avi") {
+            6
+        } else {
+            7
+        }
+    };
+    let list: String =
+        std::fs::read_to_string(data.join("mini/mini_videos.txt")).unwrap().lines().map(|l| format!("{l} {}\n", origin(l))).collect();
+    let ann = dir.path().join("multi.txt");
+    std::fs::write(&ann, list).unwrap();
+    let yaml = mini_yaml(&data, dir.path(), |t| {
+        t.replace(&format!("{}", data.join("mini/mini_videos.txt").display()), ann.to_str().unwrap())
+            .replace(
+                "num_classes: 5, dropout: 0.5, average_clips: prob",
+                "num_classes: 8, dropout: 0.5, average_clips: sigmoid_max, loss: BCELossWithLogits",
+            )
+            .replace("epochs: 50", "epochs: 12")
+            .replace("milestones: [40]", "milestones: [10]")
+            .replace("val_interval: 5", "val_interval: 4")
+    });
+    let work = dir.path().join("work");
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&work).arg("--test-best").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("Epoch(val) [4] mAP: "), "{err}");
+    let recs = records(&work);
+    let val: Vec<f64> = recs.iter().filter(|r| r["mode"] == "val").map(|r| r["mAP"].as_f64().unwrap()).collect();
+    assert_eq!(val.len(), 3);
+    let best = val.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let best_epoch = 4 * (1 + val.iter().position(|&v| v == best).unwrap());
+    assert!(work.join(format!("best_mAP_epoch_{best_epoch}.safetensors")).exists(), "best by mAP: {val:?}");
+    let test = recs.iter().find(|r| r["mode"] == "test").unwrap()["mAP"].as_f64().unwrap();
+    assert!((test - best).abs() < 1e-9, "--test-best tests the best checkpoint: {test} vs {val:?}");
+    assert!(test > 0.5, "mAP {test}");
+    let o =
+        common::vpipe().arg("eval").arg(work.join("best_pred.parquet")).args(["--average-clips", "sigmoid", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!((j["mAP"].as_f64().unwrap() - test).abs() < 1e-6, "eval {j} vs run {test}");
 }
 
 /// `vpipe plot` draws the run's curves; `vpipe eval --plot` its test predictions, every class

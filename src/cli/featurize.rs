@@ -168,9 +168,7 @@ pub fn run(a: Args) -> Result<()> {
         let vpipe::sample::Sampler::SampleFrames(sf) = &mut parts.sampler else { bail!("--clips works with SampleFrames pipelines only") };
         sf.num_clips = k * if sf.clip_len == 1 { num_segments as usize } else { 1 };
     }
-    if matches!(model, ModelSpec::BuiltIn { .. }) && parts.format != vpipe::transform::InputFormat::NCHW {
-        bail!("built-in TSM/TSN models take RGB NCHW input; FormatShape {:?} needs a TorchScript model", parts.format);
-    }
+    model.check_input(parts.format).context("in `model`")?;
     let workers = a.workers.or(cfg.workers).unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let pipeline_desc = format!("{:?}", parts);
     let key = JobKey {

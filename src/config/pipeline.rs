@@ -183,6 +183,11 @@ impl PipelineConfig {
         }
         if let Some(m) = &self.model {
             m.check()?;
+            let spec = m.spec(0)?;
+            for name in self.data.keys() {
+                spec.check_input(self.parts(*name)?.format)
+                    .with_context(|| format!("in `model` with `data.{}`", format!("{name:?}").to_lowercase()))?;
+            }
         }
         if let Some(t) = &self.train {
             if let Some(Schedule::MultiStep { milestones, .. }) = &t.lr_schedule {

@@ -135,7 +135,9 @@ impl Metrics {
         match self {
             Metrics::SingleLabel(e) if with_matrix => json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc,
                 "mean_class_accuracy": e.mean_class_accuracy, "confusion_matrix": e.confusion_matrix, "labels": e.labels}),
-            Metrics::SingleLabel(e) => json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy}),
+            Metrics::SingleLabel(e) => {
+                json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy})
+            }
             Metrics::MultiLabel { map } => json!({"mAP": map}),
         }
     }
@@ -272,7 +274,10 @@ fn single_labels(b: &Batch) -> Result<Vec<i64>> {
         .iter()
         .map(|s| match s.labels.as_slice() {
             [l] => Ok(*l as i64),
-            other => bail!("{}: training needs exactly one label, got {other:?} (multi-label lists need loss: BCELossWithLogits)", s.path.display()),
+            other => bail!(
+                "{}: training needs exactly one label, got {other:?} (multi-label lists need loss: BCELossWithLogits)",
+                s.path.display()
+            ),
         })
         .collect()
 }

@@ -6,12 +6,14 @@ pub mod amp;
 mod config;
 mod cuda;
 pub mod optim;
-mod recognizer;
 mod r2plus1d;
+mod recognizer;
 mod resnet;
 
-pub use config::{AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup};
+pub use config::{
+    AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup,
+};
 pub use cuda::{load_cuda, pick_device};
-pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer};
 pub use r2plus1d::{midplanes, R2Plus1D};
+pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer};
 pub use resnet::{temporal_shift, ResNet};

@@ -71,6 +71,29 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
+    /// The `FormatShape` layout a built-in model takes (NCHW for TSM/TSN, NCTHW for R(2+1)D);
+    /// `None` for TorchScript, which takes whatever its author wrote.
+    pub fn input_format(&self) -> Option<crate::transform::InputFormat> {
+        match self {
+            ModelSpec::BuiltIn { kind, .. } if kind.is_3d() => Some(crate::transform::InputFormat::NCTHW),
+            ModelSpec::BuiltIn { .. } => Some(crate::transform::InputFormat::NCHW),
+            ModelSpec::TorchScript(_) => None,
+        }
+    }
+
+    /// Checks that the pipeline's `FormatShape` is the layout the model takes.
+    ///
+    /// # Errors
+    /// Another layout (the message names both).
+    pub fn check_input(&self, format: crate::transform::InputFormat) -> anyhow::Result<()> {
+        match self.input_format() {
+            Some(want) if want != format => {
+                bail!("{} takes FormatShape {want:?} input, the pipeline makes {format:?}", self.describe())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A short description for metadata and logs, e.g. `tsm-r50` or `torchscript:model.pt`.
     pub fn describe(&self) -> String {
         match self {
