@@ -245,3 +245,27 @@ fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
     let x = Tensor::randn([8, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
     assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
 }
+
+/// `load_from` for fine-tuning (mmaction2 `strict=False`): a Kinetics-style checkpoint with a
+/// 7-class head loads into a 5-class model except the head, which keeps its initialisation; a
+/// checkpoint of another architecture matches nothing and is an error naming the file.
+#[test]
+fn load_from_skips_a_head_of_another_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |classes: usize, seed: u64| ModelConfig::named("r2plus1d-r18", classes, 1, None).spec(seed).unwrap();
+    let pretrained = Recognizer::new(&spec(7, 1), Device::Cpu).unwrap();
+    let w = dir.path().join("k400.safetensors");
+    pretrained.save(&w).unwrap();
+    let mut model = Recognizer::trainable(&spec(5, 2), Device::Cpu).unwrap();
+    let head_before = model.parameters().unwrap()["fc.weight"].copy();
+    let left = model.load_matching(&w).unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left[0].starts_with("fc.bias (shape [7]") && left[1].starts_with("fc.weight (shape [7, 512]"), "{left:?}");
+    let p = model.parameters().unwrap();
+    assert!(p["stem.0.weight"].equal(&pretrained.parameters().unwrap()["stem.0.weight"]));
+    assert!(p["fc.weight"].equal(&head_before));
+    let tsm = dir.path().join("tsm.safetensors");
+    Recognizer::new(&self::spec(0, None), Device::Cpu).unwrap().save(&tsm).unwrap();
+    let e = model.load_matching(&tsm).unwrap_err().to_string();
+    assert!(e.contains("tsm.safetensors") && e.contains("no tensor matches"), "{e}");
+}

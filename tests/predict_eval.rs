@@ -99,3 +99,21 @@ fn predict_prints_five_labels_and_scores_like_mmaction2_demo() {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "descending: {scores:?}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)) && scores.iter().sum::<f64>() < 1.0 + 1e-6, "probabilities: {scores:?}");
 }
+
+/// `--config`: the pipeline file's R(2+1)D model and split pipeline (NCTHW clips) predict the
+/// video; the JSON form lists top-k (label, probability) pairs.
+#[test]
+fn predict_with_a_pipeline_files_3d_model() {
+    let Some(data) = common::data_dir() else { return };
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/r2plus1d_r18_mini.yaml");
+    let video = data.join("mmaction2/test.mp4");
+    let o = common::vpipe()
+        .args(["predict", video.to_str().unwrap(), "--config", cfg, "--split", "val", "--top-k", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top = j["labels"].as_array().unwrap();
+    assert_eq!(top.len(), 3, "{j}");
+    assert!(top.iter().all(|p| p[1].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s))), "{j}");
+}

@@ -1,13 +1,14 @@
 //! `vpipe predict VIDEO`: one video's top-k labels and scores, printed as mmaction2's
 //! `demo/demo.py` prints them (semantics §9): the test pipeline (SampleFrames test mode, Resize
 //! to short side 256, CenterCrop 224), the model on every view, `average_clips='prob'`, scores
-//! sorted descending with ties to the lower class index.
+//! sorted descending with ties to the lower class index. With `--config` a pipeline file's model
+//! and split pipeline instead (3D models: NCTHW clips; multi-label heads: sigmoid scores).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use vpipe::config::default_test_pipeline;
+use vpipe::config::{default_test_pipeline, PipelineConfig, SplitName};
 use vpipe::decode::Modality;
 use vpipe::graph::featurize::to_rows;
 use vpipe::graph::loader::batches;
@@ -25,6 +26,13 @@ pub struct Args {
     /// Model: tsm-r50, tsn-r50, tsm-r18, tsn-r18, or a TorchScript .pt file.
     #[arg(long, default_value = "tsn-r50")]
     model: String,
+    /// A pipeline file: its `model:` section and the `--split` pipeline replace --model,
+    /// --num-segments and --clips (--weights still overrides the model's weights).
+    #[arg(long, value_name = "PIPELINE")]
+    config: Option<PathBuf>,
+    /// With --config, the split whose pipeline prepares the video.
+    #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "test")]
+    split: SplitName,
     /// `.safetensors` weights with mmaction2 state_dict names (default: random init from --seed,
     /// which gives meaningless labels).
     #[arg(long)]
@@ -82,9 +90,20 @@ fn py_repr(x: f64) -> String {
 pub fn run(a: Args) -> Result<()> {
     let names = a.labels.as_deref().map(super::read_label_names).transpose()?;
     let classes = a.num_classes.or(names.as_ref().map(Vec::len)).unwrap_or(400);
-    let spec = ModelConfig::named(&a.model, classes, a.num_segments, a.weights.clone()).spec(a.seed).context("--model")?;
+    let (spec, parts, mode) = match &a.config {
+        Some(path) => {
+            let cfg = PipelineConfig::load(path)?;
+            let mut m = cfg.model.clone().with_context(|| format!("{}: no `model` section", path.display()))?;
+            m.weights = a.weights.clone().or(m.weights);
+            (m.spec(a.seed).context("in `model`")?, cfg.parts(a.split)?, m.clip_averaging()?)
+        }
+        None => {
+            let spec = ModelConfig::named(&a.model, classes, a.num_segments, a.weights.clone()).spec(a.seed).context("--model")?;
+            (spec, default_test_pipeline(a.num_segments * a.clips.max(1), Modality::RGB), AverageClips::Prob)
+        }
+    };
+    spec.check_input(parts.format)?;
     let model = Recognizer::new(&spec, pick_device(&a.device)?)?;
-    let parts = default_test_pipeline(a.num_segments * a.clips.max(1), Modality::RGB);
     let pipeline = DataPipeline::build(parts, a.seed, 0, Default::default())?;
     let name = a.video.display().to_string();
     let sample = Sample { index: 0, name: name.clone(), path: a.video.clone(), labels: vec![], rawframes: None };
@@ -93,7 +112,7 @@ pub fn run(a: Args) -> Result<()> {
     batches("predict", vec![sample], pipeline, 1, PoolConfig { workers: 1, capacity: 1 }, settings).run("model", |batch| {
         let out = model.forward(&model.input(&batch.tensor))?;
         let views = to_rows(&out.logits, out.logits.size()[0] as usize)?;
-        scores = Some(average_clips(&views, AverageClips::Prob));
+        scores = Some(average_clips(&views, mode));
         Ok(())
     })?;
     let Some(scores) = scores else { bail!("{name}: no prediction") };

@@ -79,7 +79,8 @@ pub struct RunJob {
     /// A checkpoint of an earlier run (`epoch_N.safetensors`, `epoch_N.pt` or the stem
     /// `epoch_N`): weights, optimizer state and epoch.
     pub resume_from: Option<PathBuf>,
-    /// Weights only (`load_from`).
+    /// Weights only (`load_from`): for training, the tensors whose names and shapes match
+    /// (mmaction2 `strict=False`; the rest are logged); for `--test-only`, all of them.
     pub load_from: Option<PathBuf>,
     /// Whether and with which weights to test after training.
     pub test_with: TestWith,
@@ -362,8 +363,14 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
     let mut logs = Logs::open(&job.work_dir)?;
     let mut summary = RunSummary::default();
     if let Some(w) = &job.load_from {
-        model.load(w)?;
+        // mmaction2's load_from is non-strict: a head of another size keeps its initialisation.
+        // Testing without training needs every tensor.
+        let partial = model.var_store().is_some() && job.train.is_some();
+        let left = if partial { model.load_matching(w)? } else { model.load(w).map(|()| Vec::new())? };
         logs.say(&format!("load_from {}", w.display()))?;
+        if !left.is_empty() {
+            logs.say(&format!("load_from: {} tensors not loaded: {}", left.len(), left.join(", ")))?;
+        }
     }
     let metric = if job.loss.multi_label() { "mAP" } else { "top1_acc" };
     let ext = model.checkpoint_ext();

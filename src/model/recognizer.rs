@@ -331,6 +331,37 @@ impl Recognizer {
         }
     }
 
+    /// Loads the tensors of a `.safetensors` file whose name and shape match the model's, as
+    /// mmaction2's `load_from` (`load_checkpoint(strict=False)`) does: fine-tuning from a
+    /// checkpoint with another head (Kinetics-400 → UCF101) keeps the head's initialisation.
+    /// Returns the names left as they were: missing from the file, or of another shape there.
+    ///
+    /// # Errors
+    /// An unreadable file; no tensor matched at all (another architecture); a TorchScript model
+    /// (use [`Self::load`]).
+    pub fn load_matching(&mut self, path: &Path) -> Result<Vec<String>> {
+        let vs = self.vs.as_ref().with_context(|| format!("{}: partial loading is for built-in models", path.display()))?;
+        let file: HashMap<String, Tensor> =
+            Tensor::read_safetensors(path).map_err(|e| anyhow!("loading weights {}: {e}", path.display()))?.into_iter().collect();
+        let (mut loaded, mut left) = (0, Vec::new());
+        let _g = tch::no_grad_guard();
+        for (name, mut t) in vs.variables() {
+            match file.get(&name) {
+                Some(src) if src.size() == t.size() => {
+                    t.f_copy_(src).map_err(|e| anyhow!("loading {name} from {}: {e}", path.display()))?;
+                    loaded += 1;
+                }
+                Some(src) => left.push(format!("{name} (shape {:?} in the file, {:?} in the model)", src.size(), t.size())),
+                None => left.push(format!("{name} (not in the file)")),
+            }
+        }
+        if loaded == 0 {
+            bail!("{}: no tensor matches the model's names and shapes (another architecture?)", path.display());
+        }
+        left.sort();
+        Ok(left)
+    }
+
     /// The device the model lives on.
     pub fn device(&self) -> tch::Device {
         self.device
