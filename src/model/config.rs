@@ -8,20 +8,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::{ModelKind, ModelSpec};
+use super::{ModelKind, ModelSpec, Video3dParams};
 use crate::metrics::AverageClips;
 
 /// The model section (mmaction2 `model=dict(backbone=…, cls_head=…)`, flattened).
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `TSM`, `TSN`, `R2Plus1D`, `TorchScript` (with `path`); or a short name `tsm-r50`,
-    /// `tsm-r18`, `tsn-r50`, `tsn-r18`, `r2plus1d-r18`, `r2plus1d-r34` (family and depth, the
-    /// `--model` names); or a TorchScript file.
+    /// `TSM`, `TSN`, `R2Plus1D`, `I3D`, `SlowFast`, `TorchScript` (with `path`); or a short name
+    /// `tsm-r50`, `tsm-r18`, `tsn-r50`, `tsn-r18`, `r2plus1d-r18`, `r2plus1d-r34`, `i3d-r50`,
+    /// `slowfast-r50` (family and depth, the `--model` names); or a TorchScript file.
     #[serde(rename = "type")]
     pub kind: ModelType,
-    /// ResNet depth: 18 or 50 for TSM/TSN (default 50), 18 or 34 for R2Plus1D (default 18); or
-    /// the short name's.
+    /// ResNet depth: 18 or 50 for TSM/TSN (default 50), 18 or 34 for R2Plus1D (default 18), 50
+    /// for I3D and SlowFast; or the short name's.
     pub depth: Option<u32>,
     /// Images per view (TSM/TSN `num_segments`).
     #[serde(default = "eight")]
@@ -50,6 +50,18 @@ pub struct ModelConfig {
     /// of sigmoids) or `sigmoid_max` (per-class maximum of sigmoids, PySlowFast Charades).
     /// Default `prob`, or `sigmoid` with `loss: BCELossWithLogits`.
     pub average_clips: Option<AverageClips>,
+    /// I3D stem kernel (T, H, W) (mmaction2 `conv1_kernel`, default [5, 7, 7]).
+    pub conv1_kernel: Option<[i64; 3]>,
+    /// I3D stem temporal stride (`conv1_stride_t`, default 2).
+    pub conv1_stride_t: Option<i64>,
+    /// I3D first max-pool temporal stride (`pool1_stride_t`, default 2).
+    pub pool1_stride_t: Option<i64>,
+    /// SlowFast τ (`resample_rate`, default 8): the slow pathway takes one frame in τ.
+    pub resample_rate: Option<i64>,
+    /// SlowFast α (`speed_ratio`, default 8): the fast pathway's frame rate over the slow one's.
+    pub speed_ratio: Option<i64>,
+    /// SlowFast β (`channel_ratio`, default 8): slow channels over fast.
+    pub channel_ratio: Option<i64>,
     /// The head's training loss (mmaction2 `cls_head.loss_cls.type`): `CrossEntropyLoss`
     /// (single-label, default) or `BCELossWithLogits` (multi-label, alias `BCEWithLogits`).
     #[serde(default)]
@@ -93,6 +105,8 @@ pub enum ModelName {
     TSM,
     TSN,
     R2Plus1D,
+    I3D,
+    SlowFast,
     TorchScript,
     #[serde(rename = "tsm-r50")]
     TsmR50,
@@ -106,6 +120,10 @@ pub enum ModelName {
     R2Plus1DR18,
     #[serde(rename = "r2plus1d-r34")]
     R2Plus1DR34,
+    #[serde(rename = "i3d-r50")]
+    I3DR50,
+    #[serde(rename = "slowfast-r50")]
+    SlowFastR50,
 }
 
 impl ModelType {
@@ -139,6 +157,12 @@ impl ModelConfig {
             weights,
             path: None,
             average_clips: None,
+            conv1_kernel: None,
+            conv1_stride_t: None,
+            pool1_stride_t: None,
+            resample_rate: None,
+            speed_ratio: None,
+            channel_ratio: None,
             loss: Loss::CrossEntropy,
         }
     }
@@ -155,7 +179,7 @@ impl ModelConfig {
             }
             ModelType::File(p) if p.is_file() => return Ok(Err(p)),
             ModelType::File(p) => bail!(
-                "unknown model {:?}: expected TSM, TSN, R2Plus1D, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18, r2plus1d-r18, r2plus1d-r34 or a TorchScript file",
+                "unknown model {:?}: expected TSM, TSN, R2Plus1D, I3D, SlowFast, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18, r2plus1d-r18, r2plus1d-r34, i3d-r50, slowfast-r50 or a TorchScript file",
                 p.display().to_string()
             ),
             ModelType::Named(n) => match n {
@@ -168,16 +192,26 @@ impl ModelConfig {
                 ModelName::R2Plus1D => (ModelKind::R2Plus1D, None),
                 ModelName::R2Plus1DR18 => (ModelKind::R2Plus1D, Some(18)),
                 ModelName::R2Plus1DR34 => (ModelKind::R2Plus1D, Some(34)),
+                ModelName::I3D | ModelName::I3DR50 => (ModelKind::I3D, Some(50)),
+                ModelName::SlowFast | ModelName::SlowFastR50 => (ModelKind::SlowFast, Some(50)),
                 ModelName::TorchScript => unreachable!("handled above"),
             },
         };
-        let (default, allowed) = if kind.is_3d() { (18, [18, 34]) } else { (50, [18, 50]) };
+        let (default, allowed) = match kind {
+            ModelKind::R2Plus1D => (18, [18, 34]),
+            ModelKind::I3D | ModelKind::SlowFast => (50, [50, 50]),
+            ModelKind::Tsm | ModelKind::Tsn => (50, [18, 50]),
+        };
         let d = match (depth, self.depth) {
             (Some(a), Some(b)) if a != b => bail!("`model.depth` {b} contradicts `type` (depth {a})"),
             (a, b) => b.or(a).unwrap_or(default),
         };
         if !allowed.contains(&d) {
-            bail!("`model.depth` must be {} or {} for {}, got {d}", allowed[0], allowed[1], kind.short_name());
+            bail!(
+                "`model.depth` must be {} for {}, got {d}",
+                if allowed[0] == allowed[1] { allowed[0].to_string() } else { format!("{} or {}", allowed[0], allowed[1]) },
+                kind.short_name()
+            );
         }
         Ok(Ok((kind, d)))
     }
@@ -228,6 +262,17 @@ impl ModelConfig {
             init_std: self.init_std,
             norm_eval: self.norm_eval,
             frozen_stages: self.frozen_stages,
+            video: {
+                let d = Video3dParams::default();
+                Video3dParams {
+                    conv1_kernel: self.conv1_kernel.unwrap_or(d.conv1_kernel),
+                    conv1_stride_t: self.conv1_stride_t.unwrap_or(d.conv1_stride_t),
+                    pool1_stride_t: self.pool1_stride_t.unwrap_or(d.pool1_stride_t),
+                    resample_rate: self.resample_rate.unwrap_or(d.resample_rate),
+                    speed_ratio: self.speed_ratio.unwrap_or(d.speed_ratio),
+                    channel_ratio: self.channel_ratio.unwrap_or(d.channel_ratio),
+                }
+            },
         })
     }
 }

@@ -1,19 +1,23 @@
 //! Models (tch / libtorch): TSN and TSM recognisers on ResNet-18/50 with mmaction2's state_dict
-//! names, R(2+1)D-18/34 with torchvision's, and any TorchScript module. See [`Recognizer`] for
+//! names, I3D-R50 and SlowFast-R50 with mmaction2's, R(2+1)D-18/34 with torchvision's, and any
+//! TorchScript module. See [`Recognizer`] for
 //! shapes.
 
 pub mod amp;
 mod config;
 mod cuda;
+mod layers3d;
 pub mod optim;
 mod r2plus1d;
 mod recognizer;
 mod resnet;
+mod resnet3d;
 
 pub use config::{
     AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup,
 };
 pub use cuda::{load_cuda, pick_device};
 pub use r2plus1d::{midplanes, R2Plus1D};
-pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer};
+pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
 pub use resnet::{temporal_shift, ResNet};
+pub use resnet3d::{PathwayConfig, ResNet3d, SlowFast};

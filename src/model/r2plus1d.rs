@@ -12,28 +12,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-/// A 3D convolution without bias, torchvision's init (kaiming normal, fan_out, ReLU).
-fn conv3d(p: nn::Path, cin: i64, cout: i64, kernel: [i64; 3], stride: [i64; 3], padding: [i64; 3]) -> nn::Conv3D {
-    let cfg = nn::ConvConfigND {
-        stride,
-        padding,
-        dilation: [1, 1, 1],
-        groups: 1,
-        bias: false,
-        ws_init: nn::Init::Kaiming {
-            dist: nn::init::NormalOrUniform::Normal,
-            fan: nn::init::FanInOut::FanOut,
-            non_linearity: nn::init::NonLinearity::ReLU,
-        },
-        bs_init: nn::Init::Const(0.0),
-        padding_mode: nn::PaddingMode::Zeros,
-    };
-    nn::conv(p, cin, cout, kernel, cfg)
-}
-
-fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm3d(p, c, Default::default())
-}
+use super::layers3d::{bn3d as bn, conv3d};
 
 /// torchvision `Conv2Plus1D` (a Sequential: 0 spatial conv, 1 BN, 2 ReLU, 3 temporal conv)
 /// followed by the block's BN.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
-use super::{R2Plus1D, ResNet};
+use super::{PathwayConfig, R2Plus1D, ResNet, ResNet3d, SlowFast};
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,36 @@ pub enum ModelKind {
     /// R(2+1)D (torchvision `VideoResNet` names, depth 18 or 34): one NCTHW clip per view,
     /// pooled features, dropout, `fc`.
     R2Plus1D,
+    /// I3D (`Recognizer3D` + `ResNet3d` R50 + `I3DHead`): one NCTHW clip per view, pooled
+    /// 2048 features, dropout, `cls_head.fc_cls`.
+    I3D,
+    /// SlowFast (`Recognizer3D` + `ResNet3dSlowFast` R50 + `SlowFastHead`): one NCTHW clip per
+    /// view, split into the two pathways inside; pooled 2304 features, dropout, `cls_head.fc_cls`.
+    SlowFast,
+}
+
+/// Settings of mmaction2's 3D ResNets (I3D: the stem; SlowFast: τ, α, β); other models ignore
+/// them. Defaults are mmaction2's `i3d_r50.py` and `slowfast_r50.py`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Video3dParams {
+    /// I3D stem kernel (T, H, W).
+    pub conv1_kernel: [i64; 3],
+    /// I3D stem temporal stride.
+    pub conv1_stride_t: i64,
+    /// I3D first max-pool's temporal stride.
+    pub pool1_stride_t: i64,
+    /// SlowFast τ: the slow pathway takes one frame in `resample_rate`.
+    pub resample_rate: i64,
+    /// SlowFast α: fast frame rate over slow.
+    pub speed_ratio: i64,
+    /// SlowFast β: slow channels over fast.
+    pub channel_ratio: i64,
+}
+
+impl Default for Video3dParams {
+    fn default() -> Self {
+        Video3dParams { conv1_kernel: [5, 7, 7], conv1_stride_t: 2, pool1_stride_t: 2, resample_rate: 8, speed_ratio: 8, channel_ratio: 8 }
+    }
 }
 
 impl ModelKind {
@@ -31,12 +61,14 @@ impl ModelKind {
             ModelKind::Tsm => "tsm",
             ModelKind::Tsn => "tsn",
             ModelKind::R2Plus1D => "r2plus1d",
+            ModelKind::I3D => "i3d",
+            ModelKind::SlowFast => "slowfast",
         }
     }
 
     /// Whether the model takes NCTHW clips (3D) rather than NCHW images.
     pub fn is_3d(self) -> bool {
-        self == ModelKind::R2Plus1D
+        matches!(self, ModelKind::R2Plus1D | ModelKind::I3D | ModelKind::SlowFast)
     }
 }
 
@@ -63,6 +95,8 @@ pub enum ModelSpec {
         norm_eval: bool,
         /// Stem and `layer1..=frozen_stages` not trained (−1: none).
         frozen_stages: i64,
+        /// I3D / SlowFast settings.
+        video: Video3dParams,
     },
     /// A TorchScript module (`torch.jit.save`): takes the batch as one tensor (NCHW
     /// `(B·M, C, H, W)` or NCTHW `(B·V, C, L, H, W)`) and returns logits `(B·V, num_classes)`, or a
@@ -135,6 +169,8 @@ pub struct Output {
 enum Backbone {
     ResNet(ResNet),
     R2Plus1D(R2Plus1D),
+    ResNet3d(ResNet3d),
+    SlowFast(SlowFast),
 }
 
 impl Backbone {
@@ -142,7 +178,49 @@ impl Backbone {
         match self {
             Backbone::ResNet(b) => b.forward(x, train),
             Backbone::R2Plus1D(b) => b.forward(x, train),
+            Backbone::ResNet3d(b) => b.forward(x, train),
+            Backbone::SlowFast(b) => b.forward(x, train),
         }
+    }
+
+    /// Builds `kind`'s backbone under its source's names; returns it, its feature width and the
+    /// fc's path.
+    fn build<'a>(vs: &'a nn::VarStore, spec: &ModelSpec) -> Result<(Self, i64, nn::Path<'a>)> {
+        let ModelSpec::BuiltIn { kind, depth, num_segments, shift_div, norm_eval, frozen_stages, video, .. } = spec else {
+            bail!("not a built-in model");
+        };
+        let (root, head) = (vs.root() / "backbone", vs.root() / "cls_head" / "fc_cls");
+        if *kind != ModelKind::Tsm && *kind != ModelKind::Tsn && *depth != 50 && *kind != ModelKind::R2Plus1D {
+            bail!("{} is built with depth 50 only, got {depth}", kind.short_name());
+        }
+        Ok(match kind {
+            ModelKind::Tsm | ModelKind::Tsn => {
+                let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
+                let mut b = ResNet::new(&root, *depth, tsm)?;
+                (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
+                let w = b.out_channels;
+                (Backbone::ResNet(b), w, head)
+            }
+            ModelKind::R2Plus1D => {
+                let mut b = R2Plus1D::new(&vs.root(), *depth)?;
+                (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
+                let w = b.out_channels;
+                (Backbone::R2Plus1D(b), w, vs.root() / "fc")
+            }
+            ModelKind::I3D => {
+                let cfg = PathwayConfig::i3d(video.conv1_kernel, video.conv1_stride_t, video.pool1_stride_t);
+                let mut b = ResNet3d::new(&root, cfg, false);
+                (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
+                let w = b.out_channels;
+                (Backbone::ResNet3d(b), w, head)
+            }
+            ModelKind::SlowFast => {
+                let mut b = SlowFast::new(&root, video.resample_rate, video.speed_ratio, video.channel_ratio);
+                b.set_norms(*norm_eval, *frozen_stages);
+                let w = b.out_channels;
+                (Backbone::SlowFast(b), w, head)
+            }
+        })
     }
 }
 
@@ -198,35 +276,12 @@ impl Recognizer {
 
     fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
-            ModelSpec::BuiltIn {
-                kind,
-                depth,
-                num_classes,
-                num_segments,
-                shift_div,
-                weights,
-                seed,
-                dropout,
-                init_std,
-                norm_eval,
-                frozen_stages,
-            } => {
+            ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, .. } => {
                 tch::manual_seed(*seed);
                 let mut vs = nn::VarStore::new(device);
-                // Each family keeps its source's names: mmaction2 `backbone.` + `cls_head.fc_cls`
-                // for TSM/TSN, torchvision's root-level layers + `fc` for R(2+1)D.
-                let (backbone, width, fc_path) = if kind.is_3d() {
-                    let mut b = R2Plus1D::new(&vs.root(), *depth)?;
-                    (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
-                    let w = b.out_channels;
-                    (Backbone::R2Plus1D(b), w, vs.root() / "fc")
-                } else {
-                    let tsm = (*kind == ModelKind::Tsm).then_some((*num_segments, *shift_div));
-                    let mut b = ResNet::new(&(vs.root() / "backbone"), *depth, tsm)?;
-                    (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
-                    let w = b.out_channels;
-                    (Backbone::ResNet(b), w, vs.root() / "cls_head" / "fc_cls")
-                };
+                // Each family keeps its source's names: mmaction2 `backbone.` + `cls_head.fc_cls`,
+                // torchvision's root-level layers + `fc` for R(2+1)D.
+                let (backbone, width, fc_path) = Backbone::build(&vs, spec)?;
                 // fc ~ N(0, init_std), bias 0: mmaction2 TSMHead 0.001, TSNHead 0.01; torchvision
                 // VideoResNet 0.01.
                 let std = init_std.unwrap_or(if *kind == ModelKind::Tsm { 0.001 } else { 0.01 });
@@ -416,7 +471,7 @@ impl Recognizer {
                     }
                     // TSNHead: average features, dropout, then fc.
                     ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
-                    ModelKind::R2Plus1D => unreachable!("3D models take the arm above"),
+                    ModelKind::R2Plus1D | ModelKind::I3D | ModelKind::SlowFast => unreachable!("3D models take the arm above"),
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }
