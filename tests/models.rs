@@ -82,10 +82,11 @@ fn featurize_with_a_torchscript_model() {
     assert!(v.values().iter().all(|x| x.is_finite() && *x > -2.2 && *x < 2.7));
 }
 
-/// `vpipe featurize` with R(2+1)D from a pipeline file's split writes one 512-wide pooled
-/// feature per clip; a 2D model on the same NCTHW pipeline is refused, naming both layouts.
+/// `vpipe featurize` with each 3D model on a pipeline file's NCTHW split writes one pooled
+/// feature per clip of the model's width (R(2+1)D 512, I3D 2048, SlowFast 2304); a 2D model on
+/// the same pipeline is refused, naming both layouts.
 #[test]
-fn featurize_with_r2plus1d_from_a_pipeline_split() {
+fn featurize_with_each_3d_model_from_a_pipeline_split() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let yaml = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/r2plus1d_r18_mini.yaml"))
@@ -93,16 +94,22 @@ fn featurize_with_r2plus1d_from_a_pipeline_split() {
         .replace("../shared/data", data.to_str().unwrap());
     let cfg = dir.path().join("r.yaml");
     std::fs::write(&cfg, &yaml).unwrap();
-    let out = dir.path().join("r.parquet");
-    let args = ["featurize", "--config", cfg.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap()];
-    let o = common::vpipe().args(args).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut r = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap().build().unwrap();
-    let b = r.next().unwrap().unwrap();
-    assert_eq!(b.num_rows(), 8);
-    let f = b.column_by_name("feature").unwrap().as_any().downcast_ref::<arrow::array::FixedSizeListArray>().unwrap();
-    assert_eq!(f.value_length(), 512);
-    let o = common::vpipe().args(args).args(["--model", "tsn-r18", "--force"]).output().unwrap();
+    for (model, width) in [(None, 512), (Some("i3d-r50"), 2048), (Some("slowfast-r50"), 2304)] {
+        let out = dir.path().join(format!("{}.parquet", model.unwrap_or("r2plus1d")));
+        let args = ["featurize", "--config", cfg.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap()];
+        let o = common::vpipe().args(args).args(model.map(|m| ["--model", m]).into_iter().flatten()).output().unwrap();
+        assert!(o.status.success(), "{model:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let mut r = ParquetRecordBatchReaderBuilder::try_new(File::open(&out).unwrap()).unwrap().build().unwrap();
+        let b = r.next().unwrap().unwrap();
+        assert_eq!(b.num_rows(), 8, "{model:?}");
+        let f = b.column_by_name("feature").unwrap().as_any().downcast_ref::<arrow::array::FixedSizeListArray>().unwrap();
+        assert_eq!(f.value_length(), width, "{model:?}");
+    }
+    let out = dir.path().join("tsn.parquet");
+    let o = common::vpipe()
+        .args(["featurize", "--config", cfg.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap(), "--model", "tsn-r18"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("NCHW") && err.contains("NCTHW"), "{err}");
 }
@@ -151,12 +158,13 @@ fn randomised_for_reference(model: &Recognizer, x: &Tensor, head: &str, dir: &Pa
     std::fs::write(dir.join("x.f32"), xs.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
 }
 
-/// Runs `tests/reference/<script>` on `dir/w.safetensors`, `dir/x.f32` and `dims`, and checks the
-/// model's eval-mode logits against its output within 1e-4 of the largest logit.
-fn assert_matches_reference(python: &str, script: &str, model: &Recognizer, x: &Tensor, dims: &[i64], dir: &Path) {
+/// Runs `tests/reference/<script> [mode]` on `dir/w.safetensors`, `dir/x.f32` and `dims`, and
+/// checks the model's eval-mode logits against its output within 1e-4 of the largest logit.
+fn assert_matches_reference(python: &str, script: &str, mode: Option<&str>, model: &Recognizer, x: &Tensor, dims: &[i64], dir: &Path) {
     let out = dir.join("y.f32");
     let o = std::process::Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference").join(script))
+        .args(mode)
         .arg(dir.join("w.safetensors"))
         .arg(dir.join("x.f32"))
         .args(dims.iter().map(i64::to_string))
@@ -180,7 +188,7 @@ fn tsm_r18_forward_matches_an_independent_numpy_reference() {
     let model = Recognizer::new(&spec(3, None), Device::Cpu).unwrap();
     let x = Tensor::randn([16, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
     randomised_for_reference(&model, &x, "cls_head", dir.path());
-    assert_matches_reference(&python, "tsm_numpy.py", &model, &x, &[16, 3, 32, 32, 8], dir.path());
+    assert_matches_reference(&python, "tsm_numpy.py", None, &model, &x, &[16, 3, 32, 32, 8], dir.path());
 }
 
 /// R(2+1)D-18 (torchvision names) against `tests/reference/r2plus1d_numpy.py`, two 8-frame clips.
@@ -191,7 +199,30 @@ fn r2plus1d_18_forward_matches_an_independent_numpy_reference() {
     let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([2, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
     randomised_for_reference(&model, &x, "fc", dir.path());
-    assert_matches_reference(&python, "r2plus1d_numpy.py", &model, &x, &[2, 8, 32, 32], dir.path());
+    assert_matches_reference(&python, "r2plus1d_numpy.py", None, &model, &x, &[2, 8, 32, 32], dir.path());
+}
+
+/// I3D-R50 (mmaction2 names, i3d_r50.py settings) against `tests/reference/resnet3d_numpy.py`.
+#[test]
+fn i3d_r50_forward_matches_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("i3d-r50", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+    randomised_for_reference(&model, &x, "cls_head", dir.path());
+    assert_matches_reference(&python, "resnet3d_numpy.py", Some("i3d"), &model, &x, &[1, 8, 32, 32], dir.path());
+}
+
+/// SlowFast-R50 (τ 8, α 8, β 8) against the same reference: the slow pathway on frames 0 and 8,
+/// the fast one on all 16, four lateral fusions, fast-then-slow pooled features.
+#[test]
+fn slowfast_r50_forward_matches_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("slowfast-r50", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 3, 16, 32, 32], (tch::Kind::Float, Device::Cpu));
+    randomised_for_reference(&model, &x, "cls_head", dir.path());
+    assert_matches_reference(&python, "resnet3d_numpy.py", Some("slowfast"), &model, &x, &[1, 16, 32, 32], dir.path());
 }
 
 /// A torchvision `r2plus1d_18` checkpoint (a plain state_dict with `num_batches_tracked`, as
@@ -201,49 +232,46 @@ fn converted_torchvision_r2plus1d_checkpoint_reproduces_the_model() {
     let Some(python) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 5, 1, None).spec(9).unwrap(), Device::Cpu).unwrap();
-    let orig = dir.path().join("orig.safetensors");
-    model.save(&orig).unwrap();
-    let pth = dir.path().join("r2plus1d_18.pth");
-    let converted = dir.path().join("converted.safetensors");
-    for args in [
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/make_pth.py"), orig.clone(), pth.clone(), "--plain".into()],
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/convert_mmaction2_checkpoint.py"), pth.clone(), converted.clone()],
-    ] {
-        let o = std::process::Command::new(&python).args(&args).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    let converted = pth_round_trip(&python, &model, dir.path(), true);
     let loaded = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 5, 1, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
     assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
 }
 
+/// Writes `model` as a `.pth` (`make_pth.py`: mmaction2's `{'state_dict': module.…}` with
+/// `num_batches_tracked`, or with `plain` torchvision's bare state_dict), converts it with
+/// `scripts/convert_mmaction2_checkpoint.py` and returns the `.safetensors` path.
+fn pth_round_trip(python: &str, model: &Recognizer, dir: &Path, plain: bool) -> std::path::PathBuf {
+    let orig = dir.join("orig.safetensors");
+    model.save(&orig).unwrap();
+    let (pth, converted) = (dir.join("model.pth"), dir.join("converted.safetensors"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut make = vec![root.join("tests/reference/make_pth.py"), orig, pth.clone()];
+    if plain {
+        make.push("--plain".into());
+    }
+    for args in [make, vec![root.join("scripts/convert_mmaction2_checkpoint.py"), pth, converted.clone()]] {
+        let o = std::process::Command::new(python).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let names: Vec<String> = Tensor::read_safetensors(&converted).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().all(|n| !n.starts_with("module.") && !n.ends_with("num_batches_tracked")), "{names:?}");
+    converted
+}
+
+/// mmaction2 checkpoints of TSM, I3D and SlowFast convert and load under their own names, and
+/// the loaded model gives the original's logits exactly.
 #[test]
 fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
     let Some(python) = common::python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let spec50 = ModelConfig::named("tsm-r50", 7, 8, None).spec(11).unwrap();
-    let model = Recognizer::new(&spec50, Device::Cpu).unwrap();
-    let orig = dir.path().join("orig.safetensors");
-    model.save(&orig).unwrap();
-    let pth = dir.path().join("tsm_r50.pth");
-    let run = |args: &[&std::ffi::OsStr]| {
-        let o = std::process::Command::new(&python).args(args).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    run(&[concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/make_pth.py").as_ref(), orig.as_os_str(), pth.as_os_str()]);
-    let converted = dir.path().join("converted.safetensors");
-    let msg = run(&[
-        concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/convert_mmaction2_checkpoint.py").as_ref(),
-        pth.as_os_str(),
-        converted.as_os_str(),
-    ]);
-    assert!(msg.contains("tensors"), "{msg}");
-    let names: Vec<String> = Tensor::read_safetensors(&converted).unwrap().into_iter().map(|(n, _)| n).collect();
-    assert!(names.iter().all(|n| !n.starts_with("module.") && !n.ends_with("num_batches_tracked")), "{names:?}");
-    let loaded = Recognizer::new(&ModelConfig::named("tsm-r50", 7, 8, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
-    let x = Tensor::randn([8, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
-    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
+    for (name, shape) in [("tsm-r50", vec![8, 3, 32, 32]), ("i3d-r50", vec![1, 3, 8, 32, 32]), ("slowfast-r50", vec![1, 3, 16, 32, 32])] {
+        let dir = tempfile::tempdir().unwrap();
+        let model = Recognizer::new(&ModelConfig::named(name, 7, 8, None).spec(11).unwrap(), Device::Cpu).unwrap();
+        let converted = pth_round_trip(&python, &model, dir.path(), false);
+        let loaded = Recognizer::new(&ModelConfig::named(name, 7, 8, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
+        let x = Tensor::randn(shape.as_slice(), (tch::Kind::Float, Device::Cpu));
+        assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits), "{name}");
+    }
 }
 
 /// `load_from` for fine-tuning (mmaction2 `strict=False`): a Kinetics-style checkpoint with a
@@ -268,4 +296,27 @@ fn load_from_skips_a_head_of_another_size() {
     Recognizer::new(&self::spec(0, None), Device::Cpu).unwrap().save(&tsm).unwrap();
     let e = model.load_matching(&tsm).unwrap_err().to_string();
     assert!(e.contains("tsm.safetensors") && e.contains("no tensor matches"), "{e}");
+}
+
+/// A tiny SlowFast forward/backward: 2304-wide features, and gradients reach both pathways, the
+/// lateral convs and the head.
+#[test]
+fn slowfast_forward_backward_reaches_both_pathways() {
+    let spec = ModelConfig::named("slowfast-r50", 3, 1, None).spec(1).unwrap();
+    let model = Recognizer::trainable(&spec, Device::Cpu).unwrap();
+    let x = Tensor::randn([2, 3, 16, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let out = model.forward_t(&x, true).unwrap();
+    assert_eq!(out.logits.size(), [2, 3]);
+    assert_eq!(out.features.as_ref().unwrap().size(), [2, 2304]);
+    out.logits.cross_entropy_for_logits(&Tensor::from_slice(&[0i64, 2])).backward();
+    let params = model.parameters().unwrap();
+    for name in [
+        "backbone.slow_path.conv1.conv.weight",
+        "backbone.fast_path.conv1.conv.weight",
+        "backbone.slow_path.layer3_lateral.conv.weight",
+        "cls_head.fc_cls.weight",
+    ] {
+        let g = params[name].grad();
+        assert!(g.defined() && g.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0, "no gradient at {name}");
+    }
 }
