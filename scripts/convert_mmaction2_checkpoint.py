@@ -4,6 +4,7 @@ vpipe loads (`vpipe run --load-from`, `model.weights`, `vpipe featurize --weight
 
     scripts/convert_mmaction2_checkpoint.py tsm_r50_1x1x8_50e_kinetics400_rgb.pth tsm_r50_k400.safetensors
     scripts/convert_mmaction2_checkpoint.py r2plus1d_18-91a641e6.pth r2plus1d_18_k400.safetensors
+    scripts/convert_mmaction2_checkpoint.py r2plus1d_34_clip32_ft_kinetics_from_ig65m_f128022400.pkl r2plus1d_34_k400.safetensors
 
 Works without PyTorch: the .pth zip archive (torch >= 1.6 format) is read with pickle and numpy.
 Name mapping (vpipe uses mmaction2's names, so it is nearly the identity):
@@ -13,6 +14,11 @@ Name mapping (vpipe uses mmaction2's names, so it is nearly the identity):
   - the layout is recognised by its names: mmaction2 (`backbone.*`, `cls_head.*` kept; others,
     e.g. `data_preprocessor`, are reported) or torchvision's video ResNets (`stem.*`,
     `layer1-4.*`, `fc.*`: R(2+1)D-18, which vpipe builds under the same names).
+A VMZ / Caffe2 `.pkl` (`{'blobs': {name: array}}`) of R(2+1)D-18 or -34 is renamed to torchvision's
+names, as ig65m-pytorch's converter maps them (`conv1_middle` → `stem.0`, `comp_{i}_conv_{j}_middle`
+→ `layer{L}.{b}.conv{j}.0.0`, `comp_{i}_spatbn_{j}` → `….conv{j}.1`, `shortcut_projection_{i}` →
+`….downsample`, `last_out_L{n}` → `fc`; BN `_s/_b/_rm/_riv` → weight/bias/running_mean/running_var);
+solver blobs (`*_momentum`, `lr`, `model_iter`) are dropped and reported.
 Tensors are written as float32 (half/bfloat16 checkpoints are widened).
 """
 import argparse
@@ -93,7 +99,63 @@ LAYOUTS = {
 }
 
 
+def vmz_to_torchvision(blobs):
+    """torchvision names for the blobs of a VMZ R(2+1)D model; returns (tensors, dropped)."""
+    blocks = sorted({int(k.split("_")[1]) for k in blobs if k.startswith("comp_")})
+    counts = {8: [2, 2, 2, 2], 16: [3, 4, 6, 3]}.get(len(blocks))
+    if counts is None:
+        sys.exit(f"VMZ checkpoint with {len(blocks)} residual blocks: only R(2+1)D-18 (8) and -34 (16) are known")
+    out, used = OrderedDict(), set()
+
+    def take(dst, src):
+        if src not in blobs:
+            sys.exit(f"VMZ checkpoint lacks blob {src!r} (for {dst})")
+        out[dst] = blobs[src]
+        used.add(src)
+
+    def conv(dst, src):
+        take(dst + ".weight", src + "_w")
+
+    def bn(dst, src):
+        for ours, theirs in (("weight", "s"), ("bias", "b"), ("running_mean", "rm"), ("running_var", "riv")):
+            take(f"{dst}.{ours}", f"{src}_{theirs}")
+
+    conv("stem.0", "conv1_middle")
+    bn("stem.1", "conv1_middle_spatbn_relu")
+    conv("stem.3", "conv1")
+    bn("stem.4", "conv1_spatbn_relu")
+    i = 0
+    for layer, n in enumerate(counts, 1):
+        for b in range(n):
+            pre = f"layer{layer}.{b}"
+            for j in (1, 2):
+                conv(f"{pre}.conv{j}.0.0", f"comp_{i}_conv_{j}_middle")
+                bn(f"{pre}.conv{j}.0.1", f"comp_{i}_spatbn_{j}_middle")
+                conv(f"{pre}.conv{j}.0.3", f"comp_{i}_conv_{j}")
+                bn(f"{pre}.conv{j}.1", f"comp_{i}_spatbn_{j}")
+            if f"shortcut_projection_{i}_w" in blobs:
+                conv(f"{pre}.downsample.0", f"shortcut_projection_{i}")
+                bn(f"{pre}.downsample.1", f"shortcut_projection_{i}_spatbn")
+            i += 1
+    fc = [k[: -len("_w")] for k in blobs if k.startswith("last_out_L") and k.endswith("_w")]
+    if len(fc) == 1:
+        take("fc.weight", fc[0] + "_w")
+        take("fc.bias", fc[0] + "_b")
+    tensors = OrderedDict((k, np.ascontiguousarray(np.asarray(v).astype(np.float32))) for k, v in out.items())
+    return tensors, sorted(k for k in blobs if k not in used)
+
+
+def load_any(path):
+    """The checkpoint object: a torch zip `.pth`, or a Caffe2 pickle `.pkl`."""
+    if path.endswith(".pkl"):
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    return load_pth(path)
+
+
 def convert(obj):
+    if isinstance(obj, dict) and isinstance(obj.get("blobs"), dict):
+        return vmz_to_torchvision(obj["blobs"])
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     names = [k[len("module."):] if k.startswith("module.") else k for k in state]
     keep = next((p for marker, p in LAYOUTS.items() if any(n.startswith(marker) for n in names)), ())
@@ -116,7 +178,7 @@ def main():
     a = ap.parse_args()
     from safetensors.numpy import save_file
 
-    tensors, dropped = convert(load_pth(a.pth))
+    tensors, dropped = convert(load_any(a.pth))
     if not tensors:
         sys.exit(f"{a.pth}: no mmaction2 (backbone.*, cls_head.*) or torchvision (stem.*, layer*, fc.*) weights found")
     tmp = a.out + ".tmp"

@@ -199,7 +199,18 @@ fn r2plus1d_18_forward_matches_an_independent_numpy_reference() {
     let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([2, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
     randomised_for_reference(&model, &x, "fc", dir.path());
-    assert_matches_reference(&python, "r2plus1d_numpy.py", None, &model, &x, &[2, 8, 32, 32], dir.path());
+    assert_matches_reference(&python, "r2plus1d_numpy.py", Some("18"), &model, &x, &[2, 8, 32, 32], dir.path());
+}
+
+/// VMZ's R(2+1)D-34 (wider second conv in layers 2–4's first block, BatchNorm eps 1e-3).
+#[test]
+fn r2plus1d_34_forward_matches_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("r2plus1d-r34", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+    randomised_for_reference(&model, &x, "fc", dir.path());
+    assert_matches_reference(&python, "r2plus1d_numpy.py", Some("34"), &model, &x, &[1, 8, 32, 32], dir.path());
 }
 
 /// I3D-R50 (mmaction2 names, i3d_r50.py settings) against `tests/reference/resnet3d_numpy.py`.
@@ -296,6 +307,33 @@ fn load_from_skips_a_head_of_another_size() {
     Recognizer::new(&self::spec(0, None), Device::Cpu).unwrap().save(&tsm).unwrap();
     let e = model.load_matching(&tsm).unwrap_err().to_string();
     assert!(e.contains("tsm.safetensors") && e.contains("no tensor matches"), "{e}");
+}
+
+/// A VMZ / Caffe2 R(2+1)D-34 `.pkl` (blob names as VMZ writes them, solver blobs included)
+/// converts to torchvision's names and reproduces the model it was written from.
+#[test]
+fn converted_vmz_r2plus1d_34_pkl_reproduces_the_model() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&ModelConfig::named("r2plus1d-r34", 7, 1, None).spec(3).unwrap(), Device::Cpu).unwrap();
+    let orig = dir.path().join("orig.safetensors");
+    model.save(&orig).unwrap();
+    let (pkl, converted) = (dir.path().join("r2plus1d_34.pkl"), dir.path().join("converted.safetensors"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut msg = String::new();
+    for args in [
+        vec![root.join("tests/reference/make_vmz_pkl.py"), orig, pkl.clone()],
+        vec![root.join("scripts/convert_mmaction2_checkpoint.py"), pkl, converted.clone()],
+    ] {
+        let o = std::process::Command::new(&python).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        msg = String::from_utf8_lossy(&o.stdout).into_owned();
+    }
+    // 70 momentum blobs (69 convs and the fc) plus `lr` and `model_iter`.
+    assert!(msg.contains("dropped 72"), "solver blobs reported: {msg}");
+    let loaded = Recognizer::new(&ModelConfig::named("r2plus1d-r34", 7, 1, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
+    let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
 }
 
 /// A tiny SlowFast forward/backward: 2304-wide features, and gradients reach both pathways, the

@@ -1,6 +1,9 @@
 //! R(2+1)D-18/34 backbones in torchvision's `VideoResNet` layout (`torchvision/models/video/
-//! resnet.py`, `r2plus1d_18`; depth 34 is the same blocks in ResNet-34's [3, 4, 6, 3] stages, the
-//! layout of VMZ's `r2plus1d_34`), so a torchvision state_dict loads under its own names:
+//! resnet.py`, `r2plus1d_18`), so a torchvision state_dict loads under its own names. Depth 34 is
+//! VMZ's `r2plus1d_34` (the Caffe2 model behind the IG-65M / Kinetics R(2+1)D-34 weights, as
+//! ig65m-pytorch rebuilds it on torchvision's classes): [3, 4, 6, 3] blocks, the second (2+1)D
+//! conv of the first block of layers 2–4 with mid channels from (planes, planes) (288, 576,
+//! 1152; VMZ issue 89), and Caffe2's BatchNorm epsilon 1e-3. Names:
 //!
 //! `stem.0.weight` (3→45, 1×7×7, stride 1×2×2), `stem.1.*` (BN), `stem.3.weight` (45→64, 3×1×1),
 //! `stem.4.*`; per block `layer{1..4}.{i}.conv{1,2}.0.0.weight` (spatial 1×3×3, stride 1×s×s),
@@ -12,7 +15,12 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use super::layers3d::{bn3d as bn, conv3d};
+use super::layers3d::conv3d;
+
+/// BatchNorm3d with `eps` (torchvision 1e-5, Caffe2/VMZ 1e-3).
+fn bn(p: nn::Path, c: i64, eps: f64) -> nn::BatchNorm {
+    nn::batch_norm3d(p, c, nn::BatchNormConfig { eps, ..Default::default() })
+}
 
 /// torchvision `Conv2Plus1D` (a Sequential: 0 spatial conv, 1 BN, 2 ReLU, 3 temporal conv)
 /// followed by the block's BN.
@@ -26,13 +34,13 @@ struct Conv2Plus1D {
 
 impl Conv2Plus1D {
     /// Under `p` (`conv1` / `conv2` of a block): `p.0.{0,1,3}` and `p.1`.
-    fn new(p: &nn::Path, cin: i64, cout: i64, mid: i64, stride: i64) -> Self {
+    fn new(p: &nn::Path, cin: i64, cout: i64, mid: i64, stride: i64, eps: f64) -> Self {
         let seq = p / "0";
         Conv2Plus1D {
             spatial: conv3d(&seq / "0", cin, mid, [1, 3, 3], [1, stride, stride], [0, 1, 1]),
-            mid_bn: bn(&seq / "1", mid),
+            mid_bn: bn(&seq / "1", mid, eps),
             temporal: conv3d(&seq / "3", mid, cout, [3, 1, 1], [stride, 1, 1], [1, 0, 0]),
-            bn: bn(p / "1", cout),
+            bn: bn(p / "1", cout, eps),
         }
     }
 
@@ -88,15 +96,15 @@ impl R2Plus1D {
     /// # Errors
     /// Another depth.
     pub fn new(p: &nn::Path, depth: u32) -> anyhow::Result<Self> {
-        let counts: [usize; 4] = match depth {
-            18 => [2, 2, 2, 2],
-            34 => [3, 4, 6, 3],
+        let (counts, eps): ([usize; 4], f64) = match depth {
+            18 => ([2, 2, 2, 2], 1e-5),
+            34 => ([3, 4, 6, 3], 1e-3),
             d => anyhow::bail!("R(2+1)D depth {d} is not supported (18 or 34)"),
         };
         let stem = p / "stem";
         let stem = [
-            (conv3d(&stem / "0", 3, 45, [1, 7, 7], [1, 2, 2], [0, 3, 3]), bn(&stem / "1", 45)),
-            (conv3d(&stem / "3", 45, 64, [3, 1, 1], [1, 1, 1], [1, 0, 0]), bn(&stem / "4", 64)),
+            (conv3d(&stem / "0", 3, 45, [1, 7, 7], [1, 2, 2], [0, 3, 3]), bn(&stem / "1", 45, eps)),
+            (conv3d(&stem / "3", 45, 64, [3, 1, 1], [1, 1, 1], [1, 0, 0]), bn(&stem / "4", 64, eps)),
         ];
         let mut blocks = Vec::new();
         let mut cin = 64;
@@ -107,13 +115,15 @@ impl R2Plus1D {
                 let bp = &lp / bi.to_string();
                 let stride = if bi == 0 && li > 0 { 2 } else { 1 };
                 let mid = midplanes(cin, planes);
+                // VMZ's 34-layer model sizes the second conv by its own (planes → planes).
+                let mid2 = if depth == 34 { midplanes(planes, planes) } else { mid };
                 let downsample = (stride != 1 || cin != planes).then(|| {
                     let d = &bp / "downsample";
-                    (conv3d(&d / "0", cin, planes, [1, 1, 1], [stride; 3], [0, 0, 0]), bn(&d / "1", planes))
+                    (conv3d(&d / "0", cin, planes, [1, 1, 1], [stride; 3], [0, 0, 0]), bn(&d / "1", planes, eps))
                 });
                 blocks.push(Block {
-                    conv1: Conv2Plus1D::new(&(&bp / "conv1"), cin, planes, mid, stride),
-                    conv2: Conv2Plus1D::new(&(&bp / "conv2"), planes, planes, mid, 1),
+                    conv1: Conv2Plus1D::new(&(&bp / "conv1"), cin, planes, mid, stride, eps),
+                    conv2: Conv2Plus1D::new(&(&bp / "conv2"), planes, planes, mid2, 1, eps),
                     downsample,
                     stage: li as i64 + 1,
                 });
@@ -164,5 +174,18 @@ mod tests {
         let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, tch::Device::Cpu));
         assert_eq!(net.forward(&x, false).size(), [1, 512]);
         assert!(R2Plus1D::new(&vs.root(), 50).is_err());
+    }
+
+    #[test]
+    fn r2plus1d_34_is_vmzs_variant() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        R2Plus1D::new(&vs.root(), 34).unwrap();
+        let v = vs.variables();
+        let shape = |k: &str| v.get(k).unwrap_or_else(|| panic!("missing {k}")).size();
+        assert_eq!(shape("layer2.0.conv1.0.0.weight"), [230, 64, 1, 3, 3]);
+        assert_eq!(shape("layer2.0.conv2.0.0.weight"), [288, 128, 1, 3, 3], "VMZ issue 89");
+        assert_eq!(shape("layer4.0.conv2.0.3.weight"), [512, 1152, 3, 1, 1]);
+        assert_eq!(shape("layer3.5.conv2.0.0.weight"), [576, 256, 1, 3, 3]);
+        assert!(v.contains_key("layer4.2.conv2.1.running_var") && !v.contains_key("layer4.3.conv1.0.0.weight"));
     }
 }

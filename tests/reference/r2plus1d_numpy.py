@@ -1,7 +1,9 @@
-"""Independent NumPy forward pass of torchvision's R(2+1)D-18 (`r2plus1d_18`, eval mode), for the
-parity test.
+"""Independent NumPy forward pass of torchvision's R(2+1)D-18 (`r2plus1d_18`) and VMZ's R(2+1)D-34
+(eval mode), for the parity tests.
 
-Usage: r2plus1d_numpy.py WEIGHTS.safetensors INPUT.f32 N T H W OUT.f32
+Usage: r2plus1d_numpy.py {18|34} WEIGHTS.safetensors INPUT.f32 N T H W OUT.f32
+Depth 34: [3, 4, 6, 3] blocks and Caffe2's BatchNorm epsilon 1e-3 (mid channels come from the
+weights' shapes).
 Reads weights with torchvision state_dict names, the input as raw little-endian float32
 (N, 3, T, H, W), and writes the logits (N, num_classes) as raw float32.
 Architecture (torchvision/models/video/resnet.py): R2Plus1dStem, then 4 stages of 2 BasicBlocks
@@ -29,10 +31,13 @@ def conv3d(x, w, stride, pad):
     return np.einsum("ncaijtuv,ocaij->notuv", cols, w, optimize=True)
 
 
+EPS = 1e-5
+
+
 def bn(x, p, prefix):
     g, b = p[prefix + ".weight"], p[prefix + ".bias"]
     m, v = p[prefix + ".running_mean"], p[prefix + ".running_var"]
-    s = g / np.sqrt(v + 1e-5)
+    s = g / np.sqrt(v + EPS)
     shape = (1, -1, 1, 1, 1)
     return x * s.reshape(shape) + (b - m * s).reshape(shape)
 
@@ -47,13 +52,16 @@ def conv2plus1d(x, p, prefix, s):
 
 
 def main():
-    wpath, xpath, n, t, h, w, out = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7]), sys.argv[7]
+    global EPS
+    depth, wpath, xpath, n, t, h, w, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), sys.argv[8]
+    EPS = 1e-3 if depth == 34 else 1e-5
+    blocks = [3, 4, 6, 3] if depth == 34 else [2, 2, 2, 2]
     p = {k: v.astype(np.float64) for k, v in load_file(wpath).items()}
     x = np.fromfile(xpath, dtype="<f4").reshape(n, 3, t, h, w).astype(np.float64)
     y = relu(bn(conv3d(x, p["stem.0.weight"], (1, 2, 2), (0, 3, 3)), p, "stem.1"))
     y = relu(bn(conv3d(y, p["stem.3.weight"], (1, 1, 1), (1, 0, 0)), p, "stem.4"))
     for layer in range(1, 5):
-        for block in range(2):
+        for block in range(blocks[layer - 1]):
             pre = f"layer{layer}.{block}"
             s = 2 if layer > 1 and block == 0 else 1
             r = relu(conv2plus1d(y, p, pre + ".conv1", s))
