@@ -298,6 +298,33 @@ fn rows_and_errors(part: &Path, errors: &Path) -> (Vec<(String, i32, Vec<f32>)>,
     (rows, (0..e.num_rows()).map(|i| (ev.value(i).to_string(), es.value(i).to_string())).collect())
 }
 
+/// The part and errors files of an unsharded featurize output folder.
+fn shard_files(d: &Path) -> (PathBuf, PathBuf) {
+    (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"))
+}
+
+/// The featurize flags of the resumable-shard tests (a 10-sample list with a corrupt and a
+/// missing video, chunks of 2, output `out`), and the rows and error records of an
+/// uninterrupted run of them.
+#[allow(clippy::type_complexity)]
+fn uninterrupted_shard(data: &Path, dir: &Path) -> (impl Fn(&Path) -> Vec<String>, (Vec<(String, i32, Vec<f32>)>, Vec<(String, String)>)) {
+    let ann = list_with_failures_inside(data, dir);
+    let root = data.join("mini/videos");
+    let args = move |out: &Path| -> Vec<String> {
+        ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--batch-size", "3"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["--commit-every".into(), "2".into(), "--out".into(), s(out).into()])
+            .collect()
+    };
+    let whole = dir.join("whole");
+    let o = common::vpipe().arg("featurize").args(args(&whole)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (p, e) = shard_files(&whole);
+    let expected = rows_and_errors(&p, &e);
+    (args, expected)
+}
+
 /// Issue 9: a shard SIGKILLed at any moment — before its first commit, between the two renames
 /// of a chunk, between commits, after the part file's rename, after the manifest — and run
 /// again ends with exactly the rows (and failure records) of an uninterrupted run.
@@ -306,21 +333,7 @@ fn a_shard_killed_at_any_point_resumes_to_the_rows_of_an_uninterrupted_run() {
     use std::os::unix::process::ExitStatusExt;
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let ann = list_with_failures_inside(&data, dir.path());
-    let root = data.join("mini/videos");
-    let args = |out: &Path| -> Vec<String> {
-        ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--batch-size", "3"]
-            .iter()
-            .map(|a| a.to_string())
-            .chain(["--commit-every".into(), "2".into(), "--out".into(), s(out).into()])
-            .collect()
-    };
-    let whole = dir.path().join("whole");
-    let o = common::vpipe().arg("featurize").args(args(&whole)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let part = |d: &Path| (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"));
-    let (p, e) = part(&whole);
-    let expected = rows_and_errors(&p, &e);
+    let (args, expected) = uninterrupted_shard(&data, dir.path());
     assert_eq!(expected.0.len(), 8, "8 good videos");
     assert_eq!(expected.1.iter().map(|(v, _)| v.rsplit('/').next().unwrap()).collect::<Vec<_>>(), ["corrupted.mp4", "does_not_exist.avi"]);
 
@@ -337,7 +350,7 @@ fn a_shard_killed_at_any_point_resumes_to_the_rows_of_an_uninterrupted_run() {
         if point.starts_with("commit") || point == "chunk-1" {
             assert!(err.contains("resumed after"), "{point}: {err}");
         }
-        let (p, e) = part(&out);
+        let (p, e) = shard_files(&out);
         assert_eq!(rows_and_errors(&p, &e), expected, "{point}: rows after resume");
         assert!(!out.join(".part-00000-of-00001.work").exists(), "{point}: work folder removed");
     }
@@ -354,7 +367,7 @@ fn sigterm_commits_and_exits_with_its_own_code_and_the_rerun_completes() {
     let out = dir.path().join("o");
     let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "1", "--batch-size", "1"];
     let args = [&args[..], &["--commit-every", "1", "--out", s(&out)]].concat();
-    let mut child = common::vpipe().arg("featurize").args(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = common::vpipe().arg("featurize").args(&args).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let work = out.join(".part-00000-of-00001.work");
     let start = std::time::Instant::now();
     while !work.join("chunk-000001.json").exists() {
@@ -412,21 +425,7 @@ impl Drop for Tmpfs {
 fn a_full_disk_is_a_clear_error_and_the_rerun_resumes() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let root = data.join("mini/videos");
-    let ann = list_with_failures_inside(&data, dir.path());
-    let args = |out: &Path| -> Vec<String> {
-        ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--workers", "2", "--batch-size", "3"]
-            .iter()
-            .map(|a| a.to_string())
-            .chain(["--commit-every".into(), "2".into(), "--out".into(), s(out).into()])
-            .collect()
-    };
-    let whole = dir.path().join("whole");
-    let o = common::vpipe().arg("featurize").args(args(&whole)).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let part = |d: &Path| (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"));
-    let (p, e) = part(&whole);
-    let expected = rows_and_errors(&p, &e);
+    let (args, expected) = uninterrupted_shard(&data, dir.path());
 
     // 40 KiB holds the job record and two chunks (~12 KiB each), not the whole shard.
     let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "40k") else { return };
@@ -445,6 +444,6 @@ fn a_full_disk_is_a_clear_error_and_the_rerun_resumes() {
     let o = common::vpipe().arg("featurize").args(args(&out)).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("resumed after"), "{err}");
-    let (p, e) = part(&out);
+    let (p, e) = shard_files(&out);
     assert_eq!(rows_and_errors(&p, &e), expected, "rows after the disk had space again");
 }
