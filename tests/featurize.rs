@@ -447,3 +447,45 @@ fn a_full_disk_is_a_clear_error_and_the_rerun_resumes() {
     let (p, e) = shard_files(&out);
     assert_eq!(rows_and_errors(&p, &e), expected, "rows after the disk had space again");
 }
+
+/// A batch that fails as a whole (frames of different sizes cannot be collated: no crop in the
+/// pipeline) leaves one error record per sample of it, so rows and records still account for
+/// every video of the list.
+#[test]
+fn a_failed_batch_records_each_of_its_samples() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mixed.yaml");
+    let mini = data.join("mini");
+    std::fs::write(
+        &cfg,
+        format!(
+            "source: {{type: VideoList, ann_file: {}, root: {}}}\npipeline:\n\
+             \x20 - {{type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 2, test_mode: true}}\n\
+             \x20 - {{type: DecordDecode}}\n\
+             \x20 - {{type: Resize, scale: [-1, 64]}}\n\
+             \x20 - {{type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}}\n\
+             \x20 - {{type: FormatShape, input_format: NCHW}}\n\
+             model: {{type: tsn-r18, num_classes: 5, num_segments: 2}}\nbatch_size: 2\n",
+            s(&mini.join("mini_videos.txt")),
+            s(&mini.join("videos"))
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("o");
+    let o = common::vpipe().args(["featurize", "--config", s(&cfg), "--out", s(&out), "--workers", "1"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (p, e) = shard_files(&out);
+    let (rows, errors) = rows_and_errors(&p, &e);
+    assert!(errors.iter().all(|(_, stage)| stage == "collate") && errors.len() >= 2, "{errors:?}");
+    let mut seen: Vec<String> = rows.iter().map(|r| r.0.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    seen.extend(errors.iter().map(|(v, _)| v.rsplit("videos/").next().unwrap().to_string()));
+    seen.sort();
+    let mut listed: Vec<String> = std::fs::read_to_string(mini.join("mini_videos.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(seen, listed, "every video has rows or an error record");
+}

@@ -103,8 +103,12 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
                 Ok(())
             }
             Err(f) => {
-                let at = start + out.last_items().iter().copied().min().unwrap_or(0);
-                writer.fail(at, ErrorRecord { video: f.path.clone(), stage: f.stage.clone(), message: f.message.clone() });
+                // A batch-level failure (collate, model) loses every sample of the batch: one
+                // record each, so that rows plus records still account for the whole list.
+                for &i in out.last_items() {
+                    let video = job.samples.get(start + i).map_or_else(|| f.path.clone(), |s| s.path.display().to_string());
+                    writer.fail(start + i, ErrorRecord { video, stage: f.stage.clone(), message: f.message.clone() });
+                }
                 out.record(f)
             }
         };
