@@ -12,7 +12,12 @@ fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batc
     let cfg = PipelineConfig::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini.yaml"))).unwrap();
     let split = cfg.split(SplitName::Train).unwrap();
     let parts = split_pipeline(&split.pipeline).unwrap();
-    let source = SourceConfig::VideoList { ann_file: data.join("mini/mini_videos.txt"), root: data.join("mini/videos") };
+    let source = SourceConfig::VideoList {
+        ann_file: data.join("mini/mini_videos.txt"),
+        root: data.join("mini/videos"),
+        multi_class: false,
+        num_classes: None,
+    };
     let pipeline = DataPipeline::build(parts, cfg.seed, epoch, source.rawframe_spec().unwrap()).unwrap();
     let order = epoch_order(&source.samples().unwrap(), cfg.seed, epoch, true);
     batches("loader", order, pipeline, split.batch_size, PoolConfig { workers, capacity: 2 * workers }, Settings::default())

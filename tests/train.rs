@@ -107,6 +107,7 @@ fn multi_label_training_logs_map_and_keeps_the_best_map_checkpoint() {
     std::fs::write(&ann, list).unwrap();
     let yaml = mini_yaml(&data, dir.path(), |t| {
         t.replace(&format!("{}", data.join("mini/mini_videos.txt").display()), ann.to_str().unwrap())
+            .replace(", root: ", ", multi_class: true, num_classes: 8, root: ")
             .replace(
                 "num_classes: 5, dropout: 0.5, average_clips: prob",
                 "num_classes: 8, dropout: 0.5, average_clips: sigmoid_max, loss: BCELossWithLogits",

@@ -131,8 +131,12 @@ pub fn run(a: Args) -> Result<()> {
             filename_tmpl: a.filename_tmpl.as_deref().map(FilenameTemplate::parse).transpose()?,
             start_index: a.start_index,
             modality: a.modality,
+            multi_class: false,
+            num_classes: None,
         },
-        (Some(ann), Some(root), _) => SourceConfig::VideoList { ann_file: ann.clone(), root: root.clone() },
+        (Some(ann), Some(root), _) => {
+            SourceConfig::VideoList { ann_file: ann.clone(), root: root.clone(), multi_class: false, num_classes: None }
+        }
         (Some(_), None, _) => bail!("--ann needs --root (the folder its paths are relative to)"),
         (None, Some(root), _) => SourceConfig::VideoFolder { root: root.clone() },
         (None, None, Some(s)) => s.clone(),
