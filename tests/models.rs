@@ -191,7 +191,7 @@ fn tsm_r18_forward_matches_an_independent_numpy_reference() {
     assert_matches_reference(&python, "tsm_numpy.py", None, &model, &x, &[16, 3, 32, 32, 8], dir.path());
 }
 
-/// R(2+1)D-18 (torchvision names) against `tests/reference/r2plus1d_numpy.py`, two 8-frame clips.
+/// R(2+1)D-18 (torchvision names) against `tests/reference/video_resnet_numpy.py`, two 8-frame clips.
 #[test]
 fn r2plus1d_18_forward_matches_an_independent_numpy_reference() {
     let Some(python) = common::python() else { return };
@@ -199,7 +199,20 @@ fn r2plus1d_18_forward_matches_an_independent_numpy_reference() {
     let model = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([2, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
     randomised_for_reference(&model, &x, "fc", dir.path());
-    assert_matches_reference(&python, "r2plus1d_numpy.py", Some("18"), &model, &x, &[2, 8, 32, 32], dir.path());
+    assert_matches_reference(&python, "video_resnet_numpy.py", Some("18"), &model, &x, &[2, 8, 32, 32], dir.path());
+}
+
+/// R3D-18 and MC3-18 (torchvision `r3d_18`, `mc3_18`) against the same reference.
+#[test]
+fn r3d_and_mc3_forward_match_an_independent_numpy_reference() {
+    let Some(python) = common::python() else { return };
+    for (name, mode) in [("r3d-r18", "r3d"), ("mc3-r18", "mc3")] {
+        let dir = tempfile::tempdir().unwrap();
+        let model = Recognizer::new(&ModelConfig::named(name, 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
+        let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
+        randomised_for_reference(&model, &x, "fc", dir.path());
+        assert_matches_reference(&python, "video_resnet_numpy.py", Some(mode), &model, &x, &[1, 8, 32, 32], dir.path());
+    }
 }
 
 /// VMZ's R(2+1)D-34 (wider second conv in layers 2–4's first block, BatchNorm eps 1e-3).
@@ -210,7 +223,7 @@ fn r2plus1d_34_forward_matches_an_independent_numpy_reference() {
     let model = Recognizer::new(&ModelConfig::named("r2plus1d-r34", 6, 1, None).spec(4).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
     randomised_for_reference(&model, &x, "fc", dir.path());
-    assert_matches_reference(&python, "r2plus1d_numpy.py", Some("34"), &model, &x, &[1, 8, 32, 32], dir.path());
+    assert_matches_reference(&python, "video_resnet_numpy.py", Some("34"), &model, &x, &[1, 8, 32, 32], dir.path());
 }
 
 /// I3D-R50 (mmaction2 names, i3d_r50.py settings) against `tests/reference/resnet3d_numpy.py`.

@@ -15,13 +15,14 @@ use crate::metrics::AverageClips;
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `TSM`, `TSN`, `R2Plus1D`, `I3D`, `SlowFast`, `TorchScript` (with `path`); or a short name
-    /// `tsm-r50`, `tsm-r18`, `tsn-r50`, `tsn-r18`, `r2plus1d-r18`, `r2plus1d-r34`, `i3d-r50`,
-    /// `slowfast-r50` (family and depth, the `--model` names); or a TorchScript file.
+    /// `TSM`, `TSN`, `R2Plus1D`, `R3D`, `MC3`, `I3D`, `SlowFast`, `TorchScript` (with `path`);
+    /// or a short name `tsm-r50`, `tsm-r18`, `tsn-r50`, `tsn-r18`, `r2plus1d-r18`,
+    /// `r2plus1d-r34`, `r3d-r18`, `mc3-r18`, `i3d-r50`, `slowfast-r50` (family and depth, the
+    /// `--model` names); or a TorchScript file.
     #[serde(rename = "type")]
     pub kind: ModelType,
-    /// ResNet depth: 18 or 50 for TSM/TSN (default 50), 18 or 34 for R2Plus1D (default 18), 50
-    /// for I3D and SlowFast; or the short name's.
+    /// ResNet depth: 18 or 50 for TSM/TSN (default 50), 18 or 34 for R2Plus1D (default 18), 18
+    /// for R3D/MC3, 50 for I3D and SlowFast; or the short name's.
     pub depth: Option<u32>,
     /// Images per view (TSM/TSN `num_segments`).
     #[serde(default = "eight")]
@@ -105,6 +106,8 @@ pub enum ModelName {
     TSM,
     TSN,
     R2Plus1D,
+    R3D,
+    MC3,
     I3D,
     SlowFast,
     TorchScript,
@@ -120,6 +123,10 @@ pub enum ModelName {
     R2Plus1DR18,
     #[serde(rename = "r2plus1d-r34")]
     R2Plus1DR34,
+    #[serde(rename = "r3d-r18")]
+    R3DR18,
+    #[serde(rename = "mc3-r18")]
+    MC3R18,
     #[serde(rename = "i3d-r50")]
     I3DR50,
     #[serde(rename = "slowfast-r50")]
@@ -179,7 +186,7 @@ impl ModelConfig {
             }
             ModelType::File(p) if p.is_file() => return Ok(Err(p)),
             ModelType::File(p) => bail!(
-                "unknown model {:?}: expected TSM, TSN, R2Plus1D, I3D, SlowFast, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18, r2plus1d-r18, r2plus1d-r34, i3d-r50, slowfast-r50 or a TorchScript file",
+                "unknown model {:?}: expected TSM, TSN, R2Plus1D, R3D, MC3, I3D, SlowFast, TorchScript, tsm-r50, tsm-r18, tsn-r50, tsn-r18, r2plus1d-r18, r2plus1d-r34, r3d-r18, mc3-r18, i3d-r50, slowfast-r50 or a TorchScript file",
                 p.display().to_string()
             ),
             ModelType::Named(n) => match n {
@@ -192,6 +199,8 @@ impl ModelConfig {
                 ModelName::R2Plus1D => (ModelKind::R2Plus1D, None),
                 ModelName::R2Plus1DR18 => (ModelKind::R2Plus1D, Some(18)),
                 ModelName::R2Plus1DR34 => (ModelKind::R2Plus1D, Some(34)),
+                ModelName::R3D | ModelName::R3DR18 => (ModelKind::R3D, Some(18)),
+                ModelName::MC3 | ModelName::MC3R18 => (ModelKind::MC3, Some(18)),
                 ModelName::I3D | ModelName::I3DR50 => (ModelKind::I3D, Some(50)),
                 ModelName::SlowFast | ModelName::SlowFastR50 => (ModelKind::SlowFast, Some(50)),
                 ModelName::TorchScript => unreachable!("handled above"),
@@ -199,6 +208,7 @@ impl ModelConfig {
         };
         let (default, allowed) = match kind {
             ModelKind::R2Plus1D => (18, [18, 34]),
+            ModelKind::R3D | ModelKind::MC3 => (18, [18, 18]),
             ModelKind::I3D | ModelKind::SlowFast => (50, [50, 50]),
             ModelKind::Tsm | ModelKind::Tsn => (50, [18, 50]),
         };

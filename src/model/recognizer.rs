@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
-use super::{PathwayConfig, R2Plus1D, ResNet, ResNet3d, SlowFast};
+use super::{PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,10 @@ pub enum ModelKind {
     /// R(2+1)D (torchvision `VideoResNet` names, depth 18 or 34): one NCTHW clip per view,
     /// pooled features, dropout, `fc`.
     R2Plus1D,
+    /// R3D-18 (torchvision `r3d_18`: 3×3×3 convs), as R(2+1)D otherwise.
+    R3D,
+    /// MC3-18 (torchvision `mc3_18`: 3D convs in layer1, 2D in layers 2–4), as R(2+1)D otherwise.
+    MC3,
     /// I3D (`Recognizer3D` + `ResNet3d` R50 + `I3DHead`): one NCTHW clip per view, pooled
     /// 2048 features, dropout, `cls_head.fc_cls`.
     I3D,
@@ -61,6 +65,8 @@ impl ModelKind {
             ModelKind::Tsm => "tsm",
             ModelKind::Tsn => "tsn",
             ModelKind::R2Plus1D => "r2plus1d",
+            ModelKind::R3D => "r3d",
+            ModelKind::MC3 => "mc3",
             ModelKind::I3D => "i3d",
             ModelKind::SlowFast => "slowfast",
         }
@@ -68,7 +74,17 @@ impl ModelKind {
 
     /// Whether the model takes NCTHW clips (3D) rather than NCHW images.
     pub fn is_3d(self) -> bool {
-        matches!(self, ModelKind::R2Plus1D | ModelKind::I3D | ModelKind::SlowFast)
+        !matches!(self, ModelKind::Tsm | ModelKind::Tsn)
+    }
+
+    /// The torchvision video-ResNet family of the kind, if it is one.
+    fn video_arch(self) -> Option<VideoArch> {
+        match self {
+            ModelKind::R2Plus1D => Some(VideoArch::R2Plus1D),
+            ModelKind::R3D => Some(VideoArch::R3D),
+            ModelKind::MC3 => Some(VideoArch::MC3),
+            _ => None,
+        }
     }
 }
 
@@ -168,7 +184,7 @@ pub struct Output {
 /// A built-in backbone: 2D ResNet (TSM/TSN, images) or R(2+1)D (clips).
 enum Backbone {
     ResNet(ResNet),
-    R2Plus1D(R2Plus1D),
+    VideoResNet(VideoResNet),
     ResNet3d(ResNet3d),
     SlowFast(SlowFast),
 }
@@ -177,7 +193,7 @@ impl Backbone {
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
             Backbone::ResNet(b) => b.forward(x, train),
-            Backbone::R2Plus1D(b) => b.forward(x, train),
+            Backbone::VideoResNet(b) => b.forward(x, train),
             Backbone::ResNet3d(b) => b.forward(x, train),
             Backbone::SlowFast(b) => b.forward(x, train),
         }
@@ -190,7 +206,7 @@ impl Backbone {
             bail!("not a built-in model");
         };
         let (root, head) = (vs.root() / "backbone", vs.root() / "cls_head" / "fc_cls");
-        if *kind != ModelKind::Tsm && *kind != ModelKind::Tsn && *depth != 50 && *kind != ModelKind::R2Plus1D {
+        if matches!(kind, ModelKind::I3D | ModelKind::SlowFast) && *depth != 50 {
             bail!("{} is built with depth 50 only, got {depth}", kind.short_name());
         }
         Ok(match kind {
@@ -201,11 +217,12 @@ impl Backbone {
                 let w = b.out_channels;
                 (Backbone::ResNet(b), w, head)
             }
-            ModelKind::R2Plus1D => {
-                let mut b = R2Plus1D::new(&vs.root(), *depth)?;
+            ModelKind::R2Plus1D | ModelKind::R3D | ModelKind::MC3 => {
+                let arch = kind.video_arch().expect("a video ResNet");
+                let mut b = VideoResNet::new(&vs.root(), arch, *depth)?;
                 (b.norm_eval, b.frozen_stages) = (*norm_eval, *frozen_stages);
                 let w = b.out_channels;
-                (Backbone::R2Plus1D(b), w, vs.root() / "fc")
+                (Backbone::VideoResNet(b), w, vs.root() / "fc")
             }
             ModelKind::I3D => {
                 let cfg = PathwayConfig::i3d(video.conv1_kernel, video.conv1_stride_t, video.pool1_stride_t);
@@ -471,7 +488,7 @@ impl Recognizer {
                     }
                     // TSNHead: average features, dropout, then fc.
                     ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
-                    ModelKind::R2Plus1D | ModelKind::I3D | ModelKind::SlowFast => unreachable!("3D models take the arm above"),
+                    _ => unreachable!("3D models take the arm above"),
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }

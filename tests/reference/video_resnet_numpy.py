@@ -1,7 +1,7 @@
-"""Independent NumPy forward pass of torchvision's R(2+1)D-18 (`r2plus1d_18`) and VMZ's R(2+1)D-34
-(eval mode), for the parity tests.
+"""Independent NumPy forward pass of torchvision's video ResNets — R(2+1)D-18 (`r2plus1d_18`), VMZ's
+R(2+1)D-34, R3D-18, MC3-18 — in eval mode, for the parity tests.
 
-Usage: r2plus1d_numpy.py {18|34} WEIGHTS.safetensors INPUT.f32 N T H W OUT.f32
+Usage: video_resnet_numpy.py {18|34|r3d|mc3} WEIGHTS.safetensors INPUT.f32 N T H W OUT.f32
 Depth 34: [3, 4, 6, 3] blocks and Caffe2's BatchNorm epsilon 1e-3 (mid channels come from the
 weights' shapes).
 Reads weights with torchvision state_dict names, the input as raw little-endian float32
@@ -35,23 +35,40 @@ def conv2plus1d(x, p, prefix, s):
     return bn(conv3d(y, p[prefix + ".0.3.weight"], (s, 1, 1), (1, 0, 0)), p, prefix + ".1")
 
 
+def temporal(p, prefix):
+    """Whether a single-conv block convolves in time: a 3x3x3 kernel (Conv3DSimple), not 1x3x3."""
+    return p[prefix + ".0.weight"].shape[2] == 3
+
+
+def single(x, p, prefix, s):
+    if temporal(p, prefix):
+        return bn(conv3d(x, p[prefix + ".0.weight"], (s, s, s), (1, 1, 1)), p, prefix + ".1")
+    return bn(conv3d(x, p[prefix + ".0.weight"], (1, s, s), (0, 1, 1)), p, prefix + ".1")
+
+
 def main():
     global EPS
-    depth, wpath, xpath, n, t, h, w, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), sys.argv[8]
-    EPS = 1e-3 if depth == 34 else 1e-5
-    blocks = [3, 4, 6, 3] if depth == 34 else [2, 2, 2, 2]
+    mode, wpath, xpath, n, t, h, w, out = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:8]), sys.argv[8]
+    EPS = 1e-3 if mode == "34" else 1e-5
+    blocks = [3, 4, 6, 3] if mode == "34" else [2, 2, 2, 2]
+    factorized = mode in ("18", "34")
+    conv = conv2plus1d if factorized else single
     p = {k: v.astype(np.float64) for k, v in load_file(wpath).items()}
     x = np.fromfile(xpath, dtype="<f4").reshape(n, 3, t, h, w).astype(np.float64)
-    y = relu(bn(conv3d(x, p["stem.0.weight"], (1, 2, 2), (0, 3, 3)), p, "stem.1"))
-    y = relu(bn(conv3d(y, p["stem.3.weight"], (1, 1, 1), (1, 0, 0)), p, "stem.4"))
+    if factorized:
+        y = relu(bn(conv3d(x, p["stem.0.weight"], (1, 2, 2), (0, 3, 3)), p, "stem.1"))
+        y = relu(bn(conv3d(y, p["stem.3.weight"], (1, 1, 1), (1, 0, 0)), p, "stem.4"))
+    else:  # BasicStem
+        y = relu(bn(conv3d(x, p["stem.0.weight"], (1, 2, 2), (1, 3, 3)), p, "stem.1"))
     for layer in range(1, 5):
         for block in range(blocks[layer - 1]):
             pre = f"layer{layer}.{block}"
             s = 2 if layer > 1 and block == 0 else 1
-            r = relu(conv2plus1d(y, p, pre + ".conv1", s))
-            r = conv2plus1d(r, p, pre + ".conv2", 1)
+            r = relu(conv(y, p, pre + ".conv1", s))
+            r = conv(r, p, pre + ".conv2", 1)
             if pre + ".downsample.0.weight" in p:
-                idn = bn(conv3d(y, p[pre + ".downsample.0.weight"], (s, s, s), (0, 0, 0)), p, pre + ".downsample.1")
+                st = 1 if not factorized and not temporal(p, pre + ".conv1") else s
+                idn = bn(conv3d(y, p[pre + ".downsample.0.weight"], (st, s, s), (0, 0, 0)), p, pre + ".downsample.1")
             else:
                 idn = y
             y = relu(r + idn)
