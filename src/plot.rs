@@ -188,8 +188,11 @@ pub fn per_class_accuracy(path: &Path, names: &[String], accuracy: &[f64]) -> Re
 /// per-epoch validation values, which are few).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
+    /// Legend text.
     pub name: String,
+    /// (x, y) in x order: x in epochs.
     pub points: Vec<(f64, f64)>,
+    /// Draw a dot at each point too.
     pub markers: bool,
 }
 
@@ -248,8 +251,11 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> 
 /// iters_per_epoch the last `iter` logged in the first epoch.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrainingCurves {
+    /// Training loss per logged iteration.
     pub loss: Vec<Series>,
+    /// Learning rate per logged iteration.
     pub lr: Vec<Series>,
+    /// Training top1_acc per logged iteration, then each validation metric per epoch.
     pub accuracy: Vec<Series>,
 }
 

@@ -33,14 +33,23 @@ use crate::model::ModelConfig;
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturizeConfig {
+    /// Where the videos come from (else --ann/--root).
     pub source: Option<SourceConfig>,
+    /// Test-mode data pipeline (else the TSN/TSM test pipeline).
     pub pipeline: Option<Vec<Step>>,
+    /// The model (else tsm-r50 with 400 classes).
     pub model: Option<ModelConfig>,
+    /// Samples per model batch (default 4).
     pub batch_size: Option<usize>,
+    /// Decode/transform threads (default: the cores).
     pub workers: Option<usize>,
+    /// Samples in flight between stages (default 2 × workers).
     pub capacity: Option<usize>,
+    /// Seed of sampling and random init (default 0).
     pub seed: Option<u64>,
+    /// auto, cpu or cuda.
     pub device: Option<String>,
+    /// Output folder (part files) or `.parquet` file.
     pub out: Option<PathBuf>,
 }
 

@@ -56,8 +56,11 @@ pub struct PipelineConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitName {
+    /// The training split (`data.train`).
     Train,
+    /// The validation split (`data.val`).
     Val,
+    /// The test split (`data.test`).
     Test,
 }
 

@@ -15,31 +15,46 @@ pub enum SourceConfig {
     /// mmaction2 video list (`path label …`), paths relative to `root`. `multi_class` and
     /// `num_classes` as mmaction2's datasets take them (see [`check_labels`]).
     VideoList {
+        /// The list file.
         ann_file: PathBuf,
+        /// The folder the list's paths are relative to (mmaction2 `data_prefix`).
         root: PathBuf,
+        /// Samples carry several labels (mmaction2 `multi_class`; needs `num_classes`).
         #[serde(default)]
         multi_class: bool,
+        /// Classes of the dataset: every label must be below it.
         num_classes: Option<usize>,
     },
     /// `root/<class>/<video>`, labels by sorted class name.
-    VideoFolder { root: PathBuf },
+    VideoFolder {
+        /// The dataset folder: one subfolder per class.
+        root: PathBuf,
+    },
     /// mmaction2 rawframe list (`frame_dir total_frames label …`, or `frame_dir offset
     /// total_frames label` with `with_offset`), folders relative to `root` (`data_prefix`).
     /// Defaults as mmaction2's `RawframeDataset`: `img_{:05}.jpg` (flow `{}_{:05d}.jpg`),
     /// `start_index: 1`, `modality: RGB`.
     #[serde(alias = "RawframeDataset")]
     RawframeList {
+        /// The list file.
         ann_file: PathBuf,
+        /// The folder the frame folders are relative to (`data_prefix`).
         #[serde(alias = "data_prefix")]
         root: PathBuf,
+        /// Lines are `frame_dir offset total_frames label …`.
         #[serde(default)]
         with_offset: bool,
+        /// Frame file names (default `img_{:05}.jpg`, flow `{}_{:05d}.jpg`).
         filename_tmpl: Option<FilenameTemplate>,
+        /// Number of the first frame file (default 1).
         start_index: Option<usize>,
+        /// RGB (default) or Flow.
         #[serde(default)]
         modality: Modality,
+        /// Samples carry several labels (mmaction2 `multi_class`; needs `num_classes`).
         #[serde(default)]
         multi_class: bool,
+        /// Classes of the dataset: every label must be below it.
         num_classes: Option<usize>,
     },
 }

@@ -60,12 +60,17 @@ pub enum Step {
     /// `Normalize(mean, std, to_bgr)`.
     Normalize(Normalize),
     /// `FormatShape(input_format)`.
-    FormatShape { input_format: InputFormat },
+    FormatShape {
+        /// NCHW (2D models), NCTHW (3D models) or NCHW_Flow.
+        input_format: InputFormat,
+    },
     /// `Collect` / `ToTensor` from mmaction2 configs: accepted and ignored (always done).
     #[serde(alias = "ToTensor")]
     Collect {
+        /// Ignored (vpipe always hands on the images and labels).
         #[serde(default)]
         keys: Vec<String>,
+        /// Ignored.
         #[serde(default)]
         meta_keys: Vec<String>,
     },

@@ -51,6 +51,7 @@ impl MedianInput {
 /// One median image to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MedianTask {
+    /// Videos or rawframe folders to take medians of.
     pub input: MedianInput,
     /// The image to write.
     pub dest: PathBuf,

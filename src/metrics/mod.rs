@@ -197,8 +197,11 @@ pub fn mean_average_precision(scores: &[Vec<f32>], labels: &[Vec<usize>]) -> f64
 /// The evaluation keys mmaction2 0.x reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Evaluation {
+    /// Fraction of samples whose label is the top score.
     pub top1_acc: f64,
+    /// Fraction of samples whose label is among the 5 top scores.
     pub top5_acc: f64,
+    /// Mean over the label set of the per-class accuracy.
     pub mean_class_accuracy: f64,
     /// Label set S of the confusion matrix.
     pub labels: Vec<usize>,

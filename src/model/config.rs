@@ -103,32 +103,50 @@ pub enum ModelType {
 /// Recognizer families and the short names of their ResNet variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum ModelName {
+    /// TSM on ResNet `depth` (mmaction2 `ResNetTSM` + `TSMHead`).
     TSM,
+    /// TSN on ResNet `depth` (mmaction2 `ResNet` + `TSNHead`).
     TSN,
+    /// R(2+1)D of `depth` 18 (torchvision) or 34 (VMZ).
     R2Plus1D,
+    /// R3D-18 (torchvision).
     R3D,
+    /// MC3-18 (torchvision).
     MC3,
+    /// I3D-R50 (mmaction2 `ResNet3d` + `I3DHead`).
     I3D,
+    /// SlowFast-R50 (mmaction2 `ResNet3dSlowFast` + `SlowFastHead`).
     SlowFast,
+    /// A TorchScript module at `path`.
     TorchScript,
+    /// TSM-R50.
     #[serde(rename = "tsm-r50")]
     TsmR50,
+    /// TSM-R18.
     #[serde(rename = "tsm-r18")]
     TsmR18,
+    /// TSN-R50.
     #[serde(rename = "tsn-r50")]
     TsnR50,
+    /// TSN-R18.
     #[serde(rename = "tsn-r18")]
     TsnR18,
+    /// R(2+1)D-18.
     #[serde(rename = "r2plus1d-r18")]
     R2Plus1DR18,
+    /// R(2+1)D-34 (VMZ).
     #[serde(rename = "r2plus1d-r34")]
     R2Plus1DR34,
+    /// R3D-18.
     #[serde(rename = "r3d-r18")]
     R3DR18,
+    /// MC3-18.
     #[serde(rename = "mc3-r18")]
     MC3R18,
+    /// I3D-R50.
     #[serde(rename = "i3d-r50")]
     I3DR50,
+    /// SlowFast-R50.
     #[serde(rename = "slowfast-r50")]
     SlowFastR50,
 }
@@ -364,8 +382,10 @@ fn twenty() -> usize {
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoScaleLr {
+    /// Scale at all (default true).
     #[serde(default = "yes")]
     pub enable: bool,
+    /// The batch size the configured lr is for; lr × batch_size / base_batch_size.
     pub base_batch_size: usize,
 }
 
@@ -380,25 +400,35 @@ pub enum Optimizer {
     /// SGD with momentum; `fc_lr5` gives the fc layer 5× the lr (TSM/TSN `constructor`),
     /// `no_decay_norm_bias` drops weight decay on norm layers and biases.
     SGD {
+        /// Base learning rate.
         lr: f64,
+        /// Momentum (default 0).
         #[serde(default)]
         momentum: f64,
+        /// L2 weight decay (default 0).
         #[serde(default)]
         weight_decay: f64,
+        /// Nesterov momentum.
         #[serde(default)]
         nesterov: bool,
+        /// The last fc: weight 5×, bias 10× the lr (TSM's optimizer constructor).
         #[serde(default)]
         fc_lr5: bool,
+        /// No weight decay on norm layers and biases.
         #[serde(default)]
         no_decay_norm_bias: bool,
     },
     /// AdamW.
     AdamW {
+        /// Base learning rate.
         lr: f64,
+        /// Decoupled weight decay (default 0.01).
         #[serde(default = "adamw_decay")]
         weight_decay: f64,
+        /// (β1, β2) (default [0.9, 0.999]).
         #[serde(default = "adam_betas")]
         betas: [f64; 2],
+        /// No weight decay on norm layers and biases.
         #[serde(default)]
         no_decay_norm_bias: bool,
     },
@@ -417,16 +447,21 @@ fn adam_betas() -> [f64; 2] {
 pub enum Schedule {
     /// lr × gamma at each milestone.
     MultiStep {
+        /// Epochs (or iterations) at which the lr is multiplied by `gamma`, increasing.
         milestones: Vec<usize>,
+        /// Factor at each milestone (default 0.1).
         #[serde(default = "tenth")]
         gamma: f64,
+        /// Milestones count epochs (default) or iterations.
         #[serde(default = "yes")]
         by_epoch: bool,
     },
     /// Cosine from lr to `eta_min` over the run.
     CosineAnnealing {
+        /// Final lr (default 0).
         #[serde(default)]
         eta_min: f64,
+        /// Anneal per epoch (default) or per iteration.
         #[serde(default = "yes")]
         by_epoch: bool,
     },
@@ -440,10 +475,14 @@ fn tenth() -> f64 {
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum Warmup {
+    /// Linear warm-up.
     LinearLR {
+        /// lr factor at the start (default 1/3).
         #[serde(default = "third")]
         start_factor: f64,
+        /// Warm-up length in iterations, or epochs with `by_epoch`.
         length: usize,
+        /// `length` counts epochs.
         #[serde(default)]
         by_epoch: bool,
     },

@@ -93,15 +93,19 @@ impl ModelKind {
 pub enum ModelSpec {
     /// Built-in TSM/TSN with ResNet `depth` (18 or 50), or R(2+1)D of depth 18 or 34.
     BuiltIn {
+        /// The architecture.
         kind: ModelKind,
+        /// ResNet depth (18/50 TSM/TSN, 18/34 R(2+1)D, 18 R3D/MC3, 50 I3D/SlowFast).
         depth: u32,
+        /// Classes of the head (logits per view).
         num_classes: i64,
         /// Images per view (`num_segments`; TSM shifts across them).
         num_segments: i64,
         /// TSM `shift_div` (1/shift_div of the channels shift each way).
         shift_div: i64,
-        /// `.safetensors` with mmaction2 names; `None` = random init from `seed`.
+        /// `.safetensors` with the source's names; `None` = random init from `seed`.
         weights: Option<PathBuf>,
+        /// Seed of the random init.
         seed: i64,
         /// Head dropout before fc while training (TSMHead config 0.5, TSNHead 0.4).
         dropout: f64,

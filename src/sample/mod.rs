@@ -39,8 +39,11 @@ pub(crate) fn check_frames_per_sample(name: &str, factors: &[usize]) -> Result<(
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum Sampler {
+    /// mmaction2 `SampleFrames`.
     SampleFrames(SampleFrames),
+    /// mmaction2 `DenseSampleFrames`.
     DenseSampleFrames(DenseSampleFrames),
+    /// mmaction2 `UniformSampleFrames`.
     UniformSampleFrames(UniformSampleFrames),
 }
 

@@ -24,7 +24,9 @@ use crate::sink::AtomicFile;
 /// Which split files to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dataset {
+    /// UCF101 (`classInd.txt`, `trainlist0N.txt`, `testlist0N.txt`).
     Ucf101,
+    /// HMDB51 (`<class>_test_split<N>.txt`).
     Hmdb51,
     /// A plain folder-per-class tree, no official splits.
     Folder,
@@ -33,7 +35,9 @@ pub enum Dataset {
 /// What the list describes (mmaction2 `--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFormat {
+    /// `frame_dir total_frames label` lines.
     Rawframes,
+    /// `path label` lines.
     Videos,
 }
 

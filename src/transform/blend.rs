@@ -16,7 +16,9 @@ use crate::frame::Frame;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Alpha {
+    /// A fixed weight in [0, 1].
     Value(f64),
+    /// A named rule (`random`).
     Named(AlphaName),
 }
 
@@ -24,6 +26,7 @@ pub enum Alpha {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlphaName {
+    /// A uniform draw in [0, 1) per sample.
     Random,
 }
 
@@ -100,6 +103,7 @@ pub struct BackgroundBlend {
     /// mmaction2 loader settings: accepted for config compatibility (vpipe reads JPEG from disk).
     #[serde(default)]
     pub io_backend: Option<String>,
+    /// Accepted for mmaction2 configs; vpipe decodes with FFmpeg.
     #[serde(default)]
     pub decoding_backend: Option<String>,
 }

@@ -42,9 +42,13 @@ fn one() -> f32 {
 /// The factors drawn for one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Jitter {
+    /// Brightness jitter: factor in [max(0, 1 − b), 1 + b].
     pub brightness: f32,
+    /// Contrast jitter: factor in [max(0, 1 − c), 1 + c].
     pub contrast: f32,
+    /// Saturation jitter: factor in [max(0, 1 − s), 1 + s].
     pub saturation: f32,
+    /// Hue jitter: shift in [−h, h] (h ≤ 0.5).
     pub hue: f32,
     /// Op order: indices into [brightness, contrast, saturation, hue].
     pub order: [usize; 4],

@@ -6,9 +6,13 @@ use rand::{Rng, RngCore};
 /// A crop rectangle: left `x`, top `y`, width `w`, height `h`, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CropBox {
+    /// Left edge, pixels.
     pub x: usize,
+    /// Top edge, pixels.
     pub y: usize,
+    /// Width, pixels.
     pub w: usize,
+    /// Height, pixels.
     pub h: usize,
 }
 

@@ -57,7 +57,9 @@ impl Clip {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Size {
+    /// A square side, pixels.
     Square(usize),
+    /// [width, height], pixels.
     Wh([usize; 2]),
 }
 
@@ -75,9 +77,12 @@ impl Size {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Interpolation {
+    /// Bilinear (OpenCV `INTER_LINEAR`, mmcv default).
     #[default]
     Bilinear,
+    /// Nearest neighbour.
     Nearest,
+    /// Bicubic.
     Bicubic,
 }
 
@@ -184,8 +189,10 @@ fn five() -> usize {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
+    /// Left–right mirror.
     #[default]
     Horizontal,
+    /// Top–bottom mirror.
     Vertical,
 }
 
@@ -215,15 +222,25 @@ fn half() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum Transform {
+    /// mmaction2 `Resize`.
     Resize(Resize),
+    /// mmaction2 `CenterCrop`.
     CenterCrop(CenterCrop),
+    /// mmaction2 `ThreeCrop` (three views).
     ThreeCrop(ThreeCrop),
+    /// mmaction2 `TenCrop` (ten views).
     TenCrop(TenCrop),
+    /// mmaction2 `RandomCrop`.
     RandomCrop(RandomCrop),
+    /// mmaction2 `RandomResizedCrop`.
     RandomResizedCrop(RandomResizedCrop),
+    /// mmaction2 `MultiScaleCrop`.
     MultiScaleCrop(MultiScaleCrop),
+    /// mmaction2 `Flip`.
     Flip(Flip),
+    /// mmaction2 `ColorJitter`.
     ColorJitter(ColorJitter),
+    /// CDAR `BackgroundBlend`.
     BackgroundBlend(BackgroundBlend),
 }
 
