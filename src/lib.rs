@@ -9,6 +9,8 @@
 //! files or threads (the engine hands `BackgroundBlend` its backgrounds); only `graph` spawns
 //! threads and only `cli` knows clap.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod decode;
 pub mod frame;

@@ -523,23 +523,39 @@ fn script_forward(m: &Mutex<(tch::CModule, bool)>, x: &Tensor, train: bool) -> R
     Ok(module.forward_is(&[IValue::Tensor(x.shallow_clone())])?)
 }
 
-/// Whether parameter `name` belongs to a frozen stage: the stem (`backbone.conv1.`, R(2+1)D's
-/// `stem.`) when `frozen_stages` ≥ 0, and `layer{1..=frozen_stages}.` (under `backbone.` for
-/// TSM/TSN) (mmaction2 `_freeze_stages`).
+/// Whether parameter `name` belongs to a frozen stage (mmaction2 `_freeze_stages`): when
+/// `frozen_stages` ≥ 0 the stem (`backbone.conv1.`, a SlowFast pathway's `conv1.`, torchvision's
+/// `stem.`), and `layer{1..=frozen_stages}.` with, in SlowFast's slow pathway, the lateral conv
+/// `layer{i}_lateral.` that follows it (the stem's `conv1_lateral` stays trainable, as in
+/// mmaction2).
 pub fn is_frozen(name: &str, frozen_stages: i64) -> bool {
     if frozen_stages < 0 {
         return false;
     }
-    let layer = name.strip_prefix("backbone.").unwrap_or(name);
-    if layer.starts_with("conv1.") && name.starts_with("backbone.") || name.starts_with("stem.") {
+    let inner = name.strip_prefix("backbone.").unwrap_or(name);
+    let inner = ["slow_path.", "fast_path."].iter().find_map(|p| inner.strip_prefix(p)).unwrap_or(inner);
+    if inner.starts_with("conv1.") && name.starts_with("backbone.") || name.starts_with("stem.") {
         return true;
     }
-    (1..=frozen_stages).any(|i| layer.starts_with(&format!("layer{i}.")))
+    (1..=frozen_stages).any(|i| inner.starts_with(&format!("layer{i}.")) || inner.starts_with(&format!("layer{i}_lateral.")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frozen_stages_follow_each_sources_names() {
+        assert!(is_frozen("backbone.conv1.conv.weight", 0) && !is_frozen("backbone.conv1.conv.weight", -1));
+        assert!(is_frozen("backbone.layer2.0.conv1.net.conv.weight", 2) && !is_frozen("backbone.layer3.0.conv1.conv.weight", 2));
+        assert!(is_frozen("stem.0.weight", 0) && is_frozen("layer1.0.conv1.0.0.weight", 1) && !is_frozen("fc.weight", 4));
+        assert!(is_frozen("backbone.slow_path.conv1.bn.weight", 0) && is_frozen("backbone.fast_path.layer1.2.conv3.conv.weight", 1));
+        assert!(
+            is_frozen("backbone.slow_path.layer1_lateral.conv.weight", 1) && !is_frozen("backbone.slow_path.layer2_lateral.conv.weight", 1)
+        );
+        assert!(!is_frozen("backbone.slow_path.conv1_lateral.conv.weight", 4), "mmaction2 leaves conv1_lateral trainable");
+        assert!(!is_frozen("cls_head.fc_cls.weight", 4));
+    }
 
     #[test]
     fn views_follow_each_samples_images() {
