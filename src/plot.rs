@@ -32,8 +32,9 @@ fn register_font() {
     });
 }
 
-fn draw_err(what: &Path) -> impl Fn(&dyn Display) -> anyhow::Error + '_ {
-    move |e| anyhow!("drawing {}: {e}", what.display())
+/// A plotters error as ours, naming the file being drawn.
+fn draw_err(what: &Path, e: impl Display) -> anyhow::Error {
+    anyhow!("drawing {}: {e}", what.display())
 }
 
 /// Renders `draw` onto a white `width`×`height` RGB canvas and writes it as PNG to `path`.
@@ -50,7 +51,7 @@ fn render(
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         draw(&root)?;
-        root.present().map_err(|e| draw_err(path)(&e))?;
+        root.present().map_err(|e| draw_err(path, e))?;
     }
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
@@ -97,7 +98,7 @@ pub fn confusion_matrix(path: &Path, names: &[String], matrix: &[Vec<u64>]) -> R
     let side = cell * n as u32;
     let size = ((side + label + 60).max(420), side + label + 80);
     render(path, size, |root| {
-        root.fill(&WHITE).map_err(|e| draw_err(path)(&e))?;
+        root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
         let nf = n as f64;
         let mut chart = ChartBuilder::on(root)
             .caption("confusion matrix", (FONT, 16))
@@ -106,7 +107,7 @@ pub fn confusion_matrix(path: &Path, names: &[String], matrix: &[Vec<u64>]) -> R
             .x_label_area_size(label + 20)
             .y_label_area_size(label + 20)
             .build_cartesian_2d(0f64..nf, nf..0f64)
-            .map_err(|e| draw_err(path)(&e))?;
+            .map_err(|e| draw_err(path, e))?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -116,29 +117,29 @@ pub fn confusion_matrix(path: &Path, names: &[String], matrix: &[Vec<u64>]) -> R
             .y_desc("true label")
             .label_style((FONT, 13))
             .draw()
-            .map_err(|e| draw_err(path)(&e))?;
+            .map_err(|e| draw_err(path, e))?;
         for (i, row) in matrix.iter().enumerate() {
             let total = row.iter().sum::<u64>().max(1) as f64;
             for (j, &count) in row.iter().enumerate() {
                 let f = count as f64 / total;
                 let (x, y) = (j as f64, i as f64);
                 let rect = Rectangle::new([(x, y), (x + 1.0, y + 1.0)], cell_colour(f).filled());
-                chart.draw_series(std::iter::once(rect)).map_err(|e| draw_err(path)(&e))?;
+                chart.draw_series(std::iter::once(rect)).map_err(|e| draw_err(path, e))?;
                 if cell >= 24 && count > 0 {
                     let colour = if f > 0.5 { WHITE } else { BLACK };
                     let style = (FONT, 12).into_font().color(&colour).pos(Pos::new(HPos::Center, VPos::Center));
                     let text = Text::new(count.to_string(), (x + 0.5, y + 0.5), style);
-                    chart.draw_series(std::iter::once(text)).map_err(|e| draw_err(path)(&e))?;
+                    chart.draw_series(std::iter::once(text)).map_err(|e| draw_err(path, e))?;
                 }
             }
         }
         for (k, name) in shown.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(0.0, k as f64 + 0.5));
             let style = (FONT, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
-            root.draw(&Text::new(name.as_str(), (x - 6, y), style)).map_err(|e| draw_err(path)(&e))?;
+            root.draw(&Text::new(name.as_str(), (x - 6, y), style)).map_err(|e| draw_err(path, e))?;
             let (x, y) = chart.backend_coord(&(k as f64 + 0.5, nf));
             let style = (FONT, 12).into_font().transform(FontTransform::Rotate90).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
-            root.draw(&Text::new(name.as_str(), (x, y + 6), style)).map_err(|e| draw_err(path)(&e))?;
+            root.draw(&Text::new(name.as_str(), (x, y + 6), style)).map_err(|e| draw_err(path, e))?;
         }
         Ok(())
     })
@@ -159,7 +160,7 @@ pub fn per_class_accuracy(path: &Path, names: &[String], accuracy: &[f64]) -> Re
     let bar = (900 / n as u32).clamp(3, 28);
     let label = names_width(&shown).max(30);
     render(path, (720 + label, bar * n as u32 + 110), |root| {
-        root.fill(&WHITE).map_err(|e| draw_err(path)(&e))?;
+        root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
         let nf = n as f64;
         let mut chart = ChartBuilder::on(root)
             .caption("per-class accuracy", (FONT, 16))
@@ -168,17 +169,17 @@ pub fn per_class_accuracy(path: &Path, names: &[String], accuracy: &[f64]) -> Re
             .x_label_area_size(40)
             .y_label_area_size(label)
             .build_cartesian_2d(0f64..1f64, nf..0f64)
-            .map_err(|e| draw_err(path)(&e))?;
-        chart.configure_mesh().y_labels(0).x_desc("accuracy").label_style((FONT, 12)).draw().map_err(|e| draw_err(path)(&e))?;
+            .map_err(|e| draw_err(path, e))?;
+        chart.configure_mesh().y_labels(0).x_desc("accuracy").label_style((FONT, 12)).draw().map_err(|e| draw_err(path, e))?;
         let bars = accuracy.iter().enumerate().map(|(i, &a)| {
             let y = i as f64;
             Rectangle::new([(0.0, y + 0.1), (a.clamp(0.0, 1.0), y + 0.9)], cell_colour(0.75).filled())
         });
-        chart.draw_series(bars).map_err(|e| draw_err(path)(&e))?;
+        chart.draw_series(bars).map_err(|e| draw_err(path, e))?;
         for (k, name) in shown.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(0.0, k as f64 + 0.5));
             let style = (FONT, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
-            root.draw(&Text::new(name.as_str(), (x - 6, y), style)).map_err(|e| draw_err(path)(&e))?;
+            root.draw(&Text::new(name.as_str(), (x - 6, y), style)).map_err(|e| draw_err(path, e))?;
         }
         Ok(())
     })
@@ -210,26 +211,26 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> 
     let pad = ((y1 - y0) * 0.05).max(1e-9);
     let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
     render(path, (900, 540), |root| {
-        root.fill(&WHITE).map_err(|e| draw_err(path)(&e))?;
+        root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-            .map_err(|e| draw_err(path)(&e))?;
-        chart.configure_mesh().x_desc("epoch").y_desc(y_desc).label_style((FONT, 12)).draw().map_err(|e| draw_err(path)(&e))?;
+            .map_err(|e| draw_err(path, e))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(y_desc).label_style((FONT, 12)).draw().map_err(|e| draw_err(path, e))?;
         for (k, s) in series.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
             // Per-epoch values (markers) stand out over the noisier per-iteration ones.
             let width = if s.markers { 2 } else { 1 };
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(width)))
-                .map_err(|e| draw_err(path)(&e))?
+                .map_err(|e| draw_err(path, e))?
                 .label(s.name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
             if s.markers {
-                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(|e| draw_err(path)(&e))?;
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled()))).map_err(|e| draw_err(path, e))?;
             }
         }
         chart
@@ -239,7 +240,7 @@ pub fn line_chart(path: &Path, title: &str, y_desc: &str, series: &[Series]) -> 
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| draw_err(path)(&e))?;
+            .map_err(|e| draw_err(path, e))?;
         Ok(())
     })
 }

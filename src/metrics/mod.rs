@@ -126,25 +126,26 @@ impl std::str::FromStr for AverageClips {
 /// No views.
 pub fn average_clips(views: &[Vec<f32>], mode: AverageClips) -> Vec<f32> {
     assert!(!views.is_empty(), "a video has at least one view");
-    let c = views[0].len();
-    let sigmoid = |x: f32| 1.0 / (1.0 + (-(x as f64)).exp());
-    if mode == AverageClips::SigmoidMax {
-        return (0..c).map(|j| views.iter().map(|v| sigmoid(v[j])).fold(f64::NEG_INFINITY, f64::max) as f32).collect();
-    }
-    let mut out = vec![0f64; c];
-    for v in views {
+    // Each view's scores as the mode reads them, then the mean (or, sigmoid_max, the maximum).
+    let per_view = |v: &[f32]| -> Vec<f64> {
         match mode {
-            AverageClips::Score => v.iter().enumerate().for_each(|(j, &x)| out[j] += x as f64),
-            AverageClips::Sigmoid | AverageClips::SigmoidMax => v.iter().enumerate().for_each(|(j, &x)| out[j] += sigmoid(x)),
+            AverageClips::Score => v.iter().map(|&x| x as f64).collect(),
+            AverageClips::Sigmoid | AverageClips::SigmoidMax => v.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())).collect(),
             AverageClips::Prob => {
                 let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
                 let exp: Vec<f64> = v.iter().map(|&x| (x as f64 - max).exp()).collect();
                 let sum: f64 = exp.iter().sum();
-                exp.iter().enumerate().for_each(|(j, e)| out[j] += e / sum);
+                exp.iter().map(|e| e / sum).collect()
             }
         }
+    };
+    let scored = views.iter().map(|v| per_view(v));
+    if mode == AverageClips::SigmoidMax {
+        let max = scored.reduce(|a, b| a.iter().zip(&b).map(|(x, y)| x.max(*y)).collect()).expect("at least one view");
+        return max.into_iter().map(|x| x as f32).collect();
     }
-    out.into_iter().map(|x| (x / views.len() as f64) as f32).collect()
+    let sum = scored.reduce(|a, b| a.iter().zip(&b).map(|(x, y)| x + y).collect()).expect("at least one view");
+    sum.into_iter().map(|x| (x / views.len() as f64) as f32).collect()
 }
 
 /// Average precision of one class: `scores` of N samples, `truth` whether each is a positive.

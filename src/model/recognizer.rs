@@ -485,14 +485,12 @@ impl Recognizer {
                 let feats = backbone.forward(x, train); // (V·T, D)
                 let d = feats.size()[1];
                 let view_feats = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
-                let logits = match kind {
+                let logits = if *kind == ModelKind::Tsm {
                     // TSMHead: dropout, fc per image, then average logits over the segments.
-                    ModelKind::Tsm => {
-                        feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float)
-                    }
+                    feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float)
+                } else {
                     // TSNHead: average features, dropout, then fc.
-                    ModelKind::Tsn => view_feats.dropout(*dropout, train).apply(fc),
-                    _ => unreachable!("3D models take the arm above"),
+                    view_feats.dropout(*dropout, train).apply(fc)
                 };
                 Ok(Output { logits, features: Some(view_feats) })
             }

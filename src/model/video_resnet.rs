@@ -40,20 +40,20 @@ pub enum VideoArch {
     MC3,
 }
 
-/// torchvision `Conv2Plus1D` (a Sequential: 0 spatial conv, 1 BN, 2 ReLU, 3 temporal conv)
-/// followed by the block's BN, or a single conv (`Conv3DSimple` / `Conv3DNoTemporal`, at `p.0`)
+/// One conv of a block with the block's BN: torchvision `Conv2Plus1D` (a Sequential: 0 spatial
+/// conv, 1 BN, 2 ReLU, 3 temporal conv) followed by the block's BN, or a single conv (`Conv3DSimple` / `Conv3DNoTemporal`, at `p.0`)
 /// followed by the block's BN (`p.1`).
 #[derive(Debug)]
-enum Conv2Plus1D {
+enum BlockConv {
     Factorized { spatial: nn::Conv3D, mid_bn: nn::BatchNorm, temporal: nn::Conv3D, bn: nn::BatchNorm },
     Single { conv: nn::Conv3D, bn: nn::BatchNorm },
 }
 
-impl Conv2Plus1D {
+impl BlockConv {
     /// Under `p` (`conv1` / `conv2` of a block): `p.0.{0,1,3}` and `p.1`.
     fn new(p: &nn::Path, cin: i64, cout: i64, mid: i64, stride: i64, eps: f64) -> Self {
         let seq = p / "0";
-        Conv2Plus1D::Factorized {
+        BlockConv::Factorized {
             spatial: conv3d(&seq / "0", cin, mid, [1, 3, 3], [1, stride, stride], [0, 1, 1]),
             mid_bn: bn(&seq / "1", mid, eps),
             temporal: conv3d(&seq / "3", mid, cout, [3, 1, 1], [stride, 1, 1], [1, 0, 0]),
@@ -63,26 +63,26 @@ impl Conv2Plus1D {
 
     /// `Conv3DSimple` (3×3×3, stride s×s×s) or, `temporal: false`, `Conv3DNoTemporal` (1×3×3,
     /// stride 1×s×s), then BN.
-    fn single(p: &nn::Path, cin: i64, cout: i64, stride: i64, temporal: bool) -> Self {
+    fn single(p: &nn::Path, cin: i64, cout: i64, stride: i64, temporal: bool, eps: f64) -> Self {
         let (k, st, pad) = if temporal { ([3, 3, 3], [stride; 3], [1, 1, 1]) } else { ([1, 3, 3], [1, stride, stride], [0, 1, 1]) };
-        Conv2Plus1D::Single { conv: conv3d(p / "0", cin, cout, k, st, pad), bn: bn(p / "1", cout, 1e-5) }
+        BlockConv::Single { conv: conv3d(p / "0", cin, cout, k, st, pad), bn: bn(p / "1", cout, eps) }
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
-            Conv2Plus1D::Factorized { spatial, mid_bn, temporal, bn } => {
+            BlockConv::Factorized { spatial, mid_bn, temporal, bn } => {
                 let y = mid_bn.forward_t(&x.apply(spatial), train).relu();
                 bn.forward_t(&y.apply(temporal), train)
             }
-            Conv2Plus1D::Single { conv, bn } => bn.forward_t(&x.apply(conv), train),
+            BlockConv::Single { conv, bn } => bn.forward_t(&x.apply(conv), train),
         }
     }
 }
 
 #[derive(Debug)]
 struct Block {
-    conv1: Conv2Plus1D,
-    conv2: Conv2Plus1D,
+    conv1: BlockConv,
+    conv2: BlockConv,
     downsample: Option<(nn::Conv3D, nn::BatchNorm)>,
     /// 1-based stage (`layer1` … `layer4`).
     stage: i64,
@@ -161,9 +161,12 @@ impl VideoResNet {
                 let (c1, c2) = (&bp / "conv1", &bp / "conv2");
                 let (conv1, conv2) = match arch {
                     VideoArch::R2Plus1D => {
-                        (Conv2Plus1D::new(&c1, cin, planes, mid, stride, eps), Conv2Plus1D::new(&c2, planes, planes, mid2, 1, eps))
+                        (BlockConv::new(&c1, cin, planes, mid, stride, eps), BlockConv::new(&c2, planes, planes, mid2, 1, eps))
                     }
-                    _ => (Conv2Plus1D::single(&c1, cin, planes, stride, temporal), Conv2Plus1D::single(&c2, planes, planes, 1, temporal)),
+                    _ => (
+                        BlockConv::single(&c1, cin, planes, stride, temporal, eps),
+                        BlockConv::single(&c2, planes, planes, 1, temporal, eps),
+                    ),
                 };
                 blocks.push(Block { conv1, conv2, downsample, stage: li as i64 + 1 });
                 cin = planes;
