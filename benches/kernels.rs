@@ -14,7 +14,9 @@ use vpipe::frame::Frame;
 use vpipe::graph::loader::{collate, collate_into, BufferPool};
 use vpipe::sample::{DenseSampleFrames, SampleFrames};
 use vpipe::transform::format::to_tensor;
-use vpipe::transform::{CenterCrop, Clip, FrameOp, InputFormat, Interpolation, MultiScaleCrop, Normalize, Resize, Size};
+use vpipe::transform::{
+    BuildCtx, CenterCrop, Clip, FrameOp, InputFormat, Interpolation, MultiScaleCrop, Normalize, OpConfig, Resize, Size,
+};
 
 /// Eight 320×240 RGB frames with some texture (resizers take shortcuts on constant images).
 fn clip() -> Clip {
@@ -40,7 +42,7 @@ fn sampling(c: &mut Criterion) {
 }
 
 fn resize_crop(c: &mut Criterion) {
-    let resize = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear };
+    let resize = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }.build(&BuildCtx::default()).unwrap();
     let center = CenterCrop { crop_size: Size::Square(224) };
     let msc = MultiScaleCrop {
         input_size: Size::Square(224),
@@ -59,7 +61,8 @@ fn resize_crop(c: &mut Criterion) {
 
 fn normalize_collate(c: &mut Criterion) {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
-    let resized = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }.apply(clip(), &mut rng).unwrap();
+    let resize = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }.build(&BuildCtx::default()).unwrap();
+    let resized = resize.apply(clip(), &mut rng).unwrap();
     let cropped = CenterCrop { crop_size: Size::Square(224) }.apply(resized, &mut rng).unwrap();
     let norm = Normalize::imagenet();
     c.bench_function("format/Normalize + NCHW 8 × 224x224", |b| {

@@ -8,7 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
 eval "$(scripts/setup.sh --env)"
-cargo build --quiet --bin vpipe
+# As scripts/test.sh builds (no incremental state), so the two share one build of the dependencies.
+CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}" cargo build --quiet --bin vpipe
 vpipe="$root/target/debug/vpipe"
 
 data="${1:-}"

@@ -253,7 +253,7 @@ fn shards_split_the_list_into_part_files_and_skip_finished_ones() {
 fn featurize_peak_rss_stays_flat_when_the_list_grows_tenfold() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let peak = |copies: usize| -> (u64, u64) {
+    let peak = |copies: usize| -> (u64, u64, u64) {
         let ann = common::mini_list_repeated(&data, dir.path(), copies);
         let out = dir.path().join(format!("f{copies}.parquet"));
         let root = data.join("mini/videos");
@@ -262,11 +262,13 @@ fn featurize_peak_rss_stays_flat_when_the_list_grows_tenfold() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let manifest = std::fs::read(dir.path().join(format!("f{copies}.json"))).unwrap();
         let j = &serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["summary"];
-        (j["outputs"].as_u64().unwrap(), j["peak_rss_bytes"].as_u64().unwrap())
+        (j["outputs"].as_u64().unwrap(), j["peak_rss_bytes"].as_u64().unwrap(), j["frame_buffers_allocated"].as_u64().unwrap())
     };
-    let (n1, rss1) = peak(1);
-    let (n10, rss10) = peak(10);
+    let (n1, rss1, fresh1) = peak(1);
+    let (n10, rss10, fresh10) = peak(10);
     assert_eq!((n1, n10), (8, 80));
+    // Frame buffers are recycled: ten times the samples do not allocate ten times the buffers.
+    assert!(fresh10 < 2 * fresh1, "{fresh10} frame buffers allocated for 80 videos vs {fresh1} for 8");
     assert!((rss10 as f64) < 1.1 * rss1 as f64, "peak RSS {} MiB for 80 videos vs {} MiB for 8", rss10 >> 20, rss1 >> 20);
 }
 

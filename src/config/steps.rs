@@ -10,8 +10,8 @@ use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrame
 use std::sync::Arc;
 
 use crate::transform::{
-    BackgroundBlend, BuildCtx, CenterCrop, ColorJitter, Flip, FrameOp, InputFormat, MultiScaleCrop, Normalize, RandomCrop,
-    RandomResizedCrop, Resize, TenCrop, ThreeCrop, Transform,
+    BackgroundBlend, BuildCtx, CenterCrop, ColorJitter, Flip, FrameOp, InputFormat, MultiScaleCrop, Normalize, OpConfig, RandomCrop,
+    RandomResizedCrop, Resize, TenCrop, ThreeCrop,
 };
 
 /// One pipeline step (`type:` names as in mmaction2 0.x configs).
@@ -77,19 +77,19 @@ pub enum Step {
 }
 
 impl Step {
-    /// The frame transform this step is, if it is one.
-    pub(super) fn transform(&self) -> Option<Transform> {
+    /// The configuration of the frame transform this step is, if it is one.
+    pub fn op_config(&self) -> Option<&dyn OpConfig> {
         Some(match self {
-            Step::Resize(t) => Transform::Resize(t.clone()),
-            Step::RandomResizedCrop(t) => Transform::RandomResizedCrop(t.clone()),
-            Step::MultiScaleCrop(t) => Transform::MultiScaleCrop(t.clone()),
-            Step::RandomCrop(t) => Transform::RandomCrop(t.clone()),
-            Step::CenterCrop(t) => Transform::CenterCrop(t.clone()),
-            Step::ThreeCrop(t) => Transform::ThreeCrop(t.clone()),
-            Step::TenCrop(t) => Transform::TenCrop(t.clone()),
-            Step::Flip(t) => Transform::Flip(t.clone()),
-            Step::ColorJitter(t) => Transform::ColorJitter(t.clone()),
-            Step::BackgroundBlend(t) => Transform::BackgroundBlend(t.clone()),
+            Step::Resize(t) => t,
+            Step::RandomResizedCrop(t) => t,
+            Step::MultiScaleCrop(t) => t,
+            Step::RandomCrop(t) => t,
+            Step::CenterCrop(t) => t,
+            Step::ThreeCrop(t) => t,
+            Step::TenCrop(t) => t,
+            Step::Flip(t) => t,
+            Step::ColorJitter(t) => t,
+            Step::BackgroundBlend(t) => t,
             _ => return None,
         })
     }
@@ -139,9 +139,10 @@ impl DecodeStep {
 pub struct PipelineParts {
     /// The frame sampler.
     pub sampler: Sampler,
-    /// Frame transforms in order (spatial, flip, colour, blend), each with its place in the
-    /// `pipeline:` list; [`Self::build_transforms`] makes their ops.
-    pub transforms: Vec<(StepAt, Transform)>,
+    /// The frame-transform steps in order (spatial, flip, colour, blend: those with a
+    /// [`Step::op_config`]), each with its place in the `pipeline:` list;
+    /// [`Self::build_transforms`] makes their ops.
+    pub transforms: Vec<(StepAt, Step)>,
     /// Normalisation (ImageNet when the pipeline has none).
     pub normalize: Normalize,
     /// Output layout (NCHW when the pipeline has no FormatShape).
@@ -151,13 +152,14 @@ pub struct PipelineParts {
 }
 
 impl PipelineParts {
-    /// The runtime ops of the frame transforms, in order ([`Transform::build`]).
+    /// The runtime ops of the frame transforms, in order ([`OpConfig::build`]).
     ///
     /// # Errors
     /// A step that does not build (out-of-range parameter, background list missing), marked with
     /// its [`StepAt`] so [`super::Origin::locate`] can name its line.
     pub fn build_transforms(&self, ctx: &BuildCtx) -> Result<Vec<Arc<dyn FrameOp>>> {
-        self.transforms.iter().map(|(at, t)| t.build(ctx).with_context(|| at.clone())).collect()
+        let configs = self.transforms.iter().filter_map(|(at, step)| Some((at, step.op_config()?)));
+        configs.map(|(at, config)| config.build(ctx).with_context(|| at.clone())).collect()
     }
 }
 
@@ -182,17 +184,17 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
                 return Err(anyhow!("a second sampler").context(at()));
             }
             s.validate().with_context(at)?;
-        } else if let Some(t) = step.transform() {
+        } else if step.op_config().is_some() {
             if normalize.is_some() {
                 return Err(anyhow!("frame transforms must come before Normalize").context(at()));
             }
-            if matches!(t, Transform::ThreeCrop(_) | Transform::TenCrop(_)) {
+            if matches!(step, Step::ThreeCrop(_) | Step::TenCrop(_)) {
                 multi_crops += 1;
                 if multi_crops > 1 {
                     return Err(anyhow!("only one ThreeCrop/TenCrop per pipeline").context(at()));
                 }
             }
-            transforms.push((at(), t));
+            transforms.push((at(), step.clone()));
         } else {
             match step {
                 Step::Normalize(n) => normalize = Some(n.clone()),
@@ -221,9 +223,9 @@ pub fn default_test_pipeline(num_clips: usize, modality: Modality) -> PipelinePa
         transforms: vec![
             (
                 StepAt { step: 0, name: "Resize".into() },
-                Transform::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
+                Step::Resize(Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }),
             ),
-            (StepAt { step: 1, name: "CenterCrop".into() }, Transform::CenterCrop(CenterCrop { crop_size: Size::Square(224) })),
+            (StepAt { step: 1, name: "CenterCrop".into() }, Step::CenterCrop(CenterCrop { crop_size: Size::Square(224) })),
         ],
         normalize: Normalize::imagenet(),
         format: InputFormat::NCHW,

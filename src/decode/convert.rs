@@ -207,8 +207,10 @@ impl Converter {
         dst.width = w;
         dst.height = h;
         dst.channels = 3;
+        if dst.data.capacity() < w * h * 3 {
+            crate::frame::recycle(std::mem::replace(&mut dst.data, crate::frame::buffer(w * h * 3)));
+        }
         dst.data.clear();
-        dst.data.reserve(w * h * 3);
         for row in 0..h {
             dst.data.extend_from_slice(&src[row * stride..row * stride + w * 3]);
         }
@@ -220,7 +222,7 @@ impl Converter {
     /// # Errors
     /// As [`Converter::convert_into`].
     pub(crate) fn convert(&mut self, frame: &mut ffmpeg::frame::Video, time_base: ffmpeg::Rational) -> Result<Frame> {
-        let mut out = Frame::new(0, 0, Vec::new());
+        let mut out = Frame::empty();
         self.convert_into(frame, time_base, &mut out)?;
         Ok(out)
     }

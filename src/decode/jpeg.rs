@@ -63,7 +63,8 @@ pub fn decode_jpeg(bytes: &[u8], channels: usize) -> Result<Frame> {
         let header = d.read_header(bytes)?;
         let format = if channels == 1 { PixelFormat::GRAY } else { PixelFormat::RGB };
         let (w, h) = (header.width, header.height);
-        let mut pixels = vec![0u8; w * h * channels];
+        let mut pixels = crate::frame::buffer(w * h * channels);
+        pixels.resize(w * h * channels, 0);
         d.decompress(bytes, Image { pixels: pixels.as_mut_slice(), width: w, pitch: w * channels, height: h, format })?;
         Ok(Frame::with_channels(w, h, channels, pixels))
     })

@@ -524,7 +524,7 @@ impl VideoReader {
     /// # Errors
     /// A packet fails to decode, colour conversion fails, or `on_frame` returns an error.
     pub fn for_each_frame(&mut self, mut on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
-        let mut buf = Frame::new(0, 0, Vec::new());
+        let mut buf = Frame::empty();
         let tb = self.opened.time_base;
         let n = self.in_output_order(|i, f, converter| {
             converter.convert_into(f, tb, &mut buf)?;
@@ -838,7 +838,7 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
     let mut opened = open_input(path, options)?;
     let (_, rotation) = rotation_of(&opened, options);
     let mut converter = Converter::new(rotation, options.color_convention);
-    let mut buf = Frame::new(0, 0, Vec::new());
+    let mut buf = Frame::empty();
     let mut on_frame = on_frame;
     let mut n = 0usize;
     let tb = opened.time_base;

@@ -152,6 +152,9 @@ pub struct Summary {
     pub peak_rss_bytes: u64,
     /// (frames decoded, frames kept) by the run's decode stage; (0, 0) where not tracked.
     pub frames: (u64, u64),
+    /// Frame buffers the process allocated and reused so far ([`crate::frame::pool_stats`]): in
+    /// steady state a loader reuses, so `fresh` stops growing with the list.
+    pub frame_buffers: crate::frame::PoolStats,
 }
 
 impl Summary {
@@ -169,6 +172,7 @@ impl Summary {
             stages,
             peak_rss_bytes: peak_rss_bytes(),
             frames: (0, 0),
+            frame_buffers: crate::frame::pool_stats(),
         }
     }
 
@@ -206,6 +210,7 @@ impl Summary {
             "wall_s": self.wall.as_secs_f64(), "rate_per_s": self.rate(), "peak_rss_bytes": self.peak_rss_bytes,
             "bottleneck": self.bottleneck().map(|s| s.name), "stages": stages, "vpipe_version": crate::VERSION,
             "frames_decoded": self.frames.0, "frames_kept": self.frames.1, "decoded_per_kept": self.decoded_per_kept(),
+            "frame_buffers_allocated": self.frame_buffers.fresh, "frame_buffers_reused": self.frame_buffers.reused,
         })
     }
 

@@ -109,10 +109,14 @@ impl DataPipeline {
         let mut rng = sample_rng(self.seed, self.epoch, sample.index as u64);
         let clip = decode.busy(|| self.decode(sample, &mut rng))?;
         transform.busy(|| {
+            let decoded = clip.frames.len();
             let mut clip = clip;
             for t in &self.transforms {
                 clip = t.apply(clip, &mut rng).context("transform")?;
             }
+            // A step holds its input and output frames at once; crops only add frames, so no
+            // sample ever holds more than its decoded plus its final frames, all on this thread.
+            crate::frame::reserve_pool(decoded + clip.frames.len());
             finish(clip)
         })
     }

@@ -104,7 +104,9 @@ impl Jitter {
                 _ => {}
             }
         }
-        Frame::new(f.width, f.height, x.into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect())
+        let mut data = crate::frame::buffer(x.len());
+        data.extend(x.iter().map(|v| v.clamp(0.0, 255.0) as u8));
+        Frame::new(f.width, f.height, data)
     }
 }
 

@@ -42,7 +42,8 @@ pub fn temporal_median(frames: &[Frame]) -> Result<Frame> {
     }
     let n = frames.len();
     let len = first.data.len();
-    let mut out = vec![0u8; len];
+    let mut out = crate::frame::buffer(len);
+    out.resize(len, 0);
     let (k_lo, k_hi) = ((n - 1) / 2, n / 2);
     let mut lo = vec![0u8; TILE];
     let mut hi = vec![0u8; TILE];

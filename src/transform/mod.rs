@@ -3,8 +3,8 @@
 //!
 //! A [`Clip`] holds the frames of one sample in mmaction2's order: crop-major, then clip, then
 //! frame within clip. Geometry (output sizes, crop boxes) lives in pure functions of [`geometry`];
-//! [`Transform`] is a step's configuration and builds the [`FrameOp`] that applies it to a [`Clip`]; [`format`] turns the uint8 clip into the
-//! normalised float tensor the model takes.
+//! each step's configuration ([`OpConfig`]) builds the [`FrameOp`] that applies it to a [`Clip`];
+//! [`format`] turns the uint8 clip into the normalised float tensor the model takes.
 
 pub mod blend;
 pub mod color;
@@ -17,6 +17,6 @@ pub use blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
-    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, RandomCrop, RandomResizedCrop,
-    Resize, Size, TenCrop, ThreeCrop, Transform, MAX_SIDE,
+    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, OpConfig, RandomCrop,
+    RandomResizedCrop, Resize, ResizeOp, Size, TenCrop, ThreeCrop, MAX_SIDE,
 };

@@ -10,12 +10,12 @@ use fast_image_resize::{
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 use super::color::ColorJitter;
 use super::geometry::{self, CropBox};
-use crate::frame::Frame;
+use crate::frame::{buffer, Frame};
 
 /// The frames of one sample, in mmaction2 order: `num_crops` blocks (crop-major), each of
 /// `num_clips` clips of `clip_len` frames. All frames share one size after the first crop/resize.
@@ -217,33 +217,6 @@ fn half() -> f64 {
     0.5
 }
 
-/// The configuration of one spatial or photometric step of a pipeline, with mmaction2's names
-/// (`type:` in YAML); [`Transform::build`] makes the op that runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "type")]
-pub enum Transform {
-    /// mmaction2 `Resize`.
-    Resize(Resize),
-    /// mmaction2 `CenterCrop`.
-    CenterCrop(CenterCrop),
-    /// mmaction2 `ThreeCrop` (three views).
-    ThreeCrop(ThreeCrop),
-    /// mmaction2 `TenCrop` (ten views).
-    TenCrop(TenCrop),
-    /// mmaction2 `RandomCrop`.
-    RandomCrop(RandomCrop),
-    /// mmaction2 `RandomResizedCrop`.
-    RandomResizedCrop(RandomResizedCrop),
-    /// mmaction2 `MultiScaleCrop`.
-    MultiScaleCrop(MultiScaleCrop),
-    /// mmaction2 `Flip`.
-    Flip(Flip),
-    /// mmaction2 `ColorJitter`.
-    ColorJitter(ColorJitter),
-    /// CDAR `BackgroundBlend`.
-    BackgroundBlend(BackgroundBlend),
-}
-
 fn yes() -> bool {
     true
 }
@@ -261,7 +234,7 @@ pub struct BuildCtx<'a> {
     pub backgrounds: Option<&'a dyn Fn(&BackgroundBlend) -> Result<Arc<dyn BackgroundSource>>>,
 }
 
-/// A frame transform ready to run, built from its config by [`Transform::build`]. Workers share
+/// A frame transform ready to run, built from its config by [`OpConfig::build`]. Workers share
 /// one op (`&self`); random steps draw from the sample's stream and record their decision in
 /// [`Clip::trace`].
 pub trait FrameOp: Send + Sync + std::fmt::Debug {
@@ -273,82 +246,133 @@ pub trait FrameOp: Send + Sync + std::fmt::Debug {
     fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip>;
 }
 
-impl Transform {
+/// The configuration of a frame-transform step (mmaction2 `type:` names, in
+/// [`crate::config::Step`]): checks itself and builds the [`FrameOp`] that runs it.
+pub trait OpConfig {
     /// The runtime op of this step, checked: sizes in 1..=[`MAX_SIDE`] pixels, probabilities in
     /// [0, 1]; `BackgroundBlend` gets its backgrounds from `ctx` (listing them now, so a missing
     /// list or image fails here rather than at the first sample that draws it).
     ///
     /// # Errors
     /// A parameter out of range (the message names it), or the backgrounds cannot be listed.
-    pub fn build(&self, ctx: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        self.check()?;
-        Ok(match self {
-            Transform::Resize(t) => Arc::new(t.clone()),
-            Transform::CenterCrop(t) => Arc::new(t.clone()),
-            Transform::ThreeCrop(t) => Arc::new(t.clone()),
-            Transform::TenCrop(t) => Arc::new(t.clone()),
-            Transform::RandomCrop(t) => Arc::new(t.clone()),
-            Transform::RandomResizedCrop(t) => Arc::new(t.clone()),
-            Transform::MultiScaleCrop(t) => Arc::new(t.clone()),
-            Transform::Flip(t) => Arc::new(t.clone()),
-            Transform::ColorJitter(t) => Arc::new(t.clone()),
-            Transform::BackgroundBlend(b) => {
-                let backgrounds = ctx.backgrounds.map(|f| f(b)).transpose()?;
-                Arc::new(Blend::new(b.clone(), backgrounds)?)
-            }
-        })
-    }
+    fn build(&self, ctx: &BuildCtx) -> Result<Arc<dyn FrameOp>>;
+}
 
-    /// Refuses sizes and probabilities no run can use.
-    fn check(&self) -> Result<()> {
-        let side = |name: &str, v: usize| {
-            if v == 0 || v > MAX_SIDE {
-                bail!("{name} must be 1..={MAX_SIDE} pixels, got {v}");
-            }
-            Ok(())
-        };
-        let size = |name: &str, s: &Size| side(name, s.wh().0).and_then(|_| side(name, s.wh().1));
-        let prob = |name: &str, p: f64| if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(anyhow!("{name} must be in [0, 1], got {p}")) };
-        match self {
-            Transform::Resize(r) => {
-                for v in r.scale {
-                    if v != -1 {
-                        side("scale", usize::try_from(v).unwrap_or(0))?;
-                    }
-                }
-                if r.scale == [-1, -1] {
-                    bail!("scale [-1, -1] gives no size");
-                }
-                Ok(())
-            }
-            Transform::CenterCrop(CenterCrop { crop_size })
-            | Transform::ThreeCrop(ThreeCrop { crop_size })
-            | Transform::TenCrop(TenCrop { crop_size }) => size("crop_size", crop_size),
-            Transform::RandomCrop(r) => side("size", r.size),
-            Transform::MultiScaleCrop(m) => {
-                size("input_size", &m.input_size)?;
-                if m.scales.is_empty() || m.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0)) {
-                    bail!("scales must be fractions in (0, 1], got {:?}", m.scales);
-                }
-                Ok(())
-            }
-            Transform::RandomResizedCrop(r) => {
-                if !(r.area_range[0] > 0.0 && r.area_range[0] <= r.area_range[1] && r.area_range[1] <= 1.0) {
-                    bail!("area_range must satisfy 0 < min ≤ max ≤ 1, got {:?}", r.area_range);
-                }
-                if !(r.aspect_ratio_range[0] > 0.0 && r.aspect_ratio_range[0] <= r.aspect_ratio_range[1]) {
-                    bail!("aspect_ratio_range must satisfy 0 < min ≤ max, got {:?}", r.aspect_ratio_range);
-                }
-                Ok(())
-            }
-            Transform::Flip(f) => prob("flip_ratio", f.flip_ratio),
-            Transform::ColorJitter(_) => Ok(()),
-            Transform::BackgroundBlend(b) => {
-                side("resize_h", usize::try_from(b.resize_h).unwrap_or(0))?;
-                side("crop_size", b.crop_size)?;
-                prob("p", b.p)
+/// Refuses a side outside 1..=[`MAX_SIDE`] pixels, naming the key.
+fn check_side(name: &str, v: usize) -> Result<()> {
+    if v == 0 || v > MAX_SIDE {
+        bail!("{name} must be 1..={MAX_SIDE} pixels, got {v}");
+    }
+    Ok(())
+}
+
+/// [`check_side`] for both sides of a size.
+fn check_size(name: &str, s: Size) -> Result<()> {
+    check_side(name, s.wh().0).and_then(|_| check_side(name, s.wh().1))
+}
+
+/// Refuses a probability outside [0, 1], naming the key.
+fn check_prob(name: &str, p: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(anyhow!("{name} must be in [0, 1], got {p}"))
+    }
+}
+
+/// `Resize` ready to run: it keeps fast_image_resize's resizers (and their scratch buffers) for
+/// reuse, one per worker resizing at once.
+#[derive(Debug)]
+pub struct ResizeOp {
+    config: Resize,
+    resizers: Mutex<Vec<Resizer>>,
+}
+
+impl OpConfig for Resize {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        for v in self.scale {
+            if v != -1 {
+                check_side("scale", usize::try_from(v).unwrap_or(0))?;
             }
         }
+        if self.scale == [-1, -1] {
+            bail!("scale [-1, -1] gives no size");
+        }
+        Ok(Arc::new(ResizeOp { config: self.clone(), resizers: Mutex::default() }))
+    }
+}
+
+impl OpConfig for CenterCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_size("crop_size", self.crop_size)?;
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for ThreeCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_size("crop_size", self.crop_size)?;
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for TenCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_size("crop_size", self.crop_size)?;
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for RandomCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_side("size", self.size)?;
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for MultiScaleCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_size("input_size", self.input_size)?;
+        if self.scales.is_empty() || self.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0)) {
+            bail!("scales must be fractions in (0, 1], got {:?}", self.scales);
+        }
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for RandomResizedCrop {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        let (area, aspect) = (self.area_range, self.aspect_ratio_range);
+        if !(area[0] > 0.0 && area[0] <= area[1] && area[1] <= 1.0) {
+            bail!("area_range must satisfy 0 < min ≤ max ≤ 1, got {area:?}");
+        }
+        if !(aspect[0] > 0.0 && aspect[0] <= aspect[1]) {
+            bail!("aspect_ratio_range must satisfy 0 < min ≤ max, got {aspect:?}");
+        }
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for Flip {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_prob("flip_ratio", self.flip_ratio)?;
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for ColorJitter {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        Ok(Arc::new(self.clone()))
+    }
+}
+
+impl OpConfig for BackgroundBlend {
+    fn build(&self, ctx: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_side("resize_h", usize::try_from(self.resize_h).unwrap_or(0))?;
+        check_side("crop_size", self.crop_size)?;
+        check_prob("p", self.p)?;
+        let backgrounds = ctx.backgrounds.map(|f| f(self)).transpose()?;
+        Ok(Arc::new(Blend::new(self.clone(), backgrounds)?))
     }
 }
 
@@ -357,16 +381,20 @@ fn size_of(clip: &Clip) -> Option<(usize, usize)> {
     clip.frames.first().map(|f| (f.width, f.height))
 }
 
-impl FrameOp for Resize {
+impl FrameOp for ResizeOp {
     fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
-        let (ow, oh) = geometry::resize_size(w, h, (self.scale[0], self.scale[1]), self.keep_ratio);
+        let c = &self.config;
+        let (ow, oh) = geometry::resize_size(w, h, (c.scale[0], c.scale[1]), c.keep_ratio);
         if ow == 0 || oh == 0 {
             bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
         }
-        let mut resizer = Resizer::new();
-        let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, self.interpolation)).collect::<Result<_>>()?;
-        Ok(Clip { frames, ..clip })
+        let mut resizer = self.resizers.lock().ok().and_then(|mut r| r.pop()).unwrap_or_default();
+        let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, c.interpolation)).collect::<Result<_>>();
+        if let Ok(mut r) = self.resizers.lock() {
+            r.push(resizer);
+        }
+        Ok(Clip { frames: frames?, ..clip })
     }
 }
 
@@ -485,7 +513,7 @@ fn crop_all(mut clip: Clip, b: CropBox, step: &str) -> Clip {
 fn flip_frame(f: &Frame, direction: Direction, negate: bool) -> Frame {
     let c = f.channels;
     let row_len = f.width * c;
-    let mut data = Vec::with_capacity(f.data.len());
+    let mut data = buffer(f.data.len());
     match direction {
         Direction::Horizontal => {
             for row in f.data.chunks_exact(row_len) {
@@ -522,14 +550,16 @@ pub fn resize_frame(resizer: &mut Resizer, f: &Frame, w: usize, h: usize, interp
     };
     let pixel = if f.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
     let src = ImageRef::new(f.width as u32, f.height as u32, &f.data, pixel)?;
-    let mut dst = Image::new(w as u32, h as u32, pixel);
+    let mut buf = buffer(w * h * f.channels);
+    buf.resize(w * h * f.channels, 0);
+    let mut dst = Image::from_vec_u8(w as u32, h as u32, buf, pixel)?;
     resizer.resize(&src, &mut dst, &ResizeOptions::new().resize_alg(alg))?;
     Ok(Frame::with_channels(w, h, f.channels, dst.into_vec()))
 }
 
 fn crop(f: &Frame, b: CropBox) -> Frame {
     let c = f.channels;
-    let mut data = Vec::with_capacity(b.w * b.h * c);
+    let mut data = buffer(b.w * b.h * c);
     for row in b.y..b.y + b.h {
         let start = (row * f.width + b.x) * c;
         data.extend_from_slice(&f.data[start..start + b.w * c]);
@@ -582,7 +612,7 @@ mod tests {
     #[test]
     fn resize_short_side_gives_mmaction2_size_and_keeps_constant_colour() {
         let f = Frame::new(320, 240, [10u8, 200, 30].repeat(320 * 240));
-        let t = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear };
+        let t = Resize { scale: [-1, 256], keep_ratio: true, interpolation: Interpolation::Bilinear }.build(&BuildCtx::default()).unwrap();
         let out = t.apply(clip_of(vec![f]), &mut rng()).unwrap();
         assert_eq!((out.frames[0].width, out.frames[0].height), (341, 256));
         assert!(out.frames[0].data.chunks(3).all(|p| p == [10, 200, 30]));
@@ -651,28 +681,28 @@ mod tests {
     #[test]
     fn build_refuses_parameters_no_run_can_use_and_names_them() {
         let ctx = BuildCtx::default();
-        let resize = |scale| Transform::Resize(Resize { scale, keep_ratio: true, interpolation: Interpolation::Bilinear });
+        let resize = |scale| Resize { scale, keep_ratio: true, interpolation: Interpolation::Bilinear };
         assert!(resize([-1, 256]).build(&ctx).is_ok());
-        let bad = [
-            (resize([-1, 100_000]), "scale must be 1..=16384"),
-            (resize([-1, -1]), "gives no size"),
-            (Transform::CenterCrop(CenterCrop { crop_size: Size::Wh([224, 0]) }), "crop_size"),
-            (Transform::RandomCrop(RandomCrop { size: 1 << 20 }), "size"),
-            (Transform::Flip(Flip { flip_ratio: 2.0, direction: Direction::Horizontal, flip_label_map: None }), "flip_ratio"),
+        let bad: [(&dyn OpConfig, &str); 6] = [
+            (&resize([-1, 100_000]), "scale must be 1..=16384"),
+            (&resize([-1, -1]), "gives no size"),
+            (&CenterCrop { crop_size: Size::Wh([224, 0]) }, "crop_size"),
+            (&RandomCrop { size: 1 << 20 }, "size"),
+            (&Flip { flip_ratio: 2.0, direction: Direction::Horizontal, flip_label_map: None }, "flip_ratio"),
             (
-                Transform::MultiScaleCrop(MultiScaleCrop {
+                &MultiScaleCrop {
                     input_size: Size::Square(224),
                     scales: vec![1.0, 1.5],
                     max_wh_scale_gap: 1,
                     random_crop: false,
                     num_fixed_crops: 5,
-                }),
+                },
                 "scales",
             ),
         ];
         for (t, name) in bad {
             let e = t.build(&ctx).unwrap_err().to_string();
-            assert!(e.contains(name), "{t:?}: {e}");
+            assert!(e.contains(name), "{name}: {e}");
         }
     }
 }
