@@ -152,6 +152,27 @@ fn bench_reports_stages_and_the_bottleneck_as_json() {
     assert_eq!(j["bottleneck"], "prepare", "without the model the loader is the bottleneck");
 }
 
+/// With the model (a TSM-R18 training step per batch) on a machine without a GPU, `--device auto`
+/// says it is on the CPU and why, and the model is the bottleneck (issues 7 and 8).
+#[test]
+fn bench_with_the_model_on_the_cpu_says_why_and_names_the_model_the_bottleneck() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = mini_pipeline(&data, dir.path());
+    let o = common::vpipe().args(["bench", "--json", "--workers", "2", "--device", "auto"]).arg(&yaml).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    if j["device"] != "cpu" {
+        println!("a GPU is present ({}): the CPU fallback is not exercised here", j["device"]);
+        return;
+    }
+    let note = j["device_note"].as_str().expect("a reason for the CPU");
+    assert!(err.contains(&format!("device: cpu ({note})")), "{err}");
+    assert!(note.contains("libcuda.so.1") || note.contains("libtorch_cuda.so") || note.contains("no CUDA device"), "{note}");
+    assert_eq!(j["bottleneck"], "model", "a CPU training step outweighs loading: {j}");
+}
+
 /// Memory is bounded by the engine's window, not by the list: a training epoch over the mini
 /// list repeated ten times peaks within 10% of the same epoch over the list once (issue 7).
 #[test]

@@ -42,12 +42,13 @@ pub fn run(a: Args) -> Result<()> {
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let split = split_data(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
     let training = a.split == SplitName::Train;
+    let device = if a.no_model { None } else { Some(vpipe::model::pick_device(&a.device)?) };
     let model = if a.no_model {
         None
     } else {
         let m = cfg.model.as_ref().context("the pipeline has no `model` section (or pass --no-model)")?;
         let spec = m.spec(cfg.seed)?;
-        let device = vpipe::model::pick_device(&a.device)?;
+        let device = device.expect("picked above with the model");
         let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
         Some(BenchModel { model, train: if training { cfg.train.clone() } else { None }, loss: m.loss })
     };
@@ -57,6 +58,9 @@ pub fn run(a: Args) -> Result<()> {
         let mut j = last.to_json();
         j["split"] = serde_json::json!(format!("{:?}", a.split).to_lowercase());
         j["model"] = serde_json::json!(!a.no_model);
+        j["device"] = serde_json::json!(device.map(|d| format!("{d:?}").to_lowercase()));
+        j["device_note"] =
+            serde_json::json!(device.filter(|d| *d == tch::Device::Cpu).and_then(|_| vpipe::model::cuda_unavailable_reason()));
         j["epochs"] = summaries.iter().map(|s| serde_json::json!({"clips_per_s": s.rate(), "wall_s": s.wall.as_secs_f64()})).collect();
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
