@@ -377,3 +377,33 @@ fn probe_command_reports_json_and_names_bad_files() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no_such.mp4"));
 }
+
+/// `resize_in_decoder`: a reader told to scale its output gives, at every pick, the frames of
+/// `ffmpeg -i V -vf scale=W:H:flags=bilinear -pix_fmt rgb24` (rotation first, as the CLI), in one
+/// swscale call per frame.
+#[test]
+fn resizing_in_the_decoder_equals_the_cli_scale_filter() {
+    let Some(data) = common::data_dir() else { return };
+    for rel in ["edge/video_90.mov", "mmaction2/test.mp4", "mini/videos/SoccerJuggling/v_SoccerJuggling_g23_c01.avi"] {
+        let path = data.join(rel);
+        let mut reader = VideoReader::open(&path).unwrap();
+        let (w, h, n) = (reader.info().width, reader.info().height, reader.info().num_frames);
+        let (ow, oh) = ((w * 3 / 4) & !1, (h * 3 / 4) & !1); // a downscale, as Resize(-1, 256) of larger videos
+        reader.scale_output_to(ow, oh, "bilinear");
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&path)
+            .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-vf", &format!("scale={ow}:{oh}:flags=bilinear")])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let reference: Vec<&[u8]> = out.stdout.chunks(ow * oh * 3).collect();
+        assert_eq!(reference.len(), n, "{rel}: CLI frame count");
+        let picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
+        for (i, f) in picks.iter().zip(reader.frames(&picks).unwrap()) {
+            assert_eq!((f.width, f.height), (ow, oh), "{rel}: frame size");
+            assert!(f.data == reference[*i], "{rel}: frame {i} differs from the CLI's scale ({})", max_diff(&f.data, reference[*i]));
+        }
+    }
+}

@@ -129,6 +129,38 @@ fn check_names_file_and_line_for_absurd_sizes_and_missing_background_lists() {
     assert!(err.contains(&format!("blend.yaml:{line}: in `data.train.pipeline`")) && err.contains("no_such_list.txt"), "{err}");
 }
 
+/// `resize_in_decoder: true` resizes in the decoder's swscale call (inspect says so) and the
+/// pipeline's frames keep the sizes of the usual Resize; the key needs Resize as the first step.
+#[test]
+fn resize_in_decoder_is_shown_by_inspect_and_needs_resize_first() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(mini_pipeline(&data, dir.path())).unwrap();
+    let fused = dir.path().join("fused.yaml");
+    std::fs::write(&fused, text.replace("{type: DecordDecode}", "{type: DecordDecode, resize_in_decoder: true}")).unwrap();
+    let o = common::vpipe().arg("inspect").arg(&fused).args(["--split", "val", "--limit", "2"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.matches("in the decoder's swscale call (flags=bilinear)").count(), 2, "{out}");
+    // SoccerJuggling 320x240 → Resize(-1, 80) gives 107x80, then the 64² centre crop.
+    assert!(out.contains("Resize: 107x80 in the decoder's swscale call"), "{out}");
+    assert!(out.contains("CenterCrop: x 21 y 8 w 64 h 64"), "{out}");
+    let misplaced = dir.path().join("misplaced.yaml");
+    let text = text.replace("{type: DecordDecode}", "{type: DecordDecode, resize_in_decoder: true}");
+    std::fs::write(
+        &misplaced,
+        text.replacen(
+            "      - {type: Resize, scale: [-1, 80]}\n      - {type: CenterCrop, crop_size: 64}",
+            "      - {type: CenterCrop, crop_size: 64}",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = common::vpipe().arg("check").arg(&misplaced).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("resize_in_decoder: true needs Resize as the first frame step"), "{err}");
+}
+
 /// `vpipe bench` runs the loader for real and reports, as JSON, what the issue asks for: clips/s,
 /// frames decoded per frame kept, per-stage busy/starved/blocked time, peak RSS, bottleneck.
 #[test]

@@ -1,7 +1,7 @@
 //! Pipeline steps (`pipeline:` lists), mmaction2 `type:` names one-to-one, and their split into
 //! sampler, transforms, Normalize and FormatShape.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
 use super::location::StepAt;
@@ -122,6 +122,11 @@ pub struct DecodeStep {
     /// (frame and slice threads), so a single worker still uses every core on 720p video.
     #[serde(alias = "num_threads")]
     pub threads: Option<usize>,
+    /// Resize videos in the colour conversion's swscale call when the first frame step is
+    /// `Resize` (default false). Faster on large videos (one pass over the full-size picture),
+    /// but swscale's filters are not OpenCV's: pixels differ from mmaction2's `Resize` by a few
+    /// levels, so use it for pipelines trained this way. Rawframes are resized as usual.
+    pub resize_in_decoder: Option<bool>,
 }
 
 impl DecodeStep {
@@ -131,6 +136,7 @@ impl DecodeStep {
         options.color_convention = self.color_convention.unwrap_or(options.color_convention);
         options.stream = self.stream.or(options.stream);
         options.threads = self.threads.unwrap_or(options.threads);
+        options.resize_in_decoder = self.resize_in_decoder.unwrap_or(options.resize_in_decoder);
     }
 }
 
@@ -205,6 +211,9 @@ pub fn split_pipeline(steps: &[Step]) -> Result<PipelineParts> {
         }
     }
     let sampler = sampler.context("pipeline has no SampleFrames / DenseSampleFrames / UniformSampleFrames step")?;
+    if decode.resize_in_decoder && !matches!(transforms.first(), Some((_, Step::Resize(_)))) {
+        bail!("resize_in_decoder: true needs Resize as the first frame step");
+    }
     Ok(PipelineParts { sampler, transforms, normalize: normalize.unwrap_or_else(Normalize::imagenet), format, decode })
 }
 

@@ -107,19 +107,31 @@ struct InputKey {
 pub(crate) struct Converter {
     rotation: Rotation,
     convention: ColorConvention,
+    /// Output size and swscale filter when the pipeline resizes in the decoder.
+    scale_to: Option<(usize, usize, &'static str)>,
     graph: Option<(InputKey, ffmpeg::filter::Graph)>,
     out: ffmpeg::frame::Video,
 }
 
 impl Converter {
     pub(crate) fn new(rotation: Rotation, convention: ColorConvention) -> Self {
-        Converter { rotation, convention, graph: None, out: ffmpeg::frame::Video::empty() }
+        Converter { rotation, convention, scale_to: None, graph: None, out: ffmpeg::frame::Video::empty() }
+    }
+
+    /// Converts to `width`×`height` pixels in the same swscale call, with swscale's `flags`
+    /// (`bilinear`, `bicubic`, `neighbor`): the CLI's `-vf scale=W:H:flags=F -pix_fmt rgb24`.
+    pub(crate) fn scale_to(&mut self, width: usize, height: usize, flags: &'static str) {
+        self.scale_to = Some((width, height, flags));
+        self.graph = None;
     }
 
     /// The filter chain after the source, in libavfilter's syntax.
     fn chain(&self, format: i32) -> String {
         let mut chain = self.rotation.filters().to_string();
         let mut scale = Vec::new();
+        if let Some((w, h, flags)) = self.scale_to {
+            scale.push(format!("w={w}:h={h}:flags={flags}"));
+        }
         if self.convention == ColorConvention::Bt601 {
             // A bare sws_getContext: BT.601, range from the pixel format alone.
             let name = pix_fmt_name(format);

@@ -48,6 +48,10 @@ pub struct DecodeOptions {
     /// Folder of the per-video index cache ([`super::index_cache`]); `None` probes every time.
     /// Default: [`super::default_cache_dir`].
     pub index_cache: Option<PathBuf>,
+    /// Let a pipeline whose first frame step is `Resize` resize in the colour conversion's
+    /// swscale call ([`VideoReader::scale_output_to`]; default false: swscale's filters are not
+    /// OpenCV's, so the pixels differ from mmaction2's `Resize`).
+    pub resize_in_decoder: bool,
 }
 
 impl Default for DecodeOptions {
@@ -58,6 +62,7 @@ impl Default for DecodeOptions {
             stream: None,
             threads: 1,
             index_cache: default_cache_dir(),
+            resize_in_decoder: false,
         }
     }
 }
@@ -463,6 +468,15 @@ impl VideoReader {
             decoded: self.info.frame_count == FrameCount::Decoded,
             start,
         }
+    }
+
+    /// Makes every frame fetched from now on come out at `width`×`height` pixels (after
+    /// rotation), resized in the colour conversion's own swscale call with swscale's `flags`
+    /// (`bilinear`, `bicubic` or `neighbor`): frame `i` then equals frame `i` of
+    /// `ffmpeg -i V -fps_mode passthrough -vf scale=W:H:flags=F -pix_fmt rgb24`. One pass over the
+    /// full-size picture instead of two (convert, then resize the RGB copy).
+    pub fn scale_output_to(&mut self, width: usize, height: usize, flags: &'static str) {
+        self.converter.scale_to(width, height, flags);
     }
 
     /// What the probe found.

@@ -9,10 +9,11 @@ use anyhow::{bail, Context, Result};
 use super::metrics::FrameTally;
 use super::{sample_rng, StageMetrics};
 use crate::config::PipelineParts;
+use crate::config::Step;
 use crate::decode::{read_rawframes, DecodeOptions, RawframeSpec, VideoReader};
 use crate::sample::Sampler;
 use crate::source::Sample;
-use crate::transform::{format, Clip, FrameOp, InputFormat, Normalize, Tensor};
+use crate::transform::{format, geometry, Clip, FrameOp, InputFormat, Normalize, Resize, Tensor};
 
 /// The data pipeline of one sample, mmaction2 order: SampleFrames → decode → spatial transforms →
 /// Normalize → FormatShape.
@@ -36,6 +37,9 @@ pub struct DataPipeline {
     pub decode: DecodeOptions,
     /// Frames decoded and kept by this pipeline (shared by its clones, the workers).
     pub frames: Arc<FrameTally>,
+    /// The first step's `Resize`, done by the video decoder's swscale call
+    /// (`resize_in_decoder: true`); the step itself then finds its frames at size.
+    pub decoder_resize: Option<Resize>,
 }
 
 impl DataPipeline {
@@ -49,6 +53,10 @@ impl DataPipeline {
     /// missing background list or image), marked with its step.
     pub fn build(parts: PipelineParts, seed: u64, epoch: u64, rawframes: RawframeSpec) -> Result<Self> {
         let transforms = parts.build_transforms(&super::backgrounds::build_ctx())?;
+        let decoder_resize = match parts.transforms.first() {
+            Some((_, Step::Resize(r))) if parts.decode.resize_in_decoder => Some(r.clone()),
+            _ => None,
+        };
         Ok(DataPipeline {
             sampler: parts.sampler,
             transforms,
@@ -59,6 +67,7 @@ impl DataPipeline {
             rawframes,
             decode: parts.decode,
             frames: Arc::default(),
+            decoder_resize,
         })
     }
 
@@ -137,6 +146,10 @@ impl DataPipeline {
             }
             None => {
                 let mut reader = VideoReader::open_with(&sample.path, &self.decode).context("decode")?;
+                if let Some(r) = &self.decoder_resize {
+                    let (w, h) = geometry::resize_size(reader.info().width, reader.info().height, (r.scale[0], r.scale[1]), r.keep_ratio);
+                    reader.scale_output_to(w, h, r.interpolation.swscale_flags());
+                }
                 let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 let frames = reader.frames(&idx).context("decode")?;
@@ -146,6 +159,10 @@ impl DataPipeline {
         };
         let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
         clip.trace.push(format!("frame_inds: {:?}", s.frame_inds));
+        if let (Some(r), None, Some(f)) = (&self.decoder_resize, sample.rawframes, clip.frames.first()) {
+            let flags = r.interpolation.swscale_flags();
+            clip.trace.push(format!("Resize: {}x{} in the decoder's swscale call (flags={flags})", f.width, f.height));
+        }
         Ok(clip)
     }
 }

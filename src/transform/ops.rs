@@ -86,6 +86,17 @@ pub enum Interpolation {
     Bicubic,
 }
 
+impl Interpolation {
+    /// The swscale flag of the nearest filter, for resizing in the decoder.
+    pub fn swscale_flags(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Nearest => "neighbor",
+            Interpolation::Bicubic => "bicubic",
+        }
+    }
+}
+
 /// `Resize(scale, keep_ratio=True, interpolation='bilinear')`; `scale: [-1, 256]` resizes the
 /// short side to 256 (see [`geometry::resize_size`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -388,6 +399,9 @@ impl FrameOp for ResizeOp {
         let (ow, oh) = geometry::resize_size(w, h, (c.scale[0], c.scale[1]), c.keep_ratio);
         if ow == 0 || oh == 0 {
             bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
+        }
+        if (ow, oh) == (w, h) {
+            return Ok(clip); // already at size (or resized by the decoder: resize_in_decoder)
         }
         let mut resizer = self.resizers.lock().ok().and_then(|mut r| r.pop()).unwrap_or_default();
         let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, c.interpolation)).collect::<Result<_>>();
