@@ -327,6 +327,28 @@ fn uninterrupted_shard(data: &Path, dir: &Path) -> (impl Fn(&Path) -> Vec<String
     (args, expected)
 }
 
+/// `--max-failures` counts the failures a killed run committed: the shard fails (corrupt video at
+/// position 2 committed by the killed run, missing one at 6 by the resumed run) with
+/// `--max-failures 1`, and the same resumed run passes with `--max-failures 2`.
+#[test]
+fn max_failures_counts_the_failures_of_earlier_runs_of_the_shard() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (args, expected) = uninterrupted_shard(&data, dir.path());
+    let out = dir.path().join("resumed");
+    let o = common::vpipe().arg("featurize").args(args(&out)).env("VPIPE_CRASH_AT", "commit-1").output().unwrap();
+    assert!(!o.status.success(), "the crash point kills");
+    let with_limit = |m: &str| common::vpipe().arg("featurize").args(args(&out)).args(["--max-failures", m]).output().unwrap();
+    let o = with_limit("1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "two failures in all are more than 1: {err}");
+    assert!(err.contains("earlier runs of this shard"), "{err}");
+    let o = with_limit("2");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (p, e) = shard_files(&out);
+    assert_eq!(rows_and_errors(&p, &e), expected);
+}
+
 /// Issue 9: a shard SIGKILLed at any moment — before its first commit, between the two renames
 /// of a chunk, between commits, after the part file's rename, after the manifest — and run
 /// again ends with exactly the rows (and failure records) of an uninterrupted run.

@@ -101,8 +101,9 @@ pub struct Args {
     /// Stop at the first failed video and exit non-zero (default: record the failure, go on).
     #[arg(long)]
     fail_fast: bool,
-    /// Stop once more than N videos failed, exit non-zero, write nothing (a broken mount or
-    /// codec, not one bad file) [default: never].
+    /// Stop once more than N videos of the shard failed, counting those earlier runs of it
+    /// committed; exit non-zero, write no part file (a broken mount or codec, not one bad file)
+    /// [default: never].
     #[arg(long, conflicts_with = "fail_fast")]
     max_failures: Option<usize>,
     /// Device: auto (CUDA when libtorch sees one), cpu, cuda.

@@ -81,12 +81,17 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     };
     interrupt::watch()?;
     let (start, total) = (writer.resume_at(), job.samples.len());
+    // --max-failures counts the shard's failures, including those earlier runs committed.
+    let earlier = writer.earlier_failures();
+    if let Some(m) = job.max_failures.filter(|&m| earlier > m) {
+        bail!("earlier runs of this shard already recorded {earlier} failed videos, more than --max-failures {m}");
+    }
     let device = crate::model::pick_device(&job.device)?;
     let model = Recognizer::new(&job.model, device)?;
     let settings = Settings {
         capacity: job.capacity,
         fail_fast: job.fail_fast,
-        max_failures: job.max_failures,
+        max_failures: job.max_failures.map(|m| m - earlier),
         progress: job.progress.then_some("videos"),
     };
     let pool = PoolConfig { workers: job.workers, capacity: job.capacity };
@@ -109,7 +114,12 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
                     let video = job.samples.get(start + i).map_or_else(|| f.path.clone(), |s| s.path.display().to_string());
                     writer.fail(start + i, ErrorRecord { video, stage: f.stage.clone(), message: f.message.clone() });
                 }
-                out.record(f)
+                out.record(f).map_err(|e| match job.max_failures {
+                    Some(m) if earlier > 0 => {
+                        e.context(format!("--max-failures {m} counts the {earlier} failed videos earlier runs of this shard committed"))
+                    }
+                    _ => e,
+                })
             }
         };
         result = step.and_then(|()| writer.settled(start + out.settled()));

@@ -188,6 +188,8 @@ pub struct ShardWriter {
     started_unix_s: f64,
     /// Samples settled by committed chunks.
     committed: usize,
+    /// Failed videos recorded by the chunks earlier runs committed.
+    earlier_failures: usize,
     /// Samples settled so far (committed or not).
     settled: usize,
     resumed_at: usize,
@@ -245,7 +247,7 @@ impl ShardWriter {
             write_synced(&job, &serde_json::to_vec_pretty(&w)?)?;
             w.started_unix_s
         };
-        let (chunks, committed) = committed_chunks(&paths.work)?;
+        let (chunks, committed, earlier_failures) = committed_chunks(&paths.work)?;
         Ok(Opened::Writer(ShardWriter {
             paths,
             key,
@@ -253,6 +255,7 @@ impl ShardWriter {
             commit_every: commit_every.max(1),
             started_unix_s,
             committed,
+            earlier_failures,
             settled: committed,
             resumed_at: committed,
             chunks,
@@ -265,6 +268,12 @@ impl ShardWriter {
     /// Samples of the shard's list already committed by earlier runs: start there.
     pub fn resume_at(&self) -> usize {
         self.resumed_at
+    }
+
+    /// Failed videos recorded by the chunks earlier runs of this shard committed (what
+    /// `--max-failures` counts besides this run's).
+    pub fn earlier_failures(&self) -> usize {
+        self.earlier_failures
     }
 
     /// Samples of the shard's list committed so far (by this run and earlier ones).
@@ -414,7 +423,7 @@ pub fn explain_disk_full(e: anyhow::Error, committed: usize, total: usize) -> an
 
 /// The committed chunks in `work`: how many, and the samples they settle. Chunk files without
 /// their record (a kill between the two renames) and temporary files are removed.
-fn committed_chunks(work: &Path) -> Result<(usize, usize)> {
+fn committed_chunks(work: &Path) -> Result<(usize, usize, usize)> {
     let chunks = count_chunks(work);
     for entry in std::fs::read_dir(work).with_context(|| format!("listing {}", work.display()))? {
         let path = entry?.path();
@@ -424,8 +433,9 @@ fn committed_chunks(work: &Path) -> Result<(usize, usize)> {
             remove_if_present(&path)?;
         }
     }
-    let next = chunk_records(work, chunks)?.last().map_or(0, |r| r.next);
-    Ok((chunks, next))
+    let records = chunk_records(work, chunks)?;
+    let next = records.last().map_or(0, |r| r.next);
+    Ok((chunks, next, records.iter().map(|r| r.failures.len()).sum()))
 }
 
 /// Chunks 0, 1, … whose record exists in `work`, up to the first missing one.
