@@ -313,46 +313,55 @@ impl OpConfig for Resize {
     }
 }
 
-impl OpConfig for CenterCrop {
+/// A step whose configuration is its op (no run-time state): building it only checks it.
+trait Stateless: FrameOp + Clone + 'static {
+    /// Refuses parameters no run can use, naming the key.
+    fn check(&self) -> Result<()>;
+}
+
+impl<T: Stateless> OpConfig for T {
     fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        check_size("crop_size", self.crop_size)?;
+        self.check()?;
         Ok(Arc::new(self.clone()))
     }
 }
 
-impl OpConfig for ThreeCrop {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        check_size("crop_size", self.crop_size)?;
-        Ok(Arc::new(self.clone()))
+impl Stateless for CenterCrop {
+    fn check(&self) -> Result<()> {
+        check_size("crop_size", self.crop_size)
     }
 }
 
-impl OpConfig for TenCrop {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        check_size("crop_size", self.crop_size)?;
-        Ok(Arc::new(self.clone()))
+impl Stateless for ThreeCrop {
+    fn check(&self) -> Result<()> {
+        check_size("crop_size", self.crop_size)
     }
 }
 
-impl OpConfig for RandomCrop {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        check_side("size", self.size)?;
-        Ok(Arc::new(self.clone()))
+impl Stateless for TenCrop {
+    fn check(&self) -> Result<()> {
+        check_size("crop_size", self.crop_size)
     }
 }
 
-impl OpConfig for MultiScaleCrop {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+impl Stateless for RandomCrop {
+    fn check(&self) -> Result<()> {
+        check_side("size", self.size)
+    }
+}
+
+impl Stateless for MultiScaleCrop {
+    fn check(&self) -> Result<()> {
         check_size("input_size", self.input_size)?;
         if self.scales.is_empty() || self.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0)) {
             bail!("scales must be fractions in (0, 1], got {:?}", self.scales);
         }
-        Ok(Arc::new(self.clone()))
+        Ok(())
     }
 }
 
-impl OpConfig for RandomResizedCrop {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+impl Stateless for RandomResizedCrop {
+    fn check(&self) -> Result<()> {
         let (area, aspect) = (self.area_range, self.aspect_ratio_range);
         if !(area[0] > 0.0 && area[0] <= area[1] && area[1] <= 1.0) {
             bail!("area_range must satisfy 0 < min ≤ max ≤ 1, got {area:?}");
@@ -360,20 +369,27 @@ impl OpConfig for RandomResizedCrop {
         if !(aspect[0] > 0.0 && aspect[0] <= aspect[1]) {
             bail!("aspect_ratio_range must satisfy 0 < min ≤ max, got {aspect:?}");
         }
-        Ok(Arc::new(self.clone()))
+        Ok(())
     }
 }
 
-impl OpConfig for Flip {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        check_prob("flip_ratio", self.flip_ratio)?;
-        Ok(Arc::new(self.clone()))
+impl Stateless for Flip {
+    fn check(&self) -> Result<()> {
+        check_prob("flip_ratio", self.flip_ratio)
     }
 }
 
-impl OpConfig for ColorJitter {
-    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
-        Ok(Arc::new(self.clone()))
+impl Stateless for ColorJitter {
+    fn check(&self) -> Result<()> {
+        for (name, v) in [("brightness", self.brightness), ("contrast", self.contrast), ("saturation", self.saturation)] {
+            if !(v >= 0.0 && v.is_finite()) {
+                bail!("{name} must be a range ≥ 0, got {v}");
+            }
+        }
+        if !(0.0..=0.5).contains(&self.hue) {
+            bail!("hue must be in [0, 0.5], got {}", self.hue);
+        }
+        check_prob("p", self.p.into())
     }
 }
 
@@ -697,7 +713,9 @@ mod tests {
         let ctx = BuildCtx::default();
         let resize = |scale| Resize { scale, keep_ratio: true, interpolation: Interpolation::Bilinear };
         assert!(resize([-1, 256]).build(&ctx).is_ok());
-        let bad: [(&dyn OpConfig, &str); 6] = [
+        let jitter = ColorJitter { brightness: 0.5, contrast: 0.5, saturation: 0.5, hue: 0.7, p: 1.0 };
+        let bad: [(&dyn OpConfig, &str); 7] = [
+            (&jitter, "hue must be in [0, 0.5]"),
             (&resize([-1, 100_000]), "scale must be 1..=16384"),
             (&resize([-1, -1]), "gives no size"),
             (&CenterCrop { crop_size: Size::Wh([224, 0]) }, "crop_size"),
