@@ -27,7 +27,7 @@ fn epoch_batches(data: &std::path::Path, epoch: u64, workers: usize) -> Vec<Batc
 }
 
 fn bytes(batches: &[Batch]) -> Vec<u8> {
-    batches.iter().flat_map(|b| b.tensor.data.iter().flat_map(|v| v.to_le_bytes())).collect()
+    batches.iter().flat_map(|b| b.tensor.as_f32().unwrap().data.iter().flat_map(|v| v.to_le_bytes())).collect()
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn tsm_train_batches_are_identical_for_1_and_2_workers_and_differ_by_epoch() {
     let one = epoch_batches(&data, 0, 1);
     let two = epoch_batches(&data, 0, 2);
     assert_eq!(one.len(), 2);
-    assert_eq!(one[0].tensor.shape, vec![32, 3, 64, 64]); // 4 samples × 8 segments
+    assert_eq!(one[0].tensor.shape(), vec![32, 3, 64, 64]); // 4 samples × 8 segments
     let names = |b: &[Batch]| b.iter().flat_map(|x| x.samples.iter().map(|s| s.name.clone())).collect::<Vec<_>>();
     assert_eq!(names(&one), names(&two));
     assert!(bytes(&one) == bytes(&two), "1 and 2 workers gave different bytes");
@@ -47,7 +47,7 @@ fn tsm_train_batches_are_identical_for_1_and_2_workers_and_differ_by_epoch() {
     let first = &one[0].samples[0];
     let pos = names(&next).iter().position(|n| *n == first.name).unwrap();
     let per = 8 * 3 * 64 * 64;
-    let a = &one[0].tensor.data[..per];
-    let b = &next[pos / 4].tensor.data[(pos % 4) * per..(pos % 4 + 1) * per];
+    let a = &one[0].tensor.as_f32().unwrap().data[..per];
+    let b = &next[pos / 4].tensor.as_f32().unwrap().data[(pos % 4) * per..(pos % 4 + 1) * per];
     assert_ne!(a, b);
 }

@@ -282,18 +282,23 @@ fn list_with_failures_inside(data: &Path, dir: &Path) -> PathBuf {
     ann
 }
 
-/// (video, clip, logits) of every row of a part file, and the errors file's (video, stage).
-fn rows_and_errors(part: &Path, errors: &Path) -> (Vec<(String, i32, Vec<f32>)>, Vec<(String, String)>) {
+/// (video, clip, logits) of every row of a part file.
+fn rows_of(part: &Path) -> Vec<(String, i32, Vec<f32>)> {
     let (b, _) = read(part);
     let v = b.column_by_name("video").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
     let c = b.column_by_name("clip").unwrap().as_any().downcast_ref::<Int32Array>().unwrap();
     let l = b.column_by_name("logits").unwrap().as_any().downcast_ref::<FixedSizeListArray>().unwrap();
-    let rows = (0..b.num_rows())
+    (0..b.num_rows())
         .map(|i| {
             let logits = l.value(i).as_any().downcast_ref::<Float32Array>().unwrap().values().to_vec();
             (v.value(i).to_string(), c.value(i), logits)
         })
-        .collect();
+        .collect()
+}
+
+/// (video, clip, logits) of every row of a part file, and the errors file's (video, stage).
+fn rows_and_errors(part: &Path, errors: &Path) -> (Vec<(String, i32, Vec<f32>)>, Vec<(String, String)>) {
+    let rows = rows_of(part);
     let (e, _) = read(errors);
     let col = |n: &str| e.column_by_name(n).unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
     let (ev, es) = (col("video"), col("stage"));
@@ -325,6 +330,25 @@ fn uninterrupted_shard(data: &Path, dir: &Path) -> (impl Fn(&Path) -> Vec<String
     let (p, e) = shard_files(&whole);
     let expected = rows_and_errors(&p, &e);
     (args, expected)
+}
+
+/// `--upload u8` (uint8 batches normalised by the model's conversion, the GPU path) writes the
+/// same rows, bit for bit, as `--upload f32` (normalised by the loader), here on the CPU.
+#[test]
+fn uint8_upload_writes_the_rows_of_float_batches() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (ann, root) = (data.join("mini/mini_videos.txt"), data.join("mini/videos"));
+    let run = |upload: &str| {
+        let out = dir.path().join(format!("{upload}.parquet"));
+        let args = ["--ann", s(&ann), "--root", s(&root), "--model", "tsn-r18", "--num-classes", "5", "--upload", upload, "--out", s(&out)];
+        let o = featurize(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        rows_of(&out)
+    };
+    let (u8_rows, f32_rows) = (run("u8"), run("f32"));
+    assert_eq!(u8_rows.len(), 8);
+    assert_eq!(u8_rows, f32_rows);
 }
 
 /// `--max-failures` counts the failures a killed run committed: the shard fails (corrupt video at

@@ -203,6 +203,11 @@ fn bench_with_the_model_on_the_cpu_says_why_and_names_the_model_the_bottleneck()
     assert!(err.contains(&format!("device: cpu ({note})")), "{err}");
     assert!(note.contains("libcuda.so.1") || note.contains("libtorch_cuda.so") || note.contains("no CUDA device"), "{note}");
     assert_eq!(j["bottleneck"], "model", "a CPU training step outweighs loading: {j}");
+    // The upload stage (issue 8) sits between collate and the model and counts what it copies:
+    // 8 clips × 8 segments × 3 × 64² float32 values (normalised on the CPU).
+    let upload = j["stages"].as_array().unwrap().iter().find(|s| s["name"] == "upload").expect("an upload stage");
+    assert_eq!(upload["bytes"].as_u64(), Some(8 * 8 * 3 * 64 * 64 * 4), "{upload}");
+    assert!(upload["gb_per_s"].as_f64().unwrap() > 0.0, "{upload}");
 }
 
 /// Memory is bounded by the engine's window, not by the list: a training epoch over the mini

@@ -371,3 +371,32 @@ fn slowfast_forward_backward_reaches_both_pathways() {
         assert!(g.defined() && g.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0, "no gradient at {name}");
     }
 }
+
+/// The device-side normalisation of uint8 batches (`--upload u8`, the GPU path) gives exactly the
+/// values the CPU loader computes, for every layout and with `to_bgr`; run here on the CPU, the
+/// same tch operations run on CUDA after an asynchronous uint8 copy.
+#[test]
+fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
+    use vpipe::frame::Frame;
+    use vpipe::transform::format::{to_tensor, to_u8_tensor, ModelInput};
+    use vpipe::transform::{Clip, InputFormat, Normalize};
+    let model = Recognizer::new(&spec(0, None), Device::Cpu).unwrap();
+    let noise = |i: usize, n: usize| (0..n).map(|j| ((i * 7919 + j * 104729) % 251) as u8).collect::<Vec<u8>>();
+    let rgb = |k: usize, l: usize| Clip::new((0..k * l).map(|i| Frame::new(6, 4, noise(i, 72))).collect(), l, k);
+    let flow = Clip::new((0..12).map(|i| Frame::gray(6, 4, noise(i, 24))).collect(), 3, 2);
+    let bgr = Normalize { to_bgr: true, ..Normalize::imagenet() };
+    let cases = [
+        (rgb(8, 1), Normalize::imagenet(), InputFormat::NCHW),
+        (rgb(2, 4), Normalize::imagenet(), InputFormat::NCTHW),
+        (rgb(3, 1), bgr, InputFormat::NCHW),
+        (flow, Normalize { mean: vec![128.0, 100.0], std: vec![128.0, 50.0], to_bgr: false }, InputFormat::NCHW_Flow),
+    ];
+    for (clip, norm, format) in cases {
+        let float = to_tensor(&clip, &norm, format).unwrap();
+        let raw = to_u8_tensor(&clip, &norm, format).unwrap();
+        let on_cpu = model.input(ModelInput::F32(&float));
+        let on_device = model.input(ModelInput::U8 { tensor: &raw, normalize: &norm, format });
+        assert_eq!(on_device.size(), on_cpu.size(), "{format:?}");
+        assert!(on_device.equal(&on_cpu), "{format:?}: max difference {}", (on_device - on_cpu).abs().max().double_value(&[]));
+    }
+}

@@ -9,7 +9,6 @@ use vpipe::decode::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
 use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::StageMetrics;
 use vpipe::source::{read_rawframe_list, read_video_list};
-use vpipe::transform::Normalize;
 
 #[test]
 fn mmaction2_fixture_lists_read_the_right_files() {
@@ -62,8 +61,8 @@ fn a_missing_frame_names_the_file() {
 }
 
 /// PSNR in dB of two equal-length value arrays in 0..255 units.
-fn psnr(a: &[f32], b: &[f32]) -> f64 {
-    let mse = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len() as f64;
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
@@ -75,9 +74,9 @@ fn video_and_extracted_rawframes_give_the_same_clip_above_40_db() {
     let o = common::vpipe().arg("extract-frames").arg(data.join("mini/videos")).arg(&raw).args(["--quality", "95"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // TSN/TSM test pipeline (8 segments, Resize −1×256, CenterCrop 224) in pixel units.
-    let mut parts = default_test_pipeline(8, Modality::RGB);
-    parts.normalize = Normalize { mean: vec![0.0; 3], std: vec![1.0; 3], to_bgr: false };
+    // TSN/TSM test pipeline (8 segments, Resize −1×256, CenterCrop 224); a prepared sample is
+    // in pixel units (uint8, normalised later by the loader or the model's device).
+    let parts = default_test_pipeline(8, Modality::RGB);
     let pipeline = DataPipeline::build(parts, 0, 0, RawframeSpec::default()).unwrap();
     let m = StageMetrics::new("m");
     let videos = read_video_list(&data.join("mini/mini_videos.txt"), &data.join("mini/videos")).unwrap();

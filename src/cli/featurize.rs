@@ -106,6 +106,10 @@ pub struct Args {
     /// [default: never].
     #[arg(long, conflicts_with = "fail_fast")]
     max_failures: Option<usize>,
+    /// How batches reach the model: `u8` (uint8, normalised on the model's device: a quarter of
+    /// the bytes to copy to a GPU), `f32` (normalised by the loader), `auto` (u8 on a GPU).
+    #[arg(long, value_enum, default_value_t = Upload::Auto)]
+    upload: Upload,
     /// Device: auto (CUDA when libtorch sees one), cpu, cuda.
     #[arg(long)]
     device: Option<String>,
@@ -116,6 +120,17 @@ pub struct Args {
     /// the Slurm array task's position (SLURM_ARRAY_TASK_ID, _MIN, _STEP, _COUNT) in an array job.
     #[arg(long)]
     shard: Option<String>,
+}
+
+/// `--upload`: how batches reach the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Upload {
+    /// uint8 on a GPU, normalised on the CPU otherwise.
+    Auto,
+    /// uint8, normalised on the model's device.
+    U8,
+    /// Normalised float32 from the loader.
+    F32,
 }
 
 /// Runs the command: builds the job, runs it, prints the summary to stderr.
@@ -197,6 +212,11 @@ pub fn run(a: Args) -> Result<()> {
         capacity: a.capacity.or(cfg.capacity).unwrap_or(2 * workers),
         fail_fast: a.fail_fast,
         max_failures: a.max_failures,
+        upload_u8: match a.upload {
+            Upload::Auto => None,
+            Upload::U8 => Some(true),
+            Upload::F32 => Some(false),
+        },
         paths: ShardPaths::new(&out, index, count),
         key,
         commit_every: a.commit_every,

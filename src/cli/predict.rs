@@ -104,13 +104,13 @@ pub fn run(a: Args) -> Result<()> {
     };
     spec.check_input(parts.format)?;
     let model = Recognizer::new(&spec, pick_device(&a.device)?)?;
-    let pipeline = DataPipeline::build(parts, a.seed, 0, Default::default())?;
+    let pipeline = DataPipeline::build(parts, a.seed, 0, Default::default())?.for_device(model.device(), None);
     let name = a.video.display().to_string();
     let sample = Sample { index: 0, name: name.clone(), path: a.video.clone(), labels: vec![], rawframes: None };
     let mut scores = None;
     let settings = Settings { fail_fast: true, ..Settings::default() };
     batches("predict", vec![sample], pipeline, 1, PoolConfig { workers: 1, capacity: 1 }, settings).run("model", |batch| {
-        let out = model.forward(&model.input(&batch.tensor))?;
+        let out = model.forward(&batch.tensor.model_input(model.device()))?;
         let views = to_rows(&out.logits, out.logits.size()[0] as usize)?;
         scores = Some(average_clips(&views, mode));
         Ok(())

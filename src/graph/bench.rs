@@ -41,6 +41,7 @@ pub struct BenchModel {
 pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool) -> Result<Vec<Summary>> {
     // The model moves into each epoch's `model` stage thread; the mutex hands it back between
     // epochs (one thread uses it at a time, so the lock is never contended).
+    let device = model.as_ref().map(|m| m.model.device());
     let state = model.map(|m| {
         let optim = m.train.as_ref().map(|t| m.model.parameters().map(|p| Optim::new(&t.optimizer, &p))).transpose();
         optim.map(|o| Arc::new(Mutex::new((m.model, o, m.loss))))
@@ -49,6 +50,9 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
     let mut out = Vec::new();
     for epoch in 0..epochs.max(1) {
         let mut pipeline = split.pipeline.clone();
+        if let Some(device) = device {
+            pipeline = pipeline.for_device(device, None);
+        }
         pipeline.epoch = epoch as u64;
         let order = epoch_order(&split.samples, seed, epoch as u64, shuffle);
         let stream = batches("loader", order, pipeline, split.batch_size, split.pool.clone(), Settings::default());

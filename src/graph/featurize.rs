@@ -36,8 +36,12 @@ pub struct FeaturizeJob {
     pub capacity: usize,
     /// Stop at the first failure, exit non-zero, write nothing more.
     pub fail_fast: bool,
-    /// Stop once more than this many samples failed (in this run), exit non-zero.
+    /// Stop once more than this many samples of the shard failed (earlier runs' committed
+    /// failures included), exit non-zero.
     pub max_failures: Option<usize>,
+    /// Batches handed to the model as uint8 (normalised on its device) or normalised on the CPU;
+    /// `None`: uint8 when the model is on a GPU.
+    pub upload_u8: Option<bool>,
     /// Where the shard's part file, errors file, manifest and work folder go.
     pub paths: ShardPaths,
     /// The shard and digests of its inputs and configuration (resume and skip decisions).
@@ -96,7 +100,8 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     };
     let pool = PoolConfig { workers: job.workers, capacity: job.capacity };
     let todo = job.samples.get(start..).unwrap_or_default().to_vec();
-    let mut out = batches("featurize", todo, job.pipeline.clone(), job.batch_size, pool, settings)
+    let pipeline = job.pipeline.clone().for_device(device, job.upload_u8);
+    let mut out = batches("featurize", todo, pipeline, job.batch_size, pool, settings)
         .then("model", move |batch: Batch| forward_batch(&model, batch))
         .into_iter("sink");
     let (mut rows, mut result) = (0, Ok(()));
@@ -146,7 +151,7 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
 /// Runs the model on a collated batch and splits its per-view outputs into rows, each sample's
 /// in proportion to its images ([`views_per_sample`]).
 fn forward_batch(model: &Recognizer, batch: Batch) -> Result<Vec<ClipRow>> {
-    let out = model.forward(&model.input(&batch.tensor))?;
+    let out = model.forward(&batch.tensor.model_input(model.device()))?;
     let total_views = out.logits.size().first().copied().unwrap_or(0) as usize;
     let views = views_per_sample(total_views, &batch.images)?;
     let logits = to_rows(&out.logits, total_views).context("model logits")?;

@@ -14,7 +14,8 @@ use super::engine::{Graph, Settings, Stream};
 use super::pipeline::{DataPipeline, Prepared};
 use super::{sample_rng, PoolConfig, StageMetrics};
 use crate::source::Sample;
-use crate::transform::{LabelMix, Tensor};
+use crate::transform::format::{normalize_into, ModelInput};
+use crate::transform::{InputFormat, LabelMix, Normalize, Tensor};
 
 /// One batch: its samples and their tensors concatenated along the first dimension (NCHW
 /// (B·M, C, H, W), NCTHW (B·V, C, L, H, W), NCHW_Flow (B·V, 2L, H, W)).
@@ -24,12 +25,98 @@ pub struct Batch {
     pub samples: Vec<Sample>,
     /// The collated model input; its buffer goes back to the loader's pool when the batch is
     /// dropped.
-    pub tensor: BatchTensor,
+    pub tensor: BatchInput,
     /// Per sample, its images in [`Self::tensor`] (its tensor's first dimension), from which
     /// [`crate::model::views_per_sample`] tells its output rows.
     pub images: Vec<usize>,
     /// Per sample, the soft target its pipeline decided (`BackgroundBlend` with `blend_label`).
     pub label_mix: Vec<Option<LabelMix>>,
+}
+
+/// A collated batch as the loader hands it to the model: normalised float32 (the CPU path), or
+/// uint8 in the same layout with the statistics to normalise it on the model's device (a
+/// quarter of the bytes to copy to a GPU; [`crate::model::upload`]), or, after the `upload`
+/// stage, the model's float32 input already on its device.
+#[derive(Debug)]
+pub enum BatchInput {
+    /// Normalised values.
+    F32(BatchTensor),
+    /// Values before Normalize (channels already in `normalize`'s order).
+    U8 {
+        /// The uint8 values.
+        tensor: BatchTensor<u8>,
+        /// The pipeline's Normalize.
+        normalize: Normalize,
+        /// The pipeline's FormatShape.
+        format: InputFormat,
+    },
+    /// The model input, float32, on the model's device (its host buffer already recycled).
+    Device(tch::Tensor),
+}
+
+impl Clone for BatchInput {
+    fn clone(&self) -> Self {
+        match self {
+            BatchInput::F32(t) => BatchInput::F32(t.clone()),
+            BatchInput::U8 { tensor, normalize, format } => {
+                BatchInput::U8 { tensor: tensor.clone(), normalize: normalize.clone(), format: *format }
+            }
+            BatchInput::Device(t) => BatchInput::Device(t.shallow_clone()),
+        }
+    }
+}
+
+impl PartialEq for BatchInput {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BatchInput::F32(a), BatchInput::F32(b)) => a == b,
+            (BatchInput::U8 { tensor: a, normalize: n, format: f }, BatchInput::U8 { tensor: b, normalize: m, format: g }) => {
+                (a, n, f) == (b, m, g)
+            }
+            (BatchInput::Device(a), BatchInput::Device(b)) => a.size() == b.size() && a.equal(b),
+            _ => false,
+        }
+    }
+}
+
+impl BatchInput {
+    /// The dimensions, outermost (images or views of every sample) first.
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            BatchInput::F32(t) => t.shape.clone(),
+            BatchInput::U8 { tensor, .. } => tensor.shape.clone(),
+            BatchInput::Device(t) => t.size().iter().map(|&d| d as usize).collect(),
+        }
+    }
+
+    /// The model's float32 input on `device`: uploaded now ([`crate::model::upload`]), or the
+    /// tensor the `upload` stage made.
+    pub fn model_input(&self, device: tch::Device) -> tch::Tensor {
+        match self {
+            BatchInput::F32(t) => crate::model::upload(ModelInput::F32(t), device),
+            BatchInput::U8 { tensor, normalize, format } => {
+                crate::model::upload(ModelInput::U8 { tensor, normalize, format: *format }, device)
+            }
+            BatchInput::Device(t) => t.to_device(device),
+        }
+    }
+
+    /// Host bytes an upload of this batch copies (0 once uploaded).
+    fn host_bytes(&self) -> u64 {
+        match self {
+            BatchInput::F32(t) => 4 * t.data.len() as u64,
+            BatchInput::U8 { tensor, .. } => tensor.data.len() as u64,
+            BatchInput::Device(_) => 0,
+        }
+    }
+
+    /// The normalised values of an [`BatchInput::F32`] batch.
+    pub fn as_f32(&self) -> Option<&Tensor> {
+        match self {
+            BatchInput::F32(t) => Some(t),
+            BatchInput::U8 { .. } | BatchInput::Device(_) => None,
+        }
+    }
 }
 
 /// The order of `samples` for `epoch`: a seeded shuffle when `shuffle` (training), else list order.
@@ -59,49 +146,81 @@ pub fn batches(
     pipeline.frames = Default::default(); // this graph's own count
     let settings = Settings { capacity: settings.capacity.max(pool.capacity), ..settings };
     // Batches alive at once: those in the channels the window allows, plus one in each stage.
-    let buffers = BufferPool::new(settings.capacity.div_ceil(batch_size.max(1)) + 2);
+    let alive = settings.capacity.div_ceil(batch_size.max(1)) + 2;
+    let (f32_buffers, u8_buffers) = (BufferPool::new(alive), BufferPool::new(alive));
+    let (normalize, format, upload_u8, upload_to) = (pipeline.normalize.clone(), pipeline.format, pipeline.upload_u8, pipeline.upload_to);
     let mut stream = Graph::source(job, samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
     let (d, t) =
         (stream.metrics(StageMetrics::part("decode", pool.workers)), stream.metrics(StageMetrics::part("transform", pool.workers)));
-    stream
+    let collated = stream
         .map_with(prepare, move |s: Sample| {
             let p = pipeline.prepare(&s, &d, &t)?;
             Ok((p.relabel(s), p))
         })
         .batch(batch_size)
         .map("collate", 1, move |items: Vec<(Sample, Prepared)>| {
-            let tensors: Vec<&Tensor> = items.iter().map(|(_, p)| &p.tensor).collect();
-            let tensor = BatchTensor { tensor: collate_into(&tensors, buffers.take())?, pool: Some(buffers.clone()) };
+            let tensors: Vec<&Tensor<u8>> = items.iter().map(|(_, p)| &p.tensor).collect();
+            let tensor = if upload_u8 {
+                let tensor = BatchTensor { tensor: collate_into(&tensors, u8_buffers.take())?, pool: Some(u8_buffers.clone()) };
+                BatchInput::U8 { tensor, normalize: normalize.clone(), format }
+            } else {
+                let normalized = collate_with(&tensors, f32_buffers.take(), |t, out| normalize_into(t, &normalize, format, out))?;
+                BatchInput::F32(BatchTensor { tensor: normalized, pool: Some(f32_buffers.clone()) })
+            };
             let images = tensors.iter().map(|t| t.shape[0]).collect();
             let (samples, label_mix) = items.into_iter().map(|(s, p)| (s, p.label_mix)).unzip();
             Ok(Batch { samples, tensor, images, label_mix })
-        })
+        });
+    match upload_to {
+        Some(device) => upload(collated, device),
+        None => collated,
+    }
+}
+
+/// The engine's `upload` stage: each batch becomes the model's input on `device` in its own
+/// thread, so the copy (and, for uint8 batches, the normalisation) of batch n+1 runs while the
+/// model works on batch n; its host buffer goes back to the pool at once. Counts the bytes
+/// copied (the stage's GB/s in the summary).
+fn upload(mut stream: Stream<Batch>, device: tch::Device) -> Stream<Batch> {
+    let metrics = stream.metrics(StageMetrics::stage("upload", 1));
+    let counter = metrics.clone();
+    stream.map_with(metrics, move |mut b: Batch| {
+        counter.add_bytes(b.tensor.host_bytes());
+        b.tensor = BatchInput::Device(b.tensor.model_input(device));
+        Ok(b)
+    })
 }
 
 /// Recycled float buffers for collated batches: in steady state a loader allocates none per
 /// batch. A fresh 38 MB batch (8 × 8 × 3 × 224²) costs its page faults on every fill, which
 /// made collation 17 ms of a batch; a recycled one is written in place. Holds at most `max`
 /// idle buffers (the batches the engine's window lets live at once).
-#[derive(Clone, Debug)]
-pub struct BufferPool {
-    idle: Arc<Mutex<Vec<Vec<f32>>>>,
+#[derive(Debug)]
+pub struct BufferPool<T = f32> {
+    idle: Arc<Mutex<Vec<Vec<T>>>>,
     max: usize,
 }
 
-impl BufferPool {
+impl<T> Clone for BufferPool<T> {
+    fn clone(&self) -> Self {
+        BufferPool { idle: self.idle.clone(), max: self.max }
+    }
+}
+
+impl<T> BufferPool<T> {
     /// A pool keeping at most `max` idle buffers.
     pub fn new(max: usize) -> Self {
         BufferPool { idle: Arc::default(), max }
     }
 
     /// An empty buffer, recycled when one is idle.
-    pub fn take(&self) -> Vec<f32> {
+    pub fn take(&self) -> Vec<T> {
         self.idle.lock().map(|mut v| v.pop()).ok().flatten().unwrap_or_default()
     }
 
     /// Returns `buf` for reuse (dropped when the pool is full).
-    pub fn give(&self, mut buf: Vec<f32>) {
+    pub fn give(&self, mut buf: Vec<T>) {
         buf.clear();
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < self.max {
@@ -114,22 +233,22 @@ impl BufferPool {
 /// A collated batch tensor whose buffer returns to its [`BufferPool`] when dropped; reads as
 /// a [`Tensor`].
 #[derive(Debug)]
-pub struct BatchTensor {
+pub struct BatchTensor<T = f32> {
     /// The values and shape.
-    pub tensor: Tensor,
+    pub tensor: Tensor<T>,
     /// Where the buffer goes back to (`None`: freed).
-    pub pool: Option<BufferPool>,
+    pub pool: Option<BufferPool<T>>,
 }
 
-impl std::ops::Deref for BatchTensor {
-    type Target = Tensor;
+impl<T> std::ops::Deref for BatchTensor<T> {
+    type Target = Tensor<T>;
 
-    fn deref(&self) -> &Tensor {
+    fn deref(&self) -> &Tensor<T> {
         &self.tensor
     }
 }
 
-impl Drop for BatchTensor {
+impl<T> Drop for BatchTensor<T> {
     fn drop(&mut self) {
         if let Some(pool) = &self.pool {
             pool.give(std::mem::take(&mut self.tensor.data));
@@ -137,14 +256,14 @@ impl Drop for BatchTensor {
     }
 }
 
-impl Clone for BatchTensor {
+impl<T: Clone> Clone for BatchTensor<T> {
     /// A copy with a buffer of its own (not pooled).
     fn clone(&self) -> Self {
         BatchTensor { tensor: self.tensor.clone(), pool: None }
     }
 }
 
-impl PartialEq for BatchTensor {
+impl<T: PartialEq> PartialEq for BatchTensor<T> {
     fn eq(&self, other: &Self) -> bool {
         self.tensor == other.tensor
     }
@@ -154,7 +273,7 @@ impl PartialEq for BatchTensor {
 ///
 /// # Errors
 /// Tensors whose trailing dimensions differ.
-pub fn collate(tensors: &[&Tensor]) -> Result<Tensor> {
+pub fn collate<T: Copy>(tensors: &[&Tensor<T>]) -> Result<Tensor<T>> {
     collate_into(tensors, Vec::new())
 }
 
@@ -162,7 +281,16 @@ pub fn collate(tensors: &[&Tensor]) -> Result<Tensor> {
 ///
 /// # Errors
 /// As [`collate`].
-pub fn collate_into(tensors: &[&Tensor], mut data: Vec<f32>) -> Result<Tensor> {
+pub fn collate_into<T: Copy>(tensors: &[&Tensor<T>], data: Vec<T>) -> Result<Tensor<T>> {
+    collate_with(tensors, data, |t, out| out.extend_from_slice(&t.data))
+}
+
+/// Concatenates along dimension 0 into `data` (emptied first), each tensor's values appended by
+/// `append` (a copy, or a conversion such as [`normalize_into`]).
+///
+/// # Errors
+/// Tensors whose trailing dimensions differ.
+pub fn collate_with<T, U>(tensors: &[&Tensor<T>], mut data: Vec<U>, mut append: impl FnMut(&Tensor<T>, &mut Vec<U>)) -> Result<Tensor<U>> {
     data.clear();
     let Some(first) = tensors.first() else { return Ok(Tensor { shape: vec![0], data }) };
     let tail = &first.shape[1..];
@@ -172,7 +300,7 @@ pub fn collate_into(tensors: &[&Tensor], mut data: Vec<f32>) -> Result<Tensor> {
     for t in tensors {
         anyhow::ensure!(&t.shape[1..] == tail, "cannot batch shapes {:?} and {:?}", first.shape, t.shape);
         shape[0] += t.shape[0];
-        data.extend_from_slice(&t.data);
+        append(t, &mut data);
     }
     Ok(Tensor { shape, data })
 }

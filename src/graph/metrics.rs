@@ -22,6 +22,8 @@ pub struct StageMetrics {
     busy_ns: AtomicU64,
     starved_ns: AtomicU64,
     blocked_ns: AtomicU64,
+    /// Bytes moved by the stage (the upload's host-to-device copies), 0 where not counted.
+    bytes: AtomicU64,
 }
 
 impl StageMetrics {
@@ -52,6 +54,21 @@ impl StageMetrics {
     pub fn add_busy(&self, d: Duration) {
         self.busy_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         self.items.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` bytes moved by the stage.
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes moved so far ([`Self::add_bytes`]).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes moved per second of busy time, in GB/s (10⁹ bytes); `None` where none were counted.
+    pub fn gb_per_s(&self) -> Option<f64> {
+        (self.bytes() > 0).then(|| self.bytes() as f64 / 1e9 / self.busy_time().as_secs_f64().max(1e-9))
     }
 
     /// Runs `f` (a receive from the previous stage), counting its time as starved.
@@ -201,7 +218,8 @@ impl Summary {
             .map(|s| {
                 json!({"name": s.name, "workers": s.workers, "part": s.part, "items": s.items(),
                     "busy_s": s.busy_time().as_secs_f64(), "starved_s": s.starved_time().as_secs_f64(),
-                    "blocked_s": s.blocked_time().as_secs_f64(), "utilization": s.utilization(self.wall)})
+                    "blocked_s": s.blocked_time().as_secs_f64(), "utilization": s.utilization(self.wall),
+                    "bytes": s.bytes(), "gb_per_s": s.gb_per_s()})
             })
             .collect();
         json!({
@@ -256,6 +274,10 @@ impl std::fmt::Display for Summary {
                 s.blocked_time().as_secs_f64(),
                 100.0 * s.utilization(self.wall)
             )?;
+        }
+        for s in self.stages.iter().filter(|s| s.bytes() > 0) {
+            let rate = s.gb_per_s().unwrap_or(0.0);
+            writeln!(f, "{}: {:.3} GB in {:.2} s busy ({rate:.2} GB/s)", s.name, s.bytes() as f64 / 1e9, s.busy_time().as_secs_f64())?;
         }
         if let Some(r) = self.decoded_per_kept() {
             writeln!(f, "frames decoded {} for {} kept ({r:.2} per kept frame)", self.frames.0, self.frames.1)?;

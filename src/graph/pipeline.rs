@@ -40,6 +40,12 @@ pub struct DataPipeline {
     /// The first step's `Resize`, done by the video decoder's swscale call
     /// (`resize_in_decoder: true`); the step itself then finds its frames at size.
     pub decoder_resize: Option<Resize>,
+    /// Hand the model uint8 batches and leave Normalize to its device (a GPU: a quarter of the
+    /// bytes to copy); false normalises on the CPU, in the loader's collate stage.
+    pub upload_u8: bool,
+    /// Where the loader's `upload` stage puts each batch (the model's device); `None`: no upload
+    /// stage, the model converts batches itself.
+    pub upload_to: Option<tch::Device>,
 }
 
 impl DataPipeline {
@@ -68,6 +74,8 @@ impl DataPipeline {
             decode: parts.decode,
             frames: Arc::default(),
             decoder_resize,
+            upload_u8: false,
+            upload_to: None,
         })
     }
 
@@ -82,7 +90,17 @@ impl DataPipeline {
         self
     }
 
-    /// The model input for one video: a tensor in [`Self::format`] layout.
+    /// This pipeline feeding a model on `device`: its loader uploads each batch there in an
+    /// `upload` stage, as uint8 when `upload_u8` says so or (`None`) when `device` is a GPU.
+    pub fn for_device(mut self, device: tch::Device, upload_u8: Option<bool>) -> Self {
+        self.upload_u8 = upload_u8.unwrap_or(device.is_cuda());
+        self.upload_to = Some(device);
+        self
+    }
+
+    /// The model input for one video: a uint8 tensor in [`Self::format`] layout, channels in
+    /// Normalize's order ([`format::to_u8_tensor`]); the loader normalises it (or the model's
+    /// device does, [`Self::upload_u8`]).
     ///
     /// # Errors
     /// The video cannot be opened or decoded, or a transform does not fit its frames; the message
@@ -90,7 +108,7 @@ impl DataPipeline {
     pub fn prepare(&self, sample: &Sample, decode: &StageMetrics, transform: &StageMetrics) -> Result<Prepared> {
         self.run(sample, decode, transform, |clip| {
             Ok(Prepared {
-                tensor: format::to_tensor(&clip, &self.normalize, self.format).context("transform")?,
+                tensor: format::to_u8_tensor(&clip, &self.normalize, self.format).context("transform")?,
                 label_map: clip.label_map,
                 label_mix: clip.label_mix,
             })
@@ -170,8 +188,9 @@ impl DataPipeline {
 /// One sample ready for the model.
 #[derive(Debug)]
 pub struct Prepared {
-    /// NCHW (M, 3, H, W) or NCTHW (V, 3, L, H, W).
-    pub tensor: Tensor,
+    /// NCHW (M, 3, H, W), NCTHW (V, 3, L, H, W) or NCHW_Flow (V, 2L, H, W), uint8, not yet
+    /// normalised.
+    pub tensor: Tensor<u8>,
     /// Label remapping the pipeline decided (a flip with `flip_label_map`).
     pub label_map: Option<std::collections::BTreeMap<i32, i32>>,
     /// Soft target the pipeline decided (`BackgroundBlend` with `blend_label`); training uses it,

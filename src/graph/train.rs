@@ -241,7 +241,7 @@ pub struct StepConfig {
 /// Single-label: a sample without exactly one label; multi-label: a label outside the head's
 /// classes, or a label mixture (not defined for BCE); the model fails.
 pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: StepConfig) -> Result<Step> {
-    let x = model.input(&batch.tensor);
+    let x = batch.tensor.model_input(model.device());
     // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
     let logits = tch::autocast(cfg.fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
     let top1: Vec<i64> = Vec::try_from(logits.argmax(-1, false).to_device(tch::Device::Cpu))?;
@@ -303,7 +303,7 @@ fn many_hot(b: &Batch, classes: i64) -> Result<tch::Tensor> {
 
 /// Runs the split through the model in eval mode; per video the clip-averaged scores.
 fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
-    let mut pipeline = split.pipeline.clone();
+    let mut pipeline = split.pipeline.clone().for_device(model.device(), None);
     pipeline.epoch = epoch;
     let mut out = Vec::new();
     for b in
@@ -319,7 +319,7 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
 /// # Errors
 /// The model fails.
 pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
-    let x = model.input(&b.tensor);
+    let x = b.tensor.model_input(model.device());
     let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
     let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
     let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
@@ -409,7 +409,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             // Dropout draws from libtorch's global generator: reseed per epoch so a resumed run
             // continues the same streams.
             tch::manual_seed((job.seed + epoch as u64) as i64);
-            let mut pipeline = train.pipeline.clone();
+            let mut pipeline = train.pipeline.clone().for_device(model.device(), None);
             pipeline.epoch = epoch as u64;
             let order = epoch_order(&train.samples, job.seed, epoch as u64, true);
             let mut t_data = Instant::now();

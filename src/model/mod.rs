@@ -17,7 +17,7 @@ pub use config::{
     AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup,
 };
 pub use cuda::{cuda_unavailable_reason, load_cuda, pick_device};
-pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
+pub use recognizer::{is_frozen, upload, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
 pub use resnet::{temporal_shift, ResNet};
 pub use resnet3d::{PathwayConfig, ResNet3d, SlowFast};
 pub use video_resnet::{midplanes, VideoArch, VideoResNet};

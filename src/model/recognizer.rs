@@ -8,7 +8,31 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
+use crate::transform::format::ModelInput;
+
 use super::{PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
+
+/// `batch` as a float32 tensor on `device` (what [`Recognizer::input`] does, as a function the
+/// engine's `upload` stage calls): normalised values are copied as they are; uint8 values are
+/// copied as uint8 (through page-locked memory, asynchronously, on CUDA), then converted and
+/// normalised on the device, (v − mean) · (1/std) per channel in float32 — the values the CPU
+/// loader computes, bit for bit.
+pub fn upload(batch: ModelInput, device: tch::Device) -> Tensor {
+    let shape_of = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<i64>>();
+    match batch {
+        ModelInput::F32(t) => Tensor::from_slice(&t.data).view(shape_of(&t.shape).as_slice()).to_device(device),
+        ModelInput::U8 { tensor, normalize, format } => {
+            let shape = shape_of(&tensor.shape);
+            let host = Tensor::from_slice(&tensor.data).view(shape.as_slice());
+            let x = if device.is_cuda() { host.pin_memory(device).to_device_(device, Kind::Uint8, true, false) } else { host };
+            let (mean, inv_std) = normalize.channel_stats(format, &tensor.shape);
+            let mut along_channels = vec![1i64; shape.len()];
+            along_channels[1] = mean.len() as i64;
+            let stat = |v: &[f32]| Tensor::from_slice(v).view(along_channels.as_slice()).to_device(device);
+            (x.to_kind(Kind::Float) - stat(&mean)) * stat(&inv_std)
+        }
+    }
+}
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -443,12 +467,14 @@ impl Recognizer {
         self.device
     }
 
-    /// The model input of a collated batch: `batch`'s float32 values with its shape (NCHW
-    /// `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`), on
-    /// [`Self::device`]. The one conversion from vpipe's tensors to libtorch's.
-    pub fn input(&self, batch: &crate::transform::Tensor) -> Tensor {
-        let shape: Vec<i64> = batch.shape.iter().map(|&d| d as i64).collect();
-        Tensor::from_slice(&batch.data).view(shape.as_slice()).to_device(self.device)
+    /// The model input of a collated batch, float32 on [`Self::device`] with the batch's shape
+    /// (NCHW `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`): the one
+    /// conversion from vpipe's tensors to libtorch's. Normalised values are copied as they are;
+    /// uint8 values are copied as uint8 (from page-locked memory, asynchronously, on CUDA), then
+    /// converted and normalised on the device, (v − mean) · (1/std) per channel in float32 —
+    /// the same values the CPU loader computes.
+    pub fn input(&self, batch: ModelInput) -> Tensor {
+        upload(batch, self.device)
     }
 
     /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for TSM/TSN

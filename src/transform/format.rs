@@ -50,12 +50,6 @@ impl Normalize {
         }
         Ok(())
     }
-
-    /// Normalised value of channel `c` (0..3, output order) for the RGB pixel `px`.
-    fn value(&self, px: &[u8], c: usize) -> f32 {
-        let src = if self.to_bgr { 2 - c } else { c };
-        (px[src] as f32 - self.mean[c]) * (1.0 / self.std[c])
-    }
 }
 
 /// `FormatShape(input_format)`: the per-sample tensor layout.
@@ -71,23 +65,56 @@ pub enum InputFormat {
     NCHW_Flow,
 }
 
-/// A dense float32 tensor, row-major (C order).
+/// A dense tensor, row-major (C order): float32 model input, or (`Tensor<u8>`) the same layout
+/// before normalisation, as uploaded to a GPU.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Tensor {
+pub struct Tensor<T = f32> {
     /// Dimensions, outermost first.
     pub shape: Vec<usize>,
     /// `shape.iter().product()` values.
-    pub data: Vec<f32>,
+    pub data: Vec<T>,
+}
+
+/// A batch's values as the model's input conversion takes them
+/// ([`crate::model::Recognizer::input`]).
+#[derive(Clone, Copy, Debug)]
+pub enum ModelInput<'a> {
+    /// Normalised float32 values.
+    F32(&'a Tensor),
+    /// uint8 values in the same layout, normalised by the conversion (on the model's device)
+    /// with `normalize`'s per-channel statistics ([`Normalize::channel_stats`]).
+    U8 {
+        /// The values.
+        tensor: &'a Tensor<u8>,
+        /// The statistics.
+        normalize: &'a Normalize,
+        /// The layout, which says where the channel axis is.
+        format: InputFormat,
+    },
 }
 
 /// Normalises `clip` and lays it out as `format` for one sample: NCHW (M, 3, H, W), NCTHW
 /// (crops · K, 3, L, H, W) for RGB clips; NCHW_Flow (crops · K, 2L, H, W) for flow clips, whose
 /// `clip_len` counts (x, y) pairs and whose frames are the interleaved grayscale images.
+/// Equals [`normalize`] of [`to_u8_tensor`], value for value.
+///
+/// # Errors
+/// As [`to_u8_tensor`].
+pub fn to_tensor(clip: &Clip, norm: &Normalize, format: InputFormat) -> Result<Tensor> {
+    let raw = to_u8_tensor(clip, norm, format)?;
+    let mut data = Vec::with_capacity(raw.data.len());
+    normalize_into(&raw, norm, format, &mut data);
+    Ok(Tensor { shape: raw.shape, data })
+}
+
+/// `clip` laid out as `format` (shapes as [`to_tensor`]) in uint8, channels in `norm`'s order
+/// (swapped to BGR when `to_bgr`) but not normalised: what a loader hands on when the
+/// normalisation runs later, on the model's device ([`Normalize::channel_stats`]).
 ///
 /// # Errors
 /// Frames of different sizes or channel counts, RGB frames with NCHW_Flow or flow frames with
 /// another layout, or `norm` not matching the channels (see [`Normalize::check`]).
-pub fn to_tensor(clip: &Clip, norm: &Normalize, format: InputFormat) -> Result<Tensor> {
+pub fn to_u8_tensor(clip: &Clip, norm: &Normalize, format: InputFormat) -> Result<Tensor<u8>> {
     let Some(first) = clip.frames.first() else { bail!("FormatShape: empty clip") };
     let (w, h, channels) = (first.width, first.height, first.channels);
     if clip.frames.iter().any(|f| (f.width, f.height, f.channels) != (w, h, channels)) {
@@ -95,17 +122,43 @@ pub fn to_tensor(clip: &Clip, norm: &Normalize, format: InputFormat) -> Result<T
     }
     norm.check(channels)?;
     match (channels, format) {
-        (1, InputFormat::NCHW_Flow) => Ok(flow_tensor(clip, norm, w, h)),
+        (1, InputFormat::NCHW_Flow) => Ok(flow_tensor(clip, w, h)),
         (1, f) => bail!("FormatShape {f:?} on flow frames: use NCHW_Flow"),
         (_, InputFormat::NCHW_Flow) => bail!("FormatShape NCHW_Flow needs flow frames (modality Flow)"),
-        _ => Ok(rgb_tensor(clip, norm, format, w, h)),
+        _ => Ok(rgb_tensor(clip, norm.to_bgr, format, w, h)),
     }
 }
 
-fn rgb_tensor(clip: &Clip, norm: &Normalize, format: InputFormat, w: usize, h: usize) -> Tensor {
+/// Appends the normalised values of `raw` (a [`to_u8_tensor`] of the same `norm` and `format`)
+/// to `out`: per plane, (v − mean) · (1/std) in float32 with that plane's channel statistics.
+pub fn normalize_into(raw: &Tensor<u8>, norm: &Normalize, format: InputFormat, out: &mut Vec<f32>) {
+    let (mean, inv_std) = norm.channel_stats(format, &raw.shape);
+    let hw = raw.shape.iter().rev().take(2).product::<usize>().max(1);
+    let per_channel = if format == InputFormat::NCTHW { raw.shape.get(2).copied().unwrap_or(1) } else { 1 };
+    for (p, plane) in raw.data.chunks(hw).enumerate() {
+        let c = (p / per_channel) % mean.len();
+        let (m, s) = (mean[c], inv_std[c]);
+        out.extend(plane.iter().map(|&v| (v as f32 - m) * s));
+    }
+}
+
+impl Normalize {
+    /// Mean and 1/std of each index along dimension 1 of a `format` tensor of `shape`: the 3
+    /// colour channels (NCHW, NCTHW), or the 2L flow planes x, y, x, … (NCHW_Flow); broadcast
+    /// them over the other dimensions to normalise a [`to_u8_tensor`] on a device.
+    pub fn channel_stats(&self, format: InputFormat, shape: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let n = if format == InputFormat::NCHW_Flow { shape.get(1).copied().unwrap_or(2) } else { 3 };
+        let k = self.mean.len().max(1);
+        let mean = (0..n).map(|c| self.mean[c % k]).collect();
+        let inv_std = (0..n).map(|c| 1.0 / self.std[c % k]).collect();
+        (mean, inv_std)
+    }
+}
+
+fn rgb_tensor(clip: &Clip, to_bgr: bool, format: InputFormat, w: usize, h: usize) -> Tensor<u8> {
     let hw = w * h;
     let m = clip.frames.len();
-    let mut data = vec![0f32; m * 3 * hw];
+    let mut data = vec![0u8; m * 3 * hw];
     let l = clip.clip_len;
     for (i, f) in clip.frames.iter().enumerate() {
         // NCTHW: image i is frame t of view v; channel c's plane sits at ((v·3 + c)·L + t)·HW.
@@ -115,9 +168,10 @@ fn rgb_tensor(clip: &Clip, norm: &Normalize, format: InputFormat, w: usize, h: u
                 InputFormat::NCTHW => ((v * 3 + c) * l + t) * hw,
                 _ => (i * 3 + c) * hw,
             };
+            let src = if to_bgr { 2 - c } else { c };
             let plane = &mut data[base..base + hw];
             for (dst, px) in plane.iter_mut().zip(f.data.chunks_exact(3)) {
-                *dst = norm.value(px, c);
+                *dst = px[src];
             }
         }
     }
@@ -130,15 +184,12 @@ fn rgb_tensor(clip: &Clip, norm: &Normalize, format: InputFormat, w: usize, h: u
 
 /// Flow images are already in channel order x0, y0, x1, …: image i is plane i, and every 2L
 /// planes make one view.
-fn flow_tensor(clip: &Clip, norm: &Normalize, w: usize, h: usize) -> Tensor {
+fn flow_tensor(clip: &Clip, w: usize, h: usize) -> Tensor<u8> {
     let hw = w * h;
     let m = clip.frames.len();
-    let mut data = vec![0f32; m * hw];
-    for (i, f) in clip.frames.iter().enumerate() {
-        let (mean, scale) = (norm.mean[i % 2], 1.0 / norm.std[i % 2]);
-        for (dst, &v) in data[i * hw..(i + 1) * hw].iter_mut().zip(&f.data) {
-            *dst = (v as f32 - mean) * scale;
-        }
+    let mut data = Vec::with_capacity(m * hw);
+    for f in &clip.frames {
+        data.extend_from_slice(&f.data[..hw]);
     }
     let per_view = 2 * clip.clip_len;
     Tensor { shape: vec![m / per_view, per_view, h, w], data }
@@ -149,11 +200,16 @@ mod tests {
     use super::*;
     use crate::frame::Frame;
 
+    /// Normalised value of channel `c` of the one-pixel RGB image `px`.
+    fn value(n: &Normalize, px: [u8; 3], c: usize) -> f32 {
+        to_tensor(&Clip::new(vec![Frame::new(1, 1, px.to_vec())], 1, 1), n, InputFormat::NCHW).unwrap().data[c]
+    }
+
     #[test]
     fn imagenet_normalize_worked_example() {
         let n = Normalize::imagenet();
-        let px = [255u8, 0, 128];
-        let got = [0, 1, 2].map(|c| n.value(&px, c));
+        let clip = Clip::new(vec![Frame::new(1, 1, vec![255u8, 0, 128])], 1, 1);
+        let got = to_tensor(&clip, &n, InputFormat::NCHW).unwrap().data;
         for (g, want) in got.iter().zip([2.248908f32, -2.035714, 0.426492]) {
             assert!((g - want).abs() < 1e-5, "{got:?}");
         }
@@ -162,7 +218,7 @@ mod tests {
     #[test]
     fn cdar_gcd_normalize_128_50() {
         let n = Normalize { mean: vec![128.0; 3], std: vec![50.0; 3], to_bgr: false };
-        assert!((n.value(&[0, 0, 0], 0) + 2.56).abs() < 1e-6 && (n.value(&[255, 0, 0], 0) - 2.54).abs() < 1e-6);
+        assert!((value(&n, [0, 0, 0], 0) + 2.56).abs() < 1e-6 && (value(&n, [255, 0, 0], 0) - 2.54).abs() < 1e-6);
     }
 
     fn clip(num_crops: usize, k: usize, l: usize, w: usize, h: usize) -> Clip {
@@ -202,9 +258,15 @@ mod tests {
     }
 
     #[test]
+    fn to_bgr_swaps_the_channels_before_normalising() {
+        let n = Normalize { mean: vec![10.0, 20.0, 30.0], std: vec![1.0; 3], to_bgr: true };
+        assert_eq!([0, 1, 2].map(|c| value(&n, [100, 150, 200], c)), [190.0, 130.0, 70.0]);
+    }
+
+    #[test]
     fn cdar_k2b_normalize_maps_to_minus_one_one() {
         let n = Normalize { mean: vec![127.5; 3], std: vec![127.5; 3], to_bgr: false };
-        assert_eq!((n.value(&[0, 0, 0], 0), n.value(&[255, 0, 0], 0)), (-1.0, 1.0));
+        assert_eq!((value(&n, [0, 0, 0], 0), value(&n, [255, 0, 0], 0)), (-1.0, 1.0));
     }
 
     #[test]
