@@ -351,6 +351,30 @@ fn uint8_upload_writes_the_rows_of_float_batches() {
     assert_eq!(u8_rows, f32_rows);
 }
 
+/// A partial shard resumes only with the vpipe version that started it (chunks of two versions
+/// never share a part file); `--force` starts it over.
+#[test]
+fn a_partial_shard_started_by_another_vpipe_version_is_not_resumed() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (args, expected) = uninterrupted_shard(&data, dir.path());
+    let out = dir.path().join("other-version");
+    let o = common::vpipe().arg("featurize").args(args(&out)).env("VPIPE_CRASH_AT", "commit-0").output().unwrap();
+    assert!(!o.status.success(), "the crash point kills");
+    let job = out.join(".part-00000-of-00001.work/job.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&job).unwrap()).unwrap();
+    assert_eq!(record["vpipe_version"], env!("CARGO_PKG_VERSION"));
+    record["vpipe_version"] = "0.0.1".into();
+    std::fs::write(&job, serde_json::to_vec(&record).unwrap()).unwrap();
+    let o = common::vpipe().arg("featurize").args(args(&out)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("started by vpipe 0.0.1") && err.contains("--force"), "{err}");
+    let o = common::vpipe().arg("featurize").args(args(&out)).arg("--force").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (p, e) = shard_files(&out);
+    assert_eq!(rows_and_errors(&p, &e), expected);
+}
+
 /// `--max-failures` counts the failures a killed run committed: the shard fails (corrupt video at
 /// position 2 committed by the killed run, missing one at 6 by the resumed run) with
 /// `--max-failures 1`, and the same resumed run passes with `--max-failures 2`.

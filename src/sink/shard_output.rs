@@ -172,11 +172,14 @@ pub enum Opened {
     Writer(ShardWriter),
 }
 
-/// The work folder's `job.json`: the key and when the shard was first started.
+/// The work folder's `job.json`: the key, when the shard was first started, and by which vpipe.
 #[derive(Debug, Serialize, Deserialize)]
 struct WorkRecord {
     key: JobKey,
     started_unix_s: f64,
+    /// The vpipe version that started the shard ("" in records of versions before it was kept).
+    #[serde(default)]
+    vpipe_version: String,
 }
 
 /// Writes one shard's rows and failures in committed chunks (see the module docs).
@@ -240,9 +243,19 @@ impl ShardWriter {
             if w.key != key {
                 bail!("{} holds a partial run computed from {}; pass --force to start over", paths.work.display(), differs(&w.key, &key));
             }
+            // Chunks of two vpipe versions must not end up in one part file (their numbers
+            // could differ); a complete shard stays valid for newer versions.
+            if w.vpipe_version != crate::VERSION {
+                let by = if w.vpipe_version.is_empty() { "an older vpipe".to_string() } else { format!("vpipe {}", w.vpipe_version) };
+                bail!(
+                    "{} holds a partial run started by {by}, this is vpipe {}; pass --force to start over",
+                    paths.work.display(),
+                    crate::VERSION
+                );
+            }
             w.started_unix_s
         } else {
-            let w = WorkRecord { key: key.clone(), started_unix_s: unix_now() };
+            let w = WorkRecord { key: key.clone(), started_unix_s: unix_now(), vpipe_version: crate::VERSION.to_string() };
             std::fs::create_dir_all(&paths.work).with_context(|| format!("creating {}", paths.work.display()))?;
             write_synced(&job, &serde_json::to_vec_pretty(&w)?)?;
             w.started_unix_s
