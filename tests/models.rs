@@ -380,7 +380,6 @@ fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
     use vpipe::frame::Frame;
     use vpipe::transform::format::{to_tensor, to_u8_tensor, ModelInput};
     use vpipe::transform::{Clip, InputFormat, Normalize};
-    let model = Recognizer::new(&spec(0, None), Device::Cpu).unwrap();
     let noise = |i: usize, n: usize| (0..n).map(|j| ((i * 7919 + j * 104729) % 251) as u8).collect::<Vec<u8>>();
     let rgb = |k: usize, l: usize| Clip::new((0..k * l).map(|i| Frame::new(6, 4, noise(i, 72))).collect(), l, k);
     let flow = Clip::new((0..12).map(|i| Frame::gray(6, 4, noise(i, 24))).collect(), 3, 2);
@@ -394,8 +393,8 @@ fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
     for (clip, norm, format) in cases {
         let float = to_tensor(&clip, &norm, format).unwrap();
         let raw = to_u8_tensor(&clip, &norm, format).unwrap();
-        let on_cpu = model.input(ModelInput::F32(&float));
-        let on_device = model.input(ModelInput::U8 { tensor: &raw, normalize: &norm, format });
+        let on_cpu = vpipe::model::upload(ModelInput::F32(&float), Device::Cpu);
+        let on_device = vpipe::model::upload(ModelInput::U8 { tensor: &raw, normalize: &norm, format }, Device::Cpu);
         assert_eq!(on_device.size(), on_cpu.size(), "{format:?}");
         assert!(on_device.equal(&on_cpu), "{format:?}: max difference {}", (on_device - on_cpu).abs().max().double_value(&[]));
     }

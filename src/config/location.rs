@@ -62,7 +62,7 @@ impl Origin {
         Origin { path: path.to_path_buf(), steps }
     }
 
-    /// `e` with `file:line: in `data.<split>.pipeline` step N (Type)` in front when it carries a
+    /// `e` with "`file:line: in data.<split>.pipeline step N (Type)`" in front when it carries a
     /// [`StepAt`], else with `in pipeline file F`.
     pub fn locate(&self, split: &str, e: anyhow::Error) -> anyhow::Error {
         let file = self.path.display();

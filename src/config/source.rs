@@ -13,7 +13,7 @@ use crate::source::{folder_per_class, read_rawframe_list, read_video_list, Sampl
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum SourceConfig {
     /// mmaction2 video list (`path label …`), paths relative to `root`. `multi_class` and
-    /// `num_classes` as mmaction2's datasets take them (see [`check_labels`]).
+    /// `num_classes` as mmaction2's datasets take them (see `check_labels`).
     VideoList {
         /// The list file.
         ann_file: PathBuf,

@@ -45,7 +45,7 @@ pub struct DecodeOptions {
     /// Decoder threads: 1 (default) when many videos decode at once, more (or 0 = FFmpeg's
     /// choice) for frame/slice threads when fewer videos than cores are in flight.
     pub threads: usize,
-    /// Folder of the per-video index cache ([`super::index_cache`]); `None` probes every time.
+    /// Folder of the per-video index cache (`decode::index_cache`); `None` probes every time.
     /// Default: [`super::default_cache_dir`].
     pub index_cache: Option<PathBuf>,
     /// Let a pipeline whose first frame step is `Resize` resize in the colour conversion's

@@ -37,7 +37,7 @@ pub fn argmax(row: &[f32]) -> usize {
 }
 
 /// The confusion matrix over the label set S = sorted unique(preds ∪ labels): `matrix[i][j]` counts
-/// samples of true label S[i] predicted as S[j]. Returns (S, matrix).
+/// samples of true label `S[i]` predicted as `S[j]`. Returns (S, matrix).
 pub fn confusion_matrix(preds: &[usize], labels: &[usize]) -> (Vec<usize>, Vec<Vec<u64>>) {
     let set: Vec<usize> = preds.iter().chain(labels).copied().collect::<BTreeSet<_>>().into_iter().collect();
     let pos = |x: usize| set.binary_search(&x).expect("in the set");

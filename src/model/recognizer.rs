@@ -12,10 +12,12 @@ use crate::transform::format::ModelInput;
 
 use super::{PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
 
-/// `batch` as a float32 tensor on `device` (what [`Recognizer::input`] does, as a function the
-/// engine's `upload` stage calls): normalised values are copied as they are; uint8 values are
-/// copied as uint8 (through page-locked memory, asynchronously, on CUDA), then converted and
-/// normalised on the device, (v − mean) · (1/std) per channel in float32 — the values the CPU
+/// The model input of a collated batch: a float32 tensor on `device` with the batch's shape
+/// (NCHW `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`), the one
+/// conversion from vpipe's tensors to libtorch's (called by the engine's `upload` stage).
+/// Normalised values are copied as they are; uint8 values are copied as uint8 (through
+/// page-locked memory, asynchronously, on CUDA), then converted and normalised on the device,
+/// (v − mean) · (1/std) per channel in float32 (mmaction2 0.x `Normalize`) — the values the CPU
 /// loader computes, bit for bit.
 pub fn upload(batch: ModelInput, device: tch::Device) -> Tensor {
     let shape_of = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<i64>>();
@@ -465,16 +467,6 @@ impl Recognizer {
     /// The device the model lives on.
     pub fn device(&self) -> tch::Device {
         self.device
-    }
-
-    /// The model input of a collated batch, float32 on [`Self::device`] with the batch's shape
-    /// (NCHW `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`): the one
-    /// conversion from vpipe's tensors to libtorch's. Normalised values are copied as they are;
-    /// uint8 values are copied as uint8 (from page-locked memory, asynchronously, on CUDA), then
-    /// converted and normalised on the device, (v − mean) · (1/std) per channel in float32 —
-    /// the same values the CPU loader computes.
-    pub fn input(&self, batch: ModelInput) -> Tensor {
-        upload(batch, self.device)
     }
 
     /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for TSM/TSN

@@ -36,8 +36,8 @@ const ROWS_PER_BATCH: usize = 1024;
 
 /// Streams [`ClipRow`]s into a Parquet file written atomically (temporary name, renamed by
 /// [`ParquetSink::finish`]). Columns: `video` utf8, `label` int32 (null unless exactly one label),
-/// `labels` list<int32>, `clip` int32, `logits` FixedSizeList<float32>[C], `feature`
-/// FixedSizeList<float32>[D] (omitted for TorchScript models that return no features). Zstd.
+/// `labels` `list<int32>`, `clip` int32, `logits` `FixedSizeList<float32>[C]`, `feature`
+/// `FixedSizeList<float32>[D]` (omitted for TorchScript models that return no features). Zstd.
 pub struct ParquetSink {
     dest: PathBuf,
     metadata: Vec<(String, String)>,

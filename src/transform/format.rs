@@ -76,7 +76,7 @@ pub struct Tensor<T = f32> {
 }
 
 /// A batch's values as the model's input conversion takes them
-/// ([`crate::model::Recognizer::input`]).
+/// ([`crate::model::upload`]).
 #[derive(Clone, Copy, Debug)]
 pub enum ModelInput<'a> {
     /// Normalised float32 values.
@@ -96,7 +96,7 @@ pub enum ModelInput<'a> {
 /// Normalises `clip` and lays it out as `format` for one sample: NCHW (M, 3, H, W), NCTHW
 /// (crops · K, 3, L, H, W) for RGB clips; NCHW_Flow (crops · K, 2L, H, W) for flow clips, whose
 /// `clip_len` counts (x, y) pairs and whose frames are the interleaved grayscale images.
-/// Equals [`normalize`] of [`to_u8_tensor`], value for value.
+/// Equals [`normalize_into`] of [`to_u8_tensor`], value for value.
 ///
 /// # Errors
 /// As [`to_u8_tensor`].

@@ -4,7 +4,7 @@
 //! A [`Clip`] holds the frames of one sample in mmaction2's order: crop-major, then clip, then
 //! frame within clip. Geometry (output sizes, crop boxes) lives in pure functions of [`geometry`];
 //! each step's configuration ([`OpConfig`]) builds the [`FrameOp`] that applies it to a [`Clip`];
-//! [`format`] turns the uint8 clip into the normalised float tensor the model takes.
+//! [`format`](mod@format) turns the uint8 clip into the normalised float tensor the model takes.
 
 pub mod blend;
 pub mod color;
