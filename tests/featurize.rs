@@ -305,6 +305,19 @@ fn rows_and_errors(part: &Path, errors: &Path) -> (Vec<(String, i32, Vec<f32>)>,
     (rows, (0..e.num_rows()).map(|i| (ev.value(i).to_string(), es.value(i).to_string())).collect())
 }
 
+/// Runs featurize with `args` until the crash point `point` kills it.
+fn killed_at(args: &[String], point: &str) {
+    let o = common::vpipe().arg("featurize").args(args).env("VPIPE_CRASH_AT", point).output().unwrap();
+    assert!(!o.status.success(), "the crash point {point} kills");
+}
+
+/// The rows and error records of an unsharded featurize output folder.
+#[allow(clippy::type_complexity)]
+fn shard_rows(d: &Path) -> (Vec<(String, i32, Vec<f32>)>, Vec<(String, String)>) {
+    let (p, e) = shard_files(d);
+    rows_and_errors(&p, &e)
+}
+
 /// The part and errors files of an unsharded featurize output folder.
 fn shard_files(d: &Path) -> (PathBuf, PathBuf) {
     (d.join("part-00000-of-00001.parquet"), d.join("errors-00000.parquet"))
@@ -359,8 +372,7 @@ fn a_partial_shard_started_by_another_vpipe_version_is_not_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let (args, expected) = uninterrupted_shard(&data, dir.path());
     let out = dir.path().join("other-version");
-    let o = common::vpipe().arg("featurize").args(args(&out)).env("VPIPE_CRASH_AT", "commit-0").output().unwrap();
-    assert!(!o.status.success(), "the crash point kills");
+    killed_at(&args(&out), "commit-0");
     let job = out.join(".part-00000-of-00001.work/job.json");
     let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&job).unwrap()).unwrap();
     assert_eq!(record["vpipe_version"], env!("CARGO_PKG_VERSION"));
@@ -371,8 +383,7 @@ fn a_partial_shard_started_by_another_vpipe_version_is_not_resumed() {
     assert!(!o.status.success() && err.contains("started by vpipe 0.0.1") && err.contains("--force"), "{err}");
     let o = common::vpipe().arg("featurize").args(args(&out)).arg("--force").output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (p, e) = shard_files(&out);
-    assert_eq!(rows_and_errors(&p, &e), expected);
+    assert_eq!(shard_rows(&out), expected);
 }
 
 /// `--max-failures` counts the failures a killed run committed: the shard fails (corrupt video at
@@ -384,8 +395,7 @@ fn max_failures_counts_the_failures_of_earlier_runs_of_the_shard() {
     let dir = tempfile::tempdir().unwrap();
     let (args, expected) = uninterrupted_shard(&data, dir.path());
     let out = dir.path().join("resumed");
-    let o = common::vpipe().arg("featurize").args(args(&out)).env("VPIPE_CRASH_AT", "commit-1").output().unwrap();
-    assert!(!o.status.success(), "the crash point kills");
+    killed_at(&args(&out), "commit-1");
     let with_limit = |m: &str| common::vpipe().arg("featurize").args(args(&out)).args(["--max-failures", m]).output().unwrap();
     let o = with_limit("1");
     let err = String::from_utf8_lossy(&o.stderr);
@@ -393,8 +403,7 @@ fn max_failures_counts_the_failures_of_earlier_runs_of_the_shard() {
     assert!(err.contains("earlier runs of this shard"), "{err}");
     let o = with_limit("2");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (p, e) = shard_files(&out);
-    assert_eq!(rows_and_errors(&p, &e), expected);
+    assert_eq!(shard_rows(&out), expected);
 }
 
 /// Issue 9: a shard SIGKILLed at any moment — before its first commit, between the two renames
