@@ -4,12 +4,12 @@
 #   - Debian packages: FFmpeg's -dev libraries (ffmpeg-next), clang (bindgen), cmake + nasm
 #     (bundled libjpeg-turbo), the ffmpeg CLI (test oracle and demo data), python3-venv, and
 #     Slurm 22.05 + munge for the single-node cluster of scripts/test_slurm.sh.
-#   - A light libtorch: torch==2.13.0 wheel without its CUDA dependencies, in .venv (DESIGN §6).
+#   - A light libtorch: torch==2.11.0 wheel without its CUDA dependencies, in .venv (DESIGN §6).
 # Prints the environment to use: `eval "$(scripts/setup.sh --env)"` exports LIBTORCH etc.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${VPIPE_VENV:-$root/.venv}"
-torch_version=2.13.0
+torch_version=2.11.0
 
 print_env() {
   local torch_dir="$venv/lib/python3.11/site-packages/torch"

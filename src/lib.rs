@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod device;
 pub mod frame;
 pub mod graph;
 pub mod metrics;

@@ -372,13 +372,12 @@ fn slowfast_forward_backward_reaches_both_pathways() {
     }
 }
 
-/// The device-side normalisation of uint8 batches (`--upload u8`, the GPU path) gives exactly the
-/// values the CPU loader computes, for every layout and with `to_bgr`; run here on the CPU, the
-/// same tch operations run on CUDA after an asynchronous uint8 copy.
-#[test]
-fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
+/// uint8 batches in every layout (NCHW, NCTHW, NCHW with `to_bgr`, NCHW_Flow), each with its
+/// Normalize, as (the loader's float batch, the uint8 batch).
+fn uint8_cases() -> Vec<(vpipe::transform::Tensor, vpipe::transform::Tensor<u8>, vpipe::transform::Normalize, vpipe::transform::InputFormat)>
+{
     use vpipe::frame::Frame;
-    use vpipe::transform::format::{to_tensor, to_u8_tensor, ModelInput};
+    use vpipe::transform::format::{to_tensor, to_u8_tensor};
     use vpipe::transform::{Clip, InputFormat, Normalize};
     let noise = |i: usize, n: usize| (0..n).map(|j| ((i * 7919 + j * 104729) % 251) as u8).collect::<Vec<u8>>();
     let rgb = |k: usize, l: usize| Clip::new((0..k * l).map(|i| Frame::new(6, 4, noise(i, 72))).collect(), l, k);
@@ -390,12 +389,52 @@ fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
         (rgb(3, 1), bgr, InputFormat::NCHW),
         (flow, Normalize { mean: vec![128.0, 100.0], std: vec![128.0, 50.0], to_bgr: false }, InputFormat::NCHW_Flow),
     ];
-    for (clip, norm, format) in cases {
-        let float = to_tensor(&clip, &norm, format).unwrap();
-        let raw = to_u8_tensor(&clip, &norm, format).unwrap();
+    cases
+        .into_iter()
+        .map(|(clip, norm, format)| (to_tensor(&clip, &norm, format).unwrap(), to_u8_tensor(&clip, &norm, format).unwrap(), norm, format))
+        .collect()
+}
+
+/// The device-side normalisation of uint8 batches (`--upload u8`, the GPU path) gives exactly the
+/// values the CPU loader computes, for every layout and with `to_bgr`; run here on the CPU, the
+/// same tch operations run on CUDA after an asynchronous uint8 copy.
+#[test]
+fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
+    use vpipe::transform::format::ModelInput;
+    for (float, raw, norm, format) in uint8_cases() {
         let on_cpu = vpipe::model::upload(ModelInput::F32(&float), Device::Cpu);
-        let on_device = vpipe::model::upload(ModelInput::U8 { tensor: &raw, normalize: &norm, format }, Device::Cpu);
+        let on_device = vpipe::model::upload(ModelInput::U8 { data: &raw.data, shape: &raw.shape, normalize: &norm, format }, Device::Cpu);
         assert_eq!(on_device.size(), on_cpu.size(), "{format:?}");
         assert!(on_device.equal(&on_cpu), "{format:?}: max difference {}", (on_device - on_cpu).abs().max().double_value(&[]));
+    }
+}
+
+/// On a GPU: batches collated into page-locked memory and copied by vpipe's own stream
+/// (`device::Uploader`, two device slots reused in turn) arrive as the CPU loader's float
+/// batches, bit for bit. Skips, saying why, where cudarc or libtorch has no GPU (CI); runs on the
+/// device machine (`scripts/gpu_check.sh` runs this test binary from the bundle).
+#[test]
+fn cuda_copy_stream_batches_equal_the_loaders_float_batches() {
+    use vpipe::device::{PinnedPool, Uploader};
+    let gpu = match vpipe::device::gpu() {
+        Ok(gpu) => gpu,
+        Err(why) => return eprintln!("SKIPPED: {why}"),
+    };
+    if let Some(why) = vpipe::model::cuda_unavailable_reason() {
+        return eprintln!("SKIPPED: {why}");
+    }
+    let (pool, mut uploader) = (PinnedPool::new(gpu.clone(), 2), Uploader::new(gpu).unwrap());
+    for round in 0..3 {
+        for (float, raw, norm, format) in uint8_cases() {
+            let mut host = pool.take(raw.data.len()).unwrap();
+            host.as_mut_slice().copy_from_slice(&raw.data);
+            let on_gpu = uploader.upload(&host, &raw.shape, &norm, format).unwrap();
+            drop(host); // recycled at once: the copy has finished
+            assert!(on_gpu.device().is_cuda());
+            let back = on_gpu.to_device(Device::Cpu);
+            let want = vpipe::model::upload(vpipe::transform::format::ModelInput::F32(&float), Device::Cpu);
+            assert_eq!(back.size(), want.size(), "{format:?}");
+            assert!(back.equal(&want), "round {round} {format:?}: max difference {}", (back - want).abs().max().double_value(&[]));
+        }
     }
 }

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 use super::engine::{Graph, Settings, Stream};
 use super::pipeline::{DataPipeline, Prepared};
 use super::{sample_rng, PoolConfig, StageMetrics};
+use crate::device::{PinnedBuf, PinnedPool, Uploader};
 use crate::source::Sample;
 use crate::transform::format::{normalize_into, ModelInput};
 use crate::transform::{InputFormat, LabelMix, Normalize, Tensor};
@@ -35,8 +36,9 @@ pub struct Batch {
 
 /// A collated batch as the loader hands it to the model: normalised float32 (the CPU path), or
 /// uint8 in the same layout with the statistics to normalise it on the model's device (a
-/// quarter of the bytes to copy to a GPU; [`crate::model::upload`]), or, after the `upload`
-/// stage, the model's float32 input already on its device.
+/// quarter of the bytes to copy to a GPU; [`crate::model::upload`]), in pageable or (with
+/// cudarc's GPU, [`crate::device`]) page-locked memory, or, after the `upload` stage, the
+/// model's float32 input already on its device.
 #[derive(Debug)]
 pub enum BatchInput {
     /// Normalised values.
@@ -50,18 +52,32 @@ pub enum BatchInput {
         /// The pipeline's FormatShape.
         format: InputFormat,
     },
+    /// As [`BatchInput::U8`], collated into page-locked memory for [`crate::device::Uploader`].
+    Pinned {
+        /// The uint8 values.
+        buf: PinnedBuf,
+        /// Their dimensions, outermost first.
+        shape: Vec<usize>,
+        /// The pipeline's Normalize.
+        normalize: Normalize,
+        /// The pipeline's FormatShape.
+        format: InputFormat,
+    },
     /// The model input, float32, on the model's device (its host buffer already recycled).
     Device(tch::Tensor),
 }
 
 impl Clone for BatchInput {
+    /// A copy; host values get a pageable buffer of their own.
     fn clone(&self) -> Self {
         match self {
             BatchInput::F32(t) => BatchInput::F32(t.clone()),
-            BatchInput::U8 { tensor, normalize, format } => {
-                BatchInput::U8 { tensor: tensor.clone(), normalize: normalize.clone(), format: *format }
-            }
             BatchInput::Device(t) => BatchInput::Device(t.shallow_clone()),
+            other => {
+                let Some(ModelInput::U8 { data, shape, normalize, format }) = other.host() else { unreachable!("uint8 host batch") };
+                let tensor = BatchTensor { tensor: Tensor { shape: shape.to_vec(), data: data.to_vec() }, pool: None };
+                BatchInput::U8 { tensor, normalize: normalize.clone(), format }
+            }
         }
     }
 }
@@ -70,11 +86,14 @@ impl PartialEq for BatchInput {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (BatchInput::F32(a), BatchInput::F32(b)) => a == b,
-            (BatchInput::U8 { tensor: a, normalize: n, format: f }, BatchInput::U8 { tensor: b, normalize: m, format: g }) => {
-                (a, n, f) == (b, m, g)
-            }
             (BatchInput::Device(a), BatchInput::Device(b)) => a.size() == b.size() && a.equal(b),
-            _ => false,
+            (a, b) => match (a.host(), b.host()) {
+                (
+                    Some(ModelInput::U8 { data: d, shape: s, normalize: n, format: f }),
+                    Some(ModelInput::U8 { data, shape, normalize, format }),
+                ) => (d, s, n, f) == (data, shape, normalize, format),
+                _ => false,
+            },
         }
     }
 }
@@ -83,30 +102,43 @@ impl BatchInput {
     /// The dimensions, outermost (images or views of every sample) first.
     pub fn shape(&self) -> Vec<usize> {
         match self {
+            BatchInput::Device(t) => t.size().iter().map(|&d| d as usize).collect(),
             BatchInput::F32(t) => t.shape.clone(),
             BatchInput::U8 { tensor, .. } => tensor.shape.clone(),
-            BatchInput::Device(t) => t.size().iter().map(|&d| d as usize).collect(),
+            BatchInput::Pinned { shape, .. } => shape.clone(),
         }
     }
 
-    /// The model's float32 input on `device`: uploaded now ([`crate::model::upload`]), or the
-    /// tensor the `upload` stage made.
-    pub fn model_input(&self, device: tch::Device) -> tch::Tensor {
+    /// The host values as the model's input conversion takes them (`None` once uploaded).
+    pub fn host(&self) -> Option<ModelInput<'_>> {
         match self {
-            BatchInput::F32(t) => crate::model::upload(ModelInput::F32(t), device),
+            BatchInput::F32(t) => Some(ModelInput::F32(t)),
             BatchInput::U8 { tensor, normalize, format } => {
-                crate::model::upload(ModelInput::U8 { tensor, normalize, format: *format }, device)
+                Some(ModelInput::U8 { data: &tensor.data, shape: &tensor.shape, normalize, format: *format })
             }
-            BatchInput::Device(t) => t.to_device(device),
+            BatchInput::Pinned { buf, shape, normalize, format } => {
+                Some(ModelInput::U8 { data: buf.as_slice(), shape, normalize, format: *format })
+            }
+            BatchInput::Device(_) => None,
+        }
+    }
+
+    /// The model's float32 input on `device`: uploaded now by libtorch
+    /// ([`crate::model::upload`]), or the tensor the `upload` stage made.
+    pub fn model_input(&self, device: tch::Device) -> tch::Tensor {
+        match (self, self.host()) {
+            (_, Some(host)) => crate::model::upload(host, device),
+            (BatchInput::Device(t), None) => t.to_device(device),
+            (_, None) => unreachable!("only device batches have no host values"),
         }
     }
 
     /// Host bytes an upload of this batch copies (0 once uploaded).
     fn host_bytes(&self) -> u64 {
-        match self {
-            BatchInput::F32(t) => 4 * t.data.len() as u64,
-            BatchInput::U8 { tensor, .. } => tensor.data.len() as u64,
-            BatchInput::Device(_) => 0,
+        match self.host() {
+            Some(ModelInput::F32(t)) => 4 * t.data.len() as u64,
+            Some(ModelInput::U8 { data, .. }) => data.len() as u64,
+            None => 0,
         }
     }
 
@@ -114,7 +146,7 @@ impl BatchInput {
     pub fn as_f32(&self) -> Option<&Tensor> {
         match self {
             BatchInput::F32(t) => Some(t),
-            BatchInput::U8 { .. } | BatchInput::Device(_) => None,
+            _ => None,
         }
     }
 }
@@ -149,6 +181,8 @@ pub fn batches(
     let alive = settings.capacity.div_ceil(batch_size.max(1)) + 2;
     let (f32_buffers, u8_buffers) = (BufferPool::new(alive), BufferPool::new(alive));
     let (normalize, format, upload_u8, upload_to) = (pipeline.normalize.clone(), pipeline.format, pipeline.upload_u8, pipeline.upload_to);
+    let cuda = upload_to.filter(|d| d.is_cuda() && upload_u8).and_then(|_| cuda_uploader(alive));
+    let pinned = cuda.as_ref().map(|(pool, _)| pool.clone());
     let mut stream = Graph::source(job, samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
     let (d, t) =
@@ -161,33 +195,58 @@ pub fn batches(
         .batch(batch_size)
         .map("collate", 1, move |items: Vec<(Sample, Prepared)>| {
             let tensors: Vec<&Tensor<u8>> = items.iter().map(|(_, p)| &p.tensor).collect();
-            let tensor = if upload_u8 {
-                let tensor = BatchTensor { tensor: collate_into(&tensors, u8_buffers.take())?, pool: Some(u8_buffers.clone()) };
-                BatchInput::U8 { tensor, normalize: normalize.clone(), format }
-            } else {
-                let normalized = collate_with(&tensors, f32_buffers.take(), |t, out| normalize_into(t, &normalize, format, out))?;
-                BatchInput::F32(BatchTensor { tensor: normalized, pool: Some(f32_buffers.clone()) })
+            let tensor = match (&pinned, upload_u8) {
+                (Some(pool), _) => {
+                    let (buf, shape) = collate_pinned(&tensors, pool)?;
+                    BatchInput::Pinned { buf, shape, normalize: normalize.clone(), format }
+                }
+                (None, true) => {
+                    let tensor = BatchTensor { tensor: collate_into(&tensors, u8_buffers.take())?, pool: Some(u8_buffers.clone()) };
+                    BatchInput::U8 { tensor, normalize: normalize.clone(), format }
+                }
+                (None, false) => {
+                    let normalized = collate_with(&tensors, f32_buffers.take(), |t, out| normalize_into(t, &normalize, format, out))?;
+                    BatchInput::F32(BatchTensor { tensor: normalized, pool: Some(f32_buffers.clone()) })
+                }
             };
             let images = tensors.iter().map(|t| t.shape[0]).collect();
             let (samples, label_mix) = items.into_iter().map(|(s, p)| (s, p.label_mix)).unzip();
             Ok(Batch { samples, tensor, images, label_mix })
         });
     match upload_to {
-        Some(device) => upload(collated, device),
+        Some(device) => upload(collated, device, cuda.map(|(_, uploader)| uploader)),
         None => collated,
     }
 }
 
+/// A page-locked buffer pool of `alive` buffers and an [`Uploader`] on cudarc's GPU, or `None`
+/// (libtorch's `pin_memory` copy then serves; one line on stderr, once, says why).
+fn cuda_uploader(alive: usize) -> Option<(PinnedPool, Uploader)> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let made = crate::device::gpu()
+        .and_then(|gpu| Uploader::new(gpu.clone()).map(|u| (PinnedPool::new(gpu, alive), u)).map_err(|e| format!("{e:#}")));
+    if let Err(why) = &made {
+        SAID.call_once(|| eprintln!("upload: libtorch's pin_memory copy, not vpipe's copy stream ({why})"));
+    }
+    made.ok()
+}
+
 /// The engine's `upload` stage: each batch becomes the model's input on `device` in its own
 /// thread, so the copy (and, for uint8 batches, the normalisation) of batch n+1 runs while the
-/// model works on batch n; its host buffer goes back to the pool at once. Counts the bytes
+/// model works on batch n; its host buffer goes back to the pool at once. Page-locked batches
+/// go through `uploader` (cudarc's copy stream), others through libtorch. Counts the bytes
 /// copied (the stage's GB/s in the summary).
-fn upload(mut stream: Stream<Batch>, device: tch::Device) -> Stream<Batch> {
+fn upload(mut stream: Stream<Batch>, device: tch::Device, uploader: Option<Uploader>) -> Stream<Batch> {
     let metrics = stream.metrics(StageMetrics::stage("upload", 1));
     let counter = metrics.clone();
+    let uploader = Mutex::new(uploader);
     stream.map_with(metrics, move |mut b: Batch| {
         counter.add_bytes(b.tensor.host_bytes());
-        b.tensor = BatchInput::Device(b.tensor.model_input(device));
+        let on_device = match (&b.tensor, uploader.lock().as_deref_mut()) {
+            (BatchInput::Pinned { buf, shape, normalize, format }, Ok(Some(u))) => u.upload(buf, shape, normalize, *format)?,
+            _ => b.tensor.model_input(device),
+        };
+        b.tensor = BatchInput::Device(on_device);
         Ok(b)
     })
 }
@@ -292,17 +351,40 @@ pub fn collate_into<T: Copy>(tensors: &[&Tensor<T>], data: Vec<T>) -> Result<Ten
 /// Tensors whose trailing dimensions differ.
 pub fn collate_with<T, U>(tensors: &[&Tensor<T>], mut data: Vec<U>, mut append: impl FnMut(&Tensor<T>, &mut Vec<U>)) -> Result<Tensor<U>> {
     data.clear();
-    let Some(first) = tensors.first() else { return Ok(Tensor { shape: vec![0], data }) };
-    let tail = &first.shape[1..];
-    let mut shape = first.shape.clone();
-    shape[0] = 0;
+    let shape = batch_shape(tensors)?;
     data.reserve(tensors.iter().map(|t| t.data.len()).sum());
     for t in tensors {
-        anyhow::ensure!(&t.shape[1..] == tail, "cannot batch shapes {:?} and {:?}", first.shape, t.shape);
-        shape[0] += t.shape[0];
         append(t, &mut data);
     }
     Ok(Tensor { shape, data })
+}
+
+/// [`collate`] into a page-locked buffer from `pool`; the values and the batch's shape.
+///
+/// # Errors
+/// As [`collate`], or the driver cannot page-lock the buffer.
+pub fn collate_pinned(tensors: &[&Tensor<u8>], pool: &PinnedPool) -> Result<(PinnedBuf, Vec<usize>)> {
+    let shape = batch_shape(tensors)?;
+    let mut buf = pool.take(tensors.iter().map(|t| t.data.len()).sum())?;
+    let mut rest = buf.as_mut_slice();
+    for t in tensors {
+        let (part, tail) = rest.split_at_mut(t.data.len());
+        part.copy_from_slice(&t.data);
+        rest = tail;
+    }
+    Ok((buf, shape))
+}
+
+/// The shape of `tensors` concatenated along dimension 0 (`[0]` for none).
+fn batch_shape<T>(tensors: &[&Tensor<T>]) -> Result<Vec<usize>> {
+    let Some(first) = tensors.first() else { return Ok(vec![0]) };
+    let mut shape = first.shape.clone();
+    shape[0] = 0;
+    for t in tensors {
+        anyhow::ensure!(t.shape[1..] == first.shape[1..], "cannot batch shapes {:?} and {:?}", first.shape, t.shape);
+        shape[0] += t.shape[0];
+    }
+    Ok(shape)
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! Loss scaling for mixed-precision (float16 autocast) training on CUDA: mmaction2 0.x
-//! `fp16 = dict(loss_scale=…)` with the update rule of `torch.cuda.amp.GradScaler` (init 2¹⁶,
-//! growth ×2 after 2000 finite steps, back-off ×0.5 on an overflow, overflowed steps skipped).
+//! `fp16 = dict(loss_scale=…)` with the update rule of `torch.cuda.amp.GradScaler` (by default
+//! init 2¹⁶, growth ×2 after 2000 finite steps, back-off ×0.5 on an overflow, overflowed steps
+//! skipped).
 
 use tch::{Kind, Tensor};
 
-use super::LossScale;
-
-/// Finite steps before a dynamic scale doubles (`GradScaler(growth_interval=2000)`).
-pub const GROWTH_INTERVAL: i64 = 2000;
+use super::{DynamicScale, LossScale};
 
 /// Scales the loss before backward and unscales the gradients before the update, skipping
 /// updates whose gradients overflowed.
@@ -15,8 +13,8 @@ pub const GROWTH_INTERVAL: i64 = 2000;
 pub struct GradScaler {
     /// Current loss scale.
     pub scale: f64,
-    /// Whether the scale adapts (`loss_scale: dynamic`) or stays fixed (a number).
-    pub dynamic: bool,
+    /// How the scale adapts (`None`: it stays fixed).
+    pub dynamic: Option<DynamicScale>,
     /// Finite steps since the last change of a dynamic scale.
     pub growth_tracker: i64,
     /// Whether the last [`Self::unscale`] found an inf or NaN gradient.
@@ -24,11 +22,13 @@ pub struct GradScaler {
 }
 
 impl GradScaler {
-    /// A scaler as configured: `dynamic` starts at 65536, a number stays at that value.
+    /// A scaler as configured: `dynamic` starts at 65536, a number stays at that value, settings
+    /// start at their `init_scale`.
     pub fn new(cfg: &LossScale) -> Self {
         let (scale, dynamic) = match cfg {
-            LossScale::Dynamic(_) => (65536.0, true),
-            LossScale::Static(s) => (*s, false),
+            LossScale::Dynamic(_) => (65536.0, Some(DynamicScale::default())),
+            LossScale::Settings(d) => (d.init_scale, Some(*d)),
+            LossScale::Static(s) => (*s, None),
         };
         GradScaler { scale, dynamic, growth_tracker: 0, found_inf: false }
     }
@@ -55,19 +55,17 @@ impl GradScaler {
         !self.found_inf
     }
 
-    /// After a step: halves a dynamic scale when the step overflowed, doubles it after
-    /// [`GROWTH_INTERVAL`] finite steps in a row.
+    /// After a step: multiplies a dynamic scale by `backoff_factor` when the step overflowed,
+    /// by `growth_factor` after `growth_interval` finite steps in a row.
     pub fn update(&mut self) {
-        if !self.dynamic {
-            return;
-        }
+        let Some(d) = self.dynamic else { return };
         if self.found_inf {
-            self.scale *= 0.5;
+            self.scale *= d.backoff_factor;
             self.growth_tracker = 0;
         } else {
             self.growth_tracker += 1;
-            if self.growth_tracker == GROWTH_INTERVAL {
-                self.scale *= 2.0;
+            if self.growth_tracker >= d.growth_interval {
+                self.scale *= d.growth_factor;
                 self.growth_tracker = 0;
             }
         }
@@ -88,7 +86,7 @@ mod tests {
         assert_eq!(Vec::<f32>::try_from(&grads[0]).unwrap(), [1.0, -2.0]);
         s.update();
         assert_eq!((s.scale, s.growth_tracker), (32768.0, 0));
-        for _ in 0..GROWTH_INTERVAL {
+        for _ in 0..2000 {
             assert!(s.unscale(&mut [Tensor::from_slice(&[1.0f32])]));
             s.update();
         }
@@ -97,5 +95,16 @@ mod tests {
         assert!(!fixed.unscale(&mut [Tensor::from_slice(&[f32::NAN])]));
         fixed.update();
         assert_eq!(fixed.scale, 512.0);
+        let quick = DynamicScale { init_scale: 8.0, growth_interval: 3, ..DynamicScale::default() };
+        let mut s = GradScaler::new(&LossScale::Settings(quick));
+        let scales: Vec<f64> = [true, true, false, true, true, true]
+            .iter()
+            .map(|&finite| {
+                s.unscale(&mut [Tensor::from_slice(&[if finite { 1.0f32 } else { f32::INFINITY }])]);
+                s.update();
+                s.scale
+            })
+            .collect();
+        assert_eq!(scales, [8.0, 8.0, 4.0, 4.0, 4.0, 8.0], "an overflow resets the count of finite steps");
     }
 }

@@ -339,12 +339,13 @@ pub struct TrainSection {
     pub fp16: Option<Fp16>,
 }
 
-/// `fp16: {loss_scale: dynamic}` or `fp16: {loss_scale: 512.0}`.
+/// `fp16: {loss_scale: dynamic}`, `fp16: {loss_scale: 512.0}` or
+/// `fp16: {loss_scale: {init_scale: 512.0, growth_interval: 100}}`.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fp16 {
-    /// `dynamic` (start at 65536, halve on overflow, double after 2000 good steps) or a fixed
-    /// scale.
+    /// `dynamic` (start at 65536, halve on overflow, double after 2000 good steps), a fixed
+    /// scale, or a dynamic scale's settings.
     #[serde(default = "dynamic")]
     pub loss_scale: LossScale,
 }
@@ -361,6 +362,46 @@ pub enum LossScale {
     Static(f64),
     /// `dynamic`: GradScaler's adaptive scale.
     Dynamic(DynamicName),
+    /// A dynamic scale with `torch.cuda.amp.GradScaler`'s arguments (mmcv's
+    /// `Fp16OptimizerHook(loss_scale=dict(...))` passes the dict to `GradScaler(**loss_scale)`).
+    Settings(DynamicScale),
+}
+
+/// `GradScaler`'s arguments, with its defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicScale {
+    /// The first scale (default 65536 = 2¹⁶).
+    #[serde(default = "init_scale")]
+    pub init_scale: f64,
+    /// Factor after `growth_interval` finite steps in a row (default 2).
+    #[serde(default = "two")]
+    pub growth_factor: f64,
+    /// Factor after a step with an inf or NaN gradient (default 0.5).
+    #[serde(default = "half")]
+    pub backoff_factor: f64,
+    /// Finite steps before the scale grows (default 2000).
+    #[serde(default = "growth_interval")]
+    pub growth_interval: i64,
+}
+
+impl Default for DynamicScale {
+    fn default() -> Self {
+        DynamicScale { init_scale: init_scale(), growth_factor: two(), backoff_factor: half(), growth_interval: growth_interval() }
+    }
+}
+
+fn init_scale() -> f64 {
+    65536.0
+}
+fn two() -> f64 {
+    2.0
+}
+fn half() -> f64 {
+    0.5
+}
+fn growth_interval() -> i64 {
+    2000
 }
 
 /// The only named loss scale.
@@ -498,6 +539,16 @@ mod tests {
 
     fn parse(yaml: &str) -> ModelConfig {
         serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn loss_scale_takes_a_number_dynamic_or_grad_scaler_settings() {
+        let fp16 = |yaml: &str| serde_saphyr::from_str::<Fp16>(yaml).map(|f| f.loss_scale);
+        assert_eq!(fp16("{loss_scale: 512.0}").unwrap(), LossScale::Static(512.0));
+        assert_eq!(fp16("{}").unwrap(), LossScale::Dynamic(DynamicName::Dynamic));
+        let settings = DynamicScale { init_scale: 1024.0, growth_interval: 10, ..DynamicScale::default() };
+        assert_eq!(fp16("{loss_scale: {init_scale: 1024, growth_interval: 10}}").unwrap(), LossScale::Settings(settings));
+        assert!(fp16("{loss_scale: {init_scale: 1024, growth: 10}}").is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod amp;
 mod config;
 mod cuda;
+pub(crate) mod input;
 mod layers3d;
 pub mod optim;
 mod recognizer;
@@ -14,10 +15,12 @@ mod resnet3d;
 mod video_resnet;
 
 pub use config::{
-    AutoScaleLr, DynamicName, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection, Warmup,
+    AutoScaleLr, DynamicName, DynamicScale, Fp16, Loss, LossScale, ModelConfig, ModelName, ModelType, Optimizer, Schedule, TrainSection,
+    Warmup,
 };
 pub use cuda::{cuda_unavailable_reason, load_cuda, pick_device};
-pub use recognizer::{is_frozen, upload, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
+pub use input::{upload, ChannelStats};
+pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
 pub use resnet::{temporal_shift, ResNet};
 pub use resnet3d::{PathwayConfig, ResNet3d, SlowFast};
 pub use video_resnet::{midplanes, VideoArch, VideoResNet};

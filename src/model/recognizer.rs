@@ -8,33 +8,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
-use crate::transform::format::ModelInput;
-
 use super::{PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
-
-/// The model input of a collated batch: a float32 tensor on `device` with the batch's shape
-/// (NCHW `(B·M, C, H, W)`, NCTHW `(B·V, C, L, H, W)`, NCHW_Flow `(B·V, 2L, H, W)`), the one
-/// conversion from vpipe's tensors to libtorch's (called by the engine's `upload` stage).
-/// Normalised values are copied as they are; uint8 values are copied as uint8 (through
-/// page-locked memory, asynchronously, on CUDA), then converted and normalised on the device,
-/// (v − mean) · (1/std) per channel in float32 (mmaction2 0.x `Normalize`) — the values the CPU
-/// loader computes, bit for bit.
-pub fn upload(batch: ModelInput, device: tch::Device) -> Tensor {
-    let shape_of = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<i64>>();
-    match batch {
-        ModelInput::F32(t) => Tensor::from_slice(&t.data).view(shape_of(&t.shape).as_slice()).to_device(device),
-        ModelInput::U8 { tensor, normalize, format } => {
-            let shape = shape_of(&tensor.shape);
-            let host = Tensor::from_slice(&tensor.data).view(shape.as_slice());
-            let x = if device.is_cuda() { host.pin_memory(device).to_device_(device, Kind::Uint8, true, false) } else { host };
-            let (mean, inv_std) = normalize.channel_stats(format, &tensor.shape);
-            let mut along_channels = vec![1i64; shape.len()];
-            along_channels[1] = mean.len() as i64;
-            let stat = |v: &[f32]| Tensor::from_slice(v).view(along_channels.as_slice()).to_device(device);
-            (x.to_kind(Kind::Float) - stat(&mean)) * stat(&inv_std)
-        }
-    }
-}
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,8 +298,10 @@ impl Recognizer {
     fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
             ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, .. } => {
+                // Initialised on the CPU and then moved: one seed gives the same weights on every
+                // device (CUDA's generator draws other numbers).
                 tch::manual_seed(*seed);
-                let mut vs = nn::VarStore::new(device);
+                let mut vs = nn::VarStore::new(tch::Device::Cpu);
                 // Each family keeps its source's names: mmaction2 `backbone.` + `cls_head.fc_cls`,
                 // torchvision's root-level layers + `fc` for R(2+1)D.
                 let (backbone, width, fc_path) = Backbone::build(&vs, spec)?;
@@ -341,6 +317,7 @@ impl Recognizer {
                 if let Some(w) = weights {
                     vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
                 }
+                vs.set_device(device);
                 let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout };
                 Ok(Recognizer { net, vs: Some(vs), device })
             }

@@ -84,8 +84,10 @@ pub enum ModelInput<'a> {
     /// uint8 values in the same layout, normalised by the conversion (on the model's device)
     /// with `normalize`'s per-channel statistics ([`Normalize::channel_stats`]).
     U8 {
-        /// The values.
-        tensor: &'a Tensor<u8>,
+        /// The values, in the layout's order.
+        data: &'a [u8],
+        /// The dimensions, outermost first.
+        shape: &'a [usize],
         /// The statistics.
         normalize: &'a Normalize,
         /// The layout, which says where the channel axis is.

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The GPU proof (issue 8), run on a machine with an NVIDIA GPU and PyTorch 2.11 as python3 (the
+# lent device machine: no FFmpeg, no Rust, no network) from the bundle scripts/bundle.sh makes:
+#
+#   here:    scripts/bundle.sh                                  # → .bundle/ (≈ 40 MB)
+#   device:  scripts/gpu_check.sh        (with `.bundle` carried; the run tool's carry)
+#
+# Prints, and fails (exit 1) when one does not hold:
+#   1. featurize on CUDA vs the CPU (TSM-R50, mini list, same seed): logits within 1e-3
+#      relative, uint8 upload through vpipe's copy stream and float32 upload both;
+#   2. `vpipe run pipelines/tsm_r18_mini.yaml` on CUDA and on the CPU: final val top1_acc
+#      (the training set), CUDA no more than one video below the CPU;
+#   3. the fp16 loss-scale trace (autocast + dynamic scaling from 2^24, growth_interval 10):
+#      overflowed steps skipped and halved, growth after 10 finite steps, a finite loss;
+#   4. `vpipe bench` of TSM-R50 training, batch 8 × 8 segments × 224², on the mini list ×12:
+#      clips/s, the bottleneck stage, the upload stage's H2D GB/s.
+# GPU_CHECK_DEVICE=cpu runs the same steps with the CPU in place of CUDA (a dry run of this
+# script on a machine without a GPU; the comparisons then compare the CPU with itself).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bundle="${BUNDLE_DIR:-$root/.bundle}"
+vpipe="$bundle/vpipe"
+data="$bundle/data"
+dev="${GPU_CHECK_DEVICE:-cuda}"
+py="${PYTHON:-python3}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/vpipe-gpu-check.XXXXXX")"
+fail=0
+[[ -x "$vpipe" && -d "$data/mini" ]] || { echo "gpu_check: no bundle at $bundle (run scripts/bundle.sh)" >&2; exit 2; }
+
+say() { printf '\n== %s\n' "$*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+# A pipeline from pipelines/NAME with the data paths pointed at the bundle's copy, edited by sed.
+pipeline() { sed -e "s#\.\./shared/data#$data#g" "${@:2}" "$root/pipelines/$1"; }
+
+say "device"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
+"$py" -c 'import torch; print("python3 torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>/dev/null || true
+
+say "1. featurize: $dev vs cpu (TSM-R50 random init from seed 0, mini list, 8 segments, 224²)"
+pipeline featurize_tsm.yaml > "$work/featurize.yaml"
+(cd "$work" && "$vpipe" featurize --config featurize.yaml --device cpu --upload f32 --out cpu.parquet)
+(cd "$work" && "$vpipe" featurize --config featurize.yaml --device "$dev" --upload u8 --out dev_u8.parquet)
+(cd "$work" && "$vpipe" featurize --config featurize.yaml --device "$dev" --upload f32 --out dev_f32.parquet)
+"$py" - "$work" <<'PY' || bad "featurize rows differ"
+import sys, pyarrow.parquet as pq, numpy as np
+w = sys.argv[1]
+def rows(name):
+    t = pq.read_table(f"{w}/{name}").to_pydict()
+    return t["video"], np.array(t["logits"], dtype=np.float64), np.array(t["feature"], dtype=np.float64)
+v0, l0, f0 = rows("cpu.parquet")
+ok = True
+for name in ("dev_u8.parquet", "dev_f32.parquet"):
+    v, l, f = rows(name)
+    same_rows = v == v0
+    rel_l = np.abs(l - l0).max() / max(np.abs(l0).max(), 1e-12)
+    rel_f = np.abs(f - f0).max() / max(np.abs(f0).max(), 1e-12)
+    print(f"{name}: {len(v)} rows (cpu {len(v0)}), same videos in order: {same_rows}, "
+          f"logits max |diff| / max |cpu| = {rel_l:.2e}, features {rel_f:.2e}")
+    ok &= same_rows and rel_l <= 1e-3 and rel_f <= 1e-3
+sys.exit(0 if ok else 1)
+PY
+
+say "2. vpipe run tsm_r18_mini.yaml (50 epochs) on $dev and on the cpu"
+pipeline tsm_r18_mini.yaml > "$work/mini.yaml"
+acc() { "$py" -c 'import json,sys; v=[json.loads(l) for l in open(sys.argv[1]) if "\"val\"" in l]; print(v[-1]["top1_acc"])' "$1/log.jsonl"; }
+for d in "$dev" cpu; do
+  start=$(date +%s)
+  (cd "$work" && "$vpipe" run mini.yaml --device "$d" --work-dir "run_$d" > "run_$d.txt" 2>&1) || { bad "vpipe run on $d"; tail -20 "$work/run_$d.txt"; }
+  echo "$d: final val top1_acc $(acc "$work/run_$d") in $(( $(date +%s) - start )) s"
+done
+"$py" -c 'import sys; a,b=map(float,sys.argv[1:]); sys.exit(0 if a >= b - 1/8 else 1)' "$(acc "$work/run_$dev")" "$(acc "$work/run_cpu")" \
+  || bad "top1_acc on $dev is more than one video below the cpu's"
+
+say "3. fp16 on $dev: loss-scale trace (init_scale 2^24, growth_interval 10, 15 epochs × 2 iterations)"
+pipeline tsm_r18_mini.yaml -e 's/^  epochs: 50/  epochs: 15/' \
+  -e 's/^  grad_clip: 20/  grad_clip: 20\n  fp16: {loss_scale: {init_scale: 16777216, growth_interval: 10}}/' > "$work/fp16.yaml"
+(cd "$work" && "$vpipe" run fp16.yaml --device "$dev" --work-dir run_fp16 > run_fp16.txt 2>&1) || { bad "fp16 run"; tail -20 "$work/run_fp16.txt"; }
+grep -m1 "fp16" "$work/run_fp16.txt" || true
+"$py" - "$work/run_fp16/log.jsonl" "$dev" <<'PY' || bad "the loss scale did not behave"
+import json, math, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+steps = [r for r in recs if r.get("mode") == "train" and "loss_scale" in r]
+for r in steps:
+    print(f"epoch {r['epoch']:2d} iter {r['iter']}: loss {r['loss']:.4f} scale {r['loss_scale']:>10.0f} {'skipped' if r['skipped'] else ''}")
+if sys.argv[2] == "cpu":
+    print("(cpu: fp16 needs CUDA, no trace expected)"); sys.exit(0)
+scales = [r["loss_scale"] for r in steps]
+skipped = [r for r in steps if r["skipped"]]
+halved = any(b == a / 2 for a, b in zip(scales, scales[1:]))
+grew = any(b == a * 2 for a, b in zip(scales, scales[1:]))
+finite = all(math.isfinite(r["loss"]) for r in steps)
+print(f"{len(steps)} steps, {len(skipped)} skipped, halved: {halved}, grew: {grew}, finite losses: {finite}")
+sys.exit(0 if steps and skipped and halved and grew and finite else 1)
+PY
+
+say "4. vpipe bench: TSM-R50 training on $dev, batch 8 × 8 segments × 224², mini list ×12 (96 clips)"
+for _ in $(seq 12); do cat "$data/mini/mini_videos.txt"; done > "$work/mini_x12.txt"
+cat > "$work/bench.yaml" <<YAML
+seed: 0
+data:
+  train:
+    source: {type: VideoList, ann_file: $work/mini_x12.txt, root: $data/mini/videos}
+    pipeline:
+      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
+      - {type: DecordDecode}
+      - {type: Resize, scale: [-1, 256]}
+      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
+      - {type: Resize, scale: [224, 224], keep_ratio: false}
+      - {type: Flip, flip_ratio: 0.5}
+      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
+      - {type: FormatShape, input_format: NCHW}
+    batch_size: 8
+model: {type: TSM, depth: 50, num_segments: 8, shift_div: 8, num_classes: 5}
+train:
+  epochs: 1
+  optimizer: {type: SGD, lr: 0.01, momentum: 0.9, weight_decay: 0.0001}
+YAML
+"$vpipe" bench "$work/bench.yaml" --device "$dev" --epochs 2 --json > "$work/bench.json" || bad "bench"
+"$py" - "$work/bench.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+stages = {s["name"]: s for s in j.get("stages", [])}
+up = stages.get("upload", {})
+print(f"device {j.get('device')} {j.get('device_note') or ''}")
+print("clips/s per epoch:", [round(e["clips_per_s"], 1) for e in j["epochs"]])
+print("bottleneck:", j.get("bottleneck"))
+print(f"upload: {up.get('bytes', 0) / 1e9:.3f} GB at {up.get('gb_per_s')} GB/s while busy")
+for name, s in stages.items():
+    print(f"  {name}: threads {s.get('workers')} utilization {s.get('utilization')}")
+PY
+
+say "result"
+if ((fail)); then echo "gpu_check: FAILED (work files in $work)"; exit 1; fi
+echo "gpu_check: all checks passed on $dev (work files in $work)"

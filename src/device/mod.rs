@@ -1,0 +1,75 @@
+//! The GPU side of the loader (cudarc, the CUDA driver API, loaded at run time): page-locked
+//! host buffers that batches are collated into ([`PinnedPool`]) and an [`Uploader`] that copies
+//! them to the device on a stream of its own and hands them to libtorch as CUDA tensors.
+//!
+//! cudarc is built with `dynamic-loading`: the binary does not link `libcuda`, so one binary
+//! runs on machines with and without an NVIDIA driver. [`gpu`] checks for the driver
+//! (`is_culib_present`) before making a context, because cudarc's `CudaContext::new` panics
+//! without one. Where there is no driver, or it fails, callers keep libtorch's own upload
+//! ([`crate::model::upload`]) and one line on stderr says why.
+
+pub mod pinned;
+pub mod upload;
+
+use std::sync::{Arc, OnceLock};
+
+use cudarc::driver::CudaContext;
+
+pub use pinned::{PinnedBuf, PinnedPool};
+pub use upload::Uploader;
+
+/// The CUDA context vpipe uses: device 0's primary context, the one libtorch uses too, so
+/// device pointers from either side are valid in the other.
+#[derive(Debug)]
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    name: String,
+}
+
+impl Gpu {
+    /// The context (bind it to a thread before raw driver calls).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// The device's name as the driver reports it (e.g. "NVIDIA H100 80GB HBM3").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Device 0 through cudarc, opened once per process; the error says, in one phrase, why
+/// there is none: no driver library (`libcuda.so*` not loadable), or the driver's own error
+/// (no device, a driver older than CUDA 13.0 …).
+///
+/// # Errors
+/// As above; the same message on every call.
+pub fn gpu() -> Result<Arc<Gpu>, String> {
+    static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
+    GPU.get_or_init(open).clone()
+}
+
+fn open() -> Result<Arc<Gpu>, String> {
+    // SAFETY: only tries to load the driver library by name.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err("no NVIDIA driver: libcuda.so cannot be loaded".into());
+    }
+    let ctx = CudaContext::new(0).map_err(|e| format!("CUDA device 0: {e}"))?;
+    let name = ctx.name().unwrap_or_else(|_| "CUDA device 0".into());
+    Ok(Arc::new(Gpu { ctx, name }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn without_a_driver_gpu_says_why_and_does_not_panic() {
+        // SAFETY: as in `open`.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            eprintln!("skipped: this machine has an NVIDIA driver");
+            return;
+        }
+        let why = super::gpu().unwrap_err();
+        assert!(why.contains("no NVIDIA driver"), "{why}");
+        assert_eq!(super::gpu().unwrap_err(), why, "the same answer on every call");
+    }
+}
