@@ -15,7 +15,8 @@
 #   4. `vpipe bench` of TSM-R50 training, batch 8 × 8 segments × 224², on the mini list ×12:
 #      clips/s, the bottleneck stage, the upload stage's H2D GB/s.
 # GPU_CHECK_DEVICE=cpu runs the same steps with the CPU in place of CUDA (a dry run of this
-# script on a machine without a GPU; the comparisons then compare the CPU with itself).
+# script on a machine without a GPU; the comparisons then compare the CPU with itself), and
+# BENCH_REPEAT=N lists the mini videos N times in step 4 instead of 12.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="${BUNDLE_DIR:-$root/.bundle}"
@@ -93,13 +94,14 @@ print(f"{len(steps)} steps, {len(skipped)} skipped, halved: {halved}, grew: {gre
 sys.exit(0 if steps and skipped and halved and grew and finite else 1)
 PY
 
-say "4. vpipe bench: TSM-R50 training on $dev, batch 8 × 8 segments × 224², mini list ×12 (96 clips)"
-for _ in $(seq 12); do cat "$data/mini/mini_videos.txt"; done > "$work/mini_x12.txt"
+repeat="${BENCH_REPEAT:-12}"
+say "4. vpipe bench: TSM-R50 training on $dev, batch 8 × 8 segments × 224², mini list ×$repeat ($((8 * repeat)) clips)"
+for _ in $(seq "$repeat"); do cat "$data/mini/mini_videos.txt"; done > "$work/mini_list.txt"
 cat > "$work/bench.yaml" <<YAML
 seed: 0
 data:
   train:
-    source: {type: VideoList, ann_file: $work/mini_x12.txt, root: $data/mini/videos}
+    source: {type: VideoList, ann_file: $work/mini_list.txt, root: $data/mini/videos}
     pipeline:
       - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
       - {type: DecordDecode}
@@ -124,9 +126,11 @@ up = stages.get("upload", {})
 print(f"device {j.get('device')} {j.get('device_note') or ''}")
 print("clips/s per epoch:", [round(e["clips_per_s"], 1) for e in j["epochs"]])
 print("bottleneck:", j.get("bottleneck"))
-print(f"upload: {up.get('bytes', 0) / 1e9:.3f} GB at {up.get('gb_per_s')} GB/s while busy")
+print(f"upload (H2D): {up.get('bytes', 0) / 1e9:.3f} GB, {up.get('gb_per_s') or 0:.2f} GB/s while busy, "
+      f"blocked {up.get('blocked_s', 0):.2f} s (waiting on the model)")
 for name, s in stages.items():
-    print(f"  {name}: threads {s.get('workers')} utilization {s.get('utilization')}")
+    print(f"  {name:10s} threads {s.get('workers'):2d}  busy {s.get('busy_s', 0):7.2f} s  "
+          f"starved {s.get('starved_s', 0):7.2f} s  blocked {s.get('blocked_s', 0):7.2f} s  {100 * s.get('utilization', 0):5.1f} %")
 PY
 
 say "result"
