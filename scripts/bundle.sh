@@ -95,7 +95,7 @@ chmod +x "$out/vpipe"
 for d in mini kinetics mmaction2; do
   [[ -d "$data/$d" ]] && cp -r "$data/$d" "$out/data/"
 done
-cp "$root"/pipelines/tsm_r18_mini.yaml "$root"/pipelines/featurize_tsm.yaml "$out/pipelines/"
+cp "$root"/pipelines/{tsm_r18_mini,featurize_tsm,tsm_r50_ucf101}.yaml "$out/pipelines/"
 cp "$root/scripts/gpu_check.sh" "$out/scripts/"
 echo "bundle: $out ($(du -sh "$out" | cut -f1)); FFmpeg linked statically:" >&2
 ldd "$out/bin/vpipe" | sed 's/^/  /' >&2

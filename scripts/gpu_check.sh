@@ -19,7 +19,8 @@
 # BENCH_REPEAT=N lists the mini videos N times in step 4 instead of 12.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bundle="${BUNDLE_DIR:-$root/.bundle}"
+# The bundle: this script's own folder's parent when run from inside one, else the checkout's .bundle.
+if [[ -x "$root/bin/vpipe" ]]; then bundle="${BUNDLE_DIR:-$root}"; else bundle="${BUNDLE_DIR:-$root/.bundle}"; fi
 vpipe="$bundle/vpipe"
 data="$bundle/data"
 dev="${GPU_CHECK_DEVICE:-cuda}"
@@ -97,26 +98,9 @@ PY
 repeat="${BENCH_REPEAT:-12}"
 say "4. vpipe bench: TSM-R50 training on $dev, batch 8 × 8 segments × 224², mini list ×$repeat ($((8 * repeat)) clips)"
 for _ in $(seq "$repeat"); do cat "$data/mini/mini_videos.txt"; done > "$work/mini_list.txt"
-cat > "$work/bench.yaml" <<YAML
-seed: 0
-data:
-  train:
-    source: {type: VideoList, ann_file: $work/mini_list.txt, root: $data/mini/videos}
-    pipeline:
-      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
-      - {type: DecordDecode}
-      - {type: Resize, scale: [-1, 256]}
-      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
-      - {type: Resize, scale: [224, 224], keep_ratio: false}
-      - {type: Flip, flip_ratio: 0.5}
-      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
-      - {type: FormatShape, input_format: NCHW}
-    batch_size: 8
-model: {type: TSM, depth: 50, num_segments: 8, shift_div: 8, num_classes: 5}
-train:
-  epochs: 1
-  optimizer: {type: SGD, lr: 0.01, momentum: 0.9, weight_decay: 0.0001}
-YAML
+# pipelines/tsm_r50_ucf101.yaml (mmaction2's TSM-R50 pipelines) on the mini list, 5 classes.
+pipeline tsm_r50_ucf101.yaml -e "s#ann_file: data/ucf101/[a-z0-9_]*\.txt#ann_file: $work/mini_list.txt#" \
+  -e "s#root: data/ucf101/videos#root: $data/mini/videos#" -e "s/num_classes: 101/num_classes: 5/" > "$work/bench.yaml"
 "$vpipe" bench "$work/bench.yaml" --device "$dev" --epochs 2 --json > "$work/bench.json" || bad "bench"
 "$py" - "$work/bench.json" <<'PY'
 import json, sys
