@@ -126,10 +126,9 @@ impl BatchInput {
     /// The model's float32 input on `device`: uploaded now by libtorch
     /// ([`crate::model::upload`]), or the tensor the `upload` stage made.
     pub fn model_input(&self, device: tch::Device) -> tch::Tensor {
-        match (self, self.host()) {
-            (_, Some(host)) => crate::model::upload(host, device),
-            (BatchInput::Device(t), None) => t.to_device(device),
-            (_, None) => unreachable!("only device batches have no host values"),
+        match self {
+            BatchInput::Device(t) => t.to_device(device),
+            host => crate::model::upload(host.host().expect("host batches have host values"), device),
         }
     }
 
@@ -366,13 +365,19 @@ pub fn collate_with<T, U>(tensors: &[&Tensor<T>], mut data: Vec<U>, mut append: 
 pub fn collate_pinned(tensors: &[&Tensor<u8>], pool: &PinnedPool) -> Result<(PinnedBuf, Vec<usize>)> {
     let shape = batch_shape(tensors)?;
     let mut buf = pool.take(tensors.iter().map(|t| t.data.len()).sum())?;
-    let mut rest = buf.as_mut_slice();
+    concat_into(tensors, buf.as_mut_slice());
+    Ok((buf, shape))
+}
+
+/// Copies the tensors' values one after another into `out`, which holds exactly their total.
+fn concat_into<T: Copy>(tensors: &[&Tensor<T>], out: &mut [T]) {
+    let mut rest = out;
     for t in tensors {
         let (part, tail) = rest.split_at_mut(t.data.len());
         part.copy_from_slice(&t.data);
         rest = tail;
     }
-    Ok((buf, shape))
+    debug_assert!(rest.is_empty(), "out is the tensors' total length");
 }
 
 /// The shape of `tensors` concatenated along dimension 0 (`[0]` for none).
@@ -407,5 +412,16 @@ mod tests {
         assert_eq!(second.data.as_ptr(), ptr, "the same allocation, refilled");
         assert_eq!(second.data, vec![2.0, 2.0, 2.0, 2.0, 1.0, 1.0]);
         assert!(collate(&[&a, &Tensor { shape: vec![1, 3], data: vec![0.0; 3] }]).is_err(), "trailing dimensions differ");
+    }
+
+    #[test]
+    fn page_locked_collation_lays_out_what_collate_does() {
+        // collate_pinned's layout without a GPU: batch_shape + concat_into into a plain slice.
+        let (a, b) = (t(1, 1.0), t(2, 2.0));
+        let mut out = vec![0.0; 6];
+        concat_into(&[&a, &b], &mut out);
+        let want = collate(&[&a, &b]).unwrap();
+        assert_eq!((batch_shape(&[&a, &b]).unwrap(), out), (want.shape, want.data));
+        assert_eq!(batch_shape::<f32>(&[]).unwrap(), vec![0]);
     }
 }
