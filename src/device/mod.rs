@@ -49,10 +49,17 @@ pub fn gpu() -> Result<Arc<Gpu>, String> {
     GPU.get_or_init(open).clone()
 }
 
+/// Why there is no NVIDIA driver to use, in one phrase; `None` when cudarc can load it (the one
+/// driver check: [`crate::model::cuda_unavailable_reason`] asks it first).
+pub fn driver_missing() -> Option<String> {
+    // SAFETY: only tries to load the driver library (`libcuda.so.1` and its other names).
+    let present = unsafe { cudarc::driver::sys::is_culib_present() };
+    (!present).then(|| "no NVIDIA driver: libcuda.so.1 cannot be loaded".into())
+}
+
 fn open() -> Result<Arc<Gpu>, String> {
-    // SAFETY: only tries to load the driver library by name.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err("no NVIDIA driver: libcuda.so cannot be loaded".into());
+    if let Some(why) = driver_missing() {
+        return Err(why);
     }
     let ctx = CudaContext::new(0).map_err(|e| format!("CUDA device 0: {e}"))?;
     let name = ctx.name().unwrap_or_else(|_| "CUDA device 0".into());
@@ -63,8 +70,7 @@ fn open() -> Result<Arc<Gpu>, String> {
 mod tests {
     #[test]
     fn without_a_driver_gpu_says_why_and_does_not_panic() {
-        // SAFETY: as in `open`.
-        if unsafe { cudarc::driver::sys::is_culib_present() } {
+        if super::driver_missing().is_none() {
             eprintln!("skipped: this machine has an NVIDIA driver");
             return;
         }

@@ -38,8 +38,8 @@ pub fn load_cuda() -> bool {
 /// order a user would fix it: the NVIDIA driver (`libcuda.so.1`), libtorch's CUDA backend
 /// (`libtorch_cuda.so`), a visible device.
 pub fn cuda_unavailable_reason() -> Option<String> {
-    if !dlopen("libcuda.so.1", libc::RTLD_LAZY | libc::RTLD_LOCAL) {
-        return Some("no NVIDIA driver: libcuda.so.1 cannot be loaded".into());
+    if let Some(why) = crate::device::driver_missing() {
+        return Some(why);
     }
     if !load_cuda() {
         return Some(format!("this libtorch has no CUDA backend: no loadable libtorch_cuda.so in {}", libtorch_dirs().join(", ")));
