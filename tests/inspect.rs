@@ -176,6 +176,7 @@ fn bench_reports_stages_and_the_bottleneck_as_json() {
     // 8 videos × 8 frames kept; more decoded (GOP spans, no-pts AVIs counted by decoding).
     assert_eq!(j["frames_kept"].as_u64(), Some(64));
     assert!(j["decoded_per_kept"].as_f64().unwrap() >= 1.0);
+    assert_eq!(j["index_mismatches"].as_u64(), Some(0), "every mini video's decoder agrees with its packet index");
     let stages: Vec<&str> = j["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(stages, ["source", "prepare", "decode", "transform", "batch", "collate", "count"]);
     let prepare = &j["stages"][1];

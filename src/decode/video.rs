@@ -14,7 +14,8 @@
 //! numbered by decoder output order: their frame count comes from a decode pass without colour
 //! conversion ([`FrameCount::Decoded`]). If the decoder ever disagrees with the packet index, the
 //! reader falls back to output-order numbering for that call and counts it in
-//! [`DecodeStats::index_mismatches`].
+//! [`DecodeStats::index_mismatches`]; a pipeline prints a warning naming the video and sums the
+//! count into the run summary (`index_mismatches`).
 //!
 //! Frames are converted as the FFmpeg CLI converts them (colour matrix, range, bit depth and
 //! auto-rotation: see [`super::convert`]), so frame `i` equals frame `i` of

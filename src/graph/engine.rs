@@ -389,7 +389,7 @@ impl<T> Outputs<T> {
         self.bar.finish_and_clear();
         let mut s =
             Summary::new(self.core.job, self.ok, std::mem::take(&mut self.failures), self.core.start.elapsed(), self.core.stages.clone());
-        s.frames = self.core.frames.as_ref().map_or((0, 0), |t| t.get());
+        s.frames = self.core.frames.as_ref().map(|t| t.get()).unwrap_or_default();
         s
     }
 

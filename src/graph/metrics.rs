@@ -113,23 +113,48 @@ impl StageMetrics {
     }
 }
 
-/// Frames decoded and frames kept, summed over the videos of a run: the decoder's work per
-/// frame the pipeline uses (1.0 is the floor; GOP spans between wanted frames raise it).
+/// Frames decoded and frames kept, and fetches where a video's decoder disagreed with its packet
+/// index, summed over the videos of a run ([`crate::decode::DecodeStats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Frames the decoder output.
+    pub decoded: u64,
+    /// Frames the pipeline used (1.0 decoded per kept is the floor; GOP spans between wanted
+    /// frames raise it).
+    pub kept: u64,
+    /// Fetches answered by decoding from frame 0 because the decoder's frames disagreed with
+    /// the packet index (each also printed as a warning naming the video).
+    pub index_mismatches: u64,
+}
+
+impl From<crate::decode::DecodeStats> for FrameCounts {
+    fn from(s: crate::decode::DecodeStats) -> Self {
+        FrameCounts { decoded: s.frames_decoded, kept: s.frames_kept, index_mismatches: s.index_mismatches }
+    }
+}
+
+/// [`FrameCounts`] shared by a decode stage's threads.
 #[derive(Debug, Default)]
 pub struct FrameTally {
     decoded: AtomicU64,
     kept: AtomicU64,
+    index_mismatches: AtomicU64,
 }
 
 impl FrameTally {
-    /// Adds one video's counts.
-    pub fn add(&self, decoded: u64, kept: u64) {
-        self.decoded.fetch_add(decoded, Ordering::Relaxed);
-        self.kept.fetch_add(kept, Ordering::Relaxed);
+    /// Adds one video's (or one rawframe folder's) counts.
+    pub fn add(&self, c: FrameCounts) {
+        self.decoded.fetch_add(c.decoded, Ordering::Relaxed);
+        self.kept.fetch_add(c.kept, Ordering::Relaxed);
+        self.index_mismatches.fetch_add(c.index_mismatches, Ordering::Relaxed);
     }
-    /// (frames decoded, frames kept) so far.
-    pub fn get(&self) -> (u64, u64) {
-        (self.decoded.load(Ordering::Relaxed), self.kept.load(Ordering::Relaxed))
+    /// The counts so far.
+    pub fn get(&self) -> FrameCounts {
+        FrameCounts {
+            decoded: self.decoded.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
+            index_mismatches: self.index_mismatches.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -167,8 +192,9 @@ pub struct Summary {
     pub stages: Vec<Arc<StageMetrics>>,
     /// Peak resident set size of the process so far, in bytes (Linux `VmHWM`; 0 where unknown).
     pub peak_rss_bytes: u64,
-    /// (frames decoded, frames kept) by the run's decode stage; (0, 0) where not tracked.
-    pub frames: (u64, u64),
+    /// Frames decoded and kept, and packet-index mismatches, by the run's decode stage; zeros
+    /// where not tracked.
+    pub frames: FrameCounts,
     /// Frame buffers the process allocated and reused so far ([`crate::frame::pool_stats`]): in
     /// steady state a loader reuses, so `fresh` stops growing with the list.
     pub frame_buffers: crate::frame::PoolStats,
@@ -188,7 +214,7 @@ impl Summary {
             wall,
             stages,
             peak_rss_bytes: peak_rss_bytes(),
-            frames: (0, 0),
+            frames: FrameCounts::default(),
             frame_buffers: crate::frame::pool_stats(),
         }
     }
@@ -209,7 +235,7 @@ impl Summary {
     }
 
     /// The summary as JSON: job, counts, wall (s), rate, peak RSS (bytes), bottleneck, frames
-    /// decoded and kept, and per stage workers, items, busy / starved / blocked seconds and
+    /// decoded and kept, packet-index mismatches, and per stage workers, items, busy / starved / blocked seconds and
     /// utilization.
     pub fn to_json(&self) -> serde_json::Value {
         let stages: Vec<serde_json::Value> = self
@@ -227,14 +253,15 @@ impl Summary {
             "failures": self.failures, "outputs": self.outputs, "output_unit": self.output_unit,
             "wall_s": self.wall.as_secs_f64(), "rate_per_s": self.rate(), "peak_rss_bytes": self.peak_rss_bytes,
             "bottleneck": self.bottleneck().map(|s| s.name), "stages": stages, "vpipe_version": crate::VERSION,
-            "frames_decoded": self.frames.0, "frames_kept": self.frames.1, "decoded_per_kept": self.decoded_per_kept(),
+            "frames_decoded": self.frames.decoded, "frames_kept": self.frames.kept, "decoded_per_kept": self.decoded_per_kept(),
+            "index_mismatches": self.frames.index_mismatches,
             "frame_buffers_allocated": self.frame_buffers.fresh, "frame_buffers_reused": self.frame_buffers.reused,
         })
     }
 
     /// Frames decoded per frame kept, where tracked.
     pub fn decoded_per_kept(&self) -> Option<f64> {
-        (self.frames.1 > 0).then(|| self.frames.0 as f64 / self.frames.1 as f64)
+        (self.frames.kept > 0).then(|| self.frames.decoded as f64 / self.frames.kept as f64)
     }
 
     /// Writes [`Self::to_json`] to `path`, atomically (temporary file + rename).
@@ -280,7 +307,11 @@ impl std::fmt::Display for Summary {
             writeln!(f, "{}: {:.3} GB in {:.2} s busy ({rate:.2} GB/s)", s.name, s.bytes() as f64 / 1e9, s.busy_time().as_secs_f64())?;
         }
         if let Some(r) = self.decoded_per_kept() {
-            writeln!(f, "frames decoded {} for {} kept ({r:.2} per kept frame)", self.frames.0, self.frames.1)?;
+            writeln!(f, "frames decoded {} for {} kept ({r:.2} per kept frame)", self.frames.decoded, self.frames.kept)?;
+        }
+        if self.frames.index_mismatches > 0 {
+            let n = self.frames.index_mismatches;
+            writeln!(f, "index mismatches {n}: fetches where the decoder disagreed with the packet index (decoded from frame 0)")?;
         }
         if let Some(b) = self.bottleneck() {
             writeln!(
@@ -307,4 +338,32 @@ pub fn peak_rss_bytes() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(index_mismatches: u64) -> Summary {
+        let mut s = Summary::new("bench", 3, Vec::new(), Duration::from_secs(1), Vec::new());
+        let tally = FrameTally::default();
+        tally.add(FrameCounts { decoded: 30, kept: 8, index_mismatches });
+        tally.add(FrameCounts { decoded: 10, kept: 8, index_mismatches: 0 });
+        s.frames = tally.get();
+        s
+    }
+
+    /// A fetch the packet index could not answer is counted in the printed summary and its JSON
+    /// (issue 6: "say so … and count it in the run summary"); a clean run prints no such line.
+    #[test]
+    fn index_mismatches_reach_the_printed_and_json_summary() {
+        let bad = summary(2);
+        assert_eq!(bad.frames, FrameCounts { decoded: 40, kept: 16, index_mismatches: 2 });
+        assert!(bad.to_string().contains("index mismatches 2:"), "{bad}");
+        assert_eq!(bad.to_json()["index_mismatches"], 2);
+        assert_eq!(bad.decoded_per_kept(), Some(2.5));
+        let good = summary(0);
+        assert!(!good.to_string().contains("index mismatches"), "{good}");
+        assert_eq!(good.to_json()["index_mismatches"], 0);
+    }
 }

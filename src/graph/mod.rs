@@ -19,7 +19,7 @@ pub mod pipeline;
 pub mod train;
 
 pub use engine::{Graph, Settings, Stream};
-pub use metrics::{Failure, StageMetrics, Summary};
+pub use metrics::{Failure, FrameCounts, StageMetrics, Summary};
 
 /// Loader sizing: `workers` threads prepare samples, at most `capacity` samples in flight.
 #[derive(Clone, Debug)]

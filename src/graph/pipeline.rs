@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::metrics::FrameTally;
+use super::metrics::{FrameCounts, FrameTally};
 use super::{sample_rng, StageMetrics};
 use crate::config::PipelineParts;
 use crate::config::Step;
@@ -159,7 +159,7 @@ impl DataPipeline {
                 }
                 let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
                 let frames = read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?;
-                self.frames.add(frames.len() as u64, frames.len() as u64);
+                self.frames.add(FrameCounts { decoded: frames.len() as u64, kept: frames.len() as u64, index_mismatches: 0 });
                 (frames, s)
             }
             None => {
@@ -171,7 +171,15 @@ impl DataPipeline {
                 let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 let frames = reader.frames(&idx).context("decode")?;
-                self.frames.add(reader.stats().frames_decoded, reader.stats().frames_kept);
+                let stats = reader.stats();
+                if stats.index_mismatches > 0 {
+                    // Frames stay right (numbered by decoding), but the fetch cost a decode from frame 0.
+                    eprintln!(
+                        "warning: {}: the decoder's frames disagree with the packet index; frames numbered by decoding from frame 0",
+                        sample.path.display()
+                    );
+                }
+                self.frames.add(stats.into());
                 (frames, s)
             }
         };
