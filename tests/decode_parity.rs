@@ -136,7 +136,8 @@ fn files_with_pts_use_the_packet_index_and_decode_only_needed_spans() {
         "mmaction2/test.mp4",
     ] {
         let mut r = VideoReader::open(data.join(rel)).unwrap();
-        assert_eq!(r.info().frame_count, FrameCount::PacketIndex, "{rel}");
+        let how = if rel.ends_with(".avi") { FrameCount::ContainerIndex } else { FrameCount::PacketIndex };
+        assert_eq!(r.info().frame_count, how, "{rel}");
         assert_eq!(r.stats().frames_decoded, 0, "{rel}: opening must not decode");
         let n = r.info().num_frames;
         let picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
@@ -146,6 +147,40 @@ fn files_with_pts_use_the_packet_index_and_decode_only_needed_spans() {
         // Never more than a full pass: each GOP at most once, non-reference frames skipped.
         assert!(s.frames_decoded < n as u64, "{rel}: decoded {} of {n} frames for 8", s.frames_decoded);
         assert!(s.packets_decoded <= n as u64 + 8, "{rel}: {} packets for {n} frames", s.packets_decoded);
+    }
+}
+
+/// AVIs (UCF101's xvid files) are indexed from the demuxer's own index (`idx1`), read at open,
+/// without a demux pass, where that index is exactly the packet index. A timestamp gap (a
+/// zero-length "drop frame" chunk has no index entry) sends the file to the demux pass, and
+/// B-frames without pts to counting by decoding; every kind matches the CLI frame for frame.
+#[test]
+fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, args: &[&str]| {
+        let path = dir.path().join(name);
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "1"])
+            .args(args)
+            .args(["-c:v", "mpeg4", "-g", "12"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ffmpeg could not make {name}");
+        path
+    };
+    let plain = make("plain.avi", &["-bf", "0"]);
+    let gap = make("gap.avi", &["-vf", "select='not(eq(n\\,5))'", "-fps_mode", "passthrough", "-bf", "0"]);
+    let b_frames = make("b_frames.avi", &["-bf", "2"]);
+    let mut cases = vec![(plain, FrameCount::ContainerIndex, 25), (gap, FrameCount::PacketIndex, 24), (b_frames, FrameCount::Decoded, 25)];
+    if let Some(data) = common::data_dir() {
+        cases.push((data.join("mini/videos/SoccerJuggling/v_SoccerJuggling_g24_c01.avi"), FrameCount::ContainerIndex, 251));
+    }
+    for (path, how, n) in cases {
+        let uncached = DecodeOptions { index_cache: None, ..Default::default() };
+        let r = VideoReader::open_with(&path, &uncached).unwrap();
+        assert_eq!((r.info().frame_count, r.info().num_frames), (how, n), "{}", path.display());
+        check_path(&path, Some(n));
     }
 }
 

@@ -27,6 +27,7 @@ pub struct Args {
 fn text(path: &str, i: &VideoInfo) -> String {
     let how = match i.frame_count {
         vpipe::decode::FrameCount::PacketIndex => "packet index",
+        vpipe::decode::FrameCount::ContainerIndex => "the container's index",
         vpipe::decode::FrameCount::Decoded => "decoded (no pts)",
     };
     [

@@ -1,7 +1,8 @@
 //! Frame-accurate video reading with FFmpeg: one open, one index, one forward pass per clip.
 //!
 //! [`VideoReader::open`] opens the file once, demuxes the chosen video stream's packets without
-//! decoding them and keeps the container open. Frame `i` is the packet with the `i`-th smallest
+//! decoding them (AVIs without reordering: not even that, their `idx1` index is the packet index,
+//! [`FrameCount::ContainerIndex`]) and keeps the container open. Frame `i` is the packet with the `i`-th smallest
 //! pts among the packets the decoder keeps (packets flagged `AV_PKT_FLAG_DISCARD` by an edit list
 //! are decoded but never output, as in FFmpeg). [`VideoReader::frames`] then seeks to the last
 //! keyframe at or before each needed frame only when that keyframe lies ahead of the decoder, so
@@ -74,6 +75,9 @@ impl Default for DecodeOptions {
 pub enum FrameCount {
     /// From the packet index (one demux pass, no decoding).
     PacketIndex,
+    /// From the container's own index, read when the file is opened (AVI `idx1`/OpenDML): no
+    /// demux pass, no decoding. Used only where it equals the packet index (see `index_from_container`).
+    ContainerIndex,
     /// By decoding every frame without colour conversion (streams without usable pts).
     Decoded,
 }
@@ -282,6 +286,38 @@ impl CachedIndex {
     }
 }
 
+/// The packet index without a demux pass, from the index entries the AVI demuxer read at open
+/// (`idx1`, OpenDML): entry `i` is frame `i`. Only where that is exactly what [`index_packets`]
+/// would find: an AVI stream without reordering (`video_delay` 0, so pts = dts = the entry's
+/// timestamp), entries at consecutive timestamps (a zero-length "drop frame" chunk has no entry
+/// but advances the timestamps) holding data, and at least one keyframe. `None` otherwise.
+fn index_from_container(opened: &mut Opened) -> Option<Index> {
+    if opened.input.format().name() != "avi" {
+        return None;
+    }
+    // SAFETY: the stream pointer and its codecpar are valid while `opened.input` lives; index
+    // entries are read-only views into the demuxer's table, valid until the next demuxer call.
+    unsafe {
+        let st = *(*opened.input.as_mut_ptr()).streams.add(opened.stream_index);
+        if (*(*st).codecpar).video_delay != 0 {
+            return None;
+        }
+        let n = ffi::avformat_index_get_entries_count(st);
+        let (mut pts, mut keyframes) = (Vec::with_capacity(n.max(0) as usize), Vec::new());
+        for i in 0..n {
+            let e = &*ffi::avformat_index_get_entry(st, i);
+            if e.size() <= 0 || pts.last().is_some_and(|&t| e.timestamp != t + 1) {
+                return None;
+            }
+            if e.flags() & ffi::AVINDEX_KEYFRAME != 0 {
+                keyframes.push(Keyframe { pts: e.timestamp, dts: Some(e.timestamp) });
+            }
+            pts.push(e.timestamp);
+        }
+        (!pts.is_empty() && !keyframes.is_empty()).then_some(Index::Packets { pts, keyframes })
+    }
+}
+
 /// One pass over the stream's packets: the pts index, or `Sequential` when pts are missing or
 /// repeat. Also says whether frames are stored out of display order.
 fn index_packets(opened: &mut Opened) -> (Index, bool) {
@@ -321,8 +357,8 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
 
 /// A probed, opened video file, ready to fetch frames from.
 ///
-/// Opening costs one demux pass (packet index) or one decode pass without colour conversion
-/// (streams without usable pts). The container stays open: [`VideoReader::frames`] seeks in it,
+/// Opening costs nothing beyond FFmpeg's open (AVIs whose `idx1` index is exact), one demux pass
+/// (packet index) or one decode pass without colour conversion (streams without usable pts). The container stays open: [`VideoReader::frames`] seeks in it,
 /// so a sample costs one open whatever it fetches.
 pub struct VideoReader {
     path: PathBuf,
@@ -384,12 +420,16 @@ impl VideoReader {
         let (width, height) = rotation.apply_to_size(coded_width, coded_height);
         let codec = opened.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default();
 
-        let cache = options.index_cache.as_deref();
+        // The container's index costs nothing more; else the cache; else a demux pass.
+        let container = index_from_container(&mut opened);
+        let from_container = container.is_some();
+        let cache = options.index_cache.as_deref().filter(|_| !from_container);
         let cached = cache.and_then(|dir| index_cache::load(dir, &path, opened.stream_index));
         let from_cache = cached.is_some();
-        let (index, b_frames, mut num_frames) = match cached {
-            Some(c) => c.into_index(),
-            None => {
+        let (index, b_frames, mut num_frames) = match (container, cached) {
+            (Some(index), _) => (index, false, 0),
+            (None, Some(c)) => c.into_index(),
+            (None, None) => {
                 let (index, b) = index_packets(&mut opened);
                 (index, b, 0)
             }
@@ -397,7 +437,7 @@ impl VideoReader {
         let (frame_count, keyframes) = match &index {
             Index::Packets { pts, keyframes } => {
                 num_frames = pts.len();
-                (FrameCount::PacketIndex, keyframes.len())
+                (if from_container { FrameCount::ContainerIndex } else { FrameCount::PacketIndex }, keyframes.len())
             }
             Index::Sequential { .. } => (FrameCount::Decoded, 0),
         };
