@@ -2,9 +2,9 @@
 //!
 //! [`VideoReader::open`] opens the file once, demuxes the chosen video stream's packets without
 //! decoding them (AVIs without reordering: not even that, their `idx1` index is the packet index,
-//! [`FrameCount::ContainerIndex`]) and keeps the container open. Frame `i` is the packet with the `i`-th smallest
-//! pts among the packets the decoder keeps (packets flagged `AV_PKT_FLAG_DISCARD` by an edit list
-//! are decoded but never output, as in FFmpeg). [`VideoReader::frames`] then seeks to the last
+//! [`FrameCount::ContainerIndex`]) and keeps the container open. Frame `i` is the packet with the
+//! `i`-th smallest pts among the packets the decoder keeps (packets flagged `AV_PKT_FLAG_DISCARD`
+//! by an edit list are decoded but never output, as in FFmpeg). [`VideoReader::frames`] then seeks to the last
 //! keyframe at or before each needed frame only when that keyframe lies ahead of the decoder, so
 //! every needed GOP is decoded once, in one forward pass; non-reference frames that nobody wants
 //! are skipped (`skip_frame = NONREF`), and once the last packet a run of wanted frames needs
@@ -76,7 +76,8 @@ pub enum FrameCount {
     /// From the packet index (one demux pass, no decoding).
     PacketIndex,
     /// From the container's own index, read when the file is opened (AVI `idx1`/OpenDML): no
-    /// demux pass, no decoding. Used only where it equals the packet index (see `index_from_container`).
+    /// demux pass, no decoding. Used only where it equals the packet index: an AVI without
+    /// reordering whose entries are consecutive frames with data.
     ContainerIndex,
     /// By decoding every frame without colour conversion (streams without usable pts).
     Decoded,
@@ -358,8 +359,9 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
 /// A probed, opened video file, ready to fetch frames from.
 ///
 /// Opening costs nothing beyond FFmpeg's open (AVIs whose `idx1` index is exact), one demux pass
-/// (packet index) or one decode pass without colour conversion (streams without usable pts). The container stays open: [`VideoReader::frames`] seeks in it,
-/// so a sample costs one open whatever it fetches.
+/// (packet index) or one decode pass without colour conversion (streams without usable pts). The
+/// container stays open: [`VideoReader::frames`] seeks in it, so a sample costs one open whatever
+/// it fetches.
 pub struct VideoReader {
     path: PathBuf,
     info: VideoInfo,
