@@ -235,8 +235,8 @@ impl Summary {
     }
 
     /// The summary as JSON: job, counts, wall (s), rate, peak RSS (bytes), bottleneck, frames
-    /// decoded and kept, packet-index mismatches, and per stage workers, items, busy / starved / blocked seconds and
-    /// utilization.
+    /// decoded and kept, packet-index mismatches, and per stage workers, items, busy / starved /
+    /// blocked seconds and utilization.
     pub fn to_json(&self) -> serde_json::Value {
         let stages: Vec<serde_json::Value> = self
             .stages
