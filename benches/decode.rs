@@ -5,7 +5,8 @@
 //! - `tsm8`: open + mmaction2 0.x `SampleFrames(clip_len=1, num_clips=8, test_mode=True)` indices
 //!   (segment centres);
 //! - `dense32x2`: open + 32 frames at stride 2 from the middle of the video (indices mod n);
-//! - `full`: open + every frame, one at a time (one reused RGB buffer);
+//! - `full`: every frame, one at a time (one reused RGB buffer), by vpipe's full-decode path
+//!   [`decode_all`] (`vpipe extract-frames`): open, no packet index or frame count, one decode pass;
 //! - `open`: the open alone (probe, packet index or count), the part of the others that is per file.
 //!
 //! Run: `cargo bench --bench decode -- --task tsm8 --clip V [--reps 5] [--dump OUT.rgb]`;
@@ -14,7 +15,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use vpipe::decode::VideoReader;
+use vpipe::decode::{decode_all, DecodeOptions, VideoReader};
 
 /// mmaction2 0.x SampleFrames test mode, clip_len 1: int(avg * k + avg / 2) with avg = n / 8.
 fn tsm8(n: usize) -> Vec<usize> {
@@ -29,19 +30,20 @@ fn dense32x2(n: usize) -> Vec<usize> {
 
 fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
     let t = Instant::now();
-    let mut r = VideoReader::open(clip).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
-    let n = r.info().num_frames;
     let mut checksum = 0u64;
-    match task {
-        "open" => checksum = n as u64,
-        "full" => {
-            r.for_each_frame(|_, f| {
-                checksum = checksum.wrapping_add(f.data[f.data.len() / 2] as u64);
-                Ok(())
-            })
-            .unwrap();
-        }
-        _ => {
+    let (decoded, kept) = if task == "full" {
+        let n = decode_all(clip.as_ref(), &DecodeOptions::default(), |_, f| {
+            checksum = checksum.wrapping_add(f.data[f.data.len() / 2] as u64);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{clip}: {e:#}")) as u64;
+        (n, n)
+    } else {
+        let mut r = VideoReader::open(clip).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+        let n = r.info().num_frames;
+        if task == "open" {
+            checksum = n as u64;
+        } else {
             let idx = if task == "tsm8" { tsm8(n) } else { dense32x2(n) };
             let frames = r.frames(&idx).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
             if let Some(out) = dump {
@@ -49,10 +51,10 @@ fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
             }
             checksum = frames.iter().map(|f| f.data[f.data.len() / 2] as u64).sum();
         }
-    }
+        (r.stats().frames_decoded, r.stats().frames_kept)
+    };
     std::hint::black_box(checksum);
-    let s = r.stats();
-    (t.elapsed().as_secs_f64() * 1e3, s.frames_decoded, s.frames_kept)
+    (t.elapsed().as_secs_f64() * 1e3, decoded, kept)
 }
 
 fn main() {

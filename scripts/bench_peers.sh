@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Decoding against the peers (issue 6), in one run, on the same clips:
-#   (a) open + 8 TSM segment-centre frames, (b) open + a 32x2 dense clip, (c) full decode,
+#   (a) open + 8 TSM segment-centre frames, (b) open + a 32x2 dense clip, (c) full decode (vpipe's
+#   full-decode path, `decode_all` as in `vpipe extract-frames`: no packet index, one pass),
 # timed in-process with vpipe (benches/decode.rs) and with PyAV, decord, OpenCV, torchcodec and
 # video_reader-rs (scripts/bench_peers.py), each process pinned to one core with one decoding
 # thread, interleaved round by round; medians of ROUNDS rounds (each itself a median of 3).
@@ -19,12 +20,13 @@
 # list repeated 11 times (88 clips), 2 workers on 2 cores: vpipe (benches/loader.rs) against decord
 # + OpenCV transforms in a torch DataLoader (scripts/bench_loader_peer.py).
 # Env: ROUNDS (default 5), CORE (default 1), PEERS, CLIPS (a space-separated list to override;
-# the word `synthetic` stands for the generated set),
+# the word `synthetic` stands for the generated set), TASKS (default "tsm8 dense32x2 full"),
 # LOADER=0 skips the loader comparison.
 source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 rounds="${ROUNDS:-5}"
 core="${CORE:-1}"
 peers="${PEERS:-pyav decord opencv torchcodec video_reader_rs}"
+tasks="${TASKS:-tsm8 dense32x2 full}"
 pin=(taskset -c "$core")
 
 # --- peers ------------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ for clip in "${clips[@]}"; do
   check=$(frame_check "$clip")
   frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
   # Full-decode floors (seconds → ms), measured in the same rounds.
-  for task in tsm8 dense32x2 full; do
+  for task in $tasks; do
     declare -A t=()
     for ((r = 0; r < rounds; r++)); do
       # First epoch (no index cache) and later epochs (index cache warm).
@@ -187,9 +189,12 @@ cps() { "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read(
 declare -A l=()
 for ((r = 0; r < rounds; r++)); do
   l[vpipe]+="$(VPIPE_INDEX_CACHE=off taskset -c 0,1 "$root/$loader_bin" --pipeline "$work/tsm_train.yaml" --workers 2 --epoch "$r" | cps) "
+  l[cached]+="$(VPIPE_INDEX_CACHE="$work/loader-cache" taskset -c 0,1 "$root/$loader_bin" --pipeline "$work/tsm_train.yaml" --workers 2 --epoch "$r" | cps) "
   l[peer]+="$(taskset -c 0,1 "$tvenv/bin/python" "$root/scripts/bench_loader_peer.py" --ann "$list" --root "$data/mini/videos" --workers 2 2>/dev/null | cps) "
 done
+lc=$(tr ' ' '\n' <<<"${l[cached]}" | grep -v '^$' | median)
 lv=$(tr ' ' '\n' <<<"${l[vpipe]}" | grep -v '^$' | median); lp=$(tr ' ' '\n' <<<"${l[peer]}" | grep -v '^$' | median)
 echo
 echo "TSM train loader, 88 clips, batch 8, 2 workers on 2 cores, clips/s (median of $rounds epochs):"
 printf '  vpipe %.1f   decord + OpenCV in a torch DataLoader %.1f   ratio %.2fx\n' "$lv" "$lp" "$(calc "$lv / $lp")"
+printf '  vpipe with its index cache (the default; every epoch after the first) %.1f   ratio %.2fx\n' "$lc" "$(calc "$lc / $lp")"

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use vpipe::decode::{ColorConvention, DecodeOptions, FrameCount, VideoReader};
+use vpipe::decode::{decode_all, ColorConvention, DecodeOptions, FrameCount, VideoReader};
 
 /// All frames as FFmpeg's CLI decodes them with its defaults (auto-rotation, bicubic scaler,
 /// the stream's colour matrix and range), split into frames of the displayed size.
@@ -58,6 +58,13 @@ fn check_path(path: &Path, expect_frames: Option<usize>) {
         })
         .unwrap();
     assert_eq!(count, n, "{name}: for_each_frame count");
+    // The index-free full decode (`vpipe extract-frames`, the bench's `full` task).
+    let count = decode_all(path, &DecodeOptions::default(), |i, f| {
+        assert!(f.data == reference[i], "{name}: frame {i} (decode_all) differs from ffmpeg's");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(count, n, "{name}: decode_all count");
 }
 
 fn max_diff(a: &[u8], b: &[u8]) -> String {
