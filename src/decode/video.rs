@@ -598,6 +598,8 @@ impl VideoReader {
 
     /// Decodes every frame in presentation order, handing each to `on_frame` as RGB24 together
     /// with its 0-based index; one buffer is reused for all frames. Returns the number of frames.
+    /// A job that only wants every frame once is cheaper with [`decode_all`], which opens without
+    /// the packet index or frame count.
     ///
     /// # Errors
     /// A packet fails to decode, colour conversion fails, or `on_frame` returns an error.
