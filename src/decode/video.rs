@@ -175,28 +175,7 @@ fn init_ffmpeg() {
         // Errors reach the user as per-video error records; FFmpeg's own log would interleave
         // across worker threads.
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
-        keep_freed_memory();
     });
-}
-
-/// Makes glibc keep freed heap memory in the process instead of returning it to the kernel.
-///
-/// A decoder's picture pool lives as long as its video is open, so every video allocates its
-/// pictures again (zeroed, `av_buffer_allocz`), and a counting pass holds all of them at once.
-/// With glibc's defaults that memory goes back to the kernel when the video closes and the next
-/// video faults in and clears fresh pages. With a fixed 32 MiB mmap threshold and a 128 MiB trim
-/// threshold (twice [`HELD_BYTES`]) the next video reuses the same pages. Measured with
-/// `benches/decode.rs` and `benches/loader.rs` (2-core dev machine, 2026-11-22): 2-6% less time
-/// per clip on packed-B AVIs (test.avi tsm8 17.1-18.0 to 16.5 ms), no change on H.264, the TSM
-/// train loader 56.2 to 57.6 clips/s. A process-wide setting, made once, the first time vpipe
-/// opens a video; the process then keeps its peak heap until it exits.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's allocation thresholds; it is thread-safe.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
-    }
 }
 
 /// An opened container with a decoder for one video stream.
