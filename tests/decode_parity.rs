@@ -397,6 +397,44 @@ fn second_open_reads_the_index_cache() {
     }
 }
 
+/// DivX packed-B AVIs (no pts) once counted: a fetch from the index cache (no held pictures)
+/// sends the packets of B-frames nobody wants with `skip_frame = NONREF` and still numbers and
+/// returns the CLI's frames — every frame fetched alone (so each wanted B-frame, including the
+/// second picture of a packed packet, whose neighbour is skipped), and TSM picks that decode
+/// fewer frames than the last pick's index. On decoder threads too.
+#[test]
+fn packed_b_fetches_skip_unwanted_b_frames_and_keep_the_cli_frames() {
+    let Some(data) = common::data_dir() else { return };
+    let clips = [
+        ("mmaction2/test.avi", 1),
+        ("mini/videos/wave/RATRACE_wave_f_nm_np1_fr_goo_37.avi", 1),
+        ("mini/videos/cartwheel/hmdb51_Turnk_r_Pippi_Michel_cartwheel_f_cm_np2_le_med_6.avi", 1),
+        ("mmaction2/test.avi", 0),
+    ];
+    for (rel, threads) in clips {
+        let path = data.join(rel);
+        let cache = tempfile::tempdir().unwrap();
+        let opts = DecodeOptions { index_cache: Some(cache.path().to_path_buf()), threads, ..Default::default() };
+        let counted = VideoReader::open_with(&path, &opts).unwrap();
+        assert_eq!(counted.info().frame_count, FrameCount::Decoded, "{rel}");
+        let mut reader = VideoReader::open_with(&path, &opts).unwrap();
+        let (n, w, h) = (reader.info().num_frames, reader.info().width, reader.info().height);
+        let reference = ffmpeg_frames(&path, w, h);
+        let picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
+        let frames = reader.frames(&picks).unwrap();
+        for (i, f) in picks.iter().zip(&frames) {
+            assert!(f.data == reference[*i], "{rel}: TSM frame {i} differs from ffmpeg's ({})", max_diff(&f.data, &reference[*i]));
+        }
+        let decoded = reader.stats().frames_decoded as usize;
+        assert!(decoded < picks[7] + 1, "{rel}: {decoded} frames decoded for picks up to {}: no B-frame was skipped", picks[7]);
+        for i in 0..n {
+            let f = reader.frames(&[i]).unwrap();
+            assert!(f[0].data == reference[i], "{rel}: frame {i} alone differs from ffmpeg's ({})", max_diff(&f[0].data, &reference[i]));
+        }
+        assert_eq!(reader.stats().index_mismatches, 0, "{rel}: the decoder disagreed with the counting pass's map");
+    }
+}
+
 /// `vpipe probe --json`: one object per file with the rotated geometry and how frames were
 /// counted; a file that cannot be opened is named in the error and the exit status.
 #[test]

@@ -9,15 +9,16 @@
 //! name and a rename, so a killed job never leaves a half entry; an unreadable or foreign entry is
 //! ignored (probed again), never an error.
 //!
-//! Layout: magic `VPIDX\0\0\1`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
-//! 1 decoded count), num_frames, b_frames, start, n_pts, n_keys, then n_pts i64 pts, then n_keys
-//! (pts, dts) i64 pairs; i64::MIN stands for an absent dts or start.
+//! Layout: magic `VPIDX\0\0\2`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
+//! 1 decoded count), num_frames, b_frames, start, n_pts, n_keys, n_packets, n_outputs, then n_pts
+//! i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet positions and n_outputs (position,
+//! is B-frame) pairs; i64::MIN stands for an absent dts or start.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"VPIDX\0\0\x01";
+const MAGIC: &[u8; 8] = b"VPIDX\0\0\x02";
 
 /// What the probe found, as the cache stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub(crate) struct CachedIndex {
     pub decoded: bool,
     /// The first packet's dts (or pts), where a rewind seeks to.
     pub start: Option<i64>,
+    /// A decoded count's packet byte positions in demux order (empty where not recorded).
+    pub packets: Vec<i64>,
+    /// A decoded count's output frames: (position of the packet that produced it, is a B-frame).
+    pub outputs: Vec<(i64, bool)>,
 }
 
 /// The cache folder vpipe uses when none is given: `$VPIPE_INDEX_CACHE` (empty or `off`
@@ -83,28 +88,41 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
         return None;
     }
     let (kind, num_frames, b_frames, start) = (word(3)?, word(4)?, word(5)?, word(6)? as i64);
-    let (n_pts, n_keys) = (word(7)? as usize, word(8)? as usize);
-    const HEADER: usize = 9;
-    if Some(body.len()) != n_pts.checked_add(n_keys.checked_mul(2)?)?.checked_add(HEADER)?.checked_mul(8) {
+    let [n_pts, n_keys, n_packets, n_outputs] = [7, 8, 9, 10].map(|i| word(i).map_or(usize::MAX, |w| w as usize));
+    const HEADER: usize = 11;
+    let words =
+        HEADER.checked_add(n_pts)?.checked_add(n_keys.checked_mul(2)?)?.checked_add(n_packets)?.checked_add(n_outputs.checked_mul(2)?)?;
+    if Some(body.len()) != words.checked_mul(8) {
         return None;
     }
     let int = |i: usize| word(i).map(|w| w as i64);
-    let pts = (0..n_pts).map(|i| int(HEADER + i)).collect::<Option<Vec<_>>>()?;
-    let keyframes = (0..n_keys)
-        .map(|k| {
-            let (p, d) = (int(HEADER + n_pts + 2 * k)?, int(HEADER + 1 + n_pts + 2 * k)?);
-            Some((p, (d != i64::MIN).then_some(d)))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let ints = |at: usize, n: usize| (at..at + n).map(int).collect::<Option<Vec<_>>>();
+    let pairs = |at: usize, n: usize| (0..n).map(|k| Some((int(at + 2 * k)?, int(at + 2 * k + 1)?))).collect::<Option<Vec<_>>>();
+    let pts = ints(HEADER, n_pts)?;
+    let keys_at = HEADER + n_pts;
+    let keyframes = pairs(keys_at, n_keys)?.into_iter().map(|(p, d)| (p, (d != i64::MIN).then_some(d))).collect();
+    let packets_at = keys_at + 2 * n_keys;
+    let packets = ints(packets_at, n_packets)?;
+    let outputs = pairs(packets_at + n_packets, n_outputs)?.into_iter().map(|(p, b)| (p, b != 0)).collect();
     let start = (start != i64::MIN).then_some(start);
-    Some(CachedIndex { pts, keyframes, num_frames: num_frames as usize, b_frames: b_frames != 0, decoded: kind == 1, start })
+    Some(CachedIndex {
+        pts,
+        keyframes,
+        num_frames: num_frames as usize,
+        b_frames: b_frames != 0,
+        decoded: kind == 1,
+        start,
+        packets,
+        outputs,
+    })
 }
 
 /// Stores `index` for `path`'s stream `stream`. Failures (read-only or full disk) are ignored:
 /// the cache only saves time.
 pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex) {
     let (Some(entry), Some((size, mtime))) = (entry_path(dir, path, stream), stamp(path)) else { return };
-    let mut out = Vec::with_capacity(8 * (10 + index.pts.len() + 2 * index.keyframes.len()));
+    let mut out =
+        Vec::with_capacity(8 * (12 + index.pts.len() + 2 * index.keyframes.len() + index.packets.len() + 2 * index.outputs.len()));
     out.extend_from_slice(MAGIC);
     let words = [
         size,
@@ -116,12 +134,19 @@ pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex)
         index.start.unwrap_or(i64::MIN) as u64,
         index.pts.len() as u64,
         index.keyframes.len() as u64,
+        index.packets.len() as u64,
+        index.outputs.len() as u64,
     ];
     words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
     index.pts.iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
     for (p, d) in &index.keyframes {
         out.extend_from_slice(&p.to_le_bytes());
         out.extend_from_slice(&d.unwrap_or(i64::MIN).to_le_bytes());
+    }
+    index.packets.iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
+    for (p, b) in &index.outputs {
+        out.extend_from_slice(&p.to_le_bytes());
+        out.extend_from_slice(&(*b as i64).to_le_bytes());
     }
     let _ = crate::sink::atomic::write_file(&entry, &out);
 }
@@ -142,6 +167,8 @@ mod tests {
             b_frames: true,
             decoded: false,
             start: Some(-512),
+            packets: vec![5632, 9100, 9160],
+            outputs: vec![(5632, false), (9160, true)],
         };
         let cache = dir.path().join("cache");
         assert_eq!(load(&cache, &video, 0), None);

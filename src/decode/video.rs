@@ -13,8 +13,11 @@
 //!
 //! Streams without usable pts (DivX packed B-frames in AVI, where 73 packets carry 72 frames) are
 //! numbered by decoder output order: their frame count comes from a decode pass without colour
-//! conversion ([`FrameCount::Decoded`]). If the decoder ever disagrees with the packet index, the
-//! reader falls back to output-order numbering for that call and counts it in
+//! conversion ([`FrameCount::Decoded`]). For MPEG-4 Part 2 that pass also records which packet
+//! produced each frame and which frames are B-frames (`DecodeMap`, kept in the index cache), so
+//! a later fetch skips the B-frames nobody wants and checks what it gets against the map. If the
+//! decoder ever disagrees with the packet index or that map, the reader falls back to
+//! output-order numbering of every frame for that call and counts it in
 //! [`DecodeStats::index_mismatches`]; a pipeline prints a warning naming the video and sums the
 //! count into the run summary (`index_mismatches`).
 //!
@@ -164,8 +167,59 @@ enum Index {
     /// `pts[i]` is the pts of frame `i` (ascending); `keyframes` ascending by pts.
     Packets { pts: Vec<i64>, keyframes: Vec<Keyframe> },
     /// Frames are numbered by decoder output order only; `start` is the first packet's dts (or
-    /// pts), where a rewind seeks to.
-    Sequential { start: Option<i64> },
+    /// pts), where a rewind seeks to; `map` what the counting pass saw, where it can be used.
+    Sequential { start: Option<i64>, map: Option<DecodeMap> },
+}
+
+/// What the counting pass of an MPEG-4 Part 2 stream without pts (DivX packed B-frames) saw:
+/// the byte position of every packet in demux order and, per output frame, the position of the
+/// packet whose decode call produced it (`AVFrame.pkt_pos`) and whether it is a B-frame.
+///
+/// FFmpeg's MPEG-4 decoder (`h263dec.c`) decodes at most one picture per packet and, under
+/// `skip_frame = NONREF`, skips exactly the B-pictures, which nothing references. So a later
+/// fetch can send the packets of B-frames nobody wants with `NONREF` and still number every
+/// frame it gets: the output is the full output minus those frames. One case is kept out: in
+/// packed bitstreams a decode call keeps data in the decoder's own buffer for the next call
+/// ([`keeps_for_next_call`]), and only once its picture is decoded, so such a call is skipped
+/// only when the next packet's frame is an unwanted B-frame too. Every fetch checks the frames
+/// it gets against the map, so a stream that behaves otherwise costs a second pass, not a wrong frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DecodeMap {
+    /// Byte position of each packet, strictly ascending (demux order).
+    packets: Vec<i64>,
+    /// Per output frame: (position of the packet that produced it, is a B-frame).
+    frames: Vec<(i64, bool)>,
+}
+
+impl DecodeMap {
+    /// The map, when it identifies every frame: positions known and ascending, one frame per
+    /// producing packet at most.
+    fn new(packets: Vec<i64>, frames: Vec<(i64, bool)>) -> Option<Self> {
+        let ascending = packets.first().is_some_and(|&p| p >= 0) && packets.windows(2).all(|w| w[0] < w[1]);
+        let mut producers: Vec<i64> = frames.iter().map(|f| f.0).collect();
+        producers.sort_unstable();
+        let distinct = producers.windows(2).all(|w| w[0] < w[1]);
+        let known = producers.iter().all(|p| packets.binary_search(p).is_ok());
+        (ascending && distinct && known && !frames.is_empty()).then_some(DecodeMap { packets, frames })
+    }
+
+    /// The packets a fetch of `wanted` (sorted) may skip, by position: each unwanted B-frame up
+    /// to the last wanted frame, with its frame index and whether its packet may be skipped even
+    /// when packed (the next packet's frame is an unwanted B-frame as well).
+    fn skippable(&self, wanted: &[usize]) -> HashMap<i64, (usize, bool)> {
+        let last = *wanted.last().unwrap_or(&0);
+        let rank: HashMap<i64, usize> = self.frames.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        let unwanted_b = |i: usize| i <= last && self.frames[i].1 && wanted.binary_search(&i).is_err();
+        self.packets
+            .iter()
+            .enumerate()
+            .filter_map(|(k, pos)| {
+                let i = *rank.get(pos).filter(|&&i| unwanted_b(i))?;
+                let next_also = self.packets.get(k + 1).and_then(|p| rank.get(p)).is_some_and(|&j| unwanted_b(j));
+                Some((*pos, (i, next_also)))
+            })
+            .collect()
+    }
 }
 
 fn init_ffmpeg() {
@@ -242,6 +296,26 @@ fn next_packet(opened: &mut Opened, packet: &mut ffmpeg::Packet) -> bool {
     }
 }
 
+/// Whether FFmpeg's MPEG-4 decoder, decoding this packet, keeps part of it in its own buffer
+/// for the next packet's call (`ff_mpeg4_frame_end`, DivX packed bitstreams): decoding a picture
+/// it kept from the last call (`from_kept`), it keeps this packet's data when that is over 7
+/// bytes and its first VOP is an I- or B-VOP; else it keeps a second VOP of the packet when that
+/// is an I- or B-VOP. VOPs start with `00 00 01 B6`; the top two bits after it are the type.
+fn keeps_for_next_call(data: &[u8], from_kept: bool) -> bool {
+    let mut vops = data.windows(5).filter(|w| w[..4] == [0, 0, 1, 0xB6]).map(|w| w[4] & 0x40 == 0);
+    if from_kept {
+        data.len() > 7 && vops.next() == Some(true)
+    } else {
+        vops.nth(1) == Some(true)
+    }
+}
+
+/// Byte position of the packet whose decode call produced `frame` (`AVFrame.pkt_pos`; -1 unknown).
+fn pkt_pos(frame: &ffmpeg::frame::Video) -> i64 {
+    // SAFETY: the frame pointer is valid; a plain field read.
+    unsafe { (*frame.as_ptr()).pkt_pos }
+}
+
 fn packet_flags(packet: &ffmpeg::Packet) -> i32 {
     // SAFETY: the packet pointer is valid; ffmpeg-next's `Flags` drops DISCARD, so read the raw field.
     unsafe { (*packet.as_ptr()).flags }
@@ -279,7 +353,8 @@ impl CachedIndex {
     /// The index, whether frames are reordered, and the frame count of a decoded-count entry.
     fn into_index(self) -> (Index, bool, usize) {
         if self.decoded {
-            (Index::Sequential { start: self.start }, self.b_frames, self.num_frames)
+            let map = DecodeMap::new(self.packets, self.outputs);
+            (Index::Sequential { start: self.start, map }, self.b_frames, self.num_frames)
         } else {
             let keyframes = self.keyframes.into_iter().map(|(pts, dts)| Keyframe { pts, dts }).collect();
             (Index::Packets { pts: self.pts, keyframes }, self.b_frames, 0)
@@ -352,7 +427,7 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
     if all_have_pts && distinct && !kept.is_empty() && !keyframes.is_empty() {
         (Index::Packets { pts: kept, keyframes }, reordered)
     } else {
-        (Index::Sequential { start }, reordered)
+        (Index::Sequential { start, map: None }, reordered)
     }
 }
 
@@ -499,13 +574,16 @@ impl VideoReader {
 
     /// The probe's findings in the index cache's form.
     fn cached_index(&self) -> CachedIndex {
-        let (pts, keyframes, start) = match &self.index {
-            Index::Packets { pts, keyframes } => (pts.clone(), keyframes.iter().map(|k| (k.pts, k.dts)).collect(), None),
-            Index::Sequential { start } => (Vec::new(), Vec::new(), *start),
+        let (pts, keyframes, start, map) = match &self.index {
+            Index::Packets { pts, keyframes } => (pts.clone(), keyframes.iter().map(|k| (k.pts, k.dts)).collect(), None, None),
+            Index::Sequential { start, map } => (Vec::new(), Vec::new(), *start, map.clone()),
         };
+        let (packets, outputs) = map.map_or_else(Default::default, |m| (m.packets, m.frames));
         CachedIndex {
             pts,
             keyframes,
+            packets,
+            outputs,
             num_frames: self.info.num_frames,
             b_frames: self.info.b_frames,
             decoded: self.info.frame_count == FrameCount::Decoded,
@@ -633,7 +711,7 @@ impl VideoReader {
         self.stats.seeks += 1;
         match &self.index {
             Index::Packets { keyframes, .. } => seek_to_keyframe(&mut self.opened, keyframes[0], keyframes[0]),
-            Index::Sequential { start } => {
+            Index::Sequential { start, .. } => {
                 let start = start.unwrap_or(0);
                 seek(&mut self.opened, start)?;
                 // Output-order numbering must start at the very first packet: check where the
@@ -652,17 +730,23 @@ impl VideoReader {
 
     /// Frames numbered by decoder output order: one pass from the start, no colour conversion.
     /// The decoded pictures are kept (references, no copy) while they fit in [`HELD_BYTES`], so
-    /// the first fetch converts from them instead of decoding the stream a second time.
+    /// the first fetch converts from them instead of decoding the stream a second time. For
+    /// MPEG-4 Part 2 it also records the [`DecodeMap`] that lets later fetches skip B-frames.
     fn count_by_decoding(&mut self) -> Result<usize> {
         self.rewind()?;
         let mut n = 0;
         let (mut held, mut bytes) = (Vec::new(), 0usize);
+        let (mut packets, mut frames) = (Vec::new(), Vec::new());
         let result = drive(
             &mut self.opened,
             &mut self.stats,
-            |_| Feed::Decode,
+            |p| {
+                packets.push(p.position() as i64);
+                Feed::Decode
+            },
             |f| {
                 n += 1;
+                frames.push((pkt_pos(f), f.kind() == ffmpeg::picture::Type::B));
                 bytes += f.width() as usize * f.height() as usize * 3;
                 if bytes <= HELD_BYTES {
                     // SAFETY: av_frame_clone makes a new frame referencing the same buffers.
@@ -674,12 +758,22 @@ impl VideoReader {
         if bytes <= HELD_BYTES {
             self.held = held;
         }
+        if let Index::Sequential { map, .. } = &mut self.index {
+            *map = (self.opened.decoder.id() == ffmpeg::codec::Id::MPEG4).then(|| DecodeMap::new(packets, frames)).flatten();
+        }
         self.position = None;
         result.map(|_| n)
     }
 
-    /// Decodes from the start, numbering frames by output order, up to the last wanted index.
+    /// Decodes from the start, numbering frames by output order, up to the last wanted index:
+    /// the counting pass's pictures when held, else a pass that skips the B-frames nobody wants
+    /// where the stream has a [`DecodeMap`], else every frame.
     fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
+        if self.held.len() != self.info.num_frames {
+            if let Some(out) = self.fetch_skipping_b_frames(wanted)? {
+                return Ok(out);
+            }
+        }
         let mut out = HashMap::with_capacity(wanted.len());
         let last = *wanted.last().unwrap_or(&0);
         let tb = self.opened.time_base;
@@ -691,6 +785,62 @@ impl VideoReader {
         })?;
         self.stats.frames_kept += out.len() as u64;
         Ok(out)
+    }
+
+    /// One pass from the start that sends the packets of unwanted B-frames with
+    /// `skip_frame = NONREF` ([`DecodeMap`]) and checks every frame it gets against the map:
+    /// frames come in order, and the only ones missing are those skipped. `Ok(None)` without a
+    /// map, or when the decoder disagreed with it (counted in [`DecodeStats::index_mismatches`];
+    /// the caller then decodes every frame).
+    fn fetch_skipping_b_frames(&mut self, wanted: &[usize]) -> Result<Option<HashMap<usize, Frame>>> {
+        let Index::Sequential { map: Some(map), .. } = &self.index else { return Ok(None) };
+        let last = *wanted.last().unwrap_or(&0);
+        let skippable = map.skippable(wanted);
+        let rank: HashMap<i64, usize> = map.frames.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        let skipped: Vec<std::cell::Cell<bool>> = vec![Default::default(); last + 1];
+        self.rewind()?;
+        let mut out = HashMap::with_capacity(wanted.len());
+        let (mut next, mut mismatch) = (0usize, false);
+        let (converter, tb) = (&mut self.converter, self.opened.time_base);
+        // Whether the decoder holds part of the last packet for this call (see keeps_for_next_call).
+        let mut kept = false;
+        let feed = |p: &ffmpeg::Packet| {
+            let keeps = keeps_for_next_call(p.data().unwrap_or_default(), kept);
+            let skip = match skippable.get(&(p.position() as i64)) {
+                Some(&(i, next_also)) if !keeps || next_also => {
+                    skipped[i].set(true);
+                    true
+                }
+                _ => false,
+            };
+            // A skipped picture never reaches the code that keeps data for the next call.
+            kept = keeps && !skip;
+            if skip {
+                Feed::Skip
+            } else {
+                Feed::Decode
+            }
+        };
+        let result = drive(&mut self.opened, &mut self.stats, feed, |f| {
+            let in_order = |i: usize| i >= next && i <= last && (next..=i).all(|j| skipped[j].get() == (j < i));
+            let Some(&i) = rank.get(&pkt_pos(f)).filter(|&&i| in_order(i)) else {
+                mismatch = true;
+                return Ok(Flow::Stop);
+            };
+            next = i + 1;
+            if wanted.binary_search(&i).is_ok() {
+                out.insert(i, converter.convert(f, tb)?);
+            }
+            Ok(if i < last { Flow::Continue } else { Flow::Stop })
+        });
+        self.position = None;
+        result?;
+        if mismatch || next <= last {
+            self.stats.index_mismatches += 1;
+            return Ok(None);
+        }
+        self.stats.frames_kept += out.len() as u64;
+        Ok(Some(out))
     }
 
     /// Packet-index fetch: one forward pass, seeking only past keyframes that nobody needs to
@@ -916,4 +1066,39 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
         bail!("video stream has no frames");
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x40];
+    const B_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x80];
+
+    #[test]
+    fn packed_packets_keep_their_second_i_or_b_vop_for_the_next_call() {
+        let packed = [&P_VOP[..], &[7; 40], &B_VOP, &[9; 20]].concat();
+        assert!(keeps_for_next_call(&packed, false), "P + B: the B is kept");
+        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40], &P_VOP, &[9; 20]].concat(), false), "a second P-VOP is not kept");
+        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40]].concat(), false), "one VOP: nothing kept");
+        // Decoding a kept picture, the packet's own data is kept whole when it starts an I/B-VOP.
+        assert!(keeps_for_next_call(&[&B_VOP[..], &[7; 40]].concat(), true));
+        assert!(!keeps_for_next_call(&[0, 0, 1, 0xB6, 0x80, 0x11], true), "an N-VOP placeholder of 6 bytes");
+    }
+
+    #[test]
+    fn only_unwanted_b_frames_up_to_the_last_wanted_frame_are_skippable() {
+        // Decode order I0 P3(+B1 packed) B1 B2 P6 B4 B5: packet positions 10..70; output I0 B1 B2 P3 B4 B5 P6.
+        let packets = vec![10, 20, 30, 40, 50, 60, 70];
+        let frames = vec![(10, false), (30, true), (40, true), (20, false), (60, true), (70, true), (50, false)];
+        let map = DecodeMap::new(packets.clone(), frames.clone()).unwrap();
+        let s = map.skippable(&[2, 3]);
+        assert_eq!(s.get(&30), Some(&(1, false)), "B1 unwanted; B2 after it is wanted");
+        assert_eq!(s.get(&40), None, "B2 is wanted");
+        assert!(s.keys().all(|&p| p == 30), "B4/B5 lie past the last wanted frame: {s:?}");
+        assert_eq!(map.skippable(&[0, 6]).get(&30), Some(&(1, true)), "B1 and B2 both unwanted");
+        assert!(DecodeMap::new(packets.clone(), vec![(10, false), (10, true)]).is_none(), "one packet, two frames");
+        assert!(DecodeMap::new(vec![20, 10], frames[..1].to_vec()).is_none(), "positions not ascending");
+        assert!(DecodeMap::new(packets, vec![(15, false)]).is_none(), "a frame from no known packet");
+    }
 }
