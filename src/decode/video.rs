@@ -150,7 +150,8 @@ pub struct DecodeStats {
     pub packets_decoded: u64,
     /// Seeks to a keyframe.
     pub seeks: u64,
-    /// Calls where the decoder disagreed with the packet index (answered by output-order numbering).
+    /// Calls where the decoder disagreed with the packet index, or with the counting pass's map
+    /// of a stream without pts (answered by numbering every frame in output order).
     pub index_mismatches: u64,
 }
 
