@@ -196,20 +196,23 @@ impl DecodeMap {
     /// The map, when it identifies every frame: positions known and ascending, one frame per
     /// producing packet at most.
     fn new(packets: Vec<i64>, frames: Vec<(i64, bool)>) -> Option<Self> {
-        let ascending = packets.first().is_some_and(|&p| p >= 0) && packets.windows(2).all(|w| w[0] < w[1]);
-        let mut producers: Vec<i64> = frames.iter().map(|f| f.0).collect();
-        producers.sort_unstable();
-        let distinct = producers.windows(2).all(|w| w[0] < w[1]);
-        let known = producers.iter().all(|p| packets.binary_search(p).is_ok());
-        (ascending && distinct && known && !frames.is_empty()).then_some(DecodeMap { packets, frames })
+        let map = DecodeMap { packets, frames };
+        let rank = map.ranks();
+        let ascending = map.packets.first().is_some_and(|&p| p >= 0) && map.packets.windows(2).all(|w| w[0] < w[1]);
+        let known = rank.keys().all(|p| map.packets.binary_search(p).is_ok());
+        (ascending && known && rank.len() == map.frames.len() && !rank.is_empty()).then_some(map)
+    }
+
+    /// Frame index by the position of the packet that produced it.
+    fn ranks(&self) -> HashMap<i64, usize> {
+        self.frames.iter().enumerate().map(|(i, f)| (f.0, i)).collect()
     }
 
     /// The packets a fetch of `wanted` (sorted) may skip, by position: each unwanted B-frame up
     /// to the last wanted frame, with its frame index and whether its packet may be skipped even
-    /// when packed (the next packet's frame is an unwanted B-frame as well).
-    fn skippable(&self, wanted: &[usize]) -> HashMap<i64, (usize, bool)> {
+    /// when packed (the next packet's frame is an unwanted B-frame as well). `rank` is [`Self::ranks`].
+    fn skippable(&self, wanted: &[usize], rank: &HashMap<i64, usize>) -> HashMap<i64, (usize, bool)> {
         let last = *wanted.last().unwrap_or(&0);
-        let rank: HashMap<i64, usize> = self.frames.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
         let unwanted_b = |i: usize| i <= last && self.frames[i].1 && wanted.binary_search(&i).is_err();
         self.packets
             .iter()
@@ -673,6 +676,11 @@ impl VideoReader {
         Ok(n)
     }
 
+    /// Whether the counting pass's pictures are still held, all of them (for the first fetch).
+    fn holds_every_frame(&self) -> bool {
+        !self.held.is_empty() && self.held.len() == self.info.num_frames
+    }
+
     /// Frames numbered by decoder output order from frame 0, each handed to `on_frame` (which
     /// may stop early): the counting pass's pictures when it kept them all, else a decode from
     /// the start. Returns the number of frames handed over.
@@ -680,8 +688,9 @@ impl VideoReader {
         &mut self,
         mut on_frame: impl FnMut(usize, &mut ffmpeg::frame::Video, &mut Converter) -> Result<Flow>,
     ) -> Result<usize> {
+        let holds_all = self.holds_every_frame();
         let mut held = std::mem::take(&mut self.held);
-        if !held.is_empty() && held.len() == self.info.num_frames {
+        if holds_all {
             for (i, f) in held.iter_mut().enumerate() {
                 if on_frame(i, f, &mut self.converter)? == Flow::Stop {
                     return Ok(i + 1);
@@ -738,16 +747,21 @@ impl VideoReader {
         let mut n = 0;
         let (mut held, mut bytes) = (Vec::new(), 0usize);
         let (mut packets, mut frames) = (Vec::new(), Vec::new());
+        let mapped = self.opened.decoder.id() == ffmpeg::codec::Id::MPEG4;
         let result = drive(
             &mut self.opened,
             &mut self.stats,
             |p| {
-                packets.push(p.position() as i64);
+                if mapped {
+                    packets.push(p.position() as i64);
+                }
                 Feed::Decode
             },
             |f| {
                 n += 1;
-                frames.push((pkt_pos(f), f.kind() == ffmpeg::picture::Type::B));
+                if mapped {
+                    frames.push((pkt_pos(f), f.kind() == ffmpeg::picture::Type::B));
+                }
                 bytes += f.width() as usize * f.height() as usize * 3;
                 if bytes <= HELD_BYTES {
                     // SAFETY: av_frame_clone makes a new frame referencing the same buffers.
@@ -760,7 +774,7 @@ impl VideoReader {
             self.held = held;
         }
         if let Index::Sequential { map, .. } = &mut self.index {
-            *map = (self.opened.decoder.id() == ffmpeg::codec::Id::MPEG4).then(|| DecodeMap::new(packets, frames)).flatten();
+            *map = DecodeMap::new(packets, frames);
         }
         self.position = None;
         result.map(|_| n)
@@ -770,7 +784,7 @@ impl VideoReader {
     /// the counting pass's pictures when held, else a pass that skips the B-frames nobody wants
     /// where the stream has a [`DecodeMap`], else every frame.
     fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
-        if self.held.len() != self.info.num_frames {
+        if !self.holds_every_frame() {
             if let Some(out) = self.fetch_skipping_b_frames(wanted)? {
                 return Ok(out);
             }
@@ -796,8 +810,8 @@ impl VideoReader {
     fn fetch_skipping_b_frames(&mut self, wanted: &[usize]) -> Result<Option<HashMap<usize, Frame>>> {
         let Index::Sequential { map: Some(map), .. } = &self.index else { return Ok(None) };
         let last = *wanted.last().unwrap_or(&0);
-        let skippable = map.skippable(wanted);
-        let rank: HashMap<i64, usize> = map.frames.iter().enumerate().map(|(i, f)| (f.0, i)).collect();
+        let rank = map.ranks();
+        let skippable = map.skippable(wanted, &rank);
         let skipped: Vec<std::cell::Cell<bool>> = vec![Default::default(); last + 1];
         self.rewind()?;
         let mut out = HashMap::with_capacity(wanted.len());
@@ -1093,11 +1107,12 @@ mod tests {
         let packets = vec![10, 20, 30, 40, 50, 60, 70];
         let frames = vec![(10, false), (30, true), (40, true), (20, false), (60, true), (70, true), (50, false)];
         let map = DecodeMap::new(packets.clone(), frames.clone()).unwrap();
-        let s = map.skippable(&[2, 3]);
+        let rank = map.ranks();
+        let s = map.skippable(&[2, 3], &rank);
         assert_eq!(s.get(&30), Some(&(1, false)), "B1 unwanted; B2 after it is wanted");
         assert_eq!(s.get(&40), None, "B2 is wanted");
         assert!(s.keys().all(|&p| p == 30), "B4/B5 lie past the last wanted frame: {s:?}");
-        assert_eq!(map.skippable(&[0, 6]).get(&30), Some(&(1, true)), "B1 and B2 both unwanted");
+        assert_eq!(map.skippable(&[0, 6], &rank).get(&30), Some(&(1, true)), "B1 and B2 both unwanted");
         assert!(DecodeMap::new(packets.clone(), vec![(10, false), (10, true)]).is_none(), "one packet, two frames");
         assert!(DecodeMap::new(vec![20, 10], frames[..1].to_vec()).is_none(), "positions not ascending");
         assert!(DecodeMap::new(packets, vec![(15, false)]).is_none(), "a frame from no known packet");
