@@ -36,9 +36,12 @@ fn main() {
     let pool = PoolConfig { workers, capacity: (2 * workers).max(s.batch_size) };
     let t = Instant::now();
     let mut clips = 0usize;
-    for batch in loader::batches("loader", order, pipeline, s.batch_size, pool, Settings::default()).into_iter("consumer") {
+    let mut outputs = loader::batches("loader", order, pipeline, s.batch_size, pool, Settings::default()).into_iter("consumer");
+    for batch in outputs.by_ref() {
         clips += batch.unwrap_or_else(|e| panic!("{e:#}")).samples.len();
     }
     let secs = t.elapsed().as_secs_f64();
+    eprintln!("{}", outputs.finish()); // the engine's per-stage summary, off the JSON line
+
     println!("{{\"lib\":\"vpipe\",\"clips\":{clips},\"seconds\":{secs:.3},\"clips_per_s\":{:.2}}}", clips as f64 / secs);
 }

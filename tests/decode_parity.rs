@@ -179,7 +179,8 @@ fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
     let plain = make("plain.avi", &["-bf", "0"]);
     let gap = make("gap.avi", &["-vf", "select='not(eq(n\\,5))'", "-fps_mode", "passthrough", "-bf", "0"]);
     let b_frames = make("b_frames.avi", &["-bf", "2"]);
-    let mut cases = vec![(plain, FrameCount::ContainerIndex, 25), (gap, FrameCount::PacketIndex, 24), (b_frames, FrameCount::Decoded, 25)];
+    let mut cases =
+        vec![(plain, FrameCount::ContainerIndex, 25), (gap, FrameCount::PacketIndex, 24), (b_frames, FrameCount::VopHeaders, 25)];
     if let Some(data) = common::data_dir() {
         cases.push((data.join("mini/videos/SoccerJuggling/v_SoccerJuggling_g24_c01.avi"), FrameCount::ContainerIndex, 251));
     }
@@ -416,10 +417,12 @@ fn packed_b_fetches_skip_unwanted_b_frames_and_keep_the_cli_frames() {
         let cache = tempfile::tempdir().unwrap();
         let opts = DecodeOptions { index_cache: Some(cache.path().to_path_buf()), threads, ..Default::default() };
         let counted = VideoReader::open_with(&path, &opts).unwrap();
-        assert_eq!(counted.info().frame_count, FrameCount::Decoded, "{rel}");
+        assert_eq!(counted.info().frame_count, FrameCount::VopHeaders, "{rel}: counted without decoding");
         let mut reader = VideoReader::open_with(&path, &opts).unwrap();
+        assert_eq!(reader.info().frame_count, FrameCount::VopHeaders, "{rel}: from the index cache");
         let (n, w, h) = (reader.info().num_frames, reader.info().width, reader.info().height);
         let reference = ffmpeg_frames(&path, w, h);
+        assert_eq!(n, reference.len(), "{rel}: the headers' frame count is the CLI's");
         let picks: Vec<usize> = (0..8).map(|k| (n * (2 * k + 1)) / 16).collect();
         let frames = reader.frames(&picks).unwrap();
         for (i, f) in picks.iter().zip(&frames) {
@@ -431,7 +434,7 @@ fn packed_b_fetches_skip_unwanted_b_frames_and_keep_the_cli_frames() {
             let f = reader.frames(&[i]).unwrap();
             assert!(f[0].data == reference[i], "{rel}: frame {i} alone differs from ffmpeg's ({})", max_diff(&f[0].data, &reference[i]));
         }
-        assert_eq!(reader.stats().index_mismatches, 0, "{rel}: the decoder disagreed with the counting pass's map");
+        assert_eq!(reader.stats().index_mismatches, 0, "{rel}: the decoder disagreed with the headers' map");
     }
 }
 
@@ -452,7 +455,7 @@ fn probe_command_reports_json_and_names_bad_files() {
     assert_eq!((rows[0]["width"].as_u64(), rows[0]["height"].as_u64()), (Some(320), Some(568)));
     assert_eq!((rows[0]["coded_width"].as_u64(), rows[0]["applied_rotation"].as_u64()), (Some(568), Some(90)));
     assert_eq!(rows[0]["frame_count"], "packet_index");
-    assert_eq!((rows[1]["num_frames"].as_u64(), rows[1]["frame_count"].as_str()), (Some(72), Some("decoded")));
+    assert_eq!((rows[1]["num_frames"].as_u64(), rows[1]["frame_count"].as_str()), (Some(72), Some("vop_headers")));
     let bad = common::vpipe().args(["probe"]).arg(data.join("edge/no_such.mp4")).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no_such.mp4"));

@@ -29,6 +29,7 @@ fn text(path: &str, i: &VideoInfo) -> String {
         vpipe::decode::FrameCount::PacketIndex => "packet index",
         vpipe::decode::FrameCount::ContainerIndex => "the container's index",
         vpipe::decode::FrameCount::Decoded => "decoded (no pts)",
+        vpipe::decode::FrameCount::VopHeaders => "VOP headers (no pts)",
     };
     [
         format!("{path}"),

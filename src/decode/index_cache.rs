@@ -9,8 +9,8 @@
 //! name and a rename, so a killed job never leaves a half entry; an unreadable or foreign entry is
 //! ignored (probed again), never an error.
 //!
-//! Layout: magic `VPIDX\0\0\2`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
-//! 1 decoded count), num_frames, b_frames, start, n_pts, n_keys, n_packets, n_outputs, then n_pts
+//! Layout: magic `VPIDX\0\0\3`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
+//! 1 decoded count, 2 count from VOP headers), num_frames, b_frames, start, n_pts, n_keys, n_packets, n_outputs, then n_pts
 //! i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet positions and n_outputs (position,
 //! is B-frame) pairs; i64::MIN stands for an absent dts or start.
 
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8; 8] = b"VPIDX\0\0\x02";
+const MAGIC: &[u8; 8] = b"VPIDX\0\0\x03";
 
 /// What the probe found, as the cache stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,8 +31,10 @@ pub(crate) struct CachedIndex {
     pub num_frames: usize,
     /// Whether frames are stored out of display order.
     pub b_frames: bool,
-    /// Numbered by decoding (no usable pts) rather than by the packet index.
+    /// Numbered by decoder output order (no usable pts) rather than by the packet index.
     pub decoded: bool,
+    /// That numbering's count and map came from the VOP headers, not from decoding.
+    pub from_headers: bool,
     /// The first packet's dts (or pts), where a rewind seeks to.
     pub start: Option<i64>,
     /// A decoded count's packet byte positions in demux order (empty where not recorded).
@@ -88,6 +90,9 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
         return None;
     }
     let (kind, num_frames, b_frames, start) = (word(3)?, word(4)?, word(5)?, word(6)? as i64);
+    if kind > 2 {
+        return None;
+    }
     let [n_pts, n_keys, n_packets, n_outputs] = [7, 8, 9, 10].map(|i| word(i).map_or(usize::MAX, |w| w as usize));
     const HEADER: usize = 11;
     let words =
@@ -110,7 +115,8 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
         keyframes,
         num_frames: num_frames as usize,
         b_frames: b_frames != 0,
-        decoded: kind == 1,
+        decoded: kind == 1 || kind == 2,
+        from_headers: kind == 2,
         start,
         packets,
         outputs,
@@ -128,7 +134,7 @@ pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex)
         size,
         mtime,
         stream as u64,
-        index.decoded as u64,
+        if index.from_headers { 2 } else { index.decoded as u64 },
         index.num_frames as u64,
         index.b_frames as u64,
         index.start.unwrap_or(i64::MIN) as u64,
@@ -166,6 +172,7 @@ mod tests {
             num_frames: 3,
             b_frames: true,
             decoded: false,
+            from_headers: false,
             start: Some(-512),
             packets: vec![5632, 9100, 9160],
             outputs: vec![(5632, false), (9160, true)],

@@ -16,6 +16,7 @@ mod index_cache;
 pub mod jpeg;
 mod rawframes;
 mod video;
+mod vop_headers;
 
 pub use crate::frame::Frame;
 pub use convert::{ColorConvention, Rotation};

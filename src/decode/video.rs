@@ -36,6 +36,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::convert::{pix_fmt_name, Converter};
 use super::index_cache::{self, default_cache_dir, CachedIndex};
+use super::vop_headers::VopPredictor;
 use super::{ColorConvention, Frame, Rotation};
 
 /// How a video is opened and converted. The default is the FFmpeg CLI's behaviour on one thread.
@@ -84,6 +85,11 @@ pub enum FrameCount {
     ContainerIndex,
     /// By decoding every frame without colour conversion (streams without usable pts).
     Decoded,
+    /// From the VOP headers of an MPEG-4 Part 2 stream without usable pts (DivX packed
+    /// B-frames): one demux pass replaying which packets FFmpeg's decoder turns into frames,
+    /// no decoding (`vop_headers.rs`). Checked against the decoder on every fetch; a stream it
+    /// cannot replay is counted by decoding ([`FrameCount::Decoded`]).
+    VopHeaders,
 }
 
 /// What a probe learns about the chosen video stream.
@@ -168,8 +174,9 @@ enum Index {
     /// `pts[i]` is the pts of frame `i` (ascending); `keyframes` ascending by pts.
     Packets { pts: Vec<i64>, keyframes: Vec<Keyframe> },
     /// Frames are numbered by decoder output order only; `start` is the first packet's dts (or
-    /// pts), where a rewind seeks to; `map` what the counting pass saw, where it can be used.
-    Sequential { start: Option<i64>, map: Option<DecodeMap> },
+    /// pts), where a rewind seeks to; `map` what the counting pass saw, where it can be used, or
+    /// what the VOP headers predict (`from_headers`, [`VopPredictor`]).
+    Sequential { start: Option<i64>, map: Option<DecodeMap>, from_headers: bool },
 }
 
 /// What the counting pass of an MPEG-4 Part 2 stream without pts (DivX packed B-frames) saw:
@@ -358,7 +365,8 @@ impl CachedIndex {
     fn into_index(self) -> (Index, bool, usize) {
         if self.decoded {
             let map = DecodeMap::new(self.packets, self.outputs);
-            (Index::Sequential { start: self.start, map }, self.b_frames, self.num_frames)
+            let from_headers = self.from_headers && map.is_some();
+            (Index::Sequential { start: self.start, map, from_headers }, self.b_frames, self.num_frames)
         } else {
             let keyframes = self.keyframes.into_iter().map(|(pts, dts)| Keyframe { pts, dts }).collect();
             (Index::Packets { pts: self.pts, keyframes }, self.b_frames, 0)
@@ -401,6 +409,8 @@ fn index_from_container(opened: &mut Opened) -> Option<Index> {
 /// One pass over the stream's packets: the pts index, or `Sequential` when pts are missing or
 /// repeat. Also says whether frames are stored out of display order.
 fn index_packets(opened: &mut Opened) -> (Index, bool) {
+    let mut predictor = (opened.decoder.id() == ffmpeg::codec::Id::MPEG4).then(|| predictor_for(opened));
+    let mut positions = Vec::new();
     let mut kept: Vec<i64> = Vec::new();
     let mut keyframes: Vec<Keyframe> = Vec::new();
     let mut all_have_pts = true;
@@ -410,6 +420,10 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
     let mut packet = ffmpeg::Packet::empty();
     while next_packet(opened, &mut packet) {
         start = start.or(packet.dts()).or(packet.pts());
+        if let Some(p) = &mut predictor {
+            p.feed(packet.position() as i64, packet.data().unwrap_or_default());
+            positions.push(packet.position() as i64);
+        }
         let Some(pts) = packet.pts() else {
             all_have_pts = false;
             continue;
@@ -431,7 +445,22 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
     if all_have_pts && distinct && !kept.is_empty() && !keyframes.is_empty() {
         (Index::Packets { pts: kept, keyframes }, reordered)
     } else {
-        (Index::Sequential { start, map: None }, reordered)
+        let map = predictor.and_then(VopPredictor::finish).and_then(|frames| DecodeMap::new(positions, frames));
+        (Index::Sequential { start, from_headers: map.is_some(), map }, reordered)
+    }
+}
+
+/// A [`VopPredictor`] for the opened stream's codec tag and extradata.
+fn predictor_for(opened: &Opened) -> VopPredictor {
+    let stream = opened.input.stream(opened.stream_index).expect("stream exists");
+    // SAFETY: codecpar and its extradata (extradata_size bytes, or null) live as long as the stream.
+    unsafe {
+        let p = &*stream.parameters().as_ptr();
+        let extradata = match (p.extradata.is_null(), usize::try_from(p.extradata_size)) {
+            (false, Ok(n)) => std::slice::from_raw_parts(p.extradata, n),
+            _ => &[],
+        };
+        VopPredictor::new(p.codec_tag, extradata)
     }
 }
 
@@ -520,6 +549,10 @@ impl VideoReader {
                 num_frames = pts.len();
                 (if from_container { FrameCount::ContainerIndex } else { FrameCount::PacketIndex }, keyframes.len())
             }
+            Index::Sequential { map: Some(map), from_headers: true, .. } => {
+                num_frames = map.frames.len();
+                (FrameCount::VopHeaders, 0)
+            }
             Index::Sequential { .. } => (FrameCount::Decoded, 0),
         };
         let converter = Converter::new(rotation, options.color_convention);
@@ -580,7 +613,7 @@ impl VideoReader {
     fn cached_index(&self) -> CachedIndex {
         let (pts, keyframes, start, map) = match &self.index {
             Index::Packets { pts, keyframes } => (pts.clone(), keyframes.iter().map(|k| (k.pts, k.dts)).collect(), None, None),
-            Index::Sequential { start, map } => (Vec::new(), Vec::new(), *start, map.clone()),
+            Index::Sequential { start, map, .. } => (Vec::new(), Vec::new(), *start, map.clone()),
         };
         let (packets, outputs) = map.map_or_else(Default::default, |m| (m.packets, m.frames));
         CachedIndex {
@@ -590,7 +623,8 @@ impl VideoReader {
             outputs,
             num_frames: self.info.num_frames,
             b_frames: self.info.b_frames,
-            decoded: self.info.frame_count == FrameCount::Decoded,
+            decoded: matches!(self.info.frame_count, FrameCount::Decoded | FrameCount::VopHeaders),
+            from_headers: self.info.frame_count == FrameCount::VopHeaders,
             start,
         }
     }
@@ -773,20 +807,48 @@ impl VideoReader {
         if bytes <= HELD_BYTES {
             self.held = held;
         }
-        if let Index::Sequential { map, .. } = &mut self.index {
+        if let Index::Sequential { map, from_headers, .. } = &mut self.index {
             *map = DecodeMap::new(packets, frames);
+            *from_headers = false;
         }
         self.position = None;
         result.map(|_| n)
     }
 
+    /// Replaces a count from the VOP headers with one by decoding, and the cached index with it.
+    ///
+    /// # Errors
+    /// Decoding fails, or the counts differ.
+    fn recount_by_decoding(&mut self) -> Result<()> {
+        let predicted = self.info.num_frames;
+        let n = self.count_by_decoding()?;
+        self.info.num_frames = n;
+        self.info.frame_count = FrameCount::Decoded;
+        if let Some(dir) = self.options.index_cache.clone() {
+            index_cache::store(&dir, &self.path, self.opened.stream_index, &self.cached_index());
+        }
+        if n != predicted {
+            bail!(
+                "the VOP headers promised {predicted} frames but the decoder outputs {n}; counted again, the next epoch samples from {n}"
+            );
+        }
+        Ok(())
+    }
+
     /// Decodes from the start, numbering frames by output order, up to the last wanted index:
     /// the counting pass's pictures when held, else a pass that skips the B-frames nobody wants
     /// where the stream has a [`DecodeMap`], else every frame.
+    ///
+    /// Where the VOP headers gave the count and the decoder disagreed with them, the frames are
+    /// counted again by decoding (the index cache is corrected); if the count changes, the
+    /// indices were sampled from a wrong count, and the fetch fails saying so.
     fn fetch_sequential(&mut self, wanted: &[usize]) -> Result<HashMap<usize, Frame>> {
         if !self.holds_every_frame() {
             if let Some(out) = self.fetch_skipping_b_frames(wanted)? {
                 return Ok(out);
+            }
+            if self.info.frame_count == FrameCount::VopHeaders {
+                self.recount_by_decoding()?;
             }
         }
         let mut out = HashMap::with_capacity(wanted.len());

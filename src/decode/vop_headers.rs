@@ -1,0 +1,425 @@
+//! The frames FFmpeg's MPEG-4 Part 2 decoder will output, read from the stream's headers alone.
+//!
+//! Streams without pts (DivX packed B-frames in AVI) are numbered by decoder output order, and
+//! their packets do not say which of them the decoder turns into frames: a packed packet carries
+//! a P- and a B-VOP, a placeholder packet carries a not-coded VOP that makes the decoder output
+//! the B-VOP it kept, a 1-byte packet carries nothing. [`VopPredictor`] replays what
+//! `ff_h263_decode_frame` and `ff_mpeg4_decode_picture_header` (FFmpeg 5.1, `h263dec.c`,
+//! `mpeg4videodec.c`) decide for each packet without decoding a macroblock: which VOP a call
+//! decodes (its own, or the one kept from the last call), whether that VOP is coded
+//! (`vop_coded`, behind `vop_time_increment`, whose width the VOL header gives), whether a
+//! B-VOP is dropped (no reference yet, or its times are out of order), what the call keeps for
+//! the next one (`ff_mpeg4_frame_end`), and in which order pictures leave the reorder delay.
+//!
+//! Anything outside what it replays exactly (interlaced or sprite VOLs, non-rectangular shapes,
+//! studio profile, 3ivx/UMP4/WV1F tags, an empty packet, a kept VOP whose keep depends on where
+//! macroblock decoding stops) makes it give up: the caller then counts by decoding, as before.
+//! A fetch checks every frame it gets against the prediction, so a wrong one costs a second
+//! pass, never a wrong frame (see `DecodeMap` in `video.rs`).
+
+/// Packets this short may be a not-coded VOP that makes the decoder output its kept VOP
+/// (`MAX_NVOP_SIZE`, bytes).
+const MAX_NVOP_SIZE: usize = 19;
+const VOP: u8 = 0xB6;
+const USER_DATA: u8 = 0xB2;
+const GOP: u8 = 0xB3;
+const VOS: u8 = 0xB0;
+
+/// MSB-first bit reader; reads past the end give zeros (FFmpeg's buffers are zero-padded).
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bits<'_> {
+    fn show(&self, n: u32) -> u32 {
+        (0..n as usize).fold(0, |v, k| {
+            let bit = self.data.get((self.pos + k) / 8).map_or(0, |b| (b >> (7 - (self.pos + k) % 8)) & 1);
+            v << 1 | bit as u32
+        })
+    }
+
+    fn read(&mut self, n: u32) -> u32 {
+        let v = self.show(n);
+        self.pos += n as usize;
+        v
+    }
+
+    fn bit(&mut self) -> bool {
+        self.read(1) == 1
+    }
+}
+
+/// Offsets of the start codes (`00 00 01 xx`) in `data` and their code byte `xx`.
+fn start_codes(data: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    data.windows(4).enumerate().filter(|(_, w)| w[..3] == [0, 0, 1]).map(|(i, w)| (i, w[3]))
+}
+
+/// What a picture-header parse found (`ff_mpeg4_decode_picture_header`'s outcomes).
+#[derive(Debug, PartialEq)]
+enum Header {
+    /// A coded VOP of this type (0 I, 1 P, 2 B, 3 S) starting at this byte offset.
+    Coded { kind: u32, at: usize },
+    /// Nothing decoded: a not-coded VOP, a B-VOP out of time order, no VOP, or an error.
+    Nothing,
+}
+
+/// Replays FFmpeg's MPEG-4 Part 2 decoder over a stream's packets, in demux order, to predict
+/// its output frames: per frame, the byte position of the packet whose decode call decoded it
+/// (`AVFrame.pkt_pos`) and whether it is a B-frame. See the module docs for what it covers.
+#[derive(Debug, Default)]
+pub(super) struct VopPredictor {
+    codec_tag: [u8; 4],
+    extradata: Vec<u8>,
+    gave_up: bool,
+    /// `divx_packed`: set by DivX user data ending in `p`.
+    packed: bool,
+    divx: bool,
+    xvid: bool,
+    lavc: bool,
+    /// The first decoded Xvid picture switches to the Xvid IDCT and parses its packet again.
+    idct_switched: bool,
+    vo_type: u32,
+    vol_control: bool,
+    low_delay: bool,
+    /// VOL `vop_time_increment_resolution` (`avctx->framerate.num`) and its width in bits.
+    resolution: i64,
+    increment_bits: u32,
+    /// `s->picture_number`: coded VOP headers parsed.
+    headers: u64,
+    time_base: i64,
+    last_time_base: i64,
+    last_non_b_time: i64,
+    pp_time: i64,
+    /// The decoder's `bitstream_buffer`: data a packed packet left for the next call.
+    kept: Option<Vec<u8>>,
+    /// Reference pictures decoded, and the last one's packet position (`next_picture_ptr`,
+    /// output when the next reference is decoded unless `low_delay` output it already).
+    references: usize,
+    waiting: Option<i64>,
+    frames: Vec<(i64, bool)>,
+}
+
+impl VopPredictor {
+    /// A predictor for a stream with this container codec tag (`AVCodecParameters.codec_tag`)
+    /// and extradata.
+    pub(super) fn new(codec_tag: u32, extradata: &[u8]) -> Self {
+        let codec_tag = codec_tag.to_le_bytes();
+        let gave_up = [*b"3IV1", *b"UMP4", *b"WV1F"].contains(&codec_tag);
+        VopPredictor { codec_tag, extradata: extradata.to_vec(), gave_up, ..Default::default() }
+    }
+
+    /// One packet, in demux order: `pos` its byte position, `data` its payload.
+    pub(super) fn feed(&mut self, pos: i64, data: &[u8]) {
+        if self.gave_up {
+            return;
+        }
+        if data.is_empty() {
+            self.gave_up = true; // FFmpeg would take it for the end of the stream
+            return;
+        }
+        if self.packed && self.kept.is_some() && start_codes(data).next().is_some_and(|(_, code)| code == VOS) {
+            self.kept = None; // "Discarding excessive bitstream in packed xvid"
+        }
+        // A call decodes what the last one kept, if anything; either way the keep is used up.
+        let kept = self.kept.take().filter(|_| self.packed || data.len() <= MAX_NVOP_SIZE);
+        let from_kept = kept.is_some();
+        let mut header = self.picture(kept.as_deref().unwrap_or(data));
+        if matches!(header, Header::Nothing) {
+            return;
+        }
+        self.detect_from_codec_tag();
+        if self.xvid && !self.idct_switched {
+            self.idct_switched = true;
+            if from_kept {
+                self.gave_up = true; // the retry would parse this packet, not the kept data
+                return;
+            }
+            header = self.picture(data);
+        }
+        let Header::Coded { kind, at } = header else { return };
+        let b = kind == 2;
+        if b && self.references < 2 {
+            return; // "skip B-frames if we don't have reference frames"
+        }
+        if self.packed {
+            self.keep_for_next_call(data, if from_kept { None } else { Some(at) });
+        }
+        self.output(pos, kind);
+    }
+
+    /// The frames predicted, in output order, once every packet has been fed; `None` where the
+    /// stream left what this replays.
+    pub(super) fn finish(mut self) -> Option<Vec<(i64, bool)>> {
+        if let Some(pos) = self.waiting.take().filter(|_| !self.low_delay) {
+            self.frames.push((pos, false)); // the drain outputs the last reference
+        }
+        (!self.gave_up && !self.frames.is_empty()).then_some(self.frames)
+    }
+
+    /// A decoded picture leaves the decoder: a B-picture (and every picture under `low_delay`)
+    /// at once, a reference (`next_picture_ptr`) when the next reference is decoded.
+    fn output(&mut self, pos: i64, kind: u32) {
+        if kind == 2 {
+            self.frames.push((pos, true));
+            return;
+        }
+        if self.waiting.is_none() && kind != 0 {
+            self.gave_up = true; // FFmpeg would output a grey stand-in for the missing reference
+        }
+        if self.low_delay {
+            self.frames.push((pos, false));
+        } else if let Some(last) = self.waiting {
+            self.frames.push((last, false));
+        }
+        self.waiting = Some(pos);
+        self.references += 1;
+    }
+
+    /// `ff_mpeg4_frame_end`: after decoding kept data (`vop_end` `None`) the call keeps its whole
+    /// packet when over 7 bytes with an I- or B-VOP first; else it keeps the rest of its packet
+    /// from where decoding stopped when an I- or B-VOP follows. Where decoding stops is only
+    /// known to lie at or before the next VOP's start code, so a short tail gives up.
+    fn keep_for_next_call(&mut self, data: &[u8], vop_start: Option<usize>) {
+        let from = match vop_start {
+            None => 0,
+            Some(at) => match start_codes(data).find(|&(i, code)| i > at && code == VOP) {
+                Some((i, _)) => i,
+                None => return,
+            },
+        };
+        let Some((i, _)) = start_codes(&data[from..]).find(|&(i, code)| code == VOP && from + i + 4 < data.len()) else { return };
+        let i_or_b = data[from + i + 4] & 0x40 == 0;
+        if !i_or_b {
+            return;
+        }
+        if data.len() - from <= 7 {
+            if vop_start.is_some() {
+                self.gave_up = true;
+            }
+            return;
+        }
+        self.kept = Some(data[from..].to_vec());
+    }
+
+    /// `ff_mpeg4_decode_picture_header` on `data` (the extradata first while no picture has
+    /// been parsed): VOL, user data and GOP headers update the state up to the first VOP.
+    fn picture(&mut self, data: &[u8]) -> Header {
+        if self.headers == 0 && !self.extradata.is_empty() {
+            let extradata = std::mem::take(&mut self.extradata);
+            self.headers_before_vop(&extradata);
+            self.extradata = extradata;
+        }
+        match self.headers_before_vop(data) {
+            Some(at) => self.vop(&data[at + 4..], at),
+            None => Header::Nothing,
+        }
+    }
+
+    /// Parses the headers before the first VOP of `data`; that VOP's start-code offset.
+    fn headers_before_vop(&mut self, data: &[u8]) -> Option<usize> {
+        let mut vol_seen = false;
+        for (at, code) in start_codes(data) {
+            let mut bits = Bits { data: &data[at + 4..], pos: 0 };
+            match code {
+                0x20..=0x2F if !vol_seen => {
+                    vol_seen = true;
+                    if !self.vol(&mut bits) {
+                        return None;
+                    }
+                }
+                USER_DATA => self.user_data(&data[at + 4..]),
+                GOP if bits.show(23) != 0 => {
+                    let (hours, minutes) = (bits.read(5) as i64, bits.read(6) as i64);
+                    bits.read(1);
+                    self.time_base = bits.read(6) as i64 + 60 * (minutes + 60 * hours);
+                }
+                VOS if bits.show(4) == 14 => self.gave_up = true, // studio profile
+                VOP => return Some(at),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// `decode_vol_header` up to the sprite usage; false where FFmpeg fails the header.
+    fn vol(&mut self, b: &mut Bits) -> bool {
+        b.read(1);
+        self.vo_type = b.read(8);
+        if self.vo_type == 14 || self.vo_type == 15 {
+            self.gave_up = true; // studio profile
+            return false;
+        }
+        let verid = if b.bit() {
+            let v = b.read(4);
+            b.read(3);
+            v
+        } else {
+            1
+        };
+        if b.read(4) == 15 {
+            b.read(16); // extended pixel aspect ratio
+        }
+        self.vol_control = b.bit();
+        if self.vol_control {
+            b.read(2);
+            self.low_delay = b.bit();
+            if b.bit() {
+                b.read(15 + 1 + 15 + 1 + 15 + 1 + 3 + 11 + 1 + 15 + 1); // VBV parameters
+            }
+        } else if self.headers == 0 {
+            self.low_delay = self.vo_type == 1 || self.vo_type == 17; // simple, advanced simple
+        }
+        if b.read(2) != 0 {
+            self.gave_up = true; // not a rectangular shape
+            return false;
+        }
+        b.read(1);
+        let resolution = b.read(16) as i64;
+        if resolution == 0 {
+            return false; // "framerate==0"
+        }
+        self.resolution = resolution;
+        // av_log2(resolution - 1) + 1, at least 1
+        self.increment_bits = (64 - ((resolution - 1) as u64).leading_zeros()).max(1);
+        b.read(1);
+        if b.bit() {
+            b.read(self.increment_bits); // fixed_vop_time_increment
+        }
+        b.read(1 + 13 + 1 + 13 + 1); // width, height and their markers
+        let interlaced = b.bit();
+        b.read(1); // obmc_disable
+        let sprites = b.read(if verid == 1 { 1 } else { 2 });
+        if interlaced || sprites != 0 {
+            self.gave_up = true;
+            return false;
+        }
+        true
+    }
+
+    /// `decode_user_data`: DivX (and whether packed), libavcodec and Xvid signatures.
+    fn user_data(&mut self, data: &[u8]) {
+        let end = data.windows(3).position(|w| w == [0, 0, 1]).unwrap_or(data.len()).min(255);
+        let text = &data[..end];
+        let text = &text[..text.iter().position(|&c| c == 0).unwrap_or(text.len())];
+        let text = String::from_utf8_lossy(text);
+        let divx = scan_divx(&text, "Build").or_else(|| scan_divx(&text, "b"));
+        if let Some(last) = divx {
+            self.divx = true;
+            self.packed = last == Some('p');
+        }
+        if text.starts_with("FFmpe") || text.starts_with("Lavc") || text == "ffmpeg" {
+            self.lavc = true;
+        }
+        if text.strip_prefix("XviD").and_then(leading_int).is_some() {
+            self.xvid = true;
+        }
+    }
+
+    /// `ff_mpeg4_workaround_bugs`' encoder guesses from the codec tag.
+    fn detect_from_codec_tag(&mut self) {
+        if !self.xvid && !self.divx && !self.lavc {
+            if [*b"XVID", *b"XVIX", *b"RMP4", *b"ZMP4", *b"SIPP"].contains(&self.codec_tag) {
+                self.xvid = true;
+            } else if &self.codec_tag == b"DIVX" && self.vo_type == 0 && !self.vol_control {
+                self.divx = true;
+            }
+        }
+        if self.xvid {
+            self.divx = false;
+        }
+    }
+
+    /// `decode_vop_header` up to `vop_coded`: the picture type, the time fields that decide
+    /// whether a B-VOP is dropped, and whether the VOP is coded at all. `at` is its offset.
+    fn vop(&mut self, data: &[u8], at: usize) -> Header {
+        let mut b = Bits { data, pos: 0 };
+        let kind = b.read(2);
+        if kind == 2 && self.low_delay && !self.vol_control {
+            self.low_delay = false; // "low_delay flag set incorrectly, clearing it"
+        }
+        let mut time_incr = 0i64;
+        while b.bit() {
+            time_incr += 1;
+            if b.pos > data.len() * 8 {
+                return Header::Nothing;
+            }
+        }
+        b.read(1);
+        if self.increment_bits == 0 || b.show(self.increment_bits + 1) & 1 == 0 {
+            // A missing VOL: FFmpeg guesses the width from where the next markers fall.
+            self.increment_bits =
+                (1..16).find(|&n| if kind == 1 { b.show(n + 6) & 0x37 == 0x30 } else { b.show(n + 5) & 0x1F == 0x18 }).unwrap_or(16);
+            if self.resolution != 0 && 4 * self.resolution < 1 << self.increment_bits {
+                self.resolution = 1 << self.increment_bits;
+            }
+        }
+        let increment = b.read(self.increment_bits) as i64;
+        if kind != 2 {
+            self.last_time_base = self.time_base;
+            self.time_base += time_incr;
+            let time = self.time_base * self.resolution + increment;
+            self.pp_time = time - self.last_non_b_time;
+            self.last_non_b_time = time;
+        } else {
+            let time = (self.last_time_base + time_incr) * self.resolution + increment;
+            let pb_time = self.pp_time - (self.last_non_b_time - time);
+            if self.pp_time <= pb_time || self.pp_time <= self.pp_time - pb_time || self.pp_time <= 0 {
+                return Header::Nothing; // "messed up order": FFmpeg skips this B-frame
+            }
+        }
+        b.read(1);
+        if !b.bit() {
+            return Header::Nothing; // vop_coded = 0
+        }
+        if self.vo_type == 0 && !self.vol_control && !self.divx && self.headers == 0 {
+            self.low_delay = true; // divx4/old xvid/opendivx without the flag
+        }
+        self.headers += 1;
+        Header::Coded { kind, at }
+    }
+}
+
+/// `sscanf(text, "DivX%d<sep>%d%c")` succeeding at least twice: `Some(the %c, if any)`.
+fn scan_divx(text: &str, sep: &str) -> Option<Option<char>> {
+    let rest = text.strip_prefix("DivX")?;
+    let (_, rest) = leading_int(rest)?;
+    let rest = rest.strip_prefix(sep)?;
+    let (_, rest) = leading_int(rest)?;
+    Some(rest.chars().next())
+}
+
+/// `%d`: optional whitespace, sign and digits; the value and the rest.
+fn leading_int(text: &str) -> Option<(i64, &str)> {
+    let t = text.trim_start();
+    let sign = usize::from(t.starts_with(['-', '+']));
+    let digits = t[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0).then(|| (t[..sign + digits].parse().unwrap_or(0), &t[sign + digits..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divx_user_data_says_whether_b_frames_are_packed() {
+        assert_eq!(scan_divx("DivX503b1393p", "b"), Some(Some('p')));
+        assert_eq!(scan_divx("DivX503b2816", "b"), Some(None));
+        assert_eq!(scan_divx("DivX501Build413p", "Build"), Some(Some('p')));
+        assert_eq!(scan_divx("XviD0050", "b"), None);
+        let mut p = VopPredictor::new(0, &[]);
+        p.user_data(b"DivX503b1393p\0\0\0\x01");
+        assert!(p.packed && p.divx && !p.xvid);
+        p.user_data(b"XviD0055");
+        assert!(p.xvid);
+    }
+
+    #[test]
+    fn bits_read_msb_first_and_zero_past_the_end() {
+        let mut b = Bits { data: &[0b1010_0000, 0xFF], pos: 0 };
+        assert_eq!(b.read(3), 0b101);
+        assert_eq!(b.show(13), 0b0_0000_1111_1111);
+        b.read(13);
+        assert_eq!(b.read(8), 0);
+    }
+}
