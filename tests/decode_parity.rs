@@ -160,7 +160,8 @@ fn files_with_pts_use_the_packet_index_and_decode_only_needed_spans() {
 /// AVIs (UCF101's xvid files) are indexed from the demuxer's own index (`idx1`), read at open,
 /// without a demux pass, where that index is exactly the packet index. A timestamp gap (a
 /// zero-length "drop frame" chunk has no index entry) sends the file to the demux pass, and
-/// B-frames without pts to counting by decoding; every kind matches the CLI frame for frame.
+/// B-frames without pts to output-order numbering, counted from the VOP headers (by decoding
+/// where the VOL is interlaced); every kind matches the CLI frame for frame.
 #[test]
 fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,8 +180,19 @@ fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
     let plain = make("plain.avi", &["-bf", "0"]);
     let gap = make("gap.avi", &["-vf", "select='not(eq(n\\,5))'", "-fps_mode", "passthrough", "-bf", "0"]);
     let b_frames = make("b_frames.avi", &["-bf", "2"]);
-    let mut cases =
-        vec![(plain, FrameCount::ContainerIndex, 25), (gap, FrameCount::PacketIndex, 24), (b_frames, FrameCount::VopHeaders, 25)];
+    let b3_qpel = make("b3_qpel.avi", &["-bf", "3", "-flags", "+qpel+mv4"]);
+    let interlaced = make("interlaced.avi", &["-bf", "2", "-flags", "+ilme+ildct"]);
+    let mut cases = vec![
+        (plain, FrameCount::ContainerIndex, 25),
+        (gap, FrameCount::PacketIndex, 24),
+        (b_frames, FrameCount::VopHeaders, 25),
+        (b3_qpel, FrameCount::VopHeaders, 25),
+    ];
+    // Interlaced VOLs are not replayed from headers. Its frames are not compared: on this file
+    // the CLI's default frame threads give other pixels (up to 47 levels, frames 13, 16 and 20)
+    // than its `-threads 1`, which vpipe's one decoder thread equals.
+    let r = VideoReader::open_with(&interlaced, &DecodeOptions { index_cache: None, ..Default::default() }).unwrap();
+    assert_eq!((r.info().frame_count, r.info().num_frames), (FrameCount::Decoded, 25));
     if let Some(data) = common::data_dir() {
         cases.push((data.join("mini/videos/SoccerJuggling/v_SoccerJuggling_g24_c01.avi"), FrameCount::ContainerIndex, 251));
     }
@@ -189,6 +201,55 @@ fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
         let r = VideoReader::open_with(&path, &uncached).unwrap();
         assert_eq!((r.info().frame_count, r.info().num_frames), (how, n), "{}", path.display());
         check_path(&path, Some(n));
+    }
+}
+
+/// When the decoder disagrees with the frame map and count the VOP headers gave (here an index
+/// cache entry whose map has two frames swapped and misses the last one), the fetch
+/// counts again by decoding and fails naming both counts (its indices came from the wrong one);
+/// the cache entry is corrected, so the next open counts the CLI's frames and returns them.
+#[test]
+fn a_count_the_decoder_contradicts_is_redone_by_decoding_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b_frames.avi");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "1", "-c:v", "mpeg4", "-bf", "2", "-g", "12"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cache = dir.path().join("cache");
+    let opts = DecodeOptions { index_cache: Some(cache.clone()), ..Default::default() };
+    assert_eq!(VideoReader::open_with(&path, &opts).unwrap().info().frame_count, FrameCount::VopHeaders);
+    // The entry (src/decode/index_cache.rs): magic, 11 u64 words, then pts, keyframe pairs,
+    // packet positions and (position, is B) output pairs.
+    let entry = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap()) as usize;
+    let outputs = 11 + word(&bytes, 7) + 2 * word(&bytes, 8) + word(&bytes, 9);
+    let (first, second) = (8 + 8 * (outputs + 2), 8 + 8 * (outputs + 4)); // frames 1 and 2 (B-frames)
+    let (a, b) = (bytes[first..first + 8].to_vec(), bytes[second..second + 8].to_vec());
+    bytes[first..first + 8].copy_from_slice(&b);
+    bytes[second..second + 8].copy_from_slice(&a);
+    // Drop the last frame: the outputs come last, word 10 counts them.
+    let n = word(&bytes, 10) as u64 - 1;
+    bytes[8 + 8 * 10..16 + 8 * 10].copy_from_slice(&n.to_le_bytes());
+    bytes.truncate(bytes.len() - 16);
+    std::fs::write(&entry, bytes).unwrap();
+    let mut reader = VideoReader::open_with(&path, &opts).unwrap();
+    assert_eq!((reader.info().frame_count, reader.info().num_frames), (FrameCount::VopHeaders, 24));
+    let err = match reader.frames(&[1]) {
+        Ok(_) => panic!("a fetch through the swapped frames did not notice"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("promised 24 frames but the decoder outputs 25"), "{err}");
+    assert_eq!(reader.stats().index_mismatches, 1);
+    let mut again = VideoReader::open_with(&path, &opts).unwrap();
+    assert_eq!((again.info().frame_count, again.info().num_frames), (FrameCount::Decoded, 25), "the cache holds the decoded count");
+    let (w, h) = (again.info().width, again.info().height);
+    let reference = ffmpeg_frames(&path, w, h);
+    for (i, f) in [1, 2, 20].iter().zip(again.frames(&[1, 2, 20]).unwrap()) {
+        assert!(f.data == reference[*i], "frame {i} differs from ffmpeg's ({})", max_diff(&f.data, &reference[*i]));
     }
 }
 

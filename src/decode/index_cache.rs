@@ -1,7 +1,7 @@
 //! Per-video frame-index cache: what [`super::VideoReader::open`] learns in its probe (the packet
-//! index, or the frame count of a stream numbered by decoding) stored under a cache folder, so a
-//! second epoch over the same files skips the demux pass — and, for streams without pts (DivX
-//! packed B-frames), the decode pass that counts their frames.
+//! index, or the frame count and frame map of a stream numbered by decoder output order) stored
+//! under a cache folder, so a second epoch over the same files skips the demux pass — and, for
+//! streams without pts that the VOP headers cannot number, the decode pass that counts their frames.
 //!
 //! One file per (canonical path, stream index): `<dir>/<sha256 hex>.idx`, little-endian, read
 //! through a memory map. It records the file's size and modification time (nanoseconds); a file

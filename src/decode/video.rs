@@ -12,12 +12,15 @@
 //! frames out of its reorder buffer. Colour conversion runs only for kept frames.
 //!
 //! Streams without usable pts (DivX packed B-frames in AVI, where 73 packets carry 72 frames) are
-//! numbered by decoder output order: their frame count comes from a decode pass without colour
-//! conversion ([`FrameCount::Decoded`]). For MPEG-4 Part 2 that pass also records which packet
-//! produced each frame and which frames are B-frames (`DecodeMap`, kept in the index cache), so
-//! a later fetch skips the B-frames nobody wants and checks what it gets against the map. If the
-//! decoder ever disagrees with the packet index or that map, the reader falls back to
-//! output-order numbering of every frame for that call and counts it in
+//! numbered by decoder output order. For MPEG-4 Part 2 the demux pass replays, from the VOP
+//! headers, which packets FFmpeg's decoder turns into which frames ([`FrameCount::VopHeaders`],
+//! `vop_headers.rs`); other such streams, and MPEG-4 streams it cannot replay exactly, are
+//! counted by a decode pass without colour conversion ([`FrameCount::Decoded`]), which records
+//! the same map for MPEG-4. The map (`DecodeMap`, kept in the index cache) says which packet
+//! produced each frame and which frames are B-frames, so a fetch skips the B-frames nobody wants
+//! and checks what it gets against the map. If the decoder ever disagrees with the packet index
+//! or that map, the reader falls back to output-order numbering of every frame for that call
+//! (counting again by decoding where the headers gave the count) and counts it in
 //! [`DecodeStats::index_mismatches`]; a pipeline prints a warning naming the video and sums the
 //! count into the run summary (`index_mismatches`).
 //!
@@ -36,7 +39,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::convert::{pix_fmt_name, Converter};
 use super::index_cache::{self, default_cache_dir, CachedIndex};
-use super::vop_headers::VopPredictor;
+use super::vop_headers::{keeps_for_next_call, VopPredictor};
 use super::{ColorConvention, Frame, Rotation};
 
 /// How a video is opened and converted. The default is the FFmpeg CLI's behaviour on one thread.
@@ -179,7 +182,8 @@ enum Index {
     Sequential { start: Option<i64>, map: Option<DecodeMap>, from_headers: bool },
 }
 
-/// What the counting pass of an MPEG-4 Part 2 stream without pts (DivX packed B-frames) saw:
+/// What the VOP headers predict ([`VopPredictor`]) or the counting pass of an MPEG-4 Part 2
+/// stream without pts (DivX packed B-frames) saw:
 /// the byte position of every packet in demux order and, per output frame, the position of the
 /// packet whose decode call produced it (`AVFrame.pkt_pos`) and whether it is a B-frame.
 ///
@@ -304,20 +308,6 @@ fn next_packet(opened: &mut Opened, packet: &mut ffmpeg::Packet) -> bool {
             Ok(()) => continue,
             Err(_) => return false,
         }
-    }
-}
-
-/// Whether FFmpeg's MPEG-4 decoder, decoding this packet, keeps part of it in its own buffer
-/// for the next packet's call (`ff_mpeg4_frame_end`, DivX packed bitstreams): decoding a picture
-/// it kept from the last call (`from_kept`), it keeps this packet's data when that is over 7
-/// bytes and its first VOP is an I- or B-VOP; else it keeps a second VOP of the packet when that
-/// is an I- or B-VOP. VOPs start with `00 00 01 B6`; the top two bits after it are the type.
-fn keeps_for_next_call(data: &[u8], from_kept: bool) -> bool {
-    let mut vops = data.windows(5).filter(|w| w[..4] == [0, 0, 1, 0xB6]).map(|w| w[4] & 0x40 == 0);
-    if from_kept {
-        data.len() > 7 && vops.next() == Some(true)
-    } else {
-        vops.nth(1) == Some(true)
     }
 }
 
@@ -467,7 +457,8 @@ fn predictor_for(opened: &Opened) -> VopPredictor {
 /// A probed, opened video file, ready to fetch frames from.
 ///
 /// Opening costs nothing beyond FFmpeg's open (AVIs whose `idx1` index is exact), one demux pass
-/// (packet index) or one decode pass without colour conversion (streams without usable pts). The
+/// (packet index; for MPEG-4 streams without usable pts, the frames their VOP headers predict) or
+/// one decode pass without colour conversion (other streams without usable pts). The
 /// container stays open: [`VideoReader::frames`] seeks in it, so a sample costs one open whatever
 /// it fetches.
 pub struct VideoReader {
@@ -658,7 +649,9 @@ impl VideoReader {
     ///
     /// # Errors
     /// An index ≥ `num_frames` (the message gives the valid range), a packet the decoder rejects
-    /// (corrupt data), or a frame the decoder never produced (the stream ended early).
+    /// (corrupt data), a frame the decoder never produced (the stream ended early), or a frame
+    /// count from the VOP headers that decoding contradicts ([`FrameCount::VopHeaders`]: the
+    /// message gives both counts; the reader and the index cache then hold the decoded one).
     pub fn frames(&mut self, indices: &[usize]) -> Result<Vec<Frame>> {
         let n = self.info.num_frames;
         if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
@@ -1148,20 +1141,6 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const P_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x40];
-    const B_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x80];
-
-    #[test]
-    fn packed_packets_keep_their_second_i_or_b_vop_for_the_next_call() {
-        let packed = [&P_VOP[..], &[7; 40], &B_VOP, &[9; 20]].concat();
-        assert!(keeps_for_next_call(&packed, false), "P + B: the B is kept");
-        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40], &P_VOP, &[9; 20]].concat(), false), "a second P-VOP is not kept");
-        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40]].concat(), false), "one VOP: nothing kept");
-        // Decoding a kept picture, the packet's own data is kept whole when it starts an I/B-VOP.
-        assert!(keeps_for_next_call(&[&B_VOP[..], &[7; 40]].concat(), true));
-        assert!(!keeps_for_next_call(&[0, 0, 1, 0xB6, 0x80, 0x11], true), "an N-VOP placeholder of 6 bytes");
-    }
 
     #[test]
     fn only_unwanted_b_frames_up_to_the_last_wanted_frame_are_skippable() {

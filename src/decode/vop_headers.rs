@@ -55,11 +55,54 @@ fn start_codes(data: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
     data.windows(4).enumerate().filter(|(_, w)| w[..3] == [0, 0, 1]).map(|(i, w)| (i, w[3]))
 }
 
+/// What `ff_mpeg4_frame_end` keeps of a decoded packet for the next call (DivX packed bitstreams).
+#[derive(Debug, PartialEq)]
+enum Keep {
+    Nothing,
+    /// The packet from this byte offset.
+    From(usize),
+    /// An I- or B-VOP follows, but whether it is kept depends on where macroblock decoding stopped.
+    Unknown,
+}
+
+/// `ff_mpeg4_frame_end` on a packet whose call decoded a picture: after decoding the picture
+/// kept from the last call (`from_kept`), it keeps the whole packet when that is over 7 bytes and
+/// its first VOP is an I- or B-VOP; else it keeps the rest of the packet from where decoding
+/// stopped (after the first VOP's start, at or before the second's) when the next VOP is an
+/// I- or B-VOP and over 7 bytes remain. VOPs start with `00 00 01 B6`; the top two bits after it
+/// are the type.
+fn kept_by_frame_end(data: &[u8], from_kept: bool) -> Keep {
+    let from = if from_kept {
+        0
+    } else {
+        match start_codes(data).filter(|&(_, code)| code == VOP).nth(1) {
+            Some((i, _)) => i,
+            None => return Keep::Nothing,
+        }
+    };
+    let next = start_codes(&data[from..]).find(|&(i, code)| code == VOP && from + i + 4 < data.len());
+    match next {
+        Some((i, _)) if data[from + i + 4] & 0x40 == 0 => match (data.len() - from > 7, from_kept) {
+            (true, _) => Keep::From(from),
+            (false, true) => Keep::Nothing,
+            (false, false) => Keep::Unknown,
+        },
+        _ => Keep::Nothing,
+    }
+}
+
+/// Whether FFmpeg's MPEG-4 decoder, decoding a picture from this packet (or, `from_kept`, the
+/// picture the last call kept), keeps data for the next call ([`kept_by_frame_end`]; when that
+/// depends on where decoding stopped, yes: the caller then treats the packet with care).
+pub(super) fn keeps_for_next_call(data: &[u8], from_kept: bool) -> bool {
+    kept_by_frame_end(data, from_kept) != Keep::Nothing
+}
+
 /// What a picture-header parse found (`ff_mpeg4_decode_picture_header`'s outcomes).
 #[derive(Debug, PartialEq)]
 enum Header {
-    /// A coded VOP of this type (0 I, 1 P, 2 B, 3 S) starting at this byte offset.
-    Coded { kind: u32, at: usize },
+    /// A coded VOP of this type (0 I, 1 P, 2 B, 3 S).
+    Coded { kind: u32 },
     /// Nothing decoded: a not-coded VOP, a B-VOP out of time order, no VOP, or an error.
     Nothing,
 }
@@ -137,13 +180,17 @@ impl VopPredictor {
             }
             header = self.picture(data);
         }
-        let Header::Coded { kind, at } = header else { return };
+        let Header::Coded { kind } = header else { return };
         let b = kind == 2;
         if b && self.references < 2 {
             return; // "skip B-frames if we don't have reference frames"
         }
         if self.packed {
-            self.keep_for_next_call(data, if from_kept { None } else { Some(at) });
+            match kept_by_frame_end(data, from_kept) {
+                Keep::Nothing => {}
+                Keep::From(i) => self.kept = Some(data[i..].to_vec()),
+                Keep::Unknown => self.gave_up = true,
+            }
         }
         self.output(pos, kind);
     }
@@ -176,32 +223,6 @@ impl VopPredictor {
         self.references += 1;
     }
 
-    /// `ff_mpeg4_frame_end`: after decoding kept data (`vop_end` `None`) the call keeps its whole
-    /// packet when over 7 bytes with an I- or B-VOP first; else it keeps the rest of its packet
-    /// from where decoding stopped when an I- or B-VOP follows. Where decoding stops is only
-    /// known to lie at or before the next VOP's start code, so a short tail gives up.
-    fn keep_for_next_call(&mut self, data: &[u8], vop_start: Option<usize>) {
-        let from = match vop_start {
-            None => 0,
-            Some(at) => match start_codes(data).find(|&(i, code)| i > at && code == VOP) {
-                Some((i, _)) => i,
-                None => return,
-            },
-        };
-        let Some((i, _)) = start_codes(&data[from..]).find(|&(i, code)| code == VOP && from + i + 4 < data.len()) else { return };
-        let i_or_b = data[from + i + 4] & 0x40 == 0;
-        if !i_or_b {
-            return;
-        }
-        if data.len() - from <= 7 {
-            if vop_start.is_some() {
-                self.gave_up = true;
-            }
-            return;
-        }
-        self.kept = Some(data[from..].to_vec());
-    }
-
     /// `ff_mpeg4_decode_picture_header` on `data` (the extradata first while no picture has
     /// been parsed): VOL, user data and GOP headers update the state up to the first VOP.
     fn picture(&mut self, data: &[u8]) -> Header {
@@ -211,7 +232,7 @@ impl VopPredictor {
             self.extradata = extradata;
         }
         match self.headers_before_vop(data) {
-            Some(at) => self.vop(&data[at + 4..], at),
+            Some(at) => self.vop(&data[at + 4..]),
             None => Header::Nothing,
         }
     }
@@ -308,7 +329,7 @@ impl VopPredictor {
             self.divx = true;
             self.packed = last == Some('p');
         }
-        if text.starts_with("FFmpe") || text.starts_with("Lavc") || text == "ffmpeg" {
+        if lavc_signature(&text) {
             self.lavc = true;
         }
         if text.strip_prefix("XviD").and_then(leading_int).is_some() {
@@ -331,8 +352,8 @@ impl VopPredictor {
     }
 
     /// `decode_vop_header` up to `vop_coded`: the picture type, the time fields that decide
-    /// whether a B-VOP is dropped, and whether the VOP is coded at all. `at` is its offset.
-    fn vop(&mut self, data: &[u8], at: usize) -> Header {
+    /// whether a B-VOP is dropped, and whether the VOP is coded at all.
+    fn vop(&mut self, data: &[u8]) -> Header {
         let mut b = Bits { data, pos: 0 };
         let kind = b.read(2);
         if kind == 2 && self.low_delay && !self.vol_control {
@@ -376,7 +397,7 @@ impl VopPredictor {
             self.low_delay = true; // divx4/old xvid/opendivx without the flag
         }
         self.headers += 1;
-        Header::Coded { kind, at }
+        Header::Coded { kind }
     }
 }
 
@@ -387,6 +408,22 @@ fn scan_divx(text: &str, sep: &str) -> Option<Option<char>> {
     let rest = rest.strip_prefix(sep)?;
     let (_, rest) = leading_int(rest)?;
     Some(rest.chars().next())
+}
+
+/// `decode_user_data`'s libavcodec signatures: `FFmpe…b<int>`, `FFmpeg v<int>.<int>.<int> /
+/// libavcodec build: <int>`, `Lavc<int>.<int>.<int>`, or exactly `ffmpeg`.
+fn lavc_signature(text: &str) -> bool {
+    let ffmpe = text.strip_prefix("FFmpe").and_then(|t| t.split_once('b')).and_then(|(_, t)| leading_int(t)).is_some();
+    let ffmpeg_v =
+        text.strip_prefix("FFmpeg v").and_then(dotted).and_then(|t| t.strip_prefix(" / libavcodec build:")).and_then(leading_int);
+    ffmpe || ffmpeg_v.is_some() || text.strip_prefix("Lavc").and_then(dotted).is_some() || text == "ffmpeg"
+}
+
+/// `%d.%d.%d`: the rest after three dotted integers.
+fn dotted(t: &str) -> Option<&str> {
+    let (_, t) = leading_int(t)?;
+    let (_, t) = leading_int(t.strip_prefix('.')?)?;
+    leading_int(t.strip_prefix('.')?).map(|(_, rest)| rest)
 }
 
 /// `%d`: optional whitespace, sign and digits; the value and the rest.
@@ -401,17 +438,122 @@ fn leading_int(text: &str) -> Option<(i64, &str)> {
 mod tests {
     use super::*;
 
+    const P_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x40];
+    const B_VOP: [u8; 5] = [0, 0, 1, 0xB6, 0x80];
+
+    #[test]
+    fn packed_packets_keep_their_second_i_or_b_vop_for_the_next_call() {
+        let packed = [&P_VOP[..], &[7; 40], &B_VOP, &[9; 20]].concat();
+        assert_eq!(kept_by_frame_end(&packed, false), Keep::From(45), "P + B: the B is kept");
+        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40], &P_VOP, &[9; 20]].concat(), false), "a second P-VOP is not kept");
+        assert!(!keeps_for_next_call(&[&B_VOP[..], &[7; 40]].concat(), false), "one VOP: nothing kept");
+        let short_tail = [&P_VOP[..], &[7; 40], &B_VOP, &[9; 2]].concat();
+        assert_eq!(kept_by_frame_end(&short_tail, false), Keep::Unknown, "7 bytes left: depends on where decoding stopped");
+        // Decoding a kept picture, the packet's own data is kept whole when it starts an I/B-VOP.
+        assert_eq!(kept_by_frame_end(&[&B_VOP[..], &[7; 40]].concat(), true), Keep::From(0));
+        assert!(!keeps_for_next_call(&[0, 0, 1, 0xB6, 0x80, 0x11], true), "an N-VOP placeholder of 6 bytes");
+    }
+
     #[test]
     fn divx_user_data_says_whether_b_frames_are_packed() {
         assert_eq!(scan_divx("DivX503b1393p", "b"), Some(Some('p')));
         assert_eq!(scan_divx("DivX503b2816", "b"), Some(None));
         assert_eq!(scan_divx("DivX501Build413p", "Build"), Some(Some('p')));
         assert_eq!(scan_divx("XviD0050", "b"), None);
+        assert!(lavc_signature("Lavc59.37.100") && lavc_signature("ffmpeg") && lavc_signature("FFmpeg0.4.9-pre1b4718"));
+        assert!(!lavc_signature("Lavc") && !lavc_signature("Lavc59") && !lavc_signature("ffmpeg2"));
         let mut p = VopPredictor::new(0, &[]);
         p.user_data(b"DivX503b1393p\0\0\0\x01");
         assert!(p.packed && p.divx && !p.xvid);
         p.user_data(b"XviD0055");
         assert!(p.xvid);
+    }
+
+    /// MSB-first bit writer for hand-made headers.
+    #[derive(Default)]
+    struct Writer {
+        bytes: Vec<u8>,
+        bits: usize,
+    }
+
+    impl Writer {
+        fn put(mut self, n: u32, v: u32) -> Self {
+            for k in (0..n).rev() {
+                if self.bits.is_multiple_of(8) {
+                    self.bytes.push(0);
+                }
+                *self.bytes.last_mut().unwrap() |= (((v >> k) & 1) as u8) << (7 - self.bits % 8);
+                self.bits += 1;
+            }
+            self
+        }
+
+        /// A start code, after zero bits up to the next byte.
+        fn start(self, code: u8) -> Self {
+            let pad = (8 - self.bits % 8) % 8;
+            self.put(pad as u32, 0).put(32, 0x100 | code as u32)
+        }
+    }
+
+    /// VOL: advanced simple, VOL control with `low_delay` 0, 25 ticks per second (5-bit
+    /// increments), 96x64, progressive or not.
+    fn vol(interlaced: bool) -> Writer {
+        let w = Writer::default().start(0x20).put(1, 0).put(8, 17).put(1, 0).put(4, 1);
+        let w = w.put(1, 1).put(2, 1).put(1, 0).put(1, 0).put(2, 0).put(1, 1).put(16, 25).put(1, 1).put(1, 0);
+        w.put(1, 1).put(13, 96).put(1, 1).put(13, 64).put(1, 1).put(1, interlaced as u32).put(1, 1).put(1, 0)
+    }
+
+    /// A VOP of `kind` (0 I, 1 P, 2 B) at `tick` (whole seconds 0), coded or not, with a body.
+    fn vop(w: Writer, kind: u32, tick: u32, coded: bool) -> Writer {
+        let w = w.start(VOP).put(2, kind).put(1, 0).put(1, 1).put(5, tick).put(1, 1).put(1, coded as u32).put(7, 0);
+        if coded {
+            (0..24).fold(w, |w, _| w.put(8, 0x55))
+        } else {
+            w
+        }
+    }
+
+    fn predict(packets: &[Vec<u8>]) -> Option<Vec<(i64, bool)>> {
+        let mut p = VopPredictor::new(u32::from_le_bytes(*b"DX50"), &[]);
+        for (k, data) in packets.iter().enumerate() {
+            p.feed(100 * (k as i64 + 1), data);
+        }
+        p.finish()
+    }
+
+    /// DivX packed B-frames as in mmaction2's test.avi: decode order I0 | P3+B1 | B2 | N-VOP |
+    /// P6+B4 | B5 | N-VOP. Each call decodes the VOP the last one kept, B-frames take the
+    /// position of the packet whose call decoded them, references leave one reference late.
+    #[test]
+    fn packed_b_frames_come_out_of_the_packets_ffmpeg_decodes_them_in() {
+        let user = |w: Writer| b"DivX503b1393p".iter().fold(w.start(USER_DATA), |w, &c| w.put(8, c as u32));
+        let first = vop(user(vol(false)), 0, 0, true).bytes;
+        let packed = |p: u32, b: u32| vop(vop(Writer::default(), 1, p, true), 2, b, true).bytes;
+        let single_b = |t: u32| vop(Writer::default(), 2, t, true).bytes;
+        let n_vop = vop(Writer::default(), 1, 0, false).bytes;
+        assert!(n_vop.len() <= 7, "a placeholder");
+        let packets = [vec![0x7F], first, packed(3, 1), single_b(2), n_vop.clone(), packed(6, 4), single_b(5), n_vop];
+        let frames = predict(&packets).expect("replayable");
+        // Positions: the 1-byte packet is 100 and makes nothing; I0 200, P3+B1 300, B2 400, ...
+        let want = [(200, false), (400, true), (500, true), (300, false), (700, true), (800, true), (600, false)];
+        assert_eq!(frames, want);
+    }
+
+    #[test]
+    fn what_is_not_replayed_exactly_gives_up() {
+        let interlaced = vop(vol(true), 0, 0, true).bytes;
+        assert_eq!(predict(&[interlaced]), None, "interlaced VOL");
+        let plain = vop(vol(false), 0, 0, true).bytes;
+        assert_eq!(predict(&[plain.clone(), vec![]]), None, "an empty packet");
+        let p_first = vop(vol(false), 1, 0, true).bytes;
+        assert_eq!(predict(&[p_first]), None, "no I-frame before the first P-frame");
+        // Not packed: a B-VOP before a second reference is dropped, a not-coded VOP makes nothing.
+        let b = vop(Writer::default(), 2, 1, true).bytes;
+        let n_vop = vop(Writer::default(), 1, 0, false).bytes;
+        assert_eq!(predict(&[plain.clone(), b, n_vop]), Some(vec![(100, false)]));
+        let mut tag = VopPredictor::new(u32::from_le_bytes(*b"3IV1"), &[]);
+        tag.feed(0, &plain);
+        assert_eq!(tag.finish(), None, "3ivx time increments are not replayed");
     }
 
     #[test]

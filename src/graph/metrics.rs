@@ -123,7 +123,7 @@ pub struct FrameCounts {
     /// frames raise it).
     pub kept: u64,
     /// Fetches answered by decoding from frame 0 because the decoder's frames disagreed with
-    /// the packet index, or with the counting pass's map of a stream without pts (each also
+    /// the packet index, or with the frame map (VOP headers or counting pass) of a stream without pts (each also
     /// printed as a warning naming the video).
     pub index_mismatches: u64,
 }
@@ -314,7 +314,7 @@ impl std::fmt::Display for Summary {
             let n = self.frames.index_mismatches;
             writeln!(
                 f,
-                "index mismatches {n}: fetches where the decoder disagreed with the packet index or counting map (decoded from frame 0)"
+                "index mismatches {n}: fetches where the decoder disagreed with the packet index or frame map (decoded from frame 0)"
             )?;
         }
         if let Some(b) = self.bottleneck() {

@@ -175,7 +175,7 @@ impl DataPipeline {
                 if stats.index_mismatches > 0 {
                     // Frames stay right (numbered by decoding), but the fetch cost a decode from frame 0.
                     eprintln!(
-                        "warning: {}: the decoder's frames disagree with the packet index (or counting map); frames numbered by decoding from frame 0",
+                        "warning: {}: the decoder's frames disagree with the packet index (or frame map); frames numbered by decoding from frame 0",
                         sample.path.display()
                     );
                 }
