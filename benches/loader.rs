@@ -1,7 +1,7 @@
 //! vpipe's side of the training-loader comparison in `scripts/bench_peers.sh`: runs a pipeline
 //! file's split loader (sampling, decoding, every transform, Normalize, FormatShape, collation
 //! into batches) for real over one epoch with `--workers` threads and prints one JSON line:
-//! clips, seconds, clips/s. The peer is `scripts/bench_loader_peer.py` (decord + OpenCV
+//! clips, seconds, clips/s (and, on stderr, the engine's per-stage summary: where the time went). The peer is `scripts/bench_loader_peer.py` (decord + OpenCV
 //! transforms in a torch DataLoader with the same worker count).
 //!
 //! Run: `cargo bench --bench loader -- --pipeline P.yaml [--split train] [--workers N] [--epoch E]`.
