@@ -159,8 +159,9 @@ pub struct DecodeStats {
     pub packets_decoded: u64,
     /// Seeks to a keyframe.
     pub seeks: u64,
-    /// Calls where the decoder disagreed with the packet index, or with the counting pass's map
-    /// of a stream without pts (answered by numbering every frame in output order).
+    /// Calls where the decoder disagreed with the packet index, or with the frame map (VOP
+    /// headers or counting pass) of a stream without pts (answered by numbering every frame in
+    /// output order, after counting again by decoding where the headers gave the count).
     pub index_mismatches: u64,
 }
 
