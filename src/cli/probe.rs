@@ -32,7 +32,7 @@ fn text(path: &str, i: &VideoInfo) -> String {
         vpipe::decode::FrameCount::VopHeaders => "VOP headers (no pts)",
     };
     [
-        format!("{path}"),
+        path.to_string(),
         format!("  frames      {} (counted by {how})", i.num_frames),
         format!("  fps         {:.3}    duration {:.3} s", i.fps, i.duration),
         format!(
