@@ -1,8 +1,9 @@
 //! vpipe's side of the training-loader comparison in `scripts/bench_peers.sh`: runs a pipeline
 //! file's split loader (sampling, decoding, every transform, Normalize, FormatShape, collation
 //! into batches) for real over one epoch with `--workers` threads and prints one JSON line:
-//! clips, seconds, clips/s (and, on stderr, the engine's per-stage summary: where the time went). The peer is `scripts/bench_loader_peer.py` (decord + OpenCV
-//! transforms in a torch DataLoader with the same worker count).
+//! clips, seconds, clips/s (and, on stderr, the engine's per-stage summary: where the time
+//! went). The peer is `scripts/bench_loader_peer.py` (decord + OpenCV transforms in a torch
+//! DataLoader with the same worker count).
 //!
 //! Run: `cargo bench --bench loader -- --pipeline P.yaml [--split train] [--workers N] [--epoch E]`.
 
@@ -42,6 +43,5 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     eprintln!("{}", outputs.finish()); // the engine's per-stage summary, off the JSON line
-
     println!("{{\"lib\":\"vpipe\",\"clips\":{clips},\"seconds\":{secs:.3},\"clips_per_s\":{:.2}}}", clips as f64 / secs);
 }

@@ -10,13 +10,15 @@
 //! ignored (probed again), never an error.
 //!
 //! Layout: magic `VPIDX\0\0\3`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
-//! 1 decoded count, 2 count from VOP headers), num_frames, b_frames, start, n_pts, n_keys, n_packets, n_outputs, then n_pts
-//! i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet positions and n_outputs (position,
-//! is B-frame) pairs; i64::MIN stands for an absent dts or start.
+//! 1 decoded count, 2 count from VOP headers), num_frames, b_frames, start, n_pts, n_keys,
+//! n_packets, n_outputs, then n_pts i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet
+//! positions and n_outputs (position, is B-frame) pairs; i64::MIN stands for an absent dts or start.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::FrameCount;
 
 const MAGIC: &[u8; 8] = b"VPIDX\0\0\x03";
 
@@ -31,10 +33,9 @@ pub(crate) struct CachedIndex {
     pub num_frames: usize,
     /// Whether frames are stored out of display order.
     pub b_frames: bool,
-    /// Numbered by decoder output order (no usable pts) rather than by the packet index.
-    pub decoded: bool,
-    /// That numbering's count and map came from the VOP headers, not from decoding.
-    pub from_headers: bool,
+    /// How the frames were counted: the packet index (kind 0), or decoder output order for a
+    /// stream without usable pts, by decoding (kind 1) or from its VOP headers (kind 2).
+    pub count: FrameCount,
     /// The first packet's dts (or pts), where a rewind seeks to.
     pub start: Option<i64>,
     /// A decoded count's packet byte positions in demux order (empty where not recorded).
@@ -90,9 +91,7 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
         return None;
     }
     let (kind, num_frames, b_frames, start) = (word(3)?, word(4)?, word(5)?, word(6)? as i64);
-    if kind > 2 {
-        return None;
-    }
+    let count = [FrameCount::PacketIndex, FrameCount::Decoded, FrameCount::VopHeaders].get(usize::try_from(kind).ok()?).copied()?;
     let [n_pts, n_keys, n_packets, n_outputs] = [7, 8, 9, 10].map(|i| word(i).map_or(usize::MAX, |w| w as usize));
     const HEADER: usize = 11;
     let words =
@@ -110,17 +109,7 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
     let packets = ints(packets_at, n_packets)?;
     let outputs = pairs(packets_at + n_packets, n_outputs)?.into_iter().map(|(p, b)| (p, b != 0)).collect();
     let start = (start != i64::MIN).then_some(start);
-    Some(CachedIndex {
-        pts,
-        keyframes,
-        num_frames: num_frames as usize,
-        b_frames: b_frames != 0,
-        decoded: kind == 1 || kind == 2,
-        from_headers: kind == 2,
-        start,
-        packets,
-        outputs,
-    })
+    Some(CachedIndex { pts, keyframes, num_frames: num_frames as usize, b_frames: b_frames != 0, count, start, packets, outputs })
 }
 
 /// Stores `index` for `path`'s stream `stream`. Failures (read-only or full disk) are ignored:
@@ -134,7 +123,11 @@ pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex)
         size,
         mtime,
         stream as u64,
-        if index.from_headers { 2 } else { index.decoded as u64 },
+        match index.count {
+            FrameCount::PacketIndex | FrameCount::ContainerIndex => 0,
+            FrameCount::Decoded => 1,
+            FrameCount::VopHeaders => 2,
+        },
         index.num_frames as u64,
         index.b_frames as u64,
         index.start.unwrap_or(i64::MIN) as u64,
@@ -171,8 +164,7 @@ mod tests {
             keyframes: vec![(0, Some(-512)), (1024, None)],
             num_frames: 3,
             b_frames: true,
-            decoded: false,
-            from_headers: false,
+            count: FrameCount::PacketIndex,
             start: Some(-512),
             packets: vec![5632, 9100, 9160],
             outputs: vec![(5632, false), (9160, true)],

@@ -178,9 +178,9 @@ enum Index {
     /// `pts[i]` is the pts of frame `i` (ascending); `keyframes` ascending by pts.
     Packets { pts: Vec<i64>, keyframes: Vec<Keyframe> },
     /// Frames are numbered by decoder output order only; `start` is the first packet's dts (or
-    /// pts), where a rewind seeks to; `map` what the counting pass saw, where it can be used, or
-    /// what the VOP headers predict (`from_headers`, [`VopPredictor`]).
-    Sequential { start: Option<i64>, map: Option<DecodeMap>, from_headers: bool },
+    /// pts), where a rewind seeks to; `map` what the VOP headers predict ([`VopPredictor`]) or
+    /// the counting pass saw, where it can be used.
+    Sequential { start: Option<i64>, map: Option<DecodeMap> },
 }
 
 /// What the VOP headers predict ([`VopPredictor`]) or the counting pass of an MPEG-4 Part 2
@@ -352,15 +352,19 @@ fn enum_name(name: *const std::ffi::c_char) -> String {
 }
 
 impl CachedIndex {
-    /// The index, whether frames are reordered, and the frame count of a decoded-count entry.
-    fn into_index(self) -> (Index, bool, usize) {
-        if self.decoded {
-            let map = DecodeMap::new(self.packets, self.outputs);
-            let from_headers = self.from_headers && map.is_some();
-            (Index::Sequential { start: self.start, map, from_headers }, self.b_frames, self.num_frames)
-        } else {
-            let keyframes = self.keyframes.into_iter().map(|(pts, dts)| Keyframe { pts, dts }).collect();
-            (Index::Packets { pts: self.pts, keyframes }, self.b_frames, 0)
+    /// The index, whether frames are reordered, how the frames were counted, and the frame
+    /// count of an output-order entry (a header count without a usable map counts as decoded).
+    fn into_index(self) -> (Index, bool, FrameCount, usize) {
+        match self.count {
+            FrameCount::Decoded | FrameCount::VopHeaders => {
+                let map = DecodeMap::new(self.packets, self.outputs);
+                let count = if map.is_some() { self.count } else { FrameCount::Decoded };
+                (Index::Sequential { start: self.start, map }, self.b_frames, count, self.num_frames)
+            }
+            FrameCount::PacketIndex | FrameCount::ContainerIndex => {
+                let keyframes = self.keyframes.into_iter().map(|(pts, dts)| Keyframe { pts, dts }).collect();
+                (Index::Packets { pts: self.pts, keyframes }, self.b_frames, FrameCount::PacketIndex, 0)
+            }
         }
     }
 }
@@ -398,10 +402,10 @@ fn index_from_container(opened: &mut Opened) -> Option<Index> {
 }
 
 /// One pass over the stream's packets: the pts index, or `Sequential` when pts are missing or
-/// repeat. Also says whether frames are stored out of display order.
+/// repeat (with the frame map the VOP headers predict, for MPEG-4 Part 2). Also says whether
+/// frames are stored out of display order.
 fn index_packets(opened: &mut Opened) -> (Index, bool) {
     let mut predictor = (opened.decoder.id() == ffmpeg::codec::Id::MPEG4).then(|| predictor_for(opened));
-    let mut positions = Vec::new();
     let mut kept: Vec<i64> = Vec::new();
     let mut keyframes: Vec<Keyframe> = Vec::new();
     let mut all_have_pts = true;
@@ -413,7 +417,6 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
         start = start.or(packet.dts()).or(packet.pts());
         if let Some(p) = &mut predictor {
             p.feed(packet.position() as i64, packet.data().unwrap_or_default());
-            positions.push(packet.position() as i64);
         }
         let Some(pts) = packet.pts() else {
             all_have_pts = false;
@@ -436,8 +439,8 @@ fn index_packets(opened: &mut Opened) -> (Index, bool) {
     if all_have_pts && distinct && !kept.is_empty() && !keyframes.is_empty() {
         (Index::Packets { pts: kept, keyframes }, reordered)
     } else {
-        let map = predictor.and_then(VopPredictor::finish).and_then(|frames| DecodeMap::new(positions, frames));
-        (Index::Sequential { start, from_headers: map.is_some(), map }, reordered)
+        let map = predictor.and_then(VopPredictor::finish).and_then(|(packets, frames)| DecodeMap::new(packets, frames));
+        (Index::Sequential { start, map }, reordered)
     }
 }
 
@@ -528,24 +531,30 @@ impl VideoReader {
         let cache = options.index_cache.as_deref().filter(|_| !from_container);
         let cached = cache.and_then(|dir| index_cache::load(dir, &path, opened.stream_index));
         let from_cache = cached.is_some();
-        let (index, b_frames, mut num_frames) = match (container, cached) {
-            (Some(index), _) => (index, false, 0),
+        let (index, b_frames, frame_count, mut num_frames) = match (container, cached) {
+            (Some(index), _) => (index, false, FrameCount::ContainerIndex, 0),
             (None, Some(c)) => c.into_index(),
             (None, None) => {
+                // A fresh output-order index has a map only where the VOP headers gave it.
                 let (index, b) = index_packets(&mut opened);
-                (index, b, 0)
+                let count = match &index {
+                    Index::Packets { .. } => FrameCount::PacketIndex,
+                    Index::Sequential { map: Some(_), .. } => FrameCount::VopHeaders,
+                    Index::Sequential { map: None, .. } => FrameCount::Decoded,
+                };
+                (index, b, count, 0)
             }
         };
-        let (frame_count, keyframes) = match &index {
+        let keyframes = match &index {
             Index::Packets { pts, keyframes } => {
                 num_frames = pts.len();
-                (if from_container { FrameCount::ContainerIndex } else { FrameCount::PacketIndex }, keyframes.len())
+                keyframes.len()
             }
-            Index::Sequential { map: Some(map), from_headers: true, .. } => {
+            Index::Sequential { map: Some(map), .. } if frame_count == FrameCount::VopHeaders => {
                 num_frames = map.frames.len();
-                (FrameCount::VopHeaders, 0)
+                0
             }
-            Index::Sequential { .. } => (FrameCount::Decoded, 0),
+            Index::Sequential { .. } => 0,
         };
         let converter = Converter::new(rotation, options.color_convention);
         // SAFETY: av_color_*_name accept any enum value and return null when unknown.
@@ -605,7 +614,7 @@ impl VideoReader {
     fn cached_index(&self) -> CachedIndex {
         let (pts, keyframes, start, map) = match &self.index {
             Index::Packets { pts, keyframes } => (pts.clone(), keyframes.iter().map(|k| (k.pts, k.dts)).collect(), None, None),
-            Index::Sequential { start, map, .. } => (Vec::new(), Vec::new(), *start, map.clone()),
+            Index::Sequential { start, map } => (Vec::new(), Vec::new(), *start, map.clone()),
         };
         let (packets, outputs) = map.map_or_else(Default::default, |m| (m.packets, m.frames));
         CachedIndex {
@@ -615,8 +624,7 @@ impl VideoReader {
             outputs,
             num_frames: self.info.num_frames,
             b_frames: self.info.b_frames,
-            decoded: matches!(self.info.frame_count, FrameCount::Decoded | FrameCount::VopHeaders),
-            from_headers: self.info.frame_count == FrameCount::VopHeaders,
+            count: self.info.frame_count,
             start,
         }
     }
@@ -801,9 +809,8 @@ impl VideoReader {
         if bytes <= HELD_BYTES {
             self.held = held;
         }
-        if let Index::Sequential { map, from_headers, .. } = &mut self.index {
+        if let Index::Sequential { map, .. } = &mut self.index {
             *map = DecodeMap::new(packets, frames);
-            *from_headers = false;
         }
         self.position = None;
         result.map(|_| n)

@@ -107,6 +107,11 @@ enum Header {
     Nothing,
 }
 
+/// What [`VopPredictor::finish`] gives: every packet's byte position in demux order, and per
+/// output frame (in output order) the position of the packet whose call decoded it and whether
+/// it is a B-frame: the two halves of `video.rs`'s `DecodeMap`.
+pub(super) type Predicted = (Vec<i64>, Vec<(i64, bool)>);
+
 /// Replays FFmpeg's MPEG-4 Part 2 decoder over a stream's packets, in demux order, to predict
 /// its output frames: per frame, the byte position of the packet whose decode call decoded it
 /// (`AVFrame.pkt_pos`) and whether it is a B-frame. See the module docs for what it covers.
@@ -140,6 +145,8 @@ pub(super) struct VopPredictor {
     /// output when the next reference is decoded unless `low_delay` output it already).
     references: usize,
     waiting: Option<i64>,
+    /// Every packet's byte position, in demux order.
+    packets: Vec<i64>,
     frames: Vec<(i64, bool)>,
 }
 
@@ -157,6 +164,7 @@ impl VopPredictor {
         if self.gave_up {
             return;
         }
+        self.packets.push(pos);
         if data.is_empty() {
             self.gave_up = true; // FFmpeg would take it for the end of the stream
             return;
@@ -195,13 +203,13 @@ impl VopPredictor {
         self.output(pos, kind);
     }
 
-    /// The frames predicted, in output order, once every packet has been fed; `None` where the
-    /// stream left what this replays.
-    pub(super) fn finish(mut self) -> Option<Vec<(i64, bool)>> {
+    /// Once every packet has been fed: the packets' positions (demux order) and the frames
+    /// predicted, in output order; `None` where the stream left what this replays.
+    pub(super) fn finish(mut self) -> Option<Predicted> {
         if let Some(pos) = self.waiting.take().filter(|_| !self.low_delay) {
             self.frames.push((pos, false)); // the drain outputs the last reference
         }
-        (!self.gave_up && !self.frames.is_empty()).then_some(self.frames)
+        (!self.gave_up && !self.frames.is_empty()).then_some((self.packets, self.frames))
     }
 
     /// A decoded picture leaves the decoder: a B-picture (and every picture under `low_delay`)
@@ -518,7 +526,10 @@ mod tests {
         for (k, data) in packets.iter().enumerate() {
             p.feed(100 * (k as i64 + 1), data);
         }
-        p.finish()
+        p.finish().map(|(packets, frames)| {
+            assert_eq!(packets, (1..=packets.len() as i64).map(|k| 100 * k).collect::<Vec<_>>(), "every packet, in order");
+            frames
+        })
     }
 
     /// DivX packed B-frames as in mmaction2's test.avi: decode order I0 | P3+B1 | B2 | N-VOP |
