@@ -7,15 +7,25 @@
 //! - `dense32x2`: open + 32 frames at stride 2 from the middle of the video (indices mod n);
 //! - `full`: every frame, one at a time (one reused RGB buffer), by vpipe's full-decode path
 //!   [`decode_all`] (`vpipe extract-frames`): open, no packet index or frame count, one decode pass;
-//! - `open`: the open alone (probe, packet index or count), the part of the others that is per file.
+//! - `open`: the open alone (probe, packet index or count), the part of the others that is per file;
+//! - `avcodec`: on a `--subset` file, libavcodec alone decoding every packet of it, read into
+//!   memory beforehand (decoder open, `send_packet`/`receive_frame`, one thread; no demuxing,
+//!   probing or colour conversion): the least any FFmpeg-based loader, vpipe and every peer,
+//!   can spend on those frames.
 //!
-//! Run: `cargo bench --bench decode -- --task tsm8 --clip V [--reps 5] [--dump OUT.rgb]`;
-//! `--dump` writes the task's frames as raw RGB24 for the frame check.
+//! Run: `cargo bench --bench decode -- --task tsm8 --clip V [--reps 5] [--dump OUT.rgb] [--subset OUT.mkv]`;
+//! `--dump` writes the task's frames as raw RGB24 for the frame check. `--subset` writes the
+//! packets one run of the task decoded (opening included: all of them where the count is taken
+//! by decoding), stream-copied in file order into a new file (Matroska, or AVI for `.avi`: streams
+//! without pts), so that `scripts/bench_peers.sh` can time the FFmpeg CLI decoding exactly that
+//! work: the floor of the task.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Instant;
 
-use vpipe::decode::{decode_all, DecodeOptions, VideoReader};
+use ffmpeg_next as ffmpeg;
+use vpipe::decode::{decode_all, DecodeOptions, FrameCount, VideoReader};
 
 /// mmaction2 0.x SampleFrames test mode, clip_len 1: int(avg * k + avg / 2) with avg = n / 8.
 fn tsm8(n: usize) -> Vec<usize> {
@@ -57,14 +67,103 @@ fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
     (t.elapsed().as_secs_f64() * 1e3, decoded, kept)
 }
 
+/// The positions of the packets one run of `task` decodes, and the stream they belong to.
+fn decoded_packets(task: &str, clip: &str) -> (usize, BTreeSet<i64>) {
+    let mut r = VideoReader::open(clip).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+    let n = r.info().num_frames;
+    r.trace_decoded_packets();
+    let idx = match task {
+        "tsm8" => tsm8(n),
+        "dense32x2" => dense32x2(n),
+        _ => panic!("--subset is for the tsm8 and dense32x2 tasks"),
+    };
+    r.frames(&idx).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+    let stream = r.info().stream_index;
+    if r.info().frame_count == FrameCount::Decoded {
+        return (stream, BTreeSet::new()); // opening decoded every packet: the subset is the stream
+    }
+    (stream, r.decoded_packets().into_iter().collect())
+}
+
+/// Stream-copies the packets of `stream` at `positions` (all of them when empty) from `clip`
+/// into `out`, in file order.
+fn write_subset(clip: &str, stream: usize, positions: &BTreeSet<i64>, out: &str) -> Result<usize, ffmpeg::Error> {
+    ffmpeg::init()?;
+    let mut input = ffmpeg::format::input(&clip)?;
+    let mut output = ffmpeg::format::output(&out)?;
+    let in_tb = input.stream(stream).ok_or(ffmpeg::Error::StreamNotFound)?.time_base();
+    {
+        let mut s = output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))?;
+        s.set_parameters(input.stream(stream).ok_or(ffmpeg::Error::StreamNotFound)?.parameters());
+        // SAFETY: the new stream's codecpar is valid; a tag of the source container may not fit this one.
+        unsafe { (*s.parameters().as_mut_ptr()).codec_tag = 0 };
+    }
+    output.write_header()?;
+    let out_tb = output.stream(0).expect("added above").time_base();
+    let mut written = 0;
+    for (s, mut packet) in input.packets() {
+        if s.index() != stream || !(positions.is_empty() || positions.contains(&(packet.position() as i64))) {
+            continue;
+        }
+        packet.rescale_ts(in_tb, out_tb);
+        packet.set_position(-1);
+        packet.set_stream(0);
+        packet.write(&mut output)?;
+        written += 1;
+    }
+    output.write_trailer()?;
+    Ok(written)
+}
+
+/// libavcodec alone decoding every video packet of `file` (read into memory first): ms, frames.
+fn avcodec_floor(file: &str) -> (f64, u64) {
+    ffmpeg::init().expect("FFmpeg");
+    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    let mut input = ffmpeg::format::input(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let stream = input.streams().best(ffmpeg::media::Type::Video).expect("a video stream");
+    let (index, params) = (stream.index(), stream.parameters());
+    let packets: Vec<ffmpeg::Packet> = input.packets().filter(|(s, _)| s.index() == index).map(|(_, p)| p).collect();
+    let t = Instant::now();
+    let mut ctx = ffmpeg::codec::context::Context::from_parameters(params).expect("codec parameters");
+    // SAFETY: a valid, not yet opened context; read at open.
+    unsafe { (*ctx.as_mut_ptr()).thread_count = 1 };
+    let mut decoder = ctx.decoder().video().expect("a decoder");
+    let mut frame = ffmpeg::frame::Video::empty();
+    let mut frames = 0u64;
+    for p in &packets {
+        decoder.send_packet(p).unwrap_or_else(|e| panic!("{file}: {e}"));
+        while decoder.receive_frame(&mut frame).is_ok() {
+            frames += 1;
+        }
+    }
+    decoder.send_eof().expect("flush");
+    while decoder.receive_frame(&mut frame).is_ok() {
+        frames += 1;
+    }
+    (t.elapsed().as_secs_f64() * 1e3, frames)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let (Some(task), Some(clip)) = (flag("--task"), flag("--clip")) else {
-        eprintln!("usage: decode --task tsm8|dense32x2|full|open --clip VIDEO [--reps N] [--dump FILE]");
+        eprintln!("usage: decode --task tsm8|dense32x2|full|open|avcodec --clip VIDEO [--reps N] [--dump FILE] [--subset FILE]");
         return; // `cargo bench` with no arguments runs nothing
     };
     let reps: usize = flag("--reps").map_or(5, |r| r.parse().expect("--reps N"));
+    if let Some(out) = flag("--subset") {
+        let (stream, positions) = decoded_packets(&task, &clip);
+        let n = write_subset(&clip, stream, &positions, &out).unwrap_or_else(|e| panic!("{out}: {e}"));
+        println!("{{\"subset\":\"{out}\",\"packets\":{n}}}");
+        return;
+    }
+    if task == "avcodec" {
+        let mut runs: Vec<(f64, u64)> = (0..reps).map(|_| avcodec_floor(&clip)).collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (ms, decoded) = runs[reps / 2];
+        println!("{{\"lib\":\"avcodec\",\"task\":\"{task}\",\"ms\":{ms:.3},\"decoded\":{decoded},\"kept\":0}}");
+        return;
+    }
     if let Some(path) = flag("--dump") {
         let mut out = Vec::new();
         run(&task, &clip, Some(&mut out));

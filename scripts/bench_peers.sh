@@ -6,7 +6,13 @@
 # video_reader-rs (scripts/bench_peers.py), each process pinned to one core with one decoding
 # thread, interleaved round by round; medians of ROUNDS rounds (each itself a median of 3).
 # The floor is the FFmpeg CLI with -threads 1: `-f null` and rgb24 for (c); for (a)/(b) the CLI's
-# rgb24 time scaled by the frames vpipe had to decode (frames decoded / frames in the clip).
+# time to decode exactly the packets vpipe decoded (benches/decode.rs --subset copies them into a
+# file; the CLI decodes it with -f null, -stream_loop'ed so that the timing's 1 ms resolution
+# does not matter, its open amortised over the passes) plus its per-frame rgb24 conversion cost
+# ((rgb24 - null) / frames on the whole clip) for each kept frame. `avcodec` is libavcodec alone
+# decoding that subset from memory (benches/decode.rs --task avcodec: no demuxing, probing or
+# conversion): the least any FFmpeg-based library can spend on those frames; ÷avc is vpipe's
+# time over it.
 # Every library's (a) frames are compared with the FFmpeg CLI's (max abs difference in levels), on
 # every clip and on four colour/orientation clips (BT.709 limited and full range, BT.2020 10-bit,
 # a 90° display matrix).
@@ -81,10 +87,11 @@ fi
 json_ms() { "$venv/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d.get("ms", "nan"))'; }
 cli_ms() { # the FFmpeg CLI's own time (-benchmark rtime: open + decode + convert, without the
   # process start and library loading a library call does not pay), one core, one thread:
-  # $1 clip, $2 null|rgb24
+  # $1 clip, $2 null|rgb24, $3 passes over the clip (default 1; the time printed is per pass)
   local fmt=(-f null -); [[ "$2" == rgb24 ]] && fmt=(-pix_fmt rgb24 -f rawvideo -y /dev/null)
-  "${pin[@]}" ffmpeg -hide_banner -nostats -v info -benchmark -threads 1 -i "$1" -map 0:v:0 -fps_mode passthrough "${fmt[@]}" 2>&1 |
-    sed -n 's/.*rtime=\([0-9.]*\)s.*/\1/p' | awk '{print $1 * 1000}'
+  local passes="${3:-1}"
+  "${pin[@]}" ffmpeg -hide_banner -nostats -v info -benchmark -threads 1 -stream_loop $((passes - 1)) -i "$1" -map 0:v:0 \
+    -fps_mode passthrough "${fmt[@]}" 2>&1 | sed -n 's/.*rtime=\([0-9.]*\)s.*/\1/p' | awk -v p="$passes" '{print $1 * 1000 / p}'
 }
 maxdiff() { # the largest level difference between two raw RGB24 dumps (or "size" when they differ)
   "$venv/bin/python" - "$1" "$2" <<'EOF'
@@ -122,29 +129,40 @@ frame_check() { # each library's tsm8 frames against the CLI's: max level differ
   echo "$out"
 }
 
-printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor "÷peer" "(+c)" "÷floor"
+printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %8s %6s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor avcodec \
+  "÷peer" "(+c)" "÷floor" "÷avc"
 for clip in "${clips[@]}"; do
   name=$(basename "$clip")
   check=$(frame_check "$clip")
   frames=$("$bench_bin" --task full --clip "$clip" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
   # Full-decode floors (seconds → ms), measured in the same rounds.
+  ext=mkv; [[ "$clip" == *.avi ]] && ext=avi # AVI keeps streams without pts
   for task in $tasks; do
     declare -A t=()
+    subset="$clip"; passes=1
+    if [[ "$task" != full ]]; then # the packets the task decodes, for the floor
+      subset="$work/subset.$ext"
+      VPIPE_INDEX_CACHE=off "$bench_bin" --task "$task" --clip "$clip" --subset "$subset" >/dev/null
+      n=$(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$subset")
+      passes=$(( (1500 + n - 1) / n )) # about 1500 frames per timing
+    fi
     for ((r = 0; r < rounds; r++)); do
       # First epoch (no index cache) and later epochs (index cache warm).
       out=$(VPIPE_INDEX_CACHE=off "${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3)
       t[vpipe]+="$(echo "$out" | json_ms) "
       t[cached]+="$(VPIPE_INDEX_CACHE="$work/cache" "${pin[@]}" "$bench_bin" --task "$task" --clip "$clip" --reps 3 | json_ms) "
-      decoded=$(echo "$out" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
+      read -r decoded kept < <(echo "$out" | "$venv/bin/python" -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["decoded"], d["kept"])')
       for lib in $peers; do
         t[$lib]+="$("${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task "$task" --clip "$clip" --reps 3 2>/dev/null | json_ms) "
       done
       t[rgb]+="$(cli_ms "$clip" rgb24) "
-      [[ "$task" == full ]] && t[null]+="$(cli_ms "$clip" null) "
+      t[null]+="$(cli_ms "$clip" null) "
+      [[ "$task" != full ]] && t[subset]+="$(cli_ms "$subset" null "$passes") "
+      t[avcodec]+="$("${pin[@]}" "$bench_bin" --task avcodec --clip "$subset" --reps 3 2>/dev/null | json_ms) "
     done
     med() { local v; v=$(tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan || true); [[ -n "$v" ]] && median <<<"$v"; }
-    v=$(med vpipe); vc=$(med cached); rgb=$(med rgb)
-    if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$rgb * $decoded / $frames"); fi
+    v=$(med vpipe); vc=$(med cached); rgb=$(med rgb); avc=$(med avcodec)
+    if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$(med subset) + $kept * ($rgb - $(med null)) / $frames"); fi
     best=""; row=()
     for lib in pyav decord opencv torchcodec video_reader_rs; do
       m=$([[ " $peers " == *" $lib "* ]] && med "$lib" || true)
@@ -152,8 +170,8 @@ for clip in "${clips[@]}"; do
       [[ -n "$m" ]] && { [[ -z "$best" ]] || awk "BEGIN{exit !($m < $best)}"; } && best=$m
     done
     ratio() { [[ -n "$2" ]] && printf '%.2f' "$(calc "$1 / $2")" || echo —; }
-    printf '%-40s %-9s %8.2f %8.2f %9s %9s %9s %9s %9s %8.2f %6s %6s %6s\n' "${name:0:40}" "$task" "$v" "$vc" "${row[@]}" "$floor" \
-      "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")"
+    printf '%-40s %-9s %8.2f %8.2f %9s %9s %9s %9s %9s %8.2f %8.2f %6s %6s %6s %6s\n' "${name:0:40}" "$task" "$v" "$vc" "${row[@]}" "$floor" "$avc" \
+      "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")" "$(ratio "$v" "$avc")"
     [[ "$task" == full ]] && printf '%-40s %-9s (FFmpeg CLI -f null: %.2f ms)\n' "" "" "$(med null)"
     unset t
   done

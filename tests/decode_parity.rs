@@ -267,17 +267,17 @@ fn a_fetch_decodes_only_the_packets_up_to_the_wanted_frame() {
     let st = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(src).args(enc).arg(&clip).status().unwrap();
     assert!(st.success());
     let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,flags", "-of", "csv=p=0"])
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,pos,flags", "-of", "csv=p=0"])
         .arg(&clip)
         .output()
         .unwrap();
-    // (pts, keyframe) in decode order.
-    let packets: Vec<(i64, bool)> = String::from_utf8(probe.stdout)
+    // (pts, keyframe, byte position) in decode order.
+    let packets: Vec<(i64, bool, i64)> = String::from_utf8(probe.stdout)
         .unwrap()
         .lines()
         .map(|l| {
-            let (pts, flags) = l.split_once(',').unwrap();
-            (pts.parse().unwrap(), flags.starts_with('K'))
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[2].starts_with('K'), f[1].parse().unwrap())
         })
         .collect();
     let mut by_pts: Vec<i64> = packets.iter().map(|p| p.0).collect();
@@ -289,9 +289,17 @@ fn a_fetch_decodes_only_the_packets_up_to_the_wanted_frame() {
         let key_pts = packets.iter().filter(|p| p.1 && p.0 <= target).map(|p| p.0).max().unwrap();
         let key_at = packets.iter().position(|p| p.0 == key_pts).unwrap();
         let mut r = VideoReader::open(&clip).unwrap();
+        r.trace_decoded_packets();
         let got = r.frames(&[i]).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(r.stats().packets_decoded as usize, at - key_at + 1, "frame {i}: packets sent to the decoder");
+        // The traced packets (the bench's floor subset) are those of the frames decoded, all
+        // between the keyframe and the target, the target's own included.
+        let traced = r.decoded_packets();
+        assert_eq!(traced.len() as u64, r.stats().frames_decoded, "frame {i}: one traced packet per decoded frame");
+        let span: Vec<i64> = packets[key_at..=at].iter().map(|p| p.2).collect();
+        assert!(traced.iter().all(|p| span.contains(p)), "frame {i}: traced {traced:?} outside the span {span:?}");
+        assert!(traced.contains(&packets[at].2) && traced.contains(&packets[key_at].2), "frame {i}: target and keyframe traced");
     }
 }
 
@@ -356,6 +364,33 @@ fn colours_ranges_depths_and_rotations_match_the_cli() {
     assert_eq!((r.info().color_space.as_str(), r.info().color_range.as_str()), ("bt709", "pc"));
     let r = VideoReader::open(dir.path().join("rot90_0.mp4")).unwrap();
     assert_eq!((r.info().width, r.info().height, r.info().applied_rotation), (64, 96, 270));
+}
+
+/// A thread hands its conversion graphs on from one video to the next of the same kind. The
+/// `scale` filter remembers the last colour range a frame specified, so a graph that has seen
+/// full-range frames must not convert the next video's untagged (limited-range) frames of the
+/// same format and size: each video, opened one after the other on this thread, still equals the CLI.
+#[test]
+fn conversion_graphs_handed_between_videos_keep_each_videos_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, tags: &[&str]| -> std::path::PathBuf {
+        let out = dir.path().join(name);
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.6"])
+            .args(["-c:v", "libx264", "-g", "6", "-pix_fmt", "yuv420p10le"])
+            .args(tags)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ffmpeg could not make {name}");
+        out
+    };
+    let full = make("full_range.mp4", &["-color_range", "pc"]);
+    let untagged = make("untagged.mp4", &[]);
+    assert_eq!(VideoReader::open(&untagged).unwrap().info().color_range, "unknown", "the second clip must carry no range tag");
+    for p in [&full, &untagged, &full, &untagged] {
+        check_path(p, Some(15));
+    }
 }
 
 /// Every readable file of the real data, pixel-equal to the CLI, frame for frame.

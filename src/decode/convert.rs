@@ -94,23 +94,85 @@ impl Rotation {
     }
 }
 
-/// The input a graph was built for; a frame that differs needs a new graph.
+/// What a graph was built for: the converter's settings and the input frames' properties that
+/// the filters read when they are configured or keep as state (the `scale` filter keeps the
+/// last colour range a frame specified). A frame that differs needs another graph. The time
+/// base the source was given is left out: it only labels the pts, which nothing here reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct InputKey {
+struct GraphKey {
     format: i32,
     width: i32,
     height: i32,
+    sample_aspect: (i32, i32),
+    color_range: i32,
+    color_space: i32,
+    rotation: Rotation,
+    convention: ColorConvention,
+    scale_to: Option<(usize, usize, &'static str)>,
+}
+
+/// Most graphs a thread keeps for the next video ([`SPARE_GRAPHS`]).
+const SPARE_GRAPHS_PER_THREAD: usize = 2;
+
+/// Largest picture (pixels) whose graph is kept for the next video: above it, building a graph
+/// costs well under 1% of a clip, while the RGB buffers an idle graph's pool holds grow with it.
+const SPARE_GRAPH_MAX_PIXELS: i64 = 1280 * 720;
+
+thread_local! {
+    /// Graphs of converters dropped on this thread, for the next video of the same kind: a graph
+    /// costs about as much to build (format negotiation, swscale's filter tables) as converting
+    /// a few frames, and a loader opens one video per sample. A graph is idle between calls
+    /// (one frame in, one out) and a reused one converts as a new one would, since its key
+    /// holds everything its filters read or keep.
+    static SPARE_GRAPHS: std::cell::RefCell<Vec<(GraphKey, ffmpeg::filter::Graph)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Hands a graph to this thread's spares (pictures up to [`SPARE_GRAPH_MAX_PIXELS`]), dropping
+/// the oldest beyond [`SPARE_GRAPHS_PER_THREAD`].
+fn put_spare(entry: (GraphKey, ffmpeg::filter::Graph)) {
+    if i64::from(entry.0.width) * i64::from(entry.0.height) > SPARE_GRAPH_MAX_PIXELS {
+        return;
+    }
+    // During thread exit the spares may be gone already: the graph is then simply freed.
+    let _ = SPARE_GRAPHS.try_with(|spares| {
+        let mut spares = spares.borrow_mut();
+        spares.push(entry);
+        if spares.len() > SPARE_GRAPHS_PER_THREAD {
+            spares.remove(0);
+        }
+    });
+}
+
+/// A spare graph built for `key`, if this thread has one.
+fn take_spare(key: &GraphKey) -> Option<ffmpeg::filter::Graph> {
+    SPARE_GRAPHS
+        .try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            let i = spares.iter().rposition(|(k, _)| k == key)?;
+            Some(spares.remove(i).1)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Converts decoded frames to RGB24 through one libavfilter graph per input format, built on
-/// first use and reused (its frame pool recycles the RGB buffers).
+/// first use and reused (its frame pool recycles the RGB buffers), and handed on to the next
+/// converter of the same thread when this one is dropped.
 pub(crate) struct Converter {
     rotation: Rotation,
     convention: ColorConvention,
     /// Output size and swscale filter when the pipeline resizes in the decoder.
     scale_to: Option<(usize, usize, &'static str)>,
-    graph: Option<(InputKey, ffmpeg::filter::Graph)>,
+    graph: Option<(GraphKey, ffmpeg::filter::Graph)>,
     out: ffmpeg::frame::Video,
+}
+
+impl Drop for Converter {
+    fn drop(&mut self) {
+        if let Some(entry) = self.graph.take() {
+            put_spare(entry);
+        }
+    }
 }
 
 impl Converter {
@@ -122,7 +184,6 @@ impl Converter {
     /// (`bilinear`, `bicubic`, `neighbor`): the CLI's `-vf scale=W:H:flags=F -pix_fmt rgb24`.
     pub(crate) fn scale_to(&mut self, width: usize, height: usize, flags: &'static str) {
         self.scale_to = Some((width, height, flags));
-        self.graph = None;
     }
 
     /// The filter chain after the source, in libavfilter's syntax.
@@ -146,7 +207,7 @@ impl Converter {
         chain
     }
 
-    fn build(&self, key: InputKey, time_base: ffmpeg::Rational, sar: ffmpeg::Rational) -> Result<ffmpeg::filter::Graph> {
+    fn build(&self, key: GraphKey, time_base: ffmpeg::Rational, sar: ffmpeg::Rational) -> Result<ffmpeg::filter::Graph> {
         let mut graph = ffmpeg::filter::Graph::new();
         let sar = if sar.numerator() > 0 && sar.denominator() > 0 { sar } else { ffmpeg::Rational::new(1, 1) };
         let tb = if time_base.denominator() > 0 { time_base } else { ffmpeg::Rational::new(1, 1) };
@@ -187,16 +248,41 @@ impl Converter {
         // SAFETY: frame.as_ptr() is a valid AVFrame owned by `frame`.
         let key = unsafe {
             let f = &*frame.as_ptr();
-            InputKey { format: f.format, width: f.width, height: f.height }
+            GraphKey {
+                format: f.format,
+                width: f.width,
+                height: f.height,
+                sample_aspect: (f.sample_aspect_ratio.num, f.sample_aspect_ratio.den),
+                color_range: f.color_range as i32,
+                color_space: f.colorspace as i32,
+                rotation: self.rotation,
+                convention: self.convention,
+                scale_to: self.scale_to,
+            }
         };
         if key.width <= 0 || key.height <= 0 {
             bail!("decoder produced an empty {}x{} picture", key.width, key.height);
         }
         if !matches!(&self.graph, Some((k, _)) if *k == key) {
-            let sar = frame.aspect_ratio();
-            self.graph = Some((key, self.build(key, time_base, sar)?));
+            if let Some(old) = self.graph.take() {
+                put_spare(old);
+            }
+            let graph = match take_spare(&key) {
+                Some(graph) => graph,
+                None => self.build(key, time_base, frame.aspect_ratio())?,
+            };
+            self.graph = Some((key, graph));
         }
-        let graph = &mut self.graph.as_mut().expect("graph built above").1;
+        let result = self.run_graph(frame, dst);
+        if result.is_err() {
+            self.graph = None; // in an unknown state: never handed on
+        }
+        result
+    }
+
+    /// Sends `frame` through the current graph and copies the picture out into `dst`.
+    fn run_graph(&mut self, frame: &mut ffmpeg::frame::Video, dst: &mut Frame) -> Result<()> {
+        let graph = &mut self.graph.as_mut().expect("graph chosen by convert_into").1;
         // SAFETY: both filter contexts exist (added in build); av_buffersrc_add_frame moves the
         // frame's references into the graph and resets `frame`, which the decoder refills.
         let r = unsafe {

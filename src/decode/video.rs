@@ -256,6 +256,9 @@ struct Opened {
     decoder: ffmpeg::decoder::Video,
     /// A packet read ahead (while looking for a seek's keyframe) that comes before the demuxer's next.
     pending: Option<ffmpeg::Packet>,
+    /// Byte positions of the packets decoded since [`VideoReader::trace_decoded_packets`]
+    /// (`None`: not traced).
+    trace: Option<Vec<i64>>,
 }
 
 fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
@@ -293,7 +296,7 @@ fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
             }
         }
     }
-    Ok(Opened { input, stream_index, time_base, decoder, pending: None })
+    Ok(Opened { input, stream_index, time_base, decoder, pending: None, trace: None })
 }
 
 /// Reads the next packet of the opened stream into `packet` (a read-ahead packet first); `false`
@@ -653,6 +656,27 @@ impl VideoReader {
         self.stats
     }
 
+    /// Starts recording which packets the decoder decodes from now on (see
+    /// [`VideoReader::decoded_packets`]). Opening's own work is not recorded: a stream counted
+    /// by decoding ([`FrameCount::Decoded`]) has had every packet decoded once already.
+    pub fn trace_decoded_packets(&mut self) {
+        self.opened.trace.get_or_insert_with(Vec::new);
+    }
+
+    /// Byte positions in the file (ascending, distinct) of the packets decoded since
+    /// [`VideoReader::trace_decoded_packets`]: those sent for decoding in full, plus those sent
+    /// under `skip_frame = NONREF` that the decoder decoded all the same (references); empty when
+    /// not traced. A stream made of exactly these packets costs the FFmpeg CLI the decoding
+    /// work a fetch did: `benches/decode.rs --subset` writes it, and `scripts/bench_peers.sh`
+    /// times the CLI on it as the floor.
+    pub fn decoded_packets(&self) -> Vec<i64> {
+        let mut positions = self.opened.trace.clone().unwrap_or_default();
+        positions.retain(|&p| p >= 0);
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+    }
+
     /// Decodes the frames at the 0-based presentation-order `indices` (any order, repeats allowed)
     /// and returns them in the same order as RGB24 [`Frame`]s of the displayed size.
     ///
@@ -768,7 +792,9 @@ impl VideoReader {
                     return Ok(());
                 }
                 let options = self.options.clone();
+                let trace = self.opened.trace.take();
                 self.opened = open_input(&self.path, &options)?;
+                self.opened.trace = trace;
                 Ok(())
             }
         }
@@ -1039,16 +1065,19 @@ fn drive(
     mut on_frame: impl FnMut(&mut ffmpeg::frame::Video) -> Result<Flow>,
 ) -> Result<bool> {
     let mut frame = ffmpeg::frame::Video::empty();
-    let mut receive = |decoder: &mut ffmpeg::decoder::Video, stats: &mut DecodeStats| -> Result<Flow> {
-        while decoder.receive_frame(&mut frame).is_ok() {
+    let mut receive = |opened: &mut Opened, stats: &mut DecodeStats| -> Result<Flow> {
+        while opened.decoder.receive_frame(&mut frame).is_ok() {
             stats.frames_decoded += 1;
+            if let Some(trace) = &mut opened.trace {
+                trace.push(pkt_pos(&frame)); // a skipped packet the decoder decoded (a reference)
+            }
             if on_frame(&mut frame)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
         }
         Ok(Flow::Continue)
     };
-    if receive(&mut opened.decoder, stats)? == Flow::Stop {
+    if receive(opened, stats)? == Flow::Stop {
         return Ok(false);
     }
     let mut packet = ffmpeg::Packet::empty();
@@ -1056,6 +1085,9 @@ fn drive(
     while next_packet(opened, &mut packet) {
         let what = feed(&packet);
         let skip = what == Feed::Skip;
+        if let (Some(trace), false) = (&mut opened.trace, skip) {
+            trace.push(packet.position() as i64);
+        }
         if skip != skipping {
             skipping = skip;
             let discard = if skip { ffmpeg::Discard::NonReference } else { ffmpeg::Discard::Default };
@@ -1066,14 +1098,14 @@ fn drive(
         if what == Feed::Last {
             break;
         }
-        if receive(&mut opened.decoder, stats)? == Flow::Stop {
+        if receive(opened, stats)? == Flow::Stop {
             opened.decoder.skip_frame(ffmpeg::Discard::Default);
             return Ok(false);
         }
     }
     opened.decoder.skip_frame(ffmpeg::Discard::Default);
     opened.decoder.send_eof().map_err(|e| anyhow!("flushing decoder: {e}"))?;
-    receive(&mut opened.decoder, stats)?;
+    receive(opened, stats)?;
     Ok(true)
 }
 
