@@ -77,6 +77,19 @@ fn check(rel: &str, expect_frames: usize) {
     check_path(&data.join(rel), Some(expect_frames));
 }
 
+/// A 96x64, 25 fps `testsrc2` clip of `seconds`, encoded by the FFmpeg CLI with `args`, at `dir/name`.
+fn make_clip(dir: &Path, name: &str, seconds: &str, args: &[&str]) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", seconds])
+        .args(args)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "ffmpeg could not make {name}");
+    out
+}
+
 #[test]
 fn xvid_avi_matches_ffmpeg() {
     check("mini/videos/SoccerJuggling/v_SoccerJuggling_g23_c01.avi", 240);
@@ -165,18 +178,7 @@ fn files_with_pts_use_the_packet_index_and_decode_only_needed_spans() {
 #[test]
 fn avis_are_indexed_from_the_container_index_where_it_is_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let make = |name: &str, args: &[&str]| {
-        let path = dir.path().join(name);
-        let st = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "1"])
-            .args(args)
-            .args(["-c:v", "mpeg4", "-g", "12"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ffmpeg could not make {name}");
-        path
-    };
+    let make = |name: &str, args: &[&str]| make_clip(dir.path(), name, "1", &[args, &["-c:v", "mpeg4", "-g", "12"]].concat());
     let plain = make("plain.avi", &["-bf", "0"]);
     let gap = make("gap.avi", &["-vf", "select='not(eq(n\\,5))'", "-fps_mode", "passthrough", "-bf", "0"]);
     let b_frames = make("b_frames.avi", &["-bf", "2"]);
@@ -308,13 +310,7 @@ fn a_fetch_decodes_only_the_packets_up_to_the_wanted_frame() {
 #[test]
 fn colours_ranges_depths_and_rotations_match_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let make = |name: &str, args: &[&str]| -> std::path::PathBuf {
-        let out = dir.path().join(name);
-        let src = ["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.6"];
-        let st = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(src).args(args).arg(&out).status().unwrap();
-        assert!(st.success(), "ffmpeg could not make {name}");
-        out
-    };
+    let make = |name: &str, args: &[&str]| make_clip(dir.path(), name, "0.6", args);
     let x264 = |pix: &str, space: &str, range: &str| {
         vec![
             "-c:v".to_string(),
@@ -373,17 +369,8 @@ fn colours_ranges_depths_and_rotations_match_the_cli() {
 #[test]
 fn conversion_graphs_handed_between_videos_keep_each_videos_range() {
     let dir = tempfile::tempdir().unwrap();
-    let make = |name: &str, tags: &[&str]| -> std::path::PathBuf {
-        let out = dir.path().join(name);
-        let st = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "0.6"])
-            .args(["-c:v", "libx264", "-g", "6", "-pix_fmt", "yuv420p10le"])
-            .args(tags)
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success(), "ffmpeg could not make {name}");
-        out
+    let make = |name: &str, tags: &[&str]| {
+        make_clip(dir.path(), name, "0.6", &[&["-c:v", "libx264", "-g", "6", "-pix_fmt", "yuv420p10le"], tags].concat())
     };
     let full = make("full_range.mp4", &["-color_range", "pc"]);
     let untagged = make("untagged.mp4", &[]);
