@@ -27,6 +27,19 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// The middle value (mean of the middle two for an even count): a loss curve's level that one
+/// spiking batch does not move.
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
 #[test]
 fn tiny_tsm_r18_reaches_full_training_accuracy() {
     let Some(data) = common::data_dir() else { return };
@@ -75,7 +88,9 @@ fn tiny_r2plus1d_18_trains_and_its_loss_falls() {
     let recs = records(&work);
     let losses: Vec<f64> = recs.iter().filter(|r| r["mode"] == "train").map(|r| r["loss"].as_f64().unwrap()).collect();
     assert_eq!(losses.len(), 32, "16 epochs × 2 iterations");
-    assert!(mean(&losses[24..]) < 0.6 * mean(&losses[..8]), "loss did not fall: {losses:?}");
+    // Batches of 4 with dropout spike (2.2 among 0.6–1.0 late in the run), so the curve's level
+    // is its median: the mean moved with the CPU's floating-point paths (0.68x on one machine).
+    assert!(median(&losses[24..]) < 0.6 * median(&losses[..8]), "loss did not fall: {losses:?}");
     let test = recs.iter().find(|r| r["mode"] == "test").expect("test record");
     let scored: u64 =
         test["confusion_matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|n| n.as_u64().unwrap()).sum();
