@@ -38,6 +38,15 @@ fn dense32x2(n: usize) -> Vec<usize> {
     (0..32).map(|k| (start + 2 * k) % n).collect()
 }
 
+/// The indices of a fetching task (`tsm8` or `dense32x2`) in a video of `n` frames.
+fn indices(task: &str, n: usize) -> Vec<usize> {
+    match task {
+        "tsm8" => tsm8(n),
+        "dense32x2" => dense32x2(n),
+        _ => panic!("--task {task}: tsm8, dense32x2, full, open or avcodec"),
+    }
+}
+
 fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
     let t = Instant::now();
     let mut checksum = 0u64;
@@ -54,7 +63,7 @@ fn run(task: &str, clip: &str, dump: Option<&mut Vec<u8>>) -> (f64, u64, u64) {
         if task == "open" {
             checksum = n as u64;
         } else {
-            let idx = if task == "tsm8" { tsm8(n) } else { dense32x2(n) };
+            let idx = indices(task, n);
             let frames = r.frames(&idx).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
             if let Some(out) = dump {
                 frames.iter().for_each(|f| out.extend_from_slice(&f.data));
@@ -72,12 +81,7 @@ fn decoded_packets(task: &str, clip: &str) -> (usize, BTreeSet<i64>) {
     let mut r = VideoReader::open(clip).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
     let n = r.info().num_frames;
     r.trace_decoded_packets();
-    let idx = match task {
-        "tsm8" => tsm8(n),
-        "dense32x2" => dense32x2(n),
-        _ => panic!("--subset is for the tsm8 and dense32x2 tasks"),
-    };
-    r.frames(&idx).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
+    r.frames(&indices(task, n)).unwrap_or_else(|e| panic!("{clip}: {e:#}"));
     let stream = r.info().stream_index;
     if r.info().frame_count == FrameCount::Decoded {
         return (stream, BTreeSet::new()); // opening decoded every packet: the subset is the stream
