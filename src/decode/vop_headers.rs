@@ -466,6 +466,15 @@ mod tests {
     }
 
     #[test]
+    fn start_codes_are_found_back_to_back_and_only_with_their_code_byte() {
+        // Zero runs before a prefix, prefixes back to back, and one without its code byte at the end.
+        let data = [0, 0, 0, 0, 1, 0xB6, 0, 0, 1, 0x20, 0, 0, 1, 0, 0, 1, 0xB2, 7, 0, 0, 1];
+        let found: Vec<(usize, u8)> = start_codes(&data).collect();
+        assert_eq!(found, [(2, 0xB6), (6, 0x20), (10, 0), (13, 0xB2)]);
+        assert_eq!(start_codes(&[0, 0, 1]).count(), 0, "no code byte: no start code");
+    }
+
+    #[test]
     fn divx_user_data_says_whether_b_frames_are_packed() {
         assert_eq!(scan_divx("DivX503b1393p", "b"), Some(Some('p')));
         assert_eq!(scan_divx("DivX503b2816", "b"), Some(None));
