@@ -158,7 +158,11 @@ impl Unpacker {
     }
 
     /// Sends `packet` through the filter and hands each packet it gives to `out`.
-    fn filter(&mut self, mut packet: ffmpeg::Packet, mut out: impl FnMut(ffmpeg::Packet) -> Result<(), ffmpeg::Error>) -> Result<(), ffmpeg::Error> {
+    fn filter(
+        &mut self,
+        mut packet: ffmpeg::Packet,
+        mut out: impl FnMut(ffmpeg::Packet) -> Result<(), ffmpeg::Error>,
+    ) -> Result<(), ffmpeg::Error> {
         // SAFETY: the context is initialised; send takes the packet's reference, receive fills ours.
         unsafe {
             let r = ffmpeg::ffi::av_bsf_send_packet(self.0, packet.as_mut_ptr());
