@@ -146,6 +146,9 @@ impl Unpacker {
         // SAFETY: plain libavcodec BSF set-up; the context is freed in Drop.
         unsafe {
             let filter = ffmpeg::ffi::av_bsf_get_by_name(c"mpeg4_unpack_bframes".as_ptr());
+            if filter.is_null() {
+                return Err(ffmpeg::Error::BsfNotFound); // a libavcodec built without it
+            }
             let mut ctx = std::ptr::null_mut();
             let check = |r: i32| if r < 0 { Err(ffmpeg::Error::from(r)) } else { Ok(()) };
             check(ffmpeg::ffi::av_bsf_alloc(filter, &mut ctx))?;

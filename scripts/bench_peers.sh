@@ -159,7 +159,8 @@ for clip in "${clips[@]}"; do
       t[rgb]+="$(cli_ms "$clip" rgb24) "
       t[null]+="$(cli_ms "$clip" null) "
       [[ "$task" != full ]] && t[subset]+="$(cli_ms "$subset" null "$passes") "
-      t[avcodec]+="$("${pin[@]}" "$bench_bin" --task avcodec --clip "$subset" --reps 3 2>/dev/null | json_ms) "
+      avc_out=$("${pin[@]}" "$bench_bin" --task avcodec --clip "$subset" --reps 3 2>/dev/null)
+      t[avcodec]+="$(echo "$avc_out" | json_ms) "
     done
     med() { local v; v=$(tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan || true); [[ -n "$v" ]] && median <<<"$v"; }
     v=$(med vpipe); vc=$(med cached); rgb=$(med rgb); avc=$(med avcodec)
@@ -175,7 +176,7 @@ for clip in "${clips[@]}"; do
       "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")" "$(ratio "$v" "$avc")"
     [[ "$task" == full ]] && printf '%-40s %-9s (FFmpeg CLI -f null: %.2f ms)\n' "" "" "$(med null)"
     if [[ "$task" != full ]]; then # the floor holds only if the subset decodes what vpipe decoded
-      sub=$("$bench_bin" --task avcodec --clip "$subset" --reps 1 | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
+      sub=$(echo "$avc_out" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["decoded"])')
       if ((sub < decoded - 1 || sub > decoded + 1)); then
         printf '%-40s %-9s (floor, avcodec: the subset decodes %d frames, vpipe decoded %d)\n' "" "" "$sub" "$decoded"
       fi
