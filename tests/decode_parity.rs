@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use vpipe::decode::{decode_all, ColorConvention, DecodeOptions, FrameCount, VideoReader};
+use vpipe::decode::{decode_all, ColorConvention, DecodeOptions, FrameCount, VideoInfo, VideoReader};
 
 /// All frames as FFmpeg's CLI decodes them with its defaults (auto-rotation, bicubic scaler,
 /// the stream's colour matrix and range), split into frames of the displayed size.
@@ -26,7 +26,8 @@ fn ffmpeg_frames(path: &Path, w: usize, h: usize) -> Vec<Vec<u8>> {
 /// Sparse, repeated and out-of-order picks, then every frame, all pixel-equal to the CLI's.
 fn check_path(path: &Path, expect_frames: Option<usize>) {
     let name = path.display();
-    let mut reader = VideoReader::open(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let uncached = DecodeOptions { index_cache: None, ..Default::default() };
+    let mut reader = VideoReader::open_with(path, &uncached).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     let info = reader.info().clone();
     if let Some(n) = expect_frames {
         assert_eq!(info.num_frames, n, "{name}: frame count");
@@ -49,6 +50,7 @@ fn check_path(path: &Path, expect_frames: Option<usize>) {
         assert!(f.data == reference[i], "{name}: frame {i} (full decode) differs from ffmpeg's ({})", max_diff(&f.data, &reference[i]));
     }
     assert_eq!(reader.stats().index_mismatches, 0, "{name}: the decoder disagreed with the packet index");
+    check_cached_open(path, &info, &picks, &reference);
     // The streaming pass of a fresh, uncached reader (no-pts AVIs convert their counting pass's pictures).
     let mut fresh = VideoReader::open_with(path, &DecodeOptions { index_cache: None, ..Default::default() }).unwrap();
     let count = fresh
@@ -65,6 +67,29 @@ fn check_path(path: &Path, expect_frames: Option<usize>) {
     })
     .unwrap();
     assert_eq!(count, n, "{name}: decode_all count");
+}
+
+/// A second open through the index cache — which skips FFmpeg's stream probe for H.264 and HEVC
+/// in MP4/MOV and Matroska (`src/decode/stream_info.rs`) — reports the same and fetches the CLI's frames.
+fn check_cached_open(path: &Path, info: &VideoInfo, picks: &[usize], reference: &[Vec<u8>]) {
+    let name = path.display();
+    let cache = tempfile::tempdir().unwrap();
+    let opts = DecodeOptions { index_cache: Some(cache.path().to_path_buf()), ..Default::default() };
+    VideoReader::open_with(path, &opts).unwrap();
+    let mut again = VideoReader::open_with(path, &opts).unwrap();
+    assert_eq!(again.info(), info, "{name}: what a cached open reports");
+    let container = path.extension().and_then(|e| e.to_str()).is_some_and(|e| ["mp4", "mov", "mkv"].contains(&e));
+    let skippable = container && ["h264", "hevc"].contains(&info.codec.as_str()) && info.video_streams == 1;
+    assert_eq!(again.probe_skipped(), skippable, "{name}: whether the cached open skipped the probe");
+    let frames = again.frames(picks).unwrap_or_else(|e| panic!("{name}: cached open: {e:#}"));
+    for (i, f) in picks.iter().zip(&frames) {
+        assert!(
+            f.data == reference[*i],
+            "{name}: frame {i} after a cached open differs from ffmpeg's ({})",
+            max_diff(&f.data, &reference[*i])
+        );
+    }
+    assert_eq!(again.stats().index_mismatches, 0, "{name}: the decoder disagreed with the cached index");
 }
 
 fn max_diff(a: &[u8], b: &[u8]) -> String {
@@ -223,12 +248,12 @@ fn a_count_the_decoder_contradicts_is_redone_by_decoding_and_reported() {
     let cache = dir.path().join("cache");
     let opts = DecodeOptions { index_cache: Some(cache.clone()), ..Default::default() };
     assert_eq!(VideoReader::open_with(&path, &opts).unwrap().info().frame_count, FrameCount::VopHeaders);
-    // The entry (src/decode/index_cache.rs): magic, 11 u64 words, then pts, keyframe pairs,
-    // packet positions and (position, is B) output pairs.
+    // The entry (src/decode/index_cache.rs): magic, 11 u64 words, the probe's 19, then pts,
+    // keyframe pairs, packet positions and (position, is B) output pairs.
     let entry = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
     let mut bytes = std::fs::read(&entry).unwrap();
     let word = |b: &[u8], i: usize| u64::from_le_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap()) as usize;
-    let outputs = 11 + word(&bytes, 7) + 2 * word(&bytes, 8) + word(&bytes, 9);
+    let outputs = 11 + 19 + word(&bytes, 7) + 2 * word(&bytes, 8) + word(&bytes, 9);
     let (first, second) = (8 + 8 * (outputs + 2), 8 + 8 * (outputs + 4)); // frames 1 and 2 (B-frames)
     let (a, b) = (bytes[first..first + 8].to_vec(), bytes[second..second + 8].to_vec());
     bytes[first..first + 8].copy_from_slice(&b);
@@ -473,6 +498,7 @@ fn second_open_reads_the_index_cache() {
         assert_eq!(second.info(), first.info(), "{rel}");
         assert_eq!(second.info().num_frames, n, "{rel}");
         assert_eq!(second.stats().frames_decoded, 0, "{rel}: a cached probe decodes nothing");
+        assert_eq!(second.probe_skipped(), rel.ends_with(".mp4"), "{rel}: FFmpeg's stream probe skipped for H.264 in MP4 only");
         if first.info().frame_count == FrameCount::Decoded {
             assert_eq!(first.stats().frames_decoded, n as u64, "{rel}: the first probe counts by decoding");
         }

@@ -3,24 +3,29 @@
 //! under a cache folder, so a second epoch over the same files skips the demux pass — and, for
 //! streams without pts that the VOP headers cannot number, the decode pass that counts their frames.
 //!
-//! One file per (canonical path, stream index): `<dir>/<sha256 hex>.idx`, little-endian, read
-//! through a memory map. It records the file's size and modification time (nanoseconds); a file
+//! It also keeps what FFmpeg's stream probe learned ([`StreamInfo`]), so that a second open can
+//! skip `avformat_find_stream_info` where `stream_info.rs` says that changes nothing.
+//!
+//! One file per (canonical path, stream asked for: a number or FFmpeg's best):
+//! `<dir>/<sha256 hex>.idx`, little-endian, read through a memory map. It records the file's size and modification time (nanoseconds); a file
 //! that changed is probed again and its entry rewritten. Entries are written through a temporary
 //! name and a rename, so a killed job never leaves a half entry; an unreadable or foreign entry is
 //! ignored (probed again), never an error.
 //!
-//! Layout: magic `VPIDX\0\0\3`, then u64 words: size, mtime_ns, stream, kind (0 packet index,
-//! 1 decoded count, 2 count from VOP headers), num_frames, b_frames, start, n_pts, n_keys,
-//! n_packets, n_outputs, then n_pts i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet
+//! Layout: magic `VPIDX\0\0\4`, then u64 words: size, mtime_ns, stream asked for (`u64::MAX`:
+//! the best), kind (0 packet index, 1 decoded count, 2 count from VOP headers), num_frames,
+//! b_frames, start, n_pts, n_keys, n_packets, n_outputs, the 19 i64 of the [`StreamInfo`]
+//! (its first: the stream read), then n_pts i64 pts, n_keys (pts, dts) i64 pairs, n_packets i64 packet
 //! positions and n_outputs (position, is B-frame) pairs; i64::MIN stands for an absent dts or start.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::stream_info::{self, StreamInfo};
 use super::FrameCount;
 
-const MAGIC: &[u8; 8] = b"VPIDX\0\0\x03";
+const MAGIC: &[u8; 8] = b"VPIDX\0\0\x04";
 
 /// What the probe found, as the cache stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +47,8 @@ pub(crate) struct CachedIndex {
     pub packets: Vec<i64>,
     /// A decoded count's output frames: (position of the packet that produced it, is a B-frame).
     pub outputs: Vec<(i64, bool)>,
+    /// What the stream probe learned about the stream read (which it names).
+    pub probe: StreamInfo,
 }
 
 /// The cache folder vpipe uses when none is given: `$VPIPE_INDEX_CACHE` (empty or `off`
@@ -64,24 +71,30 @@ fn stamp(path: &Path) -> Option<(u64, u64)> {
     Some((m.len(), mtime.as_nanos() as u64))
 }
 
-fn entry_path(dir: &Path, path: &Path, stream: usize) -> Option<PathBuf> {
+/// The header's word for the stream asked for.
+fn stream_key(requested: Option<usize>) -> u64 {
+    requested.map_or(u64::MAX, |i| i as u64)
+}
+
+fn entry_path(dir: &Path, path: &Path, requested: Option<usize>) -> Option<PathBuf> {
     let canonical = std::fs::canonicalize(path).ok()?;
     let mut h = Sha256::new();
     h.update(canonical.as_os_str().as_encoded_bytes());
-    h.update(stream.to_le_bytes());
+    h.update(stream_key(requested).to_le_bytes());
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Some(dir.join(format!("{hex}.idx")))
 }
 
-/// The cached index of `path`'s stream `stream`, if present and made from this version of the file.
-pub(crate) fn load(dir: &Path, path: &Path, stream: usize) -> Option<CachedIndex> {
-    let entry = entry_path(dir, path, stream)?;
+/// The cached index of `path` for the stream asked for (`None`: FFmpeg's best video stream), if
+/// present and made from this version of the file.
+pub(crate) fn load(dir: &Path, path: &Path, requested: Option<usize>) -> Option<CachedIndex> {
+    let entry = entry_path(dir, path, requested)?;
     let file = std::fs::File::open(entry).ok()?;
     // SAFETY: entries are only ever replaced by rename, never modified in place, so the mapped
     // bytes do not change under us.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let (size, mtime) = stamp(path)?;
-    parse(&map, size, mtime, stream as u64)
+    parse(&map, size, mtime, stream_key(requested))
 }
 
 fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex> {
@@ -93,7 +106,8 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
     let (kind, num_frames, b_frames, start) = (word(3)?, word(4)?, word(5)?, word(6)? as i64);
     let count = [FrameCount::PacketIndex, FrameCount::Decoded, FrameCount::VopHeaders].get(usize::try_from(kind).ok()?).copied()?;
     let [n_pts, n_keys, n_packets, n_outputs] = [7, 8, 9, 10].map(|i| word(i).map_or(usize::MAX, |w| w as usize));
-    const HEADER: usize = 11;
+    let probe = StreamInfo::from_words(&(11..11 + stream_info::WORDS).map(|i| word(i).map(|w| w as i64)).collect::<Option<Vec<_>>>()?)?;
+    const HEADER: usize = 11 + stream_info::WORDS;
     let words =
         HEADER.checked_add(n_pts)?.checked_add(n_keys.checked_mul(2)?)?.checked_add(n_packets)?.checked_add(n_outputs.checked_mul(2)?)?;
     if Some(body.len()) != words.checked_mul(8) {
@@ -109,20 +123,21 @@ fn parse(bytes: &[u8], size: u64, mtime: u64, stream: u64) -> Option<CachedIndex
     let packets = ints(packets_at, n_packets)?;
     let outputs = pairs(packets_at + n_packets, n_outputs)?.into_iter().map(|(p, b)| (p, b != 0)).collect();
     let start = (start != i64::MIN).then_some(start);
-    Some(CachedIndex { pts, keyframes, num_frames: num_frames as usize, b_frames: b_frames != 0, count, start, packets, outputs })
+    Some(CachedIndex { pts, keyframes, num_frames: num_frames as usize, b_frames: b_frames != 0, count, start, packets, outputs, probe })
 }
 
-/// Stores `index` for `path`'s stream `stream`. Failures (read-only or full disk) are ignored:
-/// the cache only saves time.
-pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex) {
-    let (Some(entry), Some((size, mtime))) = (entry_path(dir, path, stream), stamp(path)) else { return };
-    let mut out =
-        Vec::with_capacity(8 * (12 + index.pts.len() + 2 * index.keyframes.len() + index.packets.len() + 2 * index.outputs.len()));
+/// Stores `index` for `path` and the stream asked for. Failures (read-only or full disk) are
+/// ignored: the cache only saves time.
+pub(crate) fn store(dir: &Path, path: &Path, requested: Option<usize>, index: &CachedIndex) {
+    let (Some(entry), Some((size, mtime))) = (entry_path(dir, path, requested), stamp(path)) else { return };
+    let mut out = Vec::with_capacity(
+        8 * (12 + stream_info::WORDS + index.pts.len() + 2 * index.keyframes.len() + index.packets.len() + 2 * index.outputs.len()),
+    );
     out.extend_from_slice(MAGIC);
     let words = [
         size,
         mtime,
-        stream as u64,
+        stream_key(requested),
         match index.count {
             FrameCount::PacketIndex | FrameCount::ContainerIndex => 0,
             FrameCount::Decoded => 1,
@@ -137,6 +152,7 @@ pub(crate) fn store(dir: &Path, path: &Path, stream: usize, index: &CachedIndex)
         index.outputs.len() as u64,
     ];
     words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+    index.probe.to_words().iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
     index.pts.iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
     for (p, d) in &index.keyframes {
         out.extend_from_slice(&p.to_le_bytes());
@@ -168,19 +184,20 @@ mod tests {
             start: Some(-512),
             packets: vec![5632, 9100, 9160],
             outputs: vec![(5632, false), (9160, true)],
+            probe: StreamInfo::from_words(&[0, 27, 2, 340, 256, 0, 100, 30, 8, 1, 1, 1, 1, 28, 1, 28, 1, 143360, 0]).unwrap(),
         };
         let cache = dir.path().join("cache");
-        assert_eq!(load(&cache, &video, 0), None);
-        store(&cache, &video, 0, &idx);
-        assert_eq!(load(&cache, &video, 0), Some(idx.clone()));
-        assert_eq!(load(&cache, &video, 1), None, "another stream has its own entry");
+        assert_eq!(load(&cache, &video, None), None);
+        store(&cache, &video, None, &idx);
+        assert_eq!(load(&cache, &video, None), Some(idx.clone()));
+        assert_eq!(load(&cache, &video, Some(0)), None, "a stream asked for by number has its own entry");
         std::fs::write(&video, b"a different, longer file body").unwrap();
-        assert_eq!(load(&cache, &video, 0), None, "a changed file is probed again");
+        assert_eq!(load(&cache, &video, None), None, "a changed file is probed again");
         // A truncated entry is ignored, not an error.
-        store(&cache, &video, 0, &idx);
-        let entry = entry_path(&cache, &video, 0).unwrap();
+        store(&cache, &video, None, &idx);
+        let entry = entry_path(&cache, &video, None).unwrap();
         let bytes = std::fs::read(&entry).unwrap();
         std::fs::write(&entry, &bytes[..bytes.len() - 3]).unwrap();
-        assert_eq!(load(&cache, &video, 0), None);
+        assert_eq!(load(&cache, &video, None), None);
     }
 }

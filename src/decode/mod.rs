@@ -15,6 +15,7 @@ mod convert;
 mod index_cache;
 pub mod jpeg;
 mod rawframes;
+mod stream_info;
 mod video;
 mod vop_headers;
 

@@ -39,6 +39,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::convert::{pix_fmt_name, Converter};
 use super::index_cache::{self, default_cache_dir, CachedIndex};
+use super::stream_info::{self, StreamInfo};
 use super::vop_headers::{keeps_for_next_call, VopPredictor};
 use super::{ColorConvention, Frame, Rotation};
 
@@ -254,6 +255,10 @@ struct Opened {
     stream_index: usize,
     time_base: ffmpeg::Rational,
     decoder: ffmpeg::decoder::Video,
+    /// What the stream probe learned about the stream (or the index cache remembered of it).
+    probe: StreamInfo,
+    /// Whether the cache's record stood in for `avformat_find_stream_info` (`stream_info.rs`).
+    probe_skipped: bool,
     /// A packet read ahead (while looking for a seek's keyframe) that comes before the demuxer's next.
     pending: Option<ffmpeg::Packet>,
     /// Byte positions of the packets decoded since [`VideoReader::trace_decoded_packets`]
@@ -261,10 +266,10 @@ struct Opened {
     trace: Option<Vec<i64>>,
 }
 
-fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
+fn open_input(path: &Path, options: &DecodeOptions, known: Option<&StreamInfo>) -> Result<Opened> {
     init_ffmpeg();
-    let mut input = ffmpeg::format::input(path).map_err(|e| anyhow!("cannot open: {e}"))?;
-    let stream = match options.stream {
+    let (mut input, restored) = stream_info::open(path, options.stream, known)?;
+    let stream = match restored.map(|r| r.stream).or(options.stream) {
         Some(i) => {
             let s = input.stream(i).ok_or_else(|| anyhow!("no stream {i} (the file has {})", input.nb_streams()))?;
             if s.parameters().medium() != ffmpeg::media::Type::Video {
@@ -275,6 +280,8 @@ fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
         None => input.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| anyhow!("no video stream"))?,
     };
     let stream_index = stream.index();
+    let probe = restored.unwrap_or_else(|| stream_info::probed(&input, stream_index));
+    let stream = input.stream(stream_index).expect("stream exists");
     let time_base = stream.time_base();
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| anyhow!("codec parameters: {e}"))?;
     // SAFETY: ctx owns a valid AVCodecContext not yet opened; these fields are read at open.
@@ -296,7 +303,7 @@ fn open_input(path: &Path, options: &DecodeOptions) -> Result<Opened> {
             }
         }
     }
-    Ok(Opened { input, stream_index, time_base, decoder, pending: None, trace: None })
+    Ok(Opened { input, stream_index, time_base, decoder, probe, probe_skipped: restored.is_some(), pending: None, trace: None })
 }
 
 /// Reads the next packet of the opened stream into `packet` (a read-ahead packet first); `false`
@@ -503,6 +510,9 @@ impl VideoReader {
     }
 
     /// Opens `path` and probes frame count, size, fps, rotation, colour tags and the frame index.
+    /// With an entry in `options.index_cache` for this version of the file, the demux pass does
+    /// not run again, nor, for H.264/HEVC in MP4/MOV or Matroska, FFmpeg's stream probe
+    /// (`avformat_find_stream_info`; see [`VideoReader::probe_skipped`]).
     ///
     /// # Errors
     /// The file cannot be opened or demuxed, has no video stream (or `options.stream` is not
@@ -510,7 +520,9 @@ impl VideoReader {
     /// stream holds no frames. Messages do not repeat the path; callers add it.
     pub fn open_with(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut opened = open_input(&path, options)?;
+        let cache = options.index_cache.as_deref();
+        let cached = cache.and_then(|dir| index_cache::load(dir, &path, options.stream));
+        let mut opened = open_input(&path, options, cached.as_ref().map(|c| &c.probe))?;
         let (fps, stream_duration, params) = {
             let stream = opened.input.stream(opened.stream_index).expect("stream exists");
             let r = stream.avg_frame_rate();
@@ -531,8 +543,8 @@ impl VideoReader {
         // The container's index costs nothing more; else the cache; else a demux pass.
         let container = index_from_container(&mut opened);
         let from_container = container.is_some();
-        let cache = options.index_cache.as_deref().filter(|_| !from_container);
-        let cached = cache.and_then(|dir| index_cache::load(dir, &path, opened.stream_index));
+        let cache = cache.filter(|_| !from_container);
+        let cached = cached.filter(|c| !from_container && c.probe.stream == opened.stream_index);
         let from_cache = cached.is_some();
         let (index, b_frames, frame_count, mut num_frames) = match (container, cached) {
             (Some(index), _) => (index, false, FrameCount::ContainerIndex, 0),
@@ -601,7 +613,7 @@ impl VideoReader {
             bail!("video stream has no frames");
         }
         if let (Some(dir), false) = (cache, from_cache) {
-            index_cache::store(dir, &reader.path, reader.opened.stream_index, &reader.cached_index());
+            index_cache::store(dir, &reader.path, reader.options.stream, &reader.cached_index());
         }
         reader.info.duration = if stream_duration > 0.0 {
             stream_duration
@@ -629,6 +641,7 @@ impl VideoReader {
             b_frames: self.info.b_frames,
             count: self.info.frame_count,
             start,
+            probe: self.opened.probe,
         }
     }
 
@@ -649,6 +662,13 @@ impl VideoReader {
     /// The file this reader reads.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this open skipped FFmpeg's stream probe (`avformat_find_stream_info`), its
+    /// findings read from the index cache instead: MP4/MOV and Matroska files with an H.264 or
+    /// HEVC stream, opened before with the same cache (see `decode/stream_info.rs`).
+    pub fn probe_skipped(&self) -> bool {
+        self.opened.probe_skipped
     }
 
     /// Work done so far by this reader (decoded vs kept frames, seeks, index mismatches).
@@ -793,7 +813,8 @@ impl VideoReader {
                 }
                 let options = self.options.clone();
                 let trace = self.opened.trace.take();
-                self.opened = open_input(&self.path, &options)?;
+                let probe = self.opened.probe;
+                self.opened = open_input(&self.path, &options, Some(&probe))?;
                 self.opened.trace = trace;
                 Ok(())
             }
@@ -852,7 +873,7 @@ impl VideoReader {
         self.info.num_frames = n;
         self.info.frame_count = FrameCount::Decoded;
         if let Some(dir) = self.options.index_cache.clone() {
-            index_cache::store(&dir, &self.path, self.opened.stream_index, &self.cached_index());
+            index_cache::store(&dir, &self.path, self.options.stream, &self.cached_index());
         }
         if n != predicted {
             bail!(
@@ -1154,7 +1175,7 @@ fn seek_to_keyframe(opened: &mut Opened, key: Keyframe, first: Keyframe) -> Resu
 /// no frames, or `on_frame` returns an error (decoding stops there). Messages do not repeat the path.
 pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
     init_ffmpeg();
-    let mut opened = open_input(path, options)?;
+    let mut opened = open_input(path, options, None)?;
     let (_, rotation) = rotation_of(&opened, options);
     let mut converter = Converter::new(rotation, options.color_convention);
     let mut buf = Frame::empty();
@@ -1181,6 +1202,52 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the decoder opens with and what the reader reports of the stream: the fields a
+    /// skipped probe must restore (`stream_info.rs`).
+    fn opened_state(r: &VideoReader) -> (i32, u32, u32, i32, i32, i32, i32, i32, (i32, i32), (i32, i32), i64) {
+        let (d, st) = (&r.opened.decoder, r.opened.input.stream(r.opened.stream_index).unwrap());
+        // SAFETY: plain reads of the open decoder context.
+        let c = unsafe { &*d.as_ptr() };
+        let (avg, fr) = (st.avg_frame_rate(), st.rate());
+        (
+            c.has_b_frames,
+            d.width(),
+            d.height(),
+            c.pix_fmt as i32,
+            c.profile,
+            c.level,
+            c.colorspace as i32,
+            c.color_range as i32,
+            (avg.numerator(), avg.denominator()),
+            (fr.numerator(), fr.denominator()),
+            st.duration(),
+        )
+    }
+
+    #[test]
+    fn a_skipped_probe_opens_the_decoder_as_the_probe_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.mp4", "b.mkv"] {
+            let path = dir.path().join(name);
+            // B-frames (reorder delay 2), BT.709 full range: values the probe finds by decoding.
+            let st = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-t", "1"])
+                .args(["-c:v", "libx264", "-bf", "3", "-g", "12", "-colorspace", "bt709", "-color_range", "pc"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg CLI is installed by scripts/setup.sh");
+            assert!(st.success());
+            let opts = DecodeOptions { index_cache: Some(dir.path().join("cache")), ..Default::default() };
+            let probed = VideoReader::open_with(&path, &opts).unwrap();
+            let skipped = VideoReader::open_with(&path, &opts).unwrap();
+            assert!(!probed.probe_skipped() && skipped.probe_skipped(), "{name}");
+            let state = opened_state(&probed);
+            assert!(state.0 > 0, "{name}: the probe found the reorder delay");
+            assert_eq!(opened_state(&skipped), state, "{name}");
+            assert_eq!(skipped.info(), probed.info(), "{name}");
+        }
+    }
 
     #[test]
     fn only_unwanted_b_frames_up_to_the_last_wanted_frame_are_skippable() {
