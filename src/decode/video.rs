@@ -262,8 +262,8 @@ struct Opened {
     /// A packet read ahead (while looking for a seek's keyframe) that comes before the demuxer's next.
     pending: Option<ffmpeg::Packet>,
     /// Byte positions of the packets decoded since [`VideoReader::trace_decoded_packets`]
-    /// (`None`: not traced).
-    trace: Option<Vec<i64>>,
+    /// (`None`: not traced). Boxed: the decoder's `get_buffer2` hook writes through its address.
+    trace: Option<Box<Vec<i64>>>,
 }
 
 fn open_input(path: &Path, options: &DecodeOptions, known: Option<&StreamInfo>) -> Result<Opened> {
@@ -304,6 +304,30 @@ fn open_input(path: &Path, options: &DecodeOptions, known: Option<&StreamInfo>) 
         }
     }
     Ok(Opened { input, stream_index, time_base, decoder, probe, probe_skipped: restored.is_some(), pending: None, trace: None })
+}
+
+/// Makes the decoder record, in `opened.trace`, the position of the packet behind every picture
+/// it allocates (`AVFrame.pkt_pos`, set from the packet being decoded before `get_buffer2` is
+/// called): the pictures it decodes, output or not. Nothing when not tracing.
+fn hook_trace(opened: &mut Opened) {
+    let Some(trace) = opened.trace.as_deref_mut() else { return };
+    // SAFETY: the decoder context is valid; `opaque` points into the boxed trace, which lives as
+    // long as `opened` (the hook is installed again when a reopen replaces the decoder). Tracing
+    // is a benchmark's single-threaded decoder, so the hook is never called concurrently.
+    unsafe {
+        let c = opened.decoder.as_mut_ptr();
+        (*c).opaque = trace as *mut Vec<i64> as *mut std::ffi::c_void;
+        (*c).get_buffer2 = Some(traced_get_buffer2);
+    }
+}
+
+/// `get_buffer2` that notes the picture's packet position, then allocates as FFmpeg's default.
+unsafe extern "C" fn traced_get_buffer2(c: *mut ffi::AVCodecContext, frame: *mut ffi::AVFrame, flags: std::ffi::c_int) -> std::ffi::c_int {
+    // SAFETY: installed by `hook_trace`, whose `opaque` is the trace vector.
+    unsafe {
+        (*((*c).opaque as *mut Vec<i64>)).push((*frame).pkt_pos);
+        ffi::avcodec_default_get_buffer2(c, frame, flags)
+    }
 }
 
 /// Reads the next packet of the opened stream into `packet` (a read-ahead packet first); `false`
@@ -679,18 +703,26 @@ impl VideoReader {
     /// Starts recording which packets the decoder decodes from now on (see
     /// [`VideoReader::decoded_packets`]). Opening's own work is not recorded: a stream counted
     /// by decoding ([`FrameCount::Decoded`]) has had every packet decoded once already.
+    ///
+    /// # Panics
+    /// The reader decodes on more than one thread (`DecodeOptions::threads`): the recording
+    /// hook is not safe to call from frame threads.
     pub fn trace_decoded_packets(&mut self) {
-        self.opened.trace.get_or_insert_with(Vec::new);
+        assert_eq!(self.options.threads, 1, "tracing decoded packets needs a single decoder thread");
+        self.opened.trace.get_or_insert_with(Box::default);
+        hook_trace(&mut self.opened);
     }
 
     /// Byte positions in the file (ascending, distinct) of the packets decoded since
-    /// [`VideoReader::trace_decoded_packets`]: those sent for decoding in full, plus those sent
-    /// under `skip_frame = NONREF` that the decoder decoded all the same (references); empty when
-    /// not traced. A stream made of exactly these packets costs the FFmpeg CLI the decoding
+    /// [`VideoReader::trace_decoded_packets`]: those sent for decoding in full, plus every packet
+    /// the decoder allocated a picture for — those sent under `skip_frame = NONREF` that it
+    /// decoded all the same (references), whether or not their frames were ever taken out of
+    /// it (a reference displayed after the last wanted frame is decoded but never output before
+    /// the next seek flushes it); empty when not traced. A stream made of exactly these packets costs the FFmpeg CLI the decoding
     /// work a fetch did: `benches/decode.rs --subset` writes it, and `scripts/bench_peers.sh`
     /// times the CLI on it as the floor.
     pub fn decoded_packets(&self) -> Vec<i64> {
-        let mut positions = self.opened.trace.clone().unwrap_or_default();
+        let mut positions = self.opened.trace.as_deref().cloned().unwrap_or_default();
         positions.retain(|&p| p >= 0);
         positions.sort_unstable();
         positions.dedup();
@@ -816,6 +848,7 @@ impl VideoReader {
                 let probe = self.opened.probe;
                 self.opened = open_input(&self.path, &options, Some(&probe))?;
                 self.opened.trace = trace;
+                hook_trace(&mut self.opened);
                 Ok(())
             }
         }
@@ -1089,9 +1122,6 @@ fn drive(
     let mut receive = |opened: &mut Opened, stats: &mut DecodeStats| -> Result<Flow> {
         while opened.decoder.receive_frame(&mut frame).is_ok() {
             stats.frames_decoded += 1;
-            if let Some(trace) = &mut opened.trace {
-                trace.push(pkt_pos(&frame)); // a skipped packet the decoder decoded (a reference)
-            }
             if on_frame(&mut frame)? == Flow::Stop {
                 return Ok(Flow::Stop);
             }
