@@ -718,9 +718,9 @@ impl VideoReader {
     /// the decoder allocated a picture for — those sent under `skip_frame = NONREF` that it
     /// decoded all the same (references), whether or not their frames were ever taken out of
     /// it (a reference displayed after the last wanted frame is decoded but never output before
-    /// the next seek flushes it); empty when not traced. A stream made of exactly these packets costs the FFmpeg CLI the decoding
-    /// work a fetch did: `benches/decode.rs --subset` writes it, and `scripts/bench_peers.sh`
-    /// times the CLI on it as the floor.
+    /// the next seek flushes it); empty when not traced. A stream made of exactly these packets
+    /// costs the FFmpeg CLI the decoding work a fetch did: `benches/decode.rs --subset` writes
+    /// it, and `scripts/bench_peers.sh` times the CLI on it as the floor.
     pub fn decoded_packets(&self) -> Vec<i64> {
         let mut positions = self.opened.trace.as_deref().cloned().unwrap_or_default();
         positions.retain(|&p| p >= 0);
