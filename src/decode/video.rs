@@ -263,6 +263,7 @@ struct Opened {
     pending: Option<ffmpeg::Packet>,
     /// Byte positions of the packets decoded since [`VideoReader::trace_decoded_packets`]
     /// (`None`: not traced). Boxed: the decoder's `get_buffer2` hook writes through its address.
+    #[allow(clippy::box_collection)] // the hook keeps the Vec's own address, and `Opened` moves
     trace: Option<Box<Vec<i64>>>,
 }
 
@@ -1233,9 +1234,11 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
 mod tests {
     use super::*;
 
+    type OpenedState = (i32, u32, u32, i32, i32, i32, i32, i32, (i32, i32), (i32, i32), i64);
+
     /// What the decoder opens with and what the reader reports of the stream: the fields a
     /// skipped probe must restore (`stream_info.rs`).
-    fn opened_state(r: &VideoReader) -> (i32, u32, u32, i32, i32, i32, i32, i32, (i32, i32), (i32, i32), i64) {
+    fn opened_state(r: &VideoReader) -> OpenedState {
         let (d, st) = (&r.opened.decoder, r.opened.input.stream(r.opened.stream_index).unwrap());
         // SAFETY: plain reads of the open decoder context.
         let c = unsafe { &*d.as_ptr() };
