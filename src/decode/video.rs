@@ -282,7 +282,6 @@ fn open_input(path: &Path, options: &DecodeOptions, known: Option<&StreamInfo>) 
     };
     let stream_index = stream.index();
     let probe = restored.unwrap_or_else(|| stream_info::probed(&input, stream_index));
-    let stream = input.stream(stream_index).expect("stream exists");
     let time_base = stream.time_base();
     let mut ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| anyhow!("codec parameters: {e}"))?;
     // SAFETY: ctx owns a valid AVCodecContext not yet opened; these fields are read at open.
@@ -569,7 +568,7 @@ impl VideoReader {
         let container = index_from_container(&mut opened);
         let from_container = container.is_some();
         let cache = cache.filter(|_| !from_container);
-        let cached = cached.filter(|c| !from_container && c.probe.stream == opened.stream_index);
+        let cached = cached.filter(|c| c.probe.stream == opened.stream_index);
         let from_cache = cached.is_some();
         let (index, b_frames, frame_count, mut num_frames) = match (container, cached) {
             (Some(index), _) => (index, false, FrameCount::ContainerIndex, 0),
