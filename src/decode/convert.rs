@@ -109,6 +109,7 @@ struct GraphKey {
     rotation: Rotation,
     convention: ColorConvention,
     scale_to: Option<(usize, usize, &'static str)>,
+    threads: usize,
 }
 
 /// Most graphs a thread keeps for the next video ([`SPARE_GRAPHS`]).
@@ -163,6 +164,8 @@ pub(crate) struct Converter {
     convention: ColorConvention,
     /// Output size and swscale filter when the pipeline resizes in the decoder.
     scale_to: Option<(usize, usize, &'static str)>,
+    /// The graph's threads (libavfilter's `nb_threads`, which `scale` hands on to swscale).
+    threads: usize,
     graph: Option<(GraphKey, ffmpeg::filter::Graph)>,
     out: ffmpeg::frame::Video,
 }
@@ -176,8 +179,13 @@ impl Drop for Converter {
 }
 
 impl Converter {
-    pub(crate) fn new(rotation: Rotation, convention: ColorConvention) -> Self {
-        Converter { rotation, convention, scale_to: None, graph: None, out: ffmpeg::frame::Video::empty() }
+    /// A converter whose graph runs on `threads` threads: the reader's decoder thread count
+    /// ([`super::DecodeOptions::threads`], 0 = one per core). Left to libavfilter's default,
+    /// every graph would start a pool of one thread per core plus one, and `scale` another in
+    /// swscale, and split each frame across them, even in a loader whose workers already keep
+    /// every core busy with one video each.
+    pub(crate) fn new(rotation: Rotation, convention: ColorConvention, threads: usize) -> Self {
+        Converter { rotation, convention, scale_to: None, threads, graph: None, out: ffmpeg::frame::Video::empty() }
     }
 
     /// Converts to `width`×`height` pixels in the same swscale call, with swscale's `flags`
@@ -209,6 +217,9 @@ impl Converter {
 
     fn build(&self, key: GraphKey, time_base: ffmpeg::Rational, sar: ffmpeg::Rational) -> Result<ffmpeg::filter::Graph> {
         let mut graph = ffmpeg::filter::Graph::new();
+        // SAFETY: a valid graph with no filters yet: libavfilter reads nb_threads when the first
+        // filter is added, to start (or not) its thread pool.
+        unsafe { (*graph.as_mut_ptr()).nb_threads = key.threads as i32 };
         let sar = if sar.numerator() > 0 && sar.denominator() > 0 { sar } else { ffmpeg::Rational::new(1, 1) };
         let tb = if time_base.denominator() > 0 { time_base } else { ffmpeg::Rational::new(1, 1) };
         let args = format!(
@@ -258,6 +269,7 @@ impl Converter {
                 rotation: self.rotation,
                 convention: self.convention,
                 scale_to: self.scale_to,
+                threads: self.threads,
             }
         };
         if key.width <= 0 || key.height <= 0 {
@@ -360,5 +372,34 @@ mod tests {
         assert_eq!(Rotation::from_display_angle(f64::NAN), Rotation::None);
         assert_eq!(Rotation::Clockwise.apply_to_size(568, 320), (320, 568));
         assert_eq!(Rotation::Half.apply_to_size(568, 320), (568, 320));
+    }
+
+    /// A loader runs one single-threaded reader per core; its conversions must not start thread
+    /// pools of their own (libavfilter's default: one thread per core plus one per graph, and
+    /// as many again in swscale) that compete with the other workers' decoding. With the
+    /// library's default this fails on any machine with more than one core.
+    #[test]
+    fn a_graph_runs_on_the_readers_thread_count() {
+        ffmpeg::init().unwrap();
+        // SAFETY: a plain query of the CPUs this process may run on.
+        let cores = unsafe { ffi::av_cpu_count() };
+        for threads in [1usize, 0] {
+            let mut converter = Converter::new(Rotation::None, ColorConvention::Ffmpeg, threads);
+            let mut picture = ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUV420P, 64, 48);
+            for plane in 0..3 {
+                picture.data_mut(plane).fill(128);
+            }
+            let mut rgb = Frame::empty();
+            converter.convert_into(&mut picture, ffmpeg::Rational::new(1, 25), &mut rgb).unwrap();
+            assert_eq!((rgb.width, rgb.height, rgb.data.len()), (64, 48, 64 * 48 * 3));
+            let graph = &mut converter.graph.as_mut().unwrap().1;
+            // SAFETY: the converter's configured graph, read only.
+            let pool = unsafe { (*graph.as_mut_ptr()).nb_threads };
+            if threads == 1 {
+                assert_eq!(pool, 1, "a one-thread reader's conversion runs on its own thread");
+            } else if cores > 1 {
+                assert!(pool > 1, "threads 0 leaves the count to libavfilter: {pool} on {cores} cores");
+            }
+        }
     }
 }

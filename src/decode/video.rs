@@ -595,7 +595,7 @@ impl VideoReader {
             }
             Index::Sequential { .. } => 0,
         };
-        let converter = Converter::new(rotation, options.color_convention);
+        let converter = Converter::new(rotation, options.color_convention, options.threads);
         // SAFETY: av_color_*_name accept any enum value and return null when unknown.
         let (color_space, color_range) =
             unsafe { (enum_name(ffi::av_color_space_name(params.color_space)), enum_name(ffi::av_color_range_name(params.color_range))) };
@@ -1207,7 +1207,7 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
     init_ffmpeg();
     let mut opened = open_input(path, options, None)?;
     let (_, rotation) = rotation_of(&opened, options);
-    let mut converter = Converter::new(rotation, options.color_convention);
+    let mut converter = Converter::new(rotation, options.color_convention, options.threads);
     let mut buf = Frame::empty();
     let mut on_frame = on_frame;
     let mut n = 0usize;
