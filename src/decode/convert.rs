@@ -180,10 +180,10 @@ impl Drop for Converter {
 
 impl Converter {
     /// A converter whose graph runs on `threads` threads: the reader's decoder thread count
-    /// ([`super::DecodeOptions::threads`], 0 = one per core). Left to libavfilter's default,
-    /// every graph would start a pool of one thread per core plus one, and `scale` another in
-    /// swscale, and split each frame across them, even in a loader whose workers already keep
-    /// every core busy with one video each.
+    /// ([`super::DecodeOptions::threads`]; 0 leaves the count to libavfilter). Left to
+    /// libavfilter's default, every graph would start a pool of one thread per core plus one,
+    /// and `scale` another in swscale, and split each frame across them, even in a loader whose
+    /// workers already keep every core busy with one video each.
     pub(crate) fn new(rotation: Rotation, convention: ColorConvention, threads: usize) -> Self {
         Converter { rotation, convention, scale_to: None, threads, graph: None, out: ffmpeg::frame::Video::empty() }
     }
