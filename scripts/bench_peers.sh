@@ -14,9 +14,11 @@
 # decoding that subset from memory (benches/decode.rs --task avcodec: no demuxing, probing or
 # conversion): the least any FFmpeg-based library can spend on those frames; ÷avc is vpipe's
 # time over it.
-# Every library's (a) frames are compared with the FFmpeg CLI's (max abs difference in levels), on
-# every clip and on four colour/orientation clips (BT.709 limited and full range, BT.2020 10-bit,
-# a 90° display matrix).
+# Every library's (a) frames are compared with the FFmpeg CLI's (scripts/bench_frames.py: max abs
+# difference in levels, and whether they are the wanted frames converted otherwise, other frames or
+# not rotated), on every clip and on four colour/orientation clips (BT.709 limited and full range,
+# BT.2020 10-bit, a 90° display matrix). ÷right is vpipe's time over the fastest peer that returned
+# the wanted frames (colours aside).
 #
 # Peers install into .bench/venv (PyPI only); torchcodec with a full torch into .bench/venv-torch
 # (several GB; PEERS="pyav decord opencv video_reader_rs" leaves it out).
@@ -94,44 +96,37 @@ cli_ms() { # the FFmpeg CLI's own time (-benchmark rtime: open + decode + conver
   "${pin[@]}" ffmpeg -hide_banner -nostats -v info -benchmark -threads 1 -stream_loop $((passes - 1)) -i "$1" -map 0:v:0 \
     -fps_mode passthrough "${fmt[@]}" 2>&1 | sed -n 's/.*rtime=\([0-9.]*\)s.*/\1/p' | awk -v p="$passes" '{print $1 * 1000 / p}'
 }
-maxdiff() { # the largest level difference between two raw RGB24 dumps (or "size" when they differ)
-  "$venv/bin/python" - "$1" "$2" <<'EOF'
-import numpy as np, sys
-a, b = (np.fromfile(p, np.uint8) for p in sys.argv[1:3])
-print(int(np.abs(a.astype(int) - b.astype(int)).max()) if a.size == b.size and a.size else "size")
-EOF
-}
-cli_frames() { # the CLI's frames at tsm8 indices, as raw RGB24
-  local n; n=$("$bench_bin" --task tsm8 --clip "$1" --reps 1 --dump "$2.vpipe" | "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read())["kept"])')
-  local sel; sel=$("$venv/bin/python" - "$1" <<'EOF'
-import subprocess, sys
-import json
-out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
-                      "stream=nb_read_frames", "-of", "json", sys.argv[1]], capture_output=True, text=True).stdout
-n = int(json.loads(out)["streams"][0]["nb_read_frames"])
-avg = n / 8.0
-print("+".join(f"eq(n\\,{min(int(avg * k + avg / 2.0), n - 1)})" for k in range(8)))
-EOF
-)
+cli_frames() { # the CLI's frames at the tsm8 indices and their neighbours (±2) as raw RGB24 into
+  # $2, vpipe's tsm8 frames into $2.vpipe; prints "WANTED WINDOW WxH" for bench_frames.py compare
+  "$bench_bin" --task tsm8 --clip "$1" --reps 1 --dump "$2.vpipe" >/dev/null
+  local sel wanted window size
+  read -r sel wanted window size < <("$venv/bin/python" "$root/scripts/bench_frames.py" select "$1" "$vpipe")
   ffmpeg -v error -i "$1" -map 0:v:0 -vf "select=$sel" -fps_mode passthrough -pix_fmt rgb24 -f rawvideo -y "$2" 2>/dev/null
+  echo "$wanted $window $size"
 }
 
-echo "ms, medians of $rounds rounds; vpipe: first epoch (no index cache), +cache: index cached; ÷peer: vpipe ÷ fastest peer"
-frame_check() { # each library's tsm8 frames against the CLI's: max level difference, "size" when
-  # the frame size differs (no auto-rotation), "err" when the library cannot read the clip
-  local ref="$work/ref.rgb" out lib
-  cli_frames "$1" "$ref"
-  out="vpipe=$(maxdiff "$work/ref.rgb.vpipe" "$ref")"
+echo "ms, medians of $rounds rounds; vpipe: first epoch (no index cache), +cache: index cached; ÷peer: vpipe ÷ fastest peer;"
+echo "÷right: vpipe (first epoch) ÷ the fastest peer whose tsm8 frames are the wanted ones (the frame check below each clip)"
+frame_check() { # each library's tsm8 frames against the CLI's (scripts/bench_frames.py: the
+  # largest level difference, and whether they are the wanted frames converted otherwise, other
+  # frames, or not rotated); "err" when the library cannot read the clip. The peers that returned
+  # the wanted frames are listed in $work/right, for the ÷right column.
+  local ref="$work/ref.rgb" out lib verdict args
+  args=$(cli_frames "$1" "$ref")
+  out="vpipe=$("$venv/bin/python" "$root/scripts/bench_frames.py" compare "$ref.vpipe" "$ref" $args)"
+  : >"$work/right"
   for lib in $peers; do
     "${pin[@]}" "$(python_of "$lib")" "$root/scripts/bench_peers.py" --lib "$lib" --task tsm8 --clip "$1" --reps 1 --dump "$work/$lib.rgb" >/dev/null 2>&1 || true
-    out+=" $lib=$( [[ -s "$work/$lib.rgb" ]] && maxdiff "$work/$lib.rgb" "$ref" || echo err)"
+    verdict=$([[ -s "$work/$lib.rgb" ]] && "$venv/bin/python" "$root/scripts/bench_frames.py" compare "$work/$lib.rgb" "$ref" $args || echo err)
+    out+=" $lib=$verdict"
+    [[ "$verdict" == 0 || "$verdict" == *colours* ]] && echo "$lib" >>"$work/right"
     rm -f "$work/$lib.rgb"
   done
   echo "$out"
 }
 
-printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %8s %6s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor avcodec \
-  "÷peer" "(+c)" "÷floor" "÷avc"
+printf '%-40s %-9s %8s %8s %9s %9s %9s %9s %9s %8s %8s %6s %6s %6s %6s %6s\n' clip task vpipe +cache pyav decord opencv torchcodec vr-rs floor avcodec \
+  "÷peer" "(+c)" "÷floor" "÷avc" "÷right"
 for clip in "${clips[@]}"; do
   name=$(basename "$clip")
   check=$(frame_check "$clip")
@@ -166,15 +161,16 @@ for clip in "${clips[@]}"; do
     med() { local v; v=$(tr ' ' '\n' <<<"${t[$1]:-}" | grep -v -e '^$' -e nan || true); [[ -n "$v" ]] && median <<<"$v"; }
     v=$(med vpipe); vc=$(med cached); rgb=$(med rgb); avc=$(med avcodec)
     if [[ "$task" == full ]]; then floor=$rgb; else floor=$(calc "$(med subset) + $kept * ($rgb - $(med null)) / $frames"); fi
-    best=""; row=()
+    best=""; best_right=""; row=()
     for lib in pyav decord opencv torchcodec video_reader_rs; do
       m=$([[ " $peers " == *" $lib "* ]] && med "$lib" || true)
       row+=("${m:-—}")
       [[ -n "$m" ]] && { [[ -z "$best" ]] || awk "BEGIN{exit !($m < $best)}"; } && best=$m
+      [[ -n "$m" ]] && grep -qx "$lib" "$work/right" && { [[ -z "$best_right" ]] || awk "BEGIN{exit !($m < $best_right)}"; } && best_right=$m
     done
     ratio() { [[ -n "$2" ]] && printf '%.2f' "$(calc "$1 / $2")" || echo —; }
-    printf '%-40s %-9s %8.2f %8.2f %9s %9s %9s %9s %9s %8.2f %8.2f %6s %6s %6s %6s\n' "${name:0:40}" "$task" "$v" "$vc" "${row[@]}" "$floor" "$avc" \
-      "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")" "$(ratio "$v" "$avc")"
+    printf '%-40s %-9s %8.2f %8.2f %9s %9s %9s %9s %9s %8.2f %8.2f %6s %6s %6s %6s %6s\n' "${name:0:40}" "$task" "$v" "$vc" "${row[@]}" "$floor" "$avc" \
+      "$(ratio "$v" "$best")" "$(ratio "$vc" "$best")" "$(ratio "$v" "$floor")" "$(ratio "$v" "$avc")" "$(ratio "$v" "$best_right")"
     [[ "$task" == full ]] && printf '%-40s %-9s (FFmpeg CLI -f null: %.2f ms)\n' "" "" "$(med null)"
     # The floor holds only if the subset decodes a picture for each packet vpipe's decoder did
     # (the frames it output, plus references decoded but never output before the fetch stopped).
@@ -186,11 +182,11 @@ for clip in "${clips[@]}"; do
     fi
     unset t
   done
-  echo "  frames vs FFmpeg CLI (max level difference, tsm8): $check"
+  echo "  frames vs FFmpeg CLI (tsm8: max level difference, and which frames): $check"
 done
 
 echo
-echo "Colour and orientation: each library's 8 TSM frames against the FFmpeg CLI's (max level difference; size = not rotated):"
+echo "Colour and orientation: each library's 8 TSM frames against the FFmpeg CLI's (max level difference, and which frames):"
 for clip in "$conv"/*; do printf '  %-18s %s\n' "$(basename "$clip")" "$(frame_check "$clip")"; done
 
 # --- the TSM train loader -----------------------------------------------------------------------
