@@ -26,6 +26,8 @@ import sys
 
 import numpy as np
 
+from bench_peers import tsm8  # the peers' own indices (scripts/bench_peers.py), = benches/decode.rs
+
 # Mean level difference beyond which a frame is another picture whatever its neighbours (one from
 # further away than they are). Colour conventions stay below it: BT.709 for the CLI's BT.601 on
 # the saturated synthetic 720p clip is 8.6 (video-reader-rs), other clips 0.6-1.9.
@@ -33,11 +35,6 @@ OTHER_PICTURE_MEAN = 20.0
 # A neighbour must be nearer than the wanted frame by this many levels (mean) to count: static
 # scenes hold near-identical consecutive frames.
 NEARER_BY = 0.5
-
-
-def tsm8(n):
-    avg = n / 8.0
-    return [min(int(avg * k + avg / 2.0), n - 1) for k in range(8)]
 
 
 def select(clip, vpipe):
