@@ -116,8 +116,10 @@ fn corrupt_and_missing_videos_are_reported_and_the_job_goes_on() {
     assert!(err.contains("failed 2"), "{err}");
     let (batch, kv) = read(&out);
     assert_eq!(batch.num_rows(), 3, "every good row is written");
-    let failures = &kv.iter().find(|(k, _)| k == "vpipe.failures").unwrap().1;
-    assert!(failures.contains("corrupted.mp4") && failures.contains("does_not_exist.avi"), "{failures}");
+    assert_eq!(kv.iter().find(|(k, _)| k == "vpipe.failures_count").unwrap().1, "2");
+    let (errors, _) = read(&dir.path().join("o.errors.parquet"));
+    let videos = format!("{:?}", errors.column_by_name("video").unwrap());
+    assert!(videos.contains("corrupted.mp4") && videos.contains("does_not_exist.avi"), "{videos}");
 
     let out2 = dir.path().join("ff.parquet");
     let o = featurize(&[&base[..], &["--out", s(&out2), "--fail-fast"]].concat());

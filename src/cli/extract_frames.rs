@@ -3,11 +3,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::{default_workers, sibling};
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
+use vpipe::sink::OutputLock;
 use vpipe::source::Shard;
 
 /// Flags of `vpipe extract-frames` (names follow mmaction2's `build_rawframes.py`).
@@ -61,10 +62,8 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => None,
         _ => bail!("--new-width and --new-height go together and must be > 0"),
     };
-    let filename_tmpl = FilenameTemplate::parse(&a.filename_tmpl)?;
-    if filename_tmpl.has_direction() {
-        bail!("--filename-tmpl {}: RGB frames take one field, e.g. img_{{:05d}}.jpg", a.filename_tmpl);
-    }
+    let filename_tmpl = FilenameTemplate::parse(&a.filename_tmpl).context("--filename-tmpl")?;
+    filename_tmpl.check_writable().context("--filename-tmpl")?;
     let mut videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
     if videos.is_empty() {
         bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
@@ -73,6 +72,10 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(s) = shard {
         videos = s.select(videos);
     }
+    // One run per shard of OUT: a second one would delete the first's partial folders as stale.
+    let lock_name = shard.map_or(".extract-frames.lock".into(), |s| format!(".extract-frames-{:05}-of-{:05}.lock", s.index, s.count));
+    let what = shard.map_or(format!("{}", a.out.display()), |s| format!("shard {} of {} of {}", s.index, s.count, a.out.display()));
+    let _lock = OutputLock::acquire(&a.out.join(lock_name), &what)?;
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 
 use vpipe::graph::pipeline::DataPipeline;
 
-use vpipe::config::{default_test_pipeline, split_pipeline, FeaturizeConfig, SourceConfig, SplitName};
+use vpipe::config::{default_test_pipeline, limits, split_pipeline, FeaturizeConfig, SourceConfig, SplitName};
 use vpipe::decode::{FilenameTemplate, Modality};
 use vpipe::graph::featurize::{self, FeaturizeJob, Outcome};
 use vpipe::model::{ModelConfig, ModelSpec, ModelType};
@@ -173,8 +173,10 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(name) = &a.model {
         (m.kind, m.depth) = (ModelType::from_name(name), None);
     }
-    m.num_classes = a.num_classes.map(|c| c as usize).or(m.num_classes).or(Some(400));
-    m.num_segments = a.num_segments.map_or(m.num_segments, |s| s as usize);
+    // Flags pass through the model section's own range checks (ModelConfig::spec): one rule.
+    let flag = |v: i64, name: &str| usize::try_from(v).map_err(|_| anyhow::anyhow!("`--{name}` must be ≥ 1, got {v}"));
+    m.num_classes = a.num_classes.map(|c| flag(c, "num-classes")).transpose()?.or(m.num_classes).or(Some(400));
+    m.num_segments = a.num_segments.map(|s| flag(s, "num-segments")).transpose()?.unwrap_or(m.num_segments);
     m.weights = a.weights.clone().or(m.weights);
     let num_segments = m.num_segments as i64;
     let seed = a.seed.or(cfg.seed).unwrap_or(0);
@@ -185,11 +187,15 @@ pub fn run(a: Args) -> Result<()> {
         None => default_test_pipeline(num_segments as usize * a.clips.unwrap_or(1), rawframes.modality),
     };
     if let Some(k) = a.clips {
+        limits::check("--clips", k, limits::CLIPS)?;
         let vpipe::sample::Sampler::SampleFrames(sf) = &mut parts.sampler else { bail!("--clips works with SampleFrames pipelines only") };
         sf.num_clips = k * if sf.clip_len == 1 { num_segments as usize } else { 1 };
+        parts.sampler.validate().context("with --clips")?;
     }
+    limits::check("--commit-every", a.commit_every, limits::COMMIT_EVERY)?;
     model.check_input(parts.format).context("in `model`")?;
-    let workers = a.workers.or(cfg.workers).unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let (batch_size, workers, capacity) =
+        limits::loader_sizes("--", a.batch_size.or(cfg.batch_size).unwrap_or(4), a.workers.or(cfg.workers), a.capacity.or(cfg.capacity))?;
     let pipeline_desc = format!("{:?}", parts);
     let key = JobKey {
         shard_index: index,
@@ -207,9 +213,9 @@ pub fn run(a: Args) -> Result<()> {
         samples,
         pipeline: DataPipeline::build(parts, seed, 0, rawframes).context("in `pipeline`")?,
         model: model.clone(),
-        batch_size: a.batch_size.or(cfg.batch_size).unwrap_or(4),
+        batch_size,
         workers,
-        capacity: a.capacity.or(cfg.capacity).unwrap_or(2 * workers),
+        capacity,
         fail_fast: a.fail_fast,
         max_failures: a.max_failures,
         upload_u8: match a.upload {

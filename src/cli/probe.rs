@@ -31,9 +31,10 @@ fn text(path: &str, i: &VideoInfo) -> String {
         vpipe::decode::FrameCount::Decoded => "decoded (no pts)",
         vpipe::decode::FrameCount::VopHeaders => "VOP headers (no pts)",
     };
+    let note = i.count_note.as_ref().map_or(String::new(), |n| format!("\n  warning     {n}"));
     [
         path.to_string(),
-        format!("  frames      {} (counted by {how})", i.num_frames),
+        format!("  frames      {} (counted by {how}){note}", i.num_frames),
         format!("  fps         {:.3}    duration {:.3} s", i.fps, i.duration),
         format!(
             "  size        {}x{} (coded {}x{}, rotation {}°, display matrix {:.1}°)",

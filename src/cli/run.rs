@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use super::default_workers;
 use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
@@ -53,12 +52,13 @@ pub struct Args {
 pub(super) fn split_data(cfg: &PipelineConfig, name: SplitName, workers: Option<usize>) -> Result<Option<SplitData>> {
     let Some(s) = cfg.data.get(&name) else { return Ok(None) };
     let parts = cfg.parts(name)?;
-    let workers = workers.or(s.workers).unwrap_or_else(default_workers);
+    let key = format!("data.{}", format!("{name:?}").to_lowercase());
+    let (batch_size, workers, capacity) = vpipe::config::limits::loader_sizes(&key, s.batch_size, workers.or(s.workers), s.capacity)?;
     Ok(Some(SplitData {
         samples: s.source.samples()?,
         pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?,
-        batch_size: s.batch_size,
-        pool: PoolConfig { workers, capacity: s.capacity.unwrap_or(2 * workers).max(s.batch_size) },
+        batch_size,
+        pool: PoolConfig { workers, capacity },
     }))
 }
 

@@ -1,5 +1,5 @@
-//! `vpipe shards DIR`: which shards of a featurize output folder are complete, partial or
-//! missing, their rows and failures, what to resubmit, and (`--merge`) one file of them all.
+//! `vpipe shards DIR`: which shards of a featurize output folder are complete, running (a run
+//! holds the shard's lock), partial or missing, their rows and failures, what to resubmit, and (`--merge`) one file of them all.
 
 use std::path::PathBuf;
 
@@ -29,13 +29,18 @@ pub fn run(a: Args) -> Result<()> {
     let shards = survey(&a.dir)?;
     let n = shards.len();
     let (mut rows, mut failures) = (0, 0);
-    let mut todo = Vec::new();
+    let (mut todo, mut running) = (Vec::new(), Vec::new());
     let mut lines = vec![format!("{:>5}  {:<8}  {:>8}  {:>9}  {:>8}  host", "shard", "state", "samples", "rows", "failures")];
     for (i, s) in shards.iter().enumerate() {
         lines.push(match s {
             ShardState::Complete(m) => {
                 (rows, failures) = (rows + m.rows, failures + m.failures);
                 format!("{i:>5}  {:<8}  {:>8}  {:>9}  {:>8}  {}", "complete", m.samples, m.rows, m.failures, m.host)
+            }
+            ShardState::Running { committed, holder } => {
+                running.push(i);
+                let host = format!("pid {} on {}", holder.pid, holder.host);
+                format!("{i:>5}  {:<8}  {:>8}  {:>9}  {:>8}  {host}", "running", format!("{committed} done"), "-", "-")
             }
             ShardState::Partial { committed } => {
                 todo.push(i);
@@ -49,20 +54,22 @@ pub fn run(a: Args) -> Result<()> {
     }
     let list = todo.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     if a.json {
-        let j = serde_json::json!({"dir": a.dir, "shards": n, "complete": n - todo.len(), "incomplete": todo,
+        let j = serde_json::json!({"dir": a.dir, "shards": n, "complete": n - todo.len() - running.len(), "incomplete": todo, "running": running,
             "rows": rows, "failures": failures, "states": shards});
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         println!("{}", lines.join("\n"));
-        println!("{n} shards: {} complete, {} to run; {rows} rows, {failures} failed videos", n - todo.len(), todo.len());
+        let complete = n - todo.len() - running.len();
+        println!("{n} shards: {complete} complete, {} running, {} to run; {rows} rows, {failures} failed videos", running.len(), todo.len());
         if !todo.is_empty() {
             // Array ids = shard indices when VPIPE_SHARD_COUNT is set (scripts/slurm/featurize.sbatch).
             println!("resubmit: VPIPE_SHARD_COUNT={n} sbatch --array={list} scripts/slurm/featurize.sbatch …");
         }
     }
     if let Some(dest) = &a.merge {
-        if !todo.is_empty() {
-            bail!("--merge: shards {list} of {} are not complete", a.dir.display());
+        if !todo.is_empty() || !running.is_empty() {
+            let all = todo.iter().chain(&running).map(usize::to_string).collect::<Vec<_>>().join(",");
+            bail!("--merge: shards {all} of {} are not complete", a.dir.display());
         }
         let parts: Vec<PathBuf> = shards
             .iter()

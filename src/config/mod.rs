@@ -7,6 +7,7 @@
 //! types ([`pipeline_schema`]).
 
 mod featurize;
+pub mod limits;
 mod location;
 mod pipeline;
 mod source;

@@ -173,9 +173,7 @@ impl PipelineConfig {
             let parts: PipelineParts = self.parts(*name)?;
             parts.build_transforms(ctx).map_err(|e| self.locate(*name, e))?;
             split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
-            if split.batch_size == 0 {
-                bail!("`{key}.batch_size` must be ≥ 1");
-            }
+            super::limits::loader_sizes(&key, split.batch_size, split.workers, split.capacity)?;
             let samples = if paths {
                 split.source.check_paths().with_context(|| format!("in `{key}.source`"))?;
                 format!("{} samples", split.source.samples().with_context(|| format!("in `{key}.source`"))?.len())

@@ -34,8 +34,13 @@ impl FilenameTemplate {
     /// Parses `text`.
     ///
     /// # Errors
-    /// An unbalanced brace, an unsupported format spec, or not one or two fields.
+    /// An unbalanced brace, an unsupported format spec, a field wider than
+    /// [`Self::MAX_WIDTH`] digits, a path separator or NUL (a template names a file inside the
+    /// frame folder, never a path out of it), or not one or two fields.
     pub fn parse(text: &str) -> Result<Self> {
+        if let Some(c) = text.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
+            bail!("filename template {text:?}: {c:?} is not allowed: a template names a file inside the frame folder (e.g. img_{{:05d}}.jpg)");
+        }
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -53,7 +58,8 @@ impl FilenameTemplate {
                 0
             } else {
                 match digits.strip_prefix('0').unwrap_or(digits).parse::<usize>() {
-                    Ok(w) => w,
+                    Ok(w) if w <= Self::MAX_WIDTH => w,
+                    Ok(w) => bail!("filename template {text:?}: a field {w} digits wide; at most {} (e.g. {{:05d}})", Self::MAX_WIDTH),
                     Err(_) => bail!("filename template {text:?}: unsupported format {{{spec}}} (use {{:05d}})"),
                 }
             };
@@ -68,6 +74,25 @@ impl FilenameTemplate {
             bail!("filename template {text:?}: needs one field (frame number) or two (flow direction, frame number)");
         }
         Ok(FilenameTemplate { text: text.to_string(), parts })
+    }
+
+    /// The widest zero-padded field accepted: 20 digits hold any `u64` frame number.
+    pub const MAX_WIDTH: usize = 20;
+
+    /// Checks that vpipe can write files under this template: one field (a frame number) and a
+    /// JPEG extension (`.jpg`/`.jpeg`, any case), since vpipe writes JPEG bytes (libjpeg-turbo).
+    ///
+    /// # Errors
+    /// Two fields (flow direction) or another extension; the message names the template.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.has_direction() {
+            bail!("filename template {:?}: RGB frames take one field, e.g. img_{{:05d}}.jpg", self.text);
+        }
+        let ext = self.text.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        if !matches!(ext.as_deref(), Some("jpg" | "jpeg")) || self.text.rsplit_once('.').is_some_and(|(_, e)| e.contains('{')) {
+            bail!("filename template {:?}: vpipe writes JPEG frames, so the name must end in .jpg or .jpeg", self.text);
+        }
+        Ok(())
     }
 
     /// Whether the template names a flow direction (two fields).

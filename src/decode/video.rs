@@ -135,6 +135,10 @@ pub struct VideoInfo {
     pub stream_index: usize,
     /// Number of video streams in the container.
     pub video_streams: usize,
+    /// Why the frames were not counted the usual way for this file, when the container's own
+    /// count was rejected (an AVI index that contradicts its header: a truncated file). Readers
+    /// print it as a warning; `None` for a healthy file.
+    pub count_note: Option<String>,
 }
 
 impl VideoInfo {
@@ -407,31 +411,52 @@ impl CachedIndex {
 /// (`idx1`, OpenDML): entry `i` is frame `i`. Only where that is exactly what [`index_packets`]
 /// would find: an AVI stream without reordering (`video_delay` 0, so pts = dts = the entry's
 /// timestamp), entries at consecutive timestamps (a zero-length "drop frame" chunk has no entry
-/// but advances the timestamps) holding data, and at least one keyframe. `None` otherwise.
-fn index_from_container(opened: &mut Opened) -> Option<Index> {
+/// but advances the timestamps) holding data, and at least one keyframe; and where the index is
+/// whole: as many entries as the stream header's frame count (`dwLength`) and none past the end
+/// of the file. An AVI missing its tail has lost its `idx1`: the demuxer then indexes only the
+/// packets it read while opening (one), and the file would pass for a 1-frame video.
+///
+/// `Err(Some(why))` when the index contradicts the header or the file (the caller counts the
+/// packets and reports `why`), `Err(None)` when the index does not apply.
+fn index_from_container(opened: &mut Opened, file_size: Option<u64>) -> Result<Index, Option<String>> {
     if opened.input.format().name() != "avi" {
-        return None;
+        return Err(None);
     }
     // SAFETY: the stream pointer and its codecpar are valid while `opened.input` lives; index
     // entries are read-only views into the demuxer's table, valid until the next demuxer call.
     unsafe {
         let st = *(*opened.input.as_mut_ptr()).streams.add(opened.stream_index);
         if (*(*st).codecpar).video_delay != 0 {
-            return None;
+            return Err(None);
         }
         let n = ffi::avformat_index_get_entries_count(st);
         let (mut pts, mut keyframes) = (Vec::with_capacity(n.max(0) as usize), Vec::new());
+        let mut end = 0i64;
         for i in 0..n {
             let e = &*ffi::avformat_index_get_entry(st, i);
             if e.size() <= 0 || pts.last().is_some_and(|&t| e.timestamp != t + 1) {
-                return None;
+                return Err(None);
             }
             if e.flags() & ffi::AVINDEX_KEYFRAME != 0 {
                 keyframes.push(Keyframe { pts: e.timestamp, dts: Some(e.timestamp) });
             }
             pts.push(e.timestamp);
+            end = end.max(e.pos + e.size() as i64);
         }
-        (!pts.is_empty() && !keyframes.is_empty()).then_some(Index::Packets { pts, keyframes })
+        if pts.is_empty() || keyframes.is_empty() {
+            return Err(None);
+        }
+        let header = (*st).duration;
+        if header > 0 && header != pts.len() as i64 {
+            return Err(Some(format!(
+                "the AVI index lists {} frame(s) where the stream duration says {header} (the index is missing or damaged: a truncated file?)",
+                pts.len()
+            )));
+        }
+        if let Some(size) = file_size.filter(|&size| end > size as i64) {
+            return Err(Some(format!("the AVI index points {} bytes past the end of the file (a truncated file?)", end - size as i64)));
+        }
+        Ok(Index::Packets { pts, keyframes })
     }
 }
 
@@ -565,7 +590,11 @@ impl VideoReader {
         let codec = opened.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default();
 
         // The container's index costs nothing more; else the cache; else a demux pass.
-        let container = index_from_container(&mut opened);
+        let file_size = std::fs::metadata(&path).ok().map(|m| m.len());
+        let (container, count_note) = match index_from_container(&mut opened, file_size) {
+            Ok(index) => (Some(index), None),
+            Err(why) => (None, why.map(|w| format!("{w}; counted the packets instead"))),
+        };
         let from_container = container.is_some();
         let cache = cache.filter(|_| !from_container);
         let cached = cached.filter(|c| c.probe.stream == opened.stream_index);
@@ -618,6 +647,7 @@ impl VideoReader {
             b_frames: b_frames || opened.decoder.has_b_frames(),
             stream_index: opened.stream_index,
             video_streams,
+            count_note,
         };
         let mut reader = VideoReader {
             path,

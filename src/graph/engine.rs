@@ -81,8 +81,13 @@ pub struct Graph;
 
 impl Graph {
     /// Starts job `job` from `items`; `key` names an item in failure records (its path).
-    pub fn source<S: Send + 'static>(job: &'static str, items: Vec<S>, key: impl Fn(&S) -> String, settings: Settings) -> Stream<S> {
-        let cap = settings.capacity.max(1);
+    ///
+    /// Sizes are bounded by the list: the in-flight window (and so every channel's capacity)
+    /// never exceeds the number of items, nor a stage's threads, nor a batch's buffer, whatever
+    /// number was configured ([`crate::config::limits`] refuses absurd ones before this).
+    pub fn source<S: Send + 'static>(job: &'static str, items: Vec<S>, key: impl Fn(&S) -> String, mut settings: Settings) -> Stream<S> {
+        settings.capacity = settings.capacity.clamp(1, items.len().max(1));
+        let cap = settings.capacity;
         let (token_tx, token_rx) = unbounded::<()>();
         for _ in 0..cap {
             token_tx.send(()).expect("fresh channel");
@@ -143,7 +148,8 @@ impl<T: Send + 'static> Stream<T> {
         let (out_tx, out_rx) = bounded::<Envelope<U>>(cap);
         let (done_tx, done_rx) = bounded::<Envelope<U>>(cap);
         let f = Arc::new(f);
-        for _ in 0..metrics.workers() {
+        // More threads than items in flight would only wait.
+        for _ in 0..metrics.workers().min(cap) {
             let (rx, tx, f, m) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone());
             self.core.threads.push(thread::spawn(move || serve(&m, &rx, &tx, &*f)));
         }
@@ -180,7 +186,7 @@ impl<T: Send + 'static> Stream<T> {
     /// is passed on at once, outside any batch. The in-flight window grows by `size − 1` items,
     /// so that a whole batch fits in it.
     pub fn batch(mut self, size: usize) -> Stream<Vec<T>> {
-        let size = size.max(1);
+        let size = size.clamp(1, self.core.total.max(1));
         for _ in 1..size {
             let _ = self.core.tokens.send(());
         }
@@ -355,7 +361,13 @@ impl<T> Outputs<T> {
     /// # Errors
     /// With `fail_fast`, or when the failures exceed `max_failures`.
     pub fn record(&mut self, f: Failure) -> Result<()> {
-        self.bar.println(format!("FAILED {} [{}]: {}", f.path, f.stage, f.message));
+        // A broken mount fails every item: the first few name the problem, the rest would bury
+        // the log (100 000 lines); all of them reach the summary and the job's errors file.
+        match self.failures.len() {
+            n if n < PRINTED_FAILURES => self.bar.println(format!("FAILED {} [{}]: {}", f.path, f.stage, f.message)),
+            n if n == PRINTED_FAILURES => self.bar.println("further failures are not printed: the summary counts them (featurize's errors file lists every one)"),
+            _ => {}
+        }
         let err = anyhow!("{} failed in {}: {}", f.path, f.stage, f.message);
         self.failures.push(f);
         if self.core.settings.fail_fast {
@@ -402,6 +414,9 @@ impl<T> Outputs<T> {
         }
     }
 }
+
+/// Failures printed as they happen (and listed in the printed summary); the rest are counted.
+pub const PRINTED_FAILURES: usize = 20;
 
 impl<T> Iterator for Outputs<T> {
     type Item = Result<T, Failure>;

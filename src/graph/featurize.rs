@@ -14,6 +14,7 @@ use super::engine::Settings;
 use super::interrupt::{self, Interrupted};
 use super::loader::{batches, Batch};
 use super::pipeline::DataPipeline;
+use super::metrics::Failure;
 use super::{PoolConfig, Summary};
 use crate::model::{views_per_sample, ModelSpec, Recognizer};
 use crate::sink::{explain_disk_full, ClipRow, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardWriter};
@@ -71,13 +72,15 @@ pub enum Outcome {
 /// `batch_size` → `model` → the `sink` on the calling thread, which commits rows and failures in
 /// chunks ([`ShardWriter`]): a killed run resumes after its last chunk and ends with the rows of
 /// an uninterrupted run. The part file holds the rows of every good sample, in list order;
-/// failed samples go to the errors file (and the part's `vpipe.failures` metadata, JSON).
+/// failed samples go to the errors file (the part's `vpipe.failures_count` metadata counts them).
 ///
 /// # Errors
 /// Previous output from other inputs or configuration (without `force`); the model cannot be
 /// built; a file cannot be written (committed chunks stay); a model forward fails; with
 /// `fail_fast` the first failed sample, or more than `max_failures` failures (no part file is
-/// written then); SIGINT/SIGTERM ([`Interrupted`], after committing what settled).
+/// written then); every sample of the shard failed (its first failure named; the work folder is
+/// removed and nothing is marked complete); SIGINT/SIGTERM ([`Interrupted`], after committing
+/// what settled).
 pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     let mut writer = match ShardWriter::open(job.paths.clone(), job.key.clone(), job.metadata.clone(), job.commit_every, job.force)? {
         Opened::Complete(m) => return Ok(Outcome::Complete(m)),
@@ -114,12 +117,18 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
             }
             Err(f) => {
                 // A batch-level failure (collate, model) loses every sample of the batch: one
-                // record each, so that rows plus records still account for the whole list.
-                for &i in out.last_items() {
+                // record each, so that rows plus records still account for the whole list, and
+                // the summary counts samples, not batches.
+                let items = out.last_items().to_vec();
+                let mut step = Ok(());
+                for i in items {
                     let video = job.samples.get(start + i).map_or_else(|| f.path.clone(), |s| s.path.display().to_string());
-                    writer.fail(start + i, ErrorRecord { video, stage: f.stage.clone(), message: f.message.clone() });
+                    writer.fail(start + i, ErrorRecord { video: video.clone(), stage: f.stage.clone(), message: f.message.clone() });
+                    if step.is_ok() {
+                        step = out.record(Failure { path: video, ..f.clone() });
+                    }
                 }
-                out.record(f).map_err(|e| match job.max_failures {
+                step.map_err(|e| match job.max_failures {
                     Some(m) if earlier > 0 => {
                         e.context(format!("--max-failures {m} counts the {earlier} failed videos earlier runs of this shard committed"))
                     }
@@ -137,6 +146,20 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     }
     let mut summary = out.finish();
     (summary.skipped, summary.outputs) = (start, rows);
+    // Every sample of the shard failed (this run's, and every one earlier runs committed): a
+    // configuration error far more often than a shard of corrupt videos. Marking it complete
+    // would make the corrected re-run need --force.
+    if result.is_ok() && total > 0 && rows == 0 && start == earlier && summary.failures.len() == total - start {
+        writer.abandon()?;
+        let first = &summary.failures[0];
+        bail!(
+            "every one of the shard's {total} samples failed, so nothing was written and the shard is not marked complete; \
+             the first: {} [{}]: {}",
+            first.path,
+            first.stage,
+            first.message
+        );
+    }
     let mut committed = writer.committed();
     let manifest = result
         .and_then(|()| {

@@ -126,11 +126,14 @@ pub struct FrameCounts {
     /// the packet index, or with the frame map (VOP headers or counting pass) of a stream without pts (each also
     /// printed as a warning naming the video).
     pub index_mismatches: u64,
+    /// Opens whose container frame count was rejected and the packets counted instead
+    /// ([`crate::decode::VideoInfo::count_note`]: a truncated AVI), each printed as a warning.
+    pub recounted: u64,
 }
 
 impl From<crate::decode::DecodeStats> for FrameCounts {
     fn from(s: crate::decode::DecodeStats) -> Self {
-        FrameCounts { decoded: s.frames_decoded, kept: s.frames_kept, index_mismatches: s.index_mismatches }
+        FrameCounts { decoded: s.frames_decoded, kept: s.frames_kept, index_mismatches: s.index_mismatches, recounted: 0 }
     }
 }
 
@@ -140,6 +143,7 @@ pub struct FrameTally {
     decoded: AtomicU64,
     kept: AtomicU64,
     index_mismatches: AtomicU64,
+    recounted: AtomicU64,
 }
 
 impl FrameTally {
@@ -148,6 +152,7 @@ impl FrameTally {
         self.decoded.fetch_add(c.decoded, Ordering::Relaxed);
         self.kept.fetch_add(c.kept, Ordering::Relaxed);
         self.index_mismatches.fetch_add(c.index_mismatches, Ordering::Relaxed);
+        self.recounted.fetch_add(c.recounted, Ordering::Relaxed);
     }
     /// The counts so far.
     pub fn get(&self) -> FrameCounts {
@@ -155,6 +160,7 @@ impl FrameTally {
             decoded: self.decoded.load(Ordering::Relaxed),
             kept: self.kept.load(Ordering::Relaxed),
             index_mismatches: self.index_mismatches.load(Ordering::Relaxed),
+            recounted: self.recounted.load(Ordering::Relaxed),
         }
     }
 }
@@ -235,7 +241,8 @@ impl Summary {
         self.outputs as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 
-    /// The summary as JSON: job, counts, wall (s), rate, peak RSS (bytes), bottleneck, frames
+    /// The summary as JSON: job, counts (`failed`: all failures; `failures`: the first
+    /// [`crate::graph::engine::PRINTED_FAILURES`] of them, the errors file keeps the rest), wall (s), rate, peak RSS (bytes), bottleneck, frames
     /// decoded and kept, packet-index mismatches, and per stage workers, items, busy / starved /
     /// blocked seconds and utilization.
     pub fn to_json(&self) -> serde_json::Value {
@@ -251,11 +258,11 @@ impl Summary {
             .collect();
         json!({
             "job": self.job, "ok": self.ok, "skipped": self.skipped, "failed": self.failures.len(),
-            "failures": self.failures, "outputs": self.outputs, "output_unit": self.output_unit,
+            "failures": &self.failures[..self.failures.len().min(crate::graph::engine::PRINTED_FAILURES)], "outputs": self.outputs, "output_unit": self.output_unit,
             "wall_s": self.wall.as_secs_f64(), "rate_per_s": self.rate(), "peak_rss_bytes": self.peak_rss_bytes,
             "bottleneck": self.bottleneck().map(|s| s.name), "stages": stages, "vpipe_version": crate::VERSION,
             "frames_decoded": self.frames.decoded, "frames_kept": self.frames.kept, "decoded_per_kept": self.decoded_per_kept(),
-            "index_mismatches": self.frames.index_mismatches,
+            "index_mismatches": self.frames.index_mismatches, "recounted": self.frames.recounted,
             "frame_buffers_allocated": self.frame_buffers.fresh, "frame_buffers_reused": self.frame_buffers.reused,
         })
     }
@@ -317,6 +324,10 @@ impl std::fmt::Display for Summary {
                 "index mismatches {n}: fetches where the decoder disagreed with the packet index or frame map (decoded from frame 0)"
             )?;
         }
+        if self.frames.recounted > 0 {
+            let n = self.frames.recounted;
+            writeln!(f, "recounted {n}: opens where the container's frame count was wrong (truncated file?); frames counted from the packets")?;
+        }
         if let Some(b) = self.bottleneck() {
             writeln!(
                 f,
@@ -326,8 +337,12 @@ impl std::fmt::Display for Summary {
                 self.peak_rss_bytes as f64 / 1048576.0
             )?;
         }
-        for x in &self.failures {
+        let shown = crate::graph::engine::PRINTED_FAILURES;
+        for x in self.failures.iter().take(shown) {
             writeln!(f, "FAILED {} [{}]: {}", x.path, x.stage, x.message)?;
+        }
+        if self.failures.len() > shown {
+            writeln!(f, "… and {} more failures (featurize's errors file lists every one)", self.failures.len() - shown)?;
         }
         Ok(())
     }
@@ -351,8 +366,8 @@ mod tests {
     fn summary(index_mismatches: u64) -> Summary {
         let mut s = Summary::new("bench", 3, Vec::new(), Duration::from_secs(1), Vec::new());
         let tally = FrameTally::default();
-        tally.add(FrameCounts { decoded: 30, kept: 8, index_mismatches });
-        tally.add(FrameCounts { decoded: 10, kept: 8, index_mismatches: 0 });
+        tally.add(FrameCounts { decoded: 30, kept: 8, index_mismatches, recounted: 0 });
+        tally.add(FrameCounts { decoded: 10, kept: 8, index_mismatches: 0, recounted: 0 });
         s.frames = tally.get();
         s
     }
@@ -362,7 +377,7 @@ mod tests {
     #[test]
     fn index_mismatches_reach_the_printed_and_json_summary() {
         let bad = summary(2);
-        assert_eq!(bad.frames, FrameCounts { decoded: 40, kept: 16, index_mismatches: 2 });
+        assert_eq!(bad.frames, FrameCounts { decoded: 40, kept: 16, index_mismatches: 2, recounted: 0 });
         assert!(bad.to_string().contains("index mismatches 2:"), "{bad}");
         assert_eq!(bad.to_json()["index_mismatches"], 2);
         assert_eq!(bad.decoded_per_kept(), Some(2.5));

@@ -159,7 +159,7 @@ impl DataPipeline {
                 }
                 let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
                 let frames = read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?;
-                self.frames.add(FrameCounts { decoded: frames.len() as u64, kept: frames.len() as u64, index_mismatches: 0 });
+                self.frames.add(FrameCounts { decoded: frames.len() as u64, kept: frames.len() as u64, ..FrameCounts::default() });
                 (frames, s)
             }
             None => {
@@ -171,6 +171,11 @@ impl DataPipeline {
                 let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 let frames = reader.frames(&idx).context("decode")?;
+                if let Some(note) = &reader.info().count_note {
+                    eprintln!("warning: {}: {note} ({} frames)", sample.path.display(), reader.info().num_frames);
+                }
+                let mut counts = FrameCounts::from(reader.stats());
+                counts.recounted = reader.info().count_note.is_some() as u64;
                 let stats = reader.stats();
                 if stats.index_mismatches > 0 {
                     // Frames stay right (numbered by decoding), but the fetch cost a decode from frame 0.
@@ -179,7 +184,7 @@ impl DataPipeline {
                         sample.path.display()
                     );
                 }
-                self.frames.add(stats.into());
+                self.frames.add(counts);
                 (frames, s)
             }
         };

@@ -354,11 +354,15 @@ fn save_checkpoint(stem: &Path, model: &Recognizer, optim: Option<&Optim>, meta:
 
 /// Runs training (if the job has a train split and section), validation and testing.
 ///
+/// The work dir is locked ([`crate::sink::OutputLock`], `work_dir/.vpipe.lock`) while it runs.
+///
 /// # Errors
-/// The work dir cannot be written, a checkpoint to resume or load is missing or does not fit,
+/// Another run holds the work dir (the message names it), the work dir cannot be written, a
+/// checkpoint to resume or load is missing or does not fit,
 /// a sample fails to load (training stops: mmaction2 would crash too), or the model fails.
 pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
     fs::create_dir_all(&job.work_dir).with_context(|| format!("creating work dir {}", job.work_dir.display()))?;
+    let _lock = crate::sink::OutputLock::acquire(&job.work_dir.join(".vpipe.lock"), &format!("work dir {}", job.work_dir.display()))?;
     fs::write(job.work_dir.join("pipeline.yaml"), &job.pipeline_text).context("copying the pipeline into the work dir")?;
     let mut logs = Logs::open(&job.work_dir)?;
     let mut summary = RunSummary::default();

@@ -270,23 +270,53 @@ impl ModelConfig {
     }
 
     /// The model to build, with random init drawn from `seed` where no weights are given.
+    /// Every number is checked against its range ([`crate::config::limits`]) here, where the
+    /// model is built from the file's section and the flags alike.
     ///
     /// # Errors
-    /// As `resolve`, or no `num_classes` for a built-in model.
+    /// As `resolve`; no `num_classes` for a built-in model; a number out of its range
+    /// (`num_classes` 1..=100000, `num_segments` 1..=1024, `shift_div` 2..=64, `dropout` in
+    /// [0, 1), `init_std` ≥ 0, `frozen_stages` −1..=4, temporal strides and SlowFast ratios ≥ 1),
+    /// naming the key.
     pub fn spec(&self, seed: u64) -> Result<ModelSpec> {
+        use crate::config::limits;
+        let num_segments = limits::check("model.num_segments", self.num_segments, limits::NUM_SEGMENTS)? as i64;
         let (kind, depth) = match self.resolve()? {
             Err(file) => return Ok(ModelSpec::TorchScript(file.to_path_buf())),
             Ok(kd) => kd,
         };
+        let num_classes = limits::check("model.num_classes", self.num_classes.context("`model.num_classes` is required")?, limits::NUM_CLASSES)?;
+        let shift_div = limits::check("model.shift_div", self.shift_div, limits::SHIFT_DIV)? as i64;
+        let dropout = limits::check_unit_open("model.dropout", self.dropout.unwrap_or(if kind == ModelKind::Tsn { 0.4 } else { 0.5 }))?;
+        if let Some(std) = self.init_std {
+            limits::check_non_negative("model.init_std", std)?;
+        }
+        limits::check("model.frozen_stages", self.frozen_stages, limits::FROZEN_STAGES)?;
+        for (key, v) in [
+            ("conv1_stride_t", self.conv1_stride_t),
+            ("pool1_stride_t", self.pool1_stride_t),
+            ("resample_rate", self.resample_rate),
+            ("speed_ratio", self.speed_ratio),
+            ("channel_ratio", self.channel_ratio),
+        ] {
+            if let Some(v) = v {
+                limits::check(&format!("model.{key}"), v, 1..=64)?;
+            }
+        }
+        if let Some(k) = self.conv1_kernel {
+            for v in k {
+                limits::check("model.conv1_kernel", v, 1..=15)?;
+            }
+        }
         Ok(ModelSpec::BuiltIn {
             kind,
             depth,
-            num_classes: self.num_classes.context("`model.num_classes` is required")? as i64,
-            num_segments: self.num_segments as i64,
-            shift_div: self.shift_div as i64,
+            num_classes: num_classes as i64,
+            num_segments,
+            shift_div,
             weights: self.weights.clone(),
             seed: seed as i64,
-            dropout: self.dropout.unwrap_or(if kind == ModelKind::Tsn { 0.4 } else { 0.5 }),
+            dropout,
             init_std: self.init_std,
             norm_eval: self.norm_eval,
             frozen_stages: self.frozen_stages,

@@ -30,7 +30,9 @@ impl AtomicFile {
         Ok((AtomicFile { tmp, dest: dest.to_path_buf(), committed: false }, file))
     }
 
-    /// Syncs the written file to disk and renames it into place.
+    /// Syncs the written file to disk, renames it into place and syncs the folder, so that a
+    /// power loss after the return cannot undo the rename (ext4 and XFS order a rename's
+    /// directory entry only with the folder's own fsync).
     ///
     /// # Errors
     /// fsync or rename fails (e.g. disk full); the temporary file is removed.
@@ -39,8 +41,17 @@ impl AtomicFile {
         drop(file);
         std::fs::rename(&self.tmp, &self.dest).with_context(|| format!("renaming {} to {}", self.tmp.display(), self.dest.display()))?;
         self.committed = true;
-        Ok(())
+        sync_dir(&self.dest)
     }
+}
+
+/// fsyncs the folder holding `path` (its directory entries: renames and creations in it).
+///
+/// # Errors
+/// The folder cannot be opened or synced (the message names it).
+pub fn sync_dir(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing folder {}", dir.display()))
 }
 
 impl Drop for AtomicFile {
