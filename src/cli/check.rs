@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use vpipe::config::{pipeline_schema, PipelineConfig};
+use vpipe::graph::pipeline::probe_split;
 use vpipe::transform::BuildCtx;
 
 /// Flags of `vpipe check`.
@@ -15,9 +16,22 @@ pub struct Args {
     /// Skip checking that annotation files and roots exist (validate the file alone).
     #[arg(long)]
     syntax_only: bool,
+    /// Skip probing the first sample of each split through its whole pipeline to the model's
+    /// input shape (done by default: it finds what every sample would hit).
+    #[arg(long)]
+    no_probe: bool,
     /// Print the JSON Schema of pipeline files and exit.
     #[arg(long)]
     print_schema: bool,
+}
+
+/// [`probe_split`] for every split of `cfg`, with its model when it has one.
+///
+/// # Errors
+/// As [`probe_split`].
+pub(super) fn probe(cfg: &PipelineConfig) -> Result<Vec<String>> {
+    let model = cfg.model.as_ref().map(|m| m.spec(cfg.seed)).transpose()?;
+    cfg.data.keys().map(|name| probe_split(cfg, *name, model.as_ref())).collect()
 }
 
 /// Runs the command: prints one line per split, or the first error with file, line and key.
@@ -36,6 +50,11 @@ pub fn run(a: Args) -> Result<()> {
     let lines = cfg.check(!a.syntax_only, &ctx).map_err(locate)?;
     for l in lines {
         println!("{l}");
+    }
+    if !a.syntax_only && !a.no_probe {
+        for l in probe(&cfg).map_err(locate)? {
+            println!("{l}");
+        }
     }
     println!("{}: OK", path.display());
     Ok(())

@@ -48,12 +48,21 @@ fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
 /// Runs the command: prints the metrics.
 ///
 /// # Errors
-/// Unreadable file or label names; no video to evaluate.
+/// Unreadable file or label names; no video to evaluate; a label ≥ the number of logits (naming
+/// the video).
 pub fn run(a: Args) -> Result<()> {
     let mode = a.average_clips;
     let groups = videos(read_clip_rows(&a.preds)?);
     let scored = |v: &Vec<ClipRow>| average_clips(&v.iter().map(|r| r.logits.clone()).collect::<Vec<_>>(), mode);
     let labelled: Vec<&Vec<ClipRow>> = groups.iter().filter(|v| !v[0].labels.is_empty() && v[0].labels.iter().all(|&l| l >= 0)).collect();
+    // A label the logits cannot score (a list for another model, a shifted label column) would
+    // count as a miss, quietly lowering every metric.
+    for v in &labelled {
+        let classes = v[0].logits.len();
+        if let Some(l) = v[0].labels.iter().find(|&&l| l as usize >= classes) {
+            bail!("{}: video {}: label {l} is outside the {classes} classes its logits score", a.preds.display(), v[0].video);
+        }
+    }
     if mode.is_sigmoid() || labelled.iter().any(|v| v[0].labels.len() > 1) {
         return multi_label(&a, &labelled, groups.len() - labelled.len(), scored);
     }

@@ -181,6 +181,9 @@ pub fn run(a: Args) -> Result<()> {
     let num_segments = m.num_segments as i64;
     let seed = a.seed.or(cfg.seed).unwrap_or(0);
     let model = m.spec(seed).context("in `model`")?;
+    if let ModelSpec::BuiltIn { num_classes, .. } = &model {
+        source.check_model_labels(&samples, *num_classes as usize)?;
+    }
 
     let mut parts = match &cfg.pipeline {
         Some(steps) => split_pipeline(steps).context("in `pipeline`")?,

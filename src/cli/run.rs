@@ -42,6 +42,9 @@ pub struct Args {
     /// Loader threads per split [default: the split's `workers`, else cores].
     #[arg(long)]
     workers: Option<usize>,
+    /// Do not probe the first sample of each split through its pipeline before starting.
+    #[arg(long)]
+    no_probe: bool,
 }
 
 /// Split `name` of `cfg` ready to load, `None` where the file has no such split: its samples,
@@ -68,6 +71,11 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    // The first sample of each split, through to the model's input: a split that would fail
+    // every sample fails here, not after the epochs before its first validation.
+    if !a.no_probe {
+        super::check::probe(&cfg).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
+    }
     let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
     let split = |name: SplitName| split_data(&cfg, name, a.workers);
     let training = !a.test_only;

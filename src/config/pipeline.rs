@@ -172,11 +172,21 @@ impl PipelineConfig {
             let key = format!("data.{}", format!("{name:?}").to_lowercase());
             let parts: PipelineParts = self.parts(*name)?;
             parts.build_transforms(ctx).map_err(|e| self.locate(*name, e))?;
-            split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
+            let spec = split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
+            // Every sample would fail on it: say so now, not at the first sample.
+            let channels = if spec.modality == crate::decode::Modality::Flow { 1 } else { 3 };
+            parts.normalize.check(channels).map_err(|e| self.locate(*name, e))?;
             super::limits::loader_sizes(&key, split.batch_size, split.workers, split.capacity)?;
             let samples = if paths {
                 split.source.check_paths().with_context(|| format!("in `{key}.source`"))?;
-                format!("{} samples", split.source.samples().with_context(|| format!("in `{key}.source`"))?.len())
+                let samples = split.source.samples().with_context(|| format!("in `{key}.source`"))?;
+                if samples.is_empty() {
+                    bail!("`{key}.source` lists no samples: an empty split would train on nothing or validate to a meaningless score");
+                }
+                if let Some(n) = self.model.as_ref().and_then(|m| m.num_classes) {
+                    split.source.check_model_labels(&samples, n).with_context(|| format!("in `{key}.source`"))?;
+                }
+                format!("{} samples", samples.len())
             } else {
                 "paths not checked".to_string()
             };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::decode::{FilenameTemplate, Modality, RawframeSpec};
@@ -60,9 +60,9 @@ pub enum SourceConfig {
 }
 
 /// mmaction2's dataset label checks: `multi_class: true` needs `num_classes` (its datasets
-/// assert it); with `num_classes` every label must be below it. The message names the list file
-/// and the sample's line. (Lines with several labels are read as multi-label either way; the
-/// loss decides how they train.)
+/// assert it); with `num_classes` every label must be in `0..num_classes`. The message names the
+/// list file and the sample's line. (Lines with several labels are read as multi-label either
+/// way; the loss decides how they train.)
 ///
 /// # Errors
 /// As above.
@@ -70,9 +70,11 @@ pub fn check_labels(samples: &[Sample], ann_file: &std::path::Path, multi_class:
     if multi_class && num_classes.is_none() {
         anyhow::bail!("`multi_class: true` needs `num_classes` (mmaction2's datasets require it)");
     }
-    for (line, s) in samples.iter().enumerate() {
-        if let Some(l) = s.labels.iter().find(|&&l| num_classes.is_some_and(|n| l < 0 || l as usize >= n)) {
-            anyhow::bail!("{}:{}: label {l} is outside `num_classes` {}", ann_file.display(), line + 1, num_classes.unwrap_or(0));
+    let Some(n) = num_classes else { return Ok(()) };
+    for s in samples {
+        if let Some(l) = s.labels.iter().find(|&&l| l < 0 || l as usize >= n) {
+            let at = if s.line > 0 { format!("{}:{}", ann_file.display(), s.line) } else { format!("{} ({})", ann_file.display(), s.name) };
+            anyhow::bail!("{at}: label {l} is outside 0..{n} (`num_classes` {n})");
         }
     }
     Ok(())
@@ -101,6 +103,21 @@ impl SourceConfig {
         }
     }
 
+    /// Checks `samples` (read from this source) against the classes of the model that will
+    /// score them: every label in `0..num_classes`. Run by `check`, `run` and `featurize` when
+    /// the list is read, so that a bad label is named by file and line instead of failing in
+    /// libtorch mid-training.
+    ///
+    /// # Errors
+    /// A label outside the range, naming the list file (or dataset folder) and line.
+    pub fn check_model_labels(&self, samples: &[Sample], num_classes: usize) -> Result<()> {
+        let list = match self {
+            SourceConfig::VideoList { ann_file, .. } | SourceConfig::RawframeList { ann_file, .. } => ann_file,
+            SourceConfig::VideoFolder { root } => root,
+        };
+        check_labels(samples, list, false, Some(num_classes)).context("the model's `num_classes`")
+    }
+
     /// Checks that the annotation file and root exist.
     ///
     /// # Errors
@@ -110,8 +127,11 @@ impl SourceConfig {
             SourceConfig::VideoList { ann_file, root, .. } | SourceConfig::RawframeList { ann_file, root, .. } => (Some(ann_file), root),
             SourceConfig::VideoFolder { root } => (None, root),
         };
-        if let Some(a) = ann.filter(|a| !a.is_file()) {
-            anyhow::bail!("`ann_file` {} does not exist", a.display());
+        if let Some(a) = ann {
+            if !a.exists() {
+                anyhow::bail!("`ann_file` {} does not exist", a.display());
+            }
+            crate::source::walk::regular_file(a).with_context(|| format!("`ann_file` {}", a.display()))?;
         }
         if !root.is_dir() {
             anyhow::bail!("`root` {} is not a folder", root.display());
@@ -140,19 +160,21 @@ impl SourceConfig {
 mod tests {
     use super::*;
 
-    fn sample(labels: Vec<i32>) -> Sample {
-        Sample { index: 0, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None }
+    fn sample(line: usize, labels: Vec<i32>) -> Sample {
+        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None }
     }
 
     #[test]
     fn mmaction2_label_checks_name_the_line() {
         let list = std::path::Path::new("charades_train.txt");
-        let samples = vec![sample(vec![1, 3]), sample(vec![156]), sample(vec![157])];
+        let samples = vec![sample(1, vec![1, 3]), sample(2, vec![156]), sample(3, vec![157])];
         assert!(check_labels(&samples[..2], list, true, Some(157)).is_ok());
         let e = check_labels(&samples, list, true, Some(157)).unwrap_err().to_string();
         assert!(e.contains("charades_train.txt:3") && e.contains("label 157"), "{e}");
         let e = check_labels(&samples, list, true, None).unwrap_err().to_string();
         assert!(e.contains("needs `num_classes`"), "{e}");
         assert!(check_labels(&samples, list, false, None).is_ok(), "no keys, no checks");
+        let e = check_labels(&[sample(7, vec![-1])], list, false, Some(5)).unwrap_err().to_string();
+        assert_eq!(e, "charades_train.txt:7: label -1 is outside 0..5 (`num_classes` 5)");
     }
 }

@@ -75,7 +75,20 @@ pub fn decode_jpeg(bytes: &[u8], channels: usize) -> Result<Frame> {
 /// # Errors
 /// A missing or unreadable file (message names it), or undecodable data.
 pub fn read_jpeg(path: &Path, channels: usize) -> Result<Frame> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read frame {}", path.display()))?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: a FIFO under a frame's name must not block the open; fstat then refuses it
+    // (and devices) at no extra path lookup. Regular files ignore the flag.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read frame {}", path.display()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        anyhow::bail!("frame {} is not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).with_context(|| format!("cannot read frame {}", path.display()))?;
     decode_jpeg(&bytes, channels).map_err(|e| anyhow!("cannot decode JPEG {}: {e:#}", path.display()))
 }
 

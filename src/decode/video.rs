@@ -273,6 +273,8 @@ struct Opened {
 
 fn open_input(path: &Path, options: &DecodeOptions, known: Option<&StreamInfo>) -> Result<Opened> {
     init_ffmpeg();
+    // FFmpeg would open a FIFO and wait for a writer forever, or read /dev/zero to the end of memory.
+    crate::source::walk::regular_file(path)?;
     let (mut input, restored) = stream_info::open(path, options.stream, known)?;
     let stream = match restored.map(|r| r.stream).or(options.stream) {
         Some(i) => {

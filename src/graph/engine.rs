@@ -18,10 +18,10 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::metrics::{Failure, FrameTally, StageMetrics, Summary};
@@ -257,7 +257,10 @@ impl<T: Send + 'static> Stream<T> {
     ///
     /// # Errors
     /// The first error `sink` returns; with `fail_fast`, the first failure; more than
-    /// `max_failures` failures. Upstream threads are stopped and joined before it returns.
+    /// `max_failures` failures; SIGINT/SIGTERM when the job watches for them
+    /// ([`super::interrupt::Interrupted`], counting the items handed to `sink`). Upstream
+    /// threads are stopped and joined before it returns (left behind when interrupted: they may
+    /// be blocked in a read that never returns).
     pub fn run(self, name: &'static str, mut sink: impl FnMut(T) -> Result<()>) -> Result<Summary> {
         let mut out = self.into_iter(name);
         let mut result = Ok(());
@@ -270,7 +273,11 @@ impl<T: Send + 'static> Stream<T> {
                 break;
             }
         }
+        let (interrupted, settled, total) = (out.interrupted, out.settled, out.core.total);
         let summary = out.finish();
+        if result.is_ok() && interrupted {
+            return Err(super::interrupt::Interrupted { committed: settled, total }.into());
+        }
         result.map(|_| summary)
     }
 
@@ -302,6 +309,7 @@ impl<T: Send + 'static> Stream<T> {
             settled: 0,
             handed_items: Default::default(),
             last_items: Vec::new(),
+            interrupted: false,
         }
     }
 }
@@ -353,7 +361,13 @@ pub struct Outputs<T> {
     handed_items: std::collections::BTreeSet<usize>,
     /// Source positions of the item last handed.
     last_items: Vec<usize>,
+    /// SIGINT/SIGTERM arrived ([`super::interrupt`]): no more items are handed out.
+    interrupted: bool,
 }
+
+/// How often a consumer waiting for an item looks for a stop request: a worker blocked for good
+/// (a stalled network mount) must not keep the job from stopping on SIGTERM.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 impl<T> Outputs<T> {
     /// Records a failure under the graph's policy: printed, kept for the summary.
@@ -377,6 +391,13 @@ impl<T> Outputs<T> {
             return Err(anyhow!("more than {} items failed; the last: {err:#}", self.core.settings.max_failures.unwrap_or(0)));
         }
         Ok(())
+    }
+
+    /// Whether the iteration ended because SIGINT/SIGTERM arrived (for a job that called
+    /// [`super::interrupt::watch`]): the caller commits what settled and exits with
+    /// [`super::interrupt::EXIT_INTERRUPTED`].
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// The source position before which every item has been handed to the caller, as a good
@@ -409,6 +430,11 @@ impl<T> Outputs<T> {
         drop(self.rx.take());
         let (closed, _) = unbounded();
         drop(std::mem::replace(&mut self.core.tokens, closed));
+        if self.interrupted {
+            // Workers blocked in a read (a FIFO, a dead NFS server) would never join; the
+            // process is about to exit, which ends them.
+            self.core.threads.clear();
+        }
         for t in self.core.threads.drain(..) {
             let _ = t.join(); // stage code runs under catch_unwind: the threads themselves do not panic
         }
@@ -428,7 +454,17 @@ impl<T> Iterator for Outputs<T> {
         for _ in 0..std::mem::take(&mut self.owed) {
             let _ = self.core.tokens.send(()); // the caller is done with them: admit as many
         }
-        let env = self.consumer.starved(|| self.rx.as_ref()?.recv().ok())?;
+        let env = loop {
+            if super::interrupt::requested() {
+                self.interrupted = true;
+                return None;
+            }
+            match self.consumer.starved(|| self.rx.as_ref().map(|rx| rx.recv_timeout(INTERRUPT_POLL))) {
+                Some(Ok(env)) => break env,
+                Some(Err(RecvTimeoutError::Timeout)) => continue,
+                Some(Err(RecvTimeoutError::Disconnected)) | None => return None,
+            }
+        };
         let count = env.items.len();
         self.owed = count;
         self.bar.inc(count as u64);

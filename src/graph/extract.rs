@@ -140,9 +140,13 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
 /// threads (stage `extract`), records each finished video in the report (stage `report`).
 /// Failures are collected, not fatal.
 ///
+/// SIGINT/SIGTERM stop it after the videos in progress are abandoned (their partial folders
+/// are removed by the next run): [`super::interrupt::Interrupted`], exit 75, as featurize.
+///
 /// # Errors
-/// The report file cannot be written.
+/// The report file cannot be written; SIGINT/SIGTERM.
 pub fn run(job: ExtractJob) -> Result<Summary> {
+    super::interrupt::watch()?;
     let mut report = match &job.report {
         Some(p) => {
             if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -137,12 +137,13 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
             }
         };
         result = step.and_then(|()| writer.settled(start + out.settled()));
-        if result.is_ok() && interrupt::requested() {
-            result = writer.commit().and_then(|()| Err(Interrupted { committed: start + out.settled(), total }.into()));
-        }
         if result.is_err() {
             break;
         }
+    }
+    // The iteration stops on SIGINT/SIGTERM, even with every worker blocked (engine.rs).
+    if result.is_ok() && out.interrupted() {
+        result = writer.commit().and_then(|()| Err(Interrupted { committed: start + out.settled(), total }.into()));
     }
     let mut summary = out.finish();
     (summary.skipped, summary.outputs) = (start, rows);

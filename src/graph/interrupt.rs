@@ -1,7 +1,8 @@
 //! SIGINT and SIGTERM as a request to stop cleanly. Slurm sends SIGTERM at a job's time limit
 //! and on preemption, then SIGKILL after `KillWait` (30 s by default): a job that watches for
 //! the request commits what it has, says so, and exits with [`EXIT_INTERRUPTED`], so that a
-//! re-run (or a requeue) resumes. A second SIGINT or SIGTERM ends the process at once.
+//! re-run (or a requeue) resumes. A second SIGINT or SIGTERM ends the process at once, with the
+//! shell's status for that signal (130 for SIGINT, 143 for SIGTERM).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,7 +26,7 @@ pub fn watch() -> Result<()> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // The conditional shutdown goes first: it sees the flag as it was before this signal.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone()).context("installing a signal handler")?;
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, flag.clone()).context("installing a signal handler")?;
         signal_hook::flag::register(sig, flag.clone()).context("installing a signal handler")?;
     }
     let _ = REQUESTED.set(flag);

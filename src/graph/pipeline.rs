@@ -198,6 +198,30 @@ impl DataPipeline {
     }
 }
 
+/// Runs the first sample of split `name` through its whole pipeline to the model's input, so
+/// that what every sample would hit is found before a job starts (`vpipe check`, `vpipe run`):
+/// a crop larger than the frames, an empty crop, a shape the model cannot take. Returns a line
+/// naming the sample and its tensor shape.
+///
+/// # Errors
+/// The split's pipeline does not build, or its first sample fails (message with the sample and
+/// the stage), or the model cannot take its shape ([`crate::model::ModelSpec::check_input_shape`]).
+pub fn probe_split(cfg: &crate::config::PipelineConfig, name: crate::config::SplitName, model: Option<&crate::model::ModelSpec>) -> Result<String> {
+    let key = format!("data.{}", format!("{name:?}").to_lowercase());
+    let split = cfg.split(name)?;
+    let pipeline = DataPipeline::build(cfg.parts(name)?, cfg.seed, 0, split.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?;
+    let Some(first) = split.source.samples()?.into_iter().next() else { anyhow::bail!("`{key}` lists no samples") };
+    let (d, t) = (StageMetrics::part("decode", 1), StageMetrics::part("transform", 1));
+    let prepared = pipeline
+        .prepare(&first, &d, &t)
+        .with_context(|| format!("probing `{key}` with its first sample {} (skip with --no-probe)", first.path.display()))?;
+    let shape = prepared.tensor.shape.clone();
+    if let Some(m) = model {
+        m.check_input_shape(&shape).with_context(|| format!("`{key}`'s first sample {} gives {shape:?}", first.name))?;
+    }
+    Ok(format!("{key}: first sample {} → {:?} {shape:?}", first.name, pipeline.format))
+}
+
 /// One sample ready for the model.
 #[derive(Debug)]
 pub struct Prepared {

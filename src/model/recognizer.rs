@@ -148,6 +148,22 @@ impl ModelSpec {
         }
     }
 
+    /// Checks one sample's tensor shape (`[images, C, H, W]` for NCHW, `[views, C, T, H, W]` for
+    /// NCTHW) against what [`Recognizer::forward`] takes: a 2D recogniser cuts the images into
+    /// views of `num_segments`. What `vpipe check` asks of the first sample of each split.
+    ///
+    /// # Errors
+    /// A 2D model whose sample has a number of images that is not a multiple of `num_segments`.
+    pub fn check_input_shape(&self, shape: &[usize]) -> anyhow::Result<()> {
+        if let ModelSpec::BuiltIn { kind, num_segments, .. } = self {
+            let images = shape.first().copied().unwrap_or(0);
+            if !kind.is_3d() && images % (*num_segments as usize).max(1) != 0 {
+                bail!("{images} images per sample is not a multiple of the model's num_segments = {num_segments}");
+            }
+        }
+        Ok(())
+    }
+
     /// A short description for metadata and logs, e.g. `tsm-r50` or `torchscript:model.pt`.
     pub fn describe(&self) -> String {
         match self {

@@ -52,6 +52,7 @@ impl BackgroundLists<'_> {
         }
         for (k, (prefix, ann)) in self.data_prefixes.iter().zip(self.ann_files).enumerate() {
             let text = std::fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text); // a Windows editor's byte-order mark
             for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                 out.push(self.entry(k, prefix, line).with_context(|| format!("{}:{}", ann.display(), i + 1))?);
             }

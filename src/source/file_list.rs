@@ -168,6 +168,8 @@ fn strip_ext(p: &str) -> String {
 
 fn read_lines(path: &Path) -> Result<Vec<(usize, String)>> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // Windows editors start a file with a byte-order mark; it is not part of the first name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text.lines().enumerate().map(|(i, l)| (i + 1, l.trim().to_string())).filter(|(_, l)| !l.is_empty()).collect())
 }
 

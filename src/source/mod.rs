@@ -4,6 +4,7 @@
 
 pub mod backgrounds;
 pub mod file_list;
+pub mod list_file;
 mod rawframe_list;
 mod shard;
 mod video_list;

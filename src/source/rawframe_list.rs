@@ -2,7 +2,6 @@
 //! `frame_dir offset total_frames label` (`with_offset`), and multi-label `frame_dir total_frames
 //! l1 l2 …`; `frame_dir` relative to a root (`data_prefix`).
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -16,34 +15,28 @@ use super::{RawframeRange, Sample};
 /// The file cannot be read, a line has too few columns, or a count, offset or label is not a
 /// non-negative integer; the message names `file:line`.
 pub fn read_rawframe_list(ann_file: &Path, root: &Path, with_offset: bool) -> Result<Vec<Sample>> {
-    let text = fs::read_to_string(ann_file).with_context(|| format!("reading annotation list {}", ann_file.display()))?;
     let mut out = Vec::new();
-    for (lineno, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = || format!("{}:{}", ann_file.display(), lineno + 1);
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        let need = if with_offset { 3 } else { 2 };
+    for line in super::list_file::read_list(ann_file)? {
+        let at = &line.at;
+        let cols = line.texts(1)?;
+        let need = if with_offset { 2 } else { 1 };
         if cols.len() < need {
             let form = if with_offset { "frame_dir offset total_frames label" } else { "frame_dir total_frames label" };
-            bail!("{}: expected `{form}`, got {line:?}", at());
+            bail!("{at}: expected `{form}`, got {:?}", line.display());
         }
-        let int =
-            |s: &str, what: &str| s.parse::<usize>().with_context(|| format!("{}: {what} must be a non-negative integer, got {s:?}", at()));
+        let int = |s: &str, what: &str| s.parse::<usize>().with_context(|| format!("{at}: {what} must be a non-negative integer, got {s:?}"));
         let (offset, total_frames) =
-            if with_offset { (int(cols[1], "offset")?, int(cols[2], "total_frames")?) } else { (0, int(cols[1], "total_frames")?) };
+            if with_offset { (int(cols[0], "offset")?, int(cols[1], "total_frames")?) } else { (0, int(cols[0], "total_frames")?) };
         let labels = cols[need..]
             .iter()
             .map(|t| t.parse::<i32>())
             .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{}: labels must be integers: {line:?}", at()))?;
-        let name = cols[0].to_string();
+            .with_context(|| format!("{at}: labels must be integers: {:?}", line.display()))?;
         out.push(Sample {
             index: out.len(),
-            path: root.join(&name),
-            name,
+            line: line.number,
+            path: root.join(line.path(0).expect("an entry line has a column")),
+            name: line.name(0),
             labels,
             rawframes: Some(RawframeRange { total_frames, offset }),
         });

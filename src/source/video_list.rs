@@ -2,7 +2,6 @@
 //! relative to a root) and folder-per-class scans (label = index of the class folder in sorted
 //! order, as mmaction2's `build_file_list.py` and torchvision's `ImageFolder` assign them).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -12,6 +11,9 @@ use anyhow::{bail, Context, Result};
 pub struct Sample {
     /// Position in the source list (0-based); sets output order and the sample's RNG stream.
     pub index: usize,
+    /// The list file's line that gave it (1-based), for messages; 0 when it came from a folder
+    /// scan or the command line.
+    pub line: usize,
     /// Path as written in the list (relative to the root), the `video` column of outputs.
     pub name: String,
     /// Full path to the file: root joined with `name`.
@@ -32,25 +34,22 @@ pub struct RawframeRange {
     pub offset: usize,
 }
 
-/// Reads an mmaction2 video list. Blank lines and lines starting with `#` are skipped.
+/// Reads an mmaction2 video list ([`super::list_file`]: BOM dropped, paths as bytes). Blank
+/// lines and lines starting with `#` are skipped.
 ///
 /// # Errors
 /// The file cannot be read, or a label is not an integer (the message names `file:line`).
 pub fn read_video_list(ann_file: &Path, root: &Path) -> Result<Vec<Sample>> {
-    let text = fs::read_to_string(ann_file).with_context(|| format!("reading annotation list {}", ann_file.display()))?;
     let mut out = Vec::new();
-    for (lineno, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let name = parts.next().expect("non-empty line").to_string();
-        let labels = parts
+    for line in super::list_file::read_list(ann_file)? {
+        let labels = line
+            .texts(1)?
+            .iter()
             .map(|t| t.parse::<i32>())
             .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{}:{}: labels must be integers: {line:?}", ann_file.display(), lineno + 1))?;
-        out.push(Sample { index: out.len(), path: root.join(&name), name, labels, rawframes: None });
+            .with_context(|| format!("{}: labels must be integers: {:?}", line.at, line.display()))?;
+        let path = root.join(line.path(0).expect("an entry line has a column"));
+        out.push(Sample { index: out.len(), line: line.number, path, name: line.name(0), labels, rawframes: None });
     }
     Ok(out)
 }
@@ -72,7 +71,7 @@ pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<
         let files = super::walk::files_with_ext(&root.join(class), exts)?;
         for f in files.iter().map(|p| p.file_name().unwrap().to_string_lossy()) {
             let name = format!("{class}/{f}");
-            out.push(Sample { index: out.len(), path: root.join(&name), name, labels: vec![label as i32], rawframes: None });
+            out.push(Sample { index: out.len(), line: 0, path: root.join(&name), name, labels: vec![label as i32], rawframes: None });
         }
     }
     if out.is_empty() {

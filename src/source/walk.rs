@@ -7,6 +7,27 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+/// Checks that `path` is a regular file (symlinks followed). A FIFO would block its reader
+/// forever, `/dev/zero` would be read until memory runs out: vpipe opens only regular files.
+///
+/// # Errors
+/// `path` does not exist, cannot be inspected, or is another kind of file (the message says
+/// which: a folder, a FIFO, a character or block device, a socket; callers add the path).
+pub fn regular_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = fs::metadata(path).context("cannot open")?.file_type();
+    let kind = match () {
+        _ if t.is_file() => return Ok(()),
+        _ if t.is_dir() => "a folder",
+        _ if t.is_fifo() => "a FIFO (named pipe)",
+        _ if t.is_char_device() => "a character device",
+        _ if t.is_block_device() => "a block device",
+        _ if t.is_socket() => "a socket",
+        _ => "not a file",
+    };
+    anyhow::bail!("not a regular file but {kind}: vpipe reads only regular files")
+}
+
 /// The entries of `dir` (files and folders, symlinks followed), sorted by path.
 ///
 /// # Errors

@@ -234,7 +234,8 @@ impl Blend {
         let (w, h) = geometry::resize_size(img.width, img.height, (-1, resize_h), true);
         let mut resizer = fast_image_resize::Resizer::new();
         let img = resize_frame(&mut resizer, img, w, h, Interpolation::Bilinear)?;
-        let b = geometry::center_crop(w, h, (crop_size, crop_size));
+        // Clamped to the image: the resize after it brings any background to crop_size.
+        let b = geometry::center_crop(w, h, (crop_size.min(w), crop_size.min(h))).map_err(|e| anyhow::anyhow!(e))?;
         let mut data = Vec::with_capacity(b.w * b.h * 3);
         for row in b.y..b.y + b.h {
             data.extend_from_slice(&img.data[(row * w + b.x) * 3..(row * w + b.x + b.w) * 3]);

@@ -34,7 +34,8 @@ impl Normalize {
     /// Checks that there is one mean and std per channel: 3 for RGB frames, 2 (x, y) for flow.
     ///
     /// # Errors
-    /// Lengths that do not match `channels` (1 = flow, 3 = RGB), or a zero std.
+    /// Lengths that do not match `channels` (1 = flow, 3 = RGB), a zero std, or a value that is
+    /// not finite.
     pub fn check(&self, channels: usize) -> Result<()> {
         let want = if channels == 1 { 2 } else { 3 };
         if self.mean.len() != want || self.std.len() != want {
@@ -47,6 +48,9 @@ impl Normalize {
         }
         if self.std.contains(&0.0) {
             bail!("Normalize: std must not be 0: {:?}", self.std);
+        }
+        if !self.mean.iter().chain(&self.std).all(|v| v.is_finite()) {
+            bail!("Normalize: mean and std must be finite numbers, got mean {:?} std {:?}", self.mean, self.std);
         }
         Ok(())
     }

@@ -52,10 +52,18 @@ pub fn extract_size(w: usize, h: usize, new_short: usize, new_wh: Option<(usize,
     }
 }
 
-/// `CenterCrop(crop_size)` box: left (W−w)//2, top (H−h)//2; the crop is clamped to the image.
-pub fn center_crop(w: usize, h: usize, crop: (usize, usize)) -> CropBox {
-    let (cw, ch) = (crop.0.min(w), crop.1.min(h));
-    CropBox { x: (w - cw) / 2, y: (h - ch) / 2, w: cw, h: ch }
+/// `CenterCrop(crop_size)` box: left (W−w)//2, top (H−h)//2.
+///
+/// # Errors
+/// The crop is wider or taller than the image (the message says so and suggests a Resize).
+pub fn center_crop(w: usize, h: usize, crop: (usize, usize)) -> Result<CropBox, String> {
+    let (cw, ch) = crop;
+    if cw > w || ch > h {
+        // mmaction2 slices with a negative offset there (garbage); clamping would give frames of
+        // another size for each video narrower than the crop, which no batch can hold.
+        return Err(format!("CenterCrop {cw}x{ch} is larger than the {w}x{h} frame: resize first (e.g. Resize scale: [-1, 256])"));
+    }
+    Ok(CropBox { x: (w - cw) / 2, y: (h - ch) / 2, w: cw, h: ch })
 }
 
 /// `ThreeCrop(crop_size)` boxes in mmaction2's order: with full height, left, right, middle; else
@@ -232,8 +240,8 @@ mod tests {
         assert_eq!(b.map(|c| (c.x, c.y)), [(0, 0), (116, 0), (0, 32), (116, 32), (58, 16)]);
         // 342x256: TenCrop centre x = 58, CenterCrop x = 59.
         assert_eq!(five_crop(342, 256, (224, 224))[4].x, 58);
-        assert_eq!(center_crop(342, 256, (224, 224)).x, 59);
-        assert_eq!(center_crop(341, 256, (224, 224)), CropBox { x: 58, y: 16, w: 224, h: 224 });
+        assert_eq!(center_crop(342, 256, (224, 224)).unwrap().x, 59);
+        assert_eq!(center_crop(341, 256, (224, 224)), Ok(CropBox { x: 58, y: 16, w: 224, h: 224 }));
         let t = three_crop(341, 256, (256, 256)).unwrap();
         assert_eq!(t.map(|c| (c.x, c.y)), [(0, 0), (84, 0), (42, 0)]);
     }
@@ -300,8 +308,10 @@ mod tests {
 
     #[test]
     fn center_crop_341x256_224() {
-        assert_eq!(center_crop(341, 256, (224, 224)), CropBox { x: 58, y: 16, w: 224, h: 224 });
-        assert_eq!(center_crop(342, 256, (224, 224)).x, 59);
+        assert_eq!(center_crop(341, 256, (224, 224)), Ok(CropBox { x: 58, y: 16, w: 224, h: 224 }));
+        assert_eq!(center_crop(342, 256, (224, 224)).unwrap().x, 59);
+        let e = center_crop(171, 128, (224, 224)).unwrap_err();
+        assert!(e.contains("larger than the 171x128 frame"), "{e}");
     }
 
     #[test]

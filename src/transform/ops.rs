@@ -431,14 +431,15 @@ impl FrameOp for ResizeOp {
 impl FrameOp for CenterCrop {
     fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
-        Ok(crop_all(clip, geometry::center_crop(w, h, self.crop_size.wh()), "CenterCrop"))
+        let b = geometry::center_crop(w, h, self.crop_size.wh()).map_err(|e| anyhow!(e))?;
+        crop_all(clip, b, "CenterCrop")
     }
 }
 
 impl FrameOp for RandomCrop {
     fn apply(&self, clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
-        Ok(crop_all(clip, geometry::random_crop(w, h, self.size, rng), "RandomCrop"))
+        crop_all(clip, geometry::random_crop(w, h, self.size, rng), "RandomCrop")
     }
 }
 
@@ -447,7 +448,7 @@ impl FrameOp for RandomResizedCrop {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
         let (area, aspect) = (self.area_range, self.aspect_ratio_range);
         let b = geometry::random_resized_crop(w, h, (area[0], area[1]), (aspect[0], aspect[1]), rng);
-        Ok(crop_all(clip, b, "RandomResizedCrop"))
+        crop_all(clip, b, "RandomResizedCrop")
     }
 }
 
@@ -456,7 +457,7 @@ impl FrameOp for MultiScaleCrop {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
         let m = self;
         let b = geometry::multi_scale_crop(w, h, m.input_size.wh(), &m.scales, m.max_wh_scale_gap, m.random_crop, m.num_fixed_crops, rng);
-        Ok(crop_all(clip, b, "MultiScaleCrop"))
+        crop_all(clip, b, "MultiScaleCrop")
     }
 }
 
@@ -533,10 +534,18 @@ fn is_x_flow(f: &Frame, i: usize) -> bool {
 }
 
 /// Crops every frame to `b`, recording the box.
-fn crop_all(mut clip: Clip, b: CropBox, step: &str) -> Clip {
+///
+/// # Errors
+/// An empty box (a frame already 0 or a few pixels wide, e.g. after `Resize scale: [-1, 1]`):
+/// all-black or empty frames would reach the model without a word.
+fn crop_all(mut clip: Clip, b: CropBox, step: &str) -> Result<Clip> {
+    if b.w == 0 || b.h == 0 {
+        let (w, h) = size_of(&clip).unwrap_or_default();
+        bail!("{step}: empty crop box ({}x{} pixels) from a {w}x{h} frame: resize to a larger frame before this step", b.w, b.h);
+    }
     clip.trace.push(format!("{step}: x {} y {} w {} h {}", b.x, b.y, b.w, b.h));
     clip.frames = clip.frames.iter().map(|f| crop(f, b)).collect();
-    clip
+    Ok(clip)
 }
 
 /// Mirrors a frame; `negate` turns v into 255 − v (horizontally flipped x-flow).
