@@ -24,5 +24,8 @@ pub mod sink;
 pub mod source;
 pub mod transform;
 
+#[cfg(test)]
+mod fuzz;
+
 /// This crate's version, written into output metadata.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

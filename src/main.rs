@@ -25,7 +25,7 @@ fn main() {
     bound_allocator();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", vpipe::model::without_cpp_backtrace(&format!("{e:#}")));
         let interrupted = e.downcast_ref::<vpipe::graph::interrupt::Interrupted>().is_some();
         std::process::exit(if interrupted { vpipe::graph::interrupt::EXIT_INTERRUPTED } else { 1 });
     }

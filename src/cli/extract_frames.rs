@@ -73,9 +73,10 @@ pub fn run(a: Args) -> Result<()> {
         videos = s.select(videos);
     }
     // One run per shard of OUT: a second one would delete the first's partial folders as stale.
-    let lock_name = shard.map_or(".extract-frames.lock".into(), |s| format!(".extract-frames-{:05}-of-{:05}.lock", s.index, s.count));
+    // The lock lies beside OUT (as the summary does): OUT holds only frames and the report.
+    let lock_name = shard.map_or("extract-frames.lock".into(), |s| format!("extract-frames-{:05}-of-{:05}.lock", s.index, s.count));
     let what = shard.map_or(format!("{}", a.out.display()), |s| format!("shard {} of {} of {}", s.index, s.count, a.out.display()));
-    let _lock = OutputLock::acquire(&a.out.join(lock_name), &what)?;
+    let _lock = OutputLock::acquire(&sibling(&a.out, &lock_name), &what)?;
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },

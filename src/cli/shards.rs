@@ -60,7 +60,11 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         println!("{}", lines.join("\n"));
         let complete = n - todo.len() - running.len();
-        println!("{n} shards: {complete} complete, {} running, {} to run; {rows} rows, {failures} failed videos", running.len(), todo.len());
+        println!(
+            "{n} shards: {complete} complete, {} running, {} to run; {rows} rows, {failures} failed videos",
+            running.len(),
+            todo.len()
+        );
         if !todo.is_empty() {
             // Array ids = shard indices when VPIPE_SHARD_COUNT is set (scripts/slurm/featurize.sbatch).
             println!("resubmit: VPIPE_SHARD_COUNT={n} sbatch --array={list} scripts/slurm/featurize.sbatch …");

@@ -26,12 +26,75 @@ pub use pipeline::{
 pub use source::{SourceConfig, VIDEO_EXTENSIONS};
 pub use steps::{default_test_pipeline, split_pipeline, PipelineParts, Step};
 
-/// Parses YAML text into `T`.
+/// Parses YAML text into `T`, strictly: a tag vpipe does not know (`!foo 0`) is an error, and
+/// so is a quoted number under a numeric key (`batch_size: '4'`, which YAML makes a string and
+/// a lenient reader would quietly turn back into a number).
 ///
 /// # Errors
-/// YAML syntax errors, unknown keys, wrong types, missing keys — with line and column.
+/// YAML syntax errors, unknown keys, wrong types, missing keys, unknown tags, quoted numbers —
+/// with line and column.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
+    reject_quoted_numbers(text)?;
+    let options = serde_saphyr::options! { reject_unsupported_tags: true };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The keys that hold only numbers wherever the pipeline schema has them (`batch_size`,
+/// `num_classes`, `lr`, …).
+fn numeric_keys() -> &'static std::collections::BTreeSet<String> {
+    static KEYS: std::sync::OnceLock<std::collections::BTreeSet<String>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(&pipeline_schema()).expect("the schema is JSON");
+        let mut kinds: std::collections::BTreeMap<String, bool> = Default::default();
+        fn walk(v: &serde_json::Value, kinds: &mut std::collections::BTreeMap<String, bool>) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    if let Some(serde_json::Value::Object(props)) = o.get("properties") {
+                        for (k, p) in props {
+                            let types: Vec<&str> = match p.get("type") {
+                                Some(serde_json::Value::String(t)) => vec![t.as_str()],
+                                Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect(),
+                                _ => vec![],
+                            };
+                            let numeric = types.iter().any(|t| matches!(*t, "integer" | "number"))
+                                && types.iter().all(|t| matches!(*t, "integer" | "number" | "null"));
+                            *kinds.entry(k.clone()).or_insert(numeric) &= numeric;
+                        }
+                    }
+                    o.values().for_each(|v| walk(v, kinds));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, kinds)),
+                _ => {}
+            }
+        }
+        walk(&schema, &mut kinds);
+        kinds.into_iter().filter(|(_, numeric)| *numeric).map(|(k, _)| k).collect()
+    })
+}
+
+/// Refuses `key: '4'` / `key: "4"` where `key` is numeric ([`numeric_keys`]), naming the line.
+fn reject_quoted_numbers(text: &str) -> Result<()> {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split(" #").next().unwrap_or(line);
+        let mut rest = line;
+        while let Some(colon) = rest.find(':') {
+            let key = rest[..colon].rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or_default();
+            let value = rest[colon + 1..].trim_start();
+            if let Some(q) = value.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                if let Some(end) = value[1..].find(q) {
+                    let inner = &value[1..1 + end];
+                    if numeric_keys().contains(key) && inner.trim().parse::<f64>().is_ok() {
+                        anyhow::bail!(
+                            "line {}: `{key}: {q}{inner}{q}` is a quoted string where a number is expected: write {key}: {inner}",
+                            i + 1
+                        );
+                    }
+                }
+            }
+            rest = &rest[colon + 1..];
+        }
+    }
+    Ok(())
 }
 
 /// Reads and parses the YAML file at `path`; errors name the file.

@@ -168,6 +168,10 @@ impl PipelineConfig {
         if self.data.is_empty() {
             bail!("`data` has no splits (train, val, test)");
         }
+        // The model's own numbers first: the labels are checked against its classes below.
+        if let Some(m) = &self.model {
+            m.check()?;
+        }
         for (name, split) in &self.data {
             let key = format!("data.{}", format!("{name:?}").to_lowercase());
             let parts: PipelineParts = self.parts(*name)?;
@@ -193,7 +197,6 @@ impl PipelineConfig {
             lines.push(format!("{key}: {samples}, {} transforms, {:?}, batch {}", parts.transforms.len(), parts.format, split.batch_size));
         }
         if let Some(m) = &self.model {
-            m.check()?;
             let spec = m.spec(0)?;
             for name in self.data.keys() {
                 spec.check_input(self.parts(*name)?.format)

@@ -17,7 +17,7 @@ pub mod jpeg;
 mod rawframes;
 mod stream_info;
 mod video;
-mod vop_headers;
+pub(crate) mod vop_headers;
 
 pub use crate::frame::Frame;
 pub use convert::{ColorConvention, Rotation};

@@ -39,7 +39,9 @@ impl FilenameTemplate {
     /// frame folder, never a path out of it), or not one or two fields.
     pub fn parse(text: &str) -> Result<Self> {
         if let Some(c) = text.chars().find(|c| matches!(c, '/' | '\\' | '\0')) {
-            bail!("filename template {text:?}: {c:?} is not allowed: a template names a file inside the frame folder (e.g. img_{{:05d}}.jpg)");
+            bail!(
+                "filename template {text:?}: {c:?} is not allowed: a template names a file inside the frame folder (e.g. img_{{:05d}}.jpg)"
+            );
         }
         let mut parts = Vec::new();
         let mut rest = text;

@@ -113,13 +113,13 @@ enum Header {
 /// What [`VopPredictor::finish`] gives: every packet's byte position in demux order, and per
 /// output frame (in output order) the position of the packet whose call decoded it and whether
 /// it is a B-frame: the two halves of `video.rs`'s `DecodeMap`.
-pub(super) type Predicted = (Vec<i64>, Vec<(i64, bool)>);
+pub(crate) type Predicted = (Vec<i64>, Vec<(i64, bool)>);
 
 /// Replays FFmpeg's MPEG-4 Part 2 decoder over a stream's packets, in demux order, to predict
 /// its output frames: per frame, the byte position of the packet whose decode call decoded it
 /// (`AVFrame.pkt_pos`) and whether it is a B-frame. See the module docs for what it covers.
 #[derive(Debug, Default)]
-pub(super) struct VopPredictor {
+pub(crate) struct VopPredictor {
     codec_tag: [u8; 4],
     extradata: Vec<u8>,
     gave_up: bool,
@@ -156,14 +156,14 @@ pub(super) struct VopPredictor {
 impl VopPredictor {
     /// A predictor for a stream with this container codec tag (`AVCodecParameters.codec_tag`)
     /// and extradata.
-    pub(super) fn new(codec_tag: u32, extradata: &[u8]) -> Self {
+    pub(crate) fn new(codec_tag: u32, extradata: &[u8]) -> Self {
         let codec_tag = codec_tag.to_le_bytes();
         let gave_up = [*b"3IV1", *b"UMP4", *b"WV1F"].contains(&codec_tag);
         VopPredictor { codec_tag, extradata: extradata.to_vec(), gave_up, ..Default::default() }
     }
 
     /// One packet, in demux order: `pos` its byte position, `data` its payload.
-    pub(super) fn feed(&mut self, pos: i64, data: &[u8]) {
+    pub(crate) fn feed(&mut self, pos: i64, data: &[u8]) {
         if self.gave_up {
             return;
         }
@@ -208,7 +208,7 @@ impl VopPredictor {
 
     /// Once every packet has been fed: the packets' positions (demux order) and the frames
     /// predicted, in output order; `None` where the stream left what this replays.
-    pub(super) fn finish(mut self) -> Option<Predicted> {
+    pub(crate) fn finish(mut self) -> Option<Predicted> {
         if let Some(pos) = self.waiting.take().filter(|_| !self.low_delay) {
             self.frames.push((pos, false)); // the drain outputs the last reference
         }

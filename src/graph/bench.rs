@@ -36,8 +36,9 @@ pub struct BenchModel {
 /// decoded and kept).
 ///
 /// # Errors
-/// The model fails (the engine reports it as the `model` stage's failure of the batch), or the
-/// model lock was poisoned by an earlier panic.
+/// The model fails (the engine reports it as the `model` stage's failure of the batch), the
+/// model lock was poisoned by an earlier panic, or no clip came through an epoch (every sample
+/// failed: the first failure is named).
 pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool) -> Result<Vec<Summary>> {
     // The model moves into each epoch's `model` stage thread; the mutex hands it back between
     // epochs (one thread uses it at a time, so the lock is never contended).
@@ -70,6 +71,14 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
         };
         summary.job = "bench";
         summary.outputs = clips;
+        if clips == 0 {
+            // A rate of 0 clips/s measures nothing: say why nothing came through.
+            let why = summary.failures.first().map_or_else(
+                || "the split lists no samples".to_string(),
+                |f| format!("all {} samples failed; the first: {} [{}]: {}", summary.failures.len(), f.path, f.stage, f.message),
+            );
+            anyhow::bail!("bench: no clip came through in epoch {}: {why}", epoch + 1);
+        }
         out.push(summary);
     }
     Ok(out)

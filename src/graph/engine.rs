@@ -334,7 +334,7 @@ fn serve<T, U>(m: &StageMetrics, rx: &Receiver<Envelope<T>>, tx: &Sender<Envelop
 fn call<T, U>(mut f: impl FnMut(T) -> Result<U>, item: T) -> Result<U, String> {
     match catch_unwind(AssertUnwindSafe(|| f(item))) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{e:#}")),
+        Ok(Err(e)) => Err(crate::model::without_cpp_backtrace(&format!("{e:#}"))),
         Err(p) => Err(format!(
             "panicked: {}",
             p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
@@ -379,7 +379,9 @@ impl<T> Outputs<T> {
         // the log (100 000 lines); all of them reach the summary and the job's errors file.
         match self.failures.len() {
             n if n < PRINTED_FAILURES => self.bar.println(format!("FAILED {} [{}]: {}", f.path, f.stage, f.message)),
-            n if n == PRINTED_FAILURES => self.bar.println("further failures are not printed: the summary counts them (featurize's errors file lists every one)"),
+            n if n == PRINTED_FAILURES => {
+                self.bar.println("further failures are not printed: the summary counts them (featurize's errors file lists every one)")
+            }
             _ => {}
         }
         let err = anyhow!("{} failed in {}: {}", f.path, f.stage, f.message);

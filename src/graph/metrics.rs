@@ -326,7 +326,10 @@ impl std::fmt::Display for Summary {
         }
         if self.frames.recounted > 0 {
             let n = self.frames.recounted;
-            writeln!(f, "recounted {n}: opens where the container's frame count was wrong (truncated file?); frames counted from the packets")?;
+            writeln!(
+                f,
+                "recounted {n}: opens where the container's frame count was wrong (truncated file?); frames counted from the packets"
+            )?;
         }
         if let Some(b) = self.bottleneck() {
             writeln!(

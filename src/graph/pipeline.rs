@@ -206,7 +206,11 @@ impl DataPipeline {
 /// # Errors
 /// The split's pipeline does not build, or its first sample fails (message with the sample and
 /// the stage), or the model cannot take its shape ([`crate::model::ModelSpec::check_input_shape`]).
-pub fn probe_split(cfg: &crate::config::PipelineConfig, name: crate::config::SplitName, model: Option<&crate::model::ModelSpec>) -> Result<String> {
+pub fn probe_split(
+    cfg: &crate::config::PipelineConfig,
+    name: crate::config::SplitName,
+    model: Option<&crate::model::ModelSpec>,
+) -> Result<String> {
     let key = format!("data.{}", format!("{name:?}").to_lowercase());
     let split = cfg.split(name)?;
     let pipeline = DataPipeline::build(cfg.parts(name)?, cfg.seed, 0, split.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?;

@@ -285,7 +285,8 @@ impl ModelConfig {
             Err(file) => return Ok(ModelSpec::TorchScript(file.to_path_buf())),
             Ok(kd) => kd,
         };
-        let num_classes = limits::check("model.num_classes", self.num_classes.context("`model.num_classes` is required")?, limits::NUM_CLASSES)?;
+        let num_classes =
+            limits::check("model.num_classes", self.num_classes.context("`model.num_classes` is required")?, limits::NUM_CLASSES)?;
         let shift_div = limits::check("model.shift_div", self.shift_div, limits::SHIFT_DIV)? as i64;
         let dropout = limits::check_unit_open("model.dropout", self.dropout.unwrap_or(if kind == ModelKind::Tsn { 0.4 } else { 0.5 }))?;
         if let Some(std) = self.init_std {

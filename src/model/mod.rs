@@ -24,3 +24,36 @@ pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, 
 pub use resnet::{temporal_shift, ResNet};
 pub use resnet3d::{PathwayConfig, ResNet3d, SlowFast};
 pub use video_resnet::{midplanes, VideoArch, VideoResNet};
+
+/// `text` without the C++ backtraces libtorch appends to its errors (`Exception raised from …
+/// (most recent call first):` and the `frame #N: …` lines after it): a user needs the first line
+/// and the context vpipe adds, not 30 lines of mangled symbols. Everything else is kept.
+pub fn without_cpp_backtrace(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_trace = false;
+    for line in text.split('\n') {
+        if line.starts_with("Exception raised from ") {
+            in_trace = true;
+            continue;
+        }
+        if in_trace && (line.starts_with("frame #") || line.trim().is_empty()) {
+            continue;
+        }
+        in_trace = false;
+        out.push(line);
+    }
+    out.join("\n").trim_end().to_string()
+}
+
+#[cfg(test)]
+#[test]
+fn cpp_backtraces_are_cut_and_the_message_kept() {
+    let e = "loading weights /etc/passwd: Internal torch error: PytorchStreamReader failed reading zip archive\n\
+             Exception raised from valid at inline_container.cc:242 (most recent call first):\n\
+             frame #0: c10::Error::Error() + 0x9d (0x7f in libc10.so)\nframe #1: <unknown function> + 0x1 (0x5 in vpipe)\n";
+    assert_eq!(
+        without_cpp_backtrace(e),
+        "loading weights /etc/passwd: Internal torch error: PytorchStreamReader failed reading zip archive"
+    );
+    assert_eq!(without_cpp_backtrace("plain\nmessage"), "plain\nmessage");
+}

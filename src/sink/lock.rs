@@ -73,7 +73,8 @@ impl OutputLock {
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
         if !try_flock(&file)? {
-            let holder = read_holder(&mut file).map_or_else(|| "another process (it has not yet written its name)".into(), |h| h.to_string());
+            let holder =
+                read_holder(&mut file).map_or_else(|| "another process (it has not yet written its name)".into(), |h| h.to_string());
             anyhow::bail!(
                 "{what} is being written by another vpipe run: {holder}. Two writers would overwrite each other's files; \
                  wait for it to end (or stop it), then run again (lock {})",
@@ -102,12 +103,9 @@ impl OutputLock {
         let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
         match try_flock(&file) {
             Ok(true) => None, // free: released with `file` at return
-            Ok(false) => Some(read_holder(&mut file).unwrap_or(Holder {
-                host: "?".into(),
-                pid: 0,
-                started_unix_s: 0.0,
-                command: String::new(),
-            })),
+            Ok(false) => {
+                Some(read_holder(&mut file).unwrap_or(Holder { host: "?".into(), pid: 0, started_unix_s: 0.0, command: String::new() }))
+            }
             Err(_) => None,
         }
     }

@@ -742,6 +742,7 @@ mod tests {
         w.settled(1).unwrap();
         w.commit().unwrap();
         std::fs::remove_file(paths.work.join("chunk-000000.json")).unwrap(); // killed between the renames
+        drop(w); // the killed run's lock goes with it
         let w = open(&paths);
         assert_eq!(w.resume_at(), 0);
         assert!(!paths.work.join("chunk-000000.parquet").exists());

@@ -41,9 +41,8 @@ impl ListLine {
             .enumerate()
             .skip(from)
             .map(|(i, c)| {
-                std::str::from_utf8(c).map_err(|e| {
-                    anyhow::anyhow!("{}: column {} is not UTF-8 text ({e}): {:?}", self.at, i + 1, String::from_utf8_lossy(c))
-                })
+                std::str::from_utf8(c)
+                    .map_err(|e| anyhow::anyhow!("{}: column {} is not UTF-8 text ({e}): {:?}", self.at, i + 1, String::from_utf8_lossy(c)))
             })
             .collect()
     }

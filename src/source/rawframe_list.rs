@@ -24,7 +24,8 @@ pub fn read_rawframe_list(ann_file: &Path, root: &Path, with_offset: bool) -> Re
             let form = if with_offset { "frame_dir offset total_frames label" } else { "frame_dir total_frames label" };
             bail!("{at}: expected `{form}`, got {:?}", line.display());
         }
-        let int = |s: &str, what: &str| s.parse::<usize>().with_context(|| format!("{at}: {what} must be a non-negative integer, got {s:?}"));
+        let int =
+            |s: &str, what: &str| s.parse::<usize>().with_context(|| format!("{at}: {what} must be a non-negative integer, got {s:?}"));
         let (offset, total_frames) =
             if with_offset { (int(cols[0], "offset")?, int(cols[1], "total_frames")?) } else { (0, int(cols[0], "total_frames")?) };
         let labels = cols[need..]
@@ -47,6 +48,7 @@ pub fn read_rawframe_list(ann_file: &Path, root: &Path, with_offset: bool) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn reads_plain_offset_and_multi_label_lines() {

@@ -83,6 +83,7 @@ pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn parses_single_and_multi_label_lines() {
