@@ -80,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },
-        workers: a.workers.unwrap_or_else(default_workers),
+        workers: vpipe::config::limits::check("--workers", a.workers.unwrap_or_else(default_workers), vpipe::config::limits::WORKERS)?,
         report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
         progress: std::io::stderr().is_terminal(),
     };

@@ -73,7 +73,7 @@ pub fn run(a: Args) -> Result<()> {
         Some(s) => s.select(tasks),
         None => tasks,
     };
-    let workers = a.workers.unwrap_or_else(default_workers);
+    let workers = vpipe::config::limits::check("--workers", a.workers.unwrap_or_else(default_workers), vpipe::config::limits::WORKERS)?;
     let s = if a.decode_only {
         median::decode_only(tasks, a.max_frames, workers)?
     } else {

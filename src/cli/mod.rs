@@ -112,7 +112,7 @@ fn read_label_names(path: &std::path::Path) -> Result<Vec<String>> {
 
 /// Worker threads when not given: the number of cores.
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(2, |n| n.get()).min(*vpipe::config::limits::WORKERS.end())
 }
 
 /// A clap value parser for a library enum, which knows nothing of clap (only `cli/` does): its

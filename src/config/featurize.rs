@@ -69,7 +69,7 @@ impl FeaturizeConfig {
     /// Unreadable file; YAML syntax errors, unknown keys, wrong types — with file, line and
     /// column; a pipeline file without `split`.
     pub fn load_split(path: &Path, split: SplitName) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = super::read_config_text(path)?;
         let keys: BTreeMap<String, IgnoredAny> = parse_yaml(&text).unwrap_or_default();
         if keys.contains_key("data") {
             return Self::from_pipeline(&PipelineConfig::load(path)?, split);

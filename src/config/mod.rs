@@ -97,11 +97,21 @@ fn reject_quoted_numbers(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The text of the configuration file at `path`, which must be a regular file (`/dev/zero` would
+/// be read until memory runs out, a FIFO would block).
+///
+/// # Errors
+/// Missing, not a regular file, unreadable or not UTF-8 (the message names the file).
+pub fn read_config_text(path: &Path) -> Result<String> {
+    crate::source::walk::regular_file(path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Reads and parses the YAML file at `path`; errors name the file.
 ///
 /// # Errors
 /// Unreadable file, or as [`parse_yaml`].
 pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = read_config_text(path)?;
     parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))
 }

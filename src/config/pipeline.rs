@@ -113,7 +113,7 @@ impl PipelineConfig {
     /// # Errors
     /// Unreadable file; YAML errors, unknown keys, wrong types, missing keys — with line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = super::read_config_text(path)?;
         let mut cfg: Self = parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))?;
         cfg.origin = Some(super::Origin::of(path, &text));
         Ok(cfg)

@@ -100,7 +100,8 @@ impl OutputLock {
     /// Whether some process holds the lock on `path` now (`vpipe shards`: "running"), and who,
     /// as far as the file says. `None` when the file does not exist or nobody holds it.
     pub fn holder(path: &Path) -> Option<Holder> {
-        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        // Read-only is enough for flock, and works on an output folder one may only read.
+        let mut file = File::open(path).ok()?;
         match try_flock(&file) {
             Ok(true) => None, // free: released with `file` at return
             Ok(false) => {
