@@ -2,7 +2,7 @@
 //! project's pipeline files, real lists, a real index-cache entry, real MPEG-4 Part 2 bytes, a
 //! real safetensors file) for a bounded time and feeds them to one of vpipe's readers, which
 //! must answer with `Ok` or an error, never a panic. `VPIPE_FUZZ_SECS` sets the time per target
-//! (default 3 s; `scripts/test.sh` gives 15). The mutations are drawn from a seeded PCG, so a
+//! (default 3 s; `scripts/test.sh` gives 10). The mutations are drawn from a seeded PCG, so a
 //! run is reproducible from `VPIPE_FUZZ_SEED`; a panicking input is written under
 //! `target/fuzz-crashes/` and the test fails naming it. Inputs that once crashed are replayed
 //! first by each target (its `REGRESSIONS`).

@@ -238,6 +238,20 @@ fn walk(d: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `vpipe check` on the mini pipeline edited `from` → `to` (the first occurrence) fails with
+/// `want`, for each case, without a panic.
+fn check_fails_with(data: &Path, dir: &Path, cases: &[(&str, &str, &str)]) {
+    for (i, (from, to, want)) in cases.iter().enumerate() {
+        let p = pipeline(data, dir, &format!("case{i}.yaml"), |t| {
+            assert!(t.contains(from), "tsm_r18_mini.yaml has {from}");
+            t.replacen(from, to, 1)
+        });
+        let o = run(&["check", s(&p)]);
+        assert!(!o.status.success() && text(&o).contains(want), "{to}: {}", text(&o));
+        assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    }
+}
+
 #[test]
 fn check_refuses_absurd_numbers_naming_the_key() {
     let Some(data) = common::data_dir() else { return };
@@ -256,15 +270,7 @@ fn check_refuses_absurd_numbers_naming_the_key() {
         ("shift_div: 8", "shift_div: 0", "`model.shift_div` must be in 2..=64, got 0"),
         ("batch_size: 4\n  val", "batch_size: '4'\n  val", "is a quoted string where a number is expected"),
     ];
-    for (i, (from, to, want)) in cases.iter().enumerate() {
-        let p = pipeline(&data, dir.path(), &format!("p{i}.yaml"), |t| {
-            assert!(t.contains(from), "{from}");
-            t.replacen(from, to, 1)
-        });
-        let o = run(&["check", s(&p)]);
-        assert!(!o.status.success() && text(&o).contains(want), "{to}: {}", text(&o));
-        assert!(!text(&o).contains("panicked"), "{}", text(&o));
-    }
+    check_fails_with(&data, dir.path(), &cases);
     let p = pipeline(&data, dir.path(), "tag.yaml", |t| t.replacen("batch_size: 4", "batch_size: !foo 4", 1));
     assert!(text(&run(&["check", s(&p)])).contains("unsupported tag `!foo`"));
 }
@@ -356,13 +362,7 @@ fn check_probes_what_every_sample_would_hit() {
             "MultiScaleCrop: empty crop box (0x0 pixels) from a 1x1 frame",
         ),
     ];
-    let original = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/tsm_r18_mini.yaml")).unwrap();
-    for (i, (from, to, want)) in cases.iter().enumerate() {
-        assert!(original.contains(from), "tsm_r18_mini.yaml has {from}");
-        let p = pipeline(&data, dir.path(), &format!("p{i}.yaml"), |t| t.replace(from, to));
-        let o = run(&["check", s(&p)]);
-        assert!(!o.status.success() && text(&o).contains(want), "{to}: {}", text(&o));
-    }
+    check_fails_with(&data, dir.path(), &cases);
     // An empty list: nothing to train on, nothing to validate.
     let empty = dir.path().join("empty.txt");
     fs::write(&empty, "").unwrap();
@@ -442,11 +442,7 @@ fn lists_with_a_bom_and_non_utf8_paths_are_read() {
 fn sigterm_stops_extract_frames_with_75_and_a_message() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for f in ["kinetics/R6llTwEh07w.mp4", "kinetics/SOX5yA1l24A.mp4", "kinetics/WUzgd7C1pWA.mp4", "mmaction2/test.mp4"] {
-        std::os::unix::fs::symlink(data.join(f), src.join(Path::new(f).file_name().unwrap())).unwrap();
-    }
+    let src = common::long_clips(&data, dir.path());
     let out = dir.path().join("out");
     let mut child = common::vpipe()
         .args(["extract-frames", s(&src), s(&out), "--level", "1", "--workers", "1"])
@@ -495,4 +491,23 @@ fn a_second_training_in_one_work_dir_fails_naming_the_first() {
     let err = text(&o);
     assert!(!o.status.success() && err.contains(&format!("is being written by another vpipe run: pid {}", std::process::id())), "{err}");
     assert!(!work.join("log.jsonl").exists(), "the second run wrote nothing");
+}
+
+#[test]
+fn extract_frames_runs_exclude_each_other_by_shard_and_by_folder() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (data.join("mini/videos"), dir.path().join("out"));
+    // As a running `--shard 1/2` holds them: OUT's lock shared, its shard's exclusively.
+    let folder = vpipe::sink::OutputLock::acquire_shared(&dir.path().join("out.extract-frames.lock"), "out").unwrap();
+    let shard = vpipe::sink::OutputLock::acquire(&dir.path().join("out.extract-frames-00001-of-00002.lock"), "shard").unwrap();
+    let o = run(&["extract-frames", s(&src), s(&out)]);
+    assert!(!o.status.success() && text(&o).contains("is being written by another vpipe run"), "{}", text(&o));
+    let o = run(&["extract-frames", s(&src), s(&out), "--shard", "1/2"]);
+    assert!(!o.status.success() && text(&o).contains(&format!("pid {}", std::process::id())), "{}", text(&o));
+    let o = run(&["extract-frames", s(&src), s(&out), "--shard", "0/2"]);
+    assert!(o.status.success(), "another shard runs beside it: {}", text(&o));
+    drop((folder, shard));
+    let o = run(&["extract-frames", s(&src), s(&out)]);
+    assert!(o.status.success() && text(&o).contains("skipped 4"), "{}", text(&o));
 }

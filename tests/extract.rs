@@ -98,11 +98,7 @@ fn sigkill_mid_run_then_rerun_gives_the_uninterrupted_tree() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     // A flat (level 1) source long enough to kill in the middle: 4 Kinetics-length clips.
-    let src = dir.path().join("src");
-    fs::create_dir(&src).unwrap();
-    for f in ["kinetics/R6llTwEh07w.mp4", "kinetics/SOX5yA1l24A.mp4", "kinetics/WUzgd7C1pWA.mp4", "mmaction2/test.mp4"] {
-        std::os::unix::fs::symlink(data.join(f), src.join(Path::new(f).file_name().unwrap())).unwrap();
-    }
+    let src = common::long_clips(&data, dir.path());
     let args = ["--level", "1", "--workers", "1"];
     let whole = dir.path().join("whole");
     assert!(extract(&src, &whole, &args).status.success());

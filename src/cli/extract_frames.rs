@@ -73,10 +73,20 @@ pub fn run(a: Args) -> Result<()> {
         videos = s.select(videos);
     }
     // One run per shard of OUT: a second one would delete the first's partial folders as stale.
-    // The lock lies beside OUT (as the summary does): OUT holds only frames and the report.
-    let lock_name = shard.map_or("extract-frames.lock".into(), |s| format!("extract-frames-{:05}-of-{:05}.lock", s.index, s.count));
-    let what = shard.map_or(format!("{}", a.out.display()), |s| format!("shard {} of {} of {}", s.index, s.count, a.out.display()));
-    let _lock = OutputLock::acquire(&sibling(&a.out, &lock_name), &what)?;
+    // Shards share OUT's lock and hold their own exclusively; an unsharded run holds OUT's
+    // exclusively. The locks lie beside OUT (as the summary does): OUT holds only frames and
+    // the report.
+    let out_lock = sibling(&a.out, "extract-frames.lock");
+    let _locks = match shard {
+        None => vec![OutputLock::acquire(&out_lock, &a.out.display().to_string())?],
+        Some(s) => vec![
+            OutputLock::acquire_shared(&out_lock, &format!("{} (by an unsharded run)", a.out.display()))?,
+            OutputLock::acquire(
+                &sibling(&a.out, &format!("extract-frames-{:05}-of-{:05}.lock", s.index, s.count)),
+                &format!("shard {} of {} of {}", s.index, s.count, a.out.display()),
+            )?,
+        ],
+    };
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },

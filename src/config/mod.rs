@@ -75,6 +75,9 @@ fn numeric_keys() -> &'static std::collections::BTreeSet<String> {
 /// Refuses `key: '4'` / `key: "4"` where `key` is numeric ([`numeric_keys`]), naming the line.
 fn reject_quoted_numbers(text: &str) -> Result<()> {
     for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
         let line = line.split(" #").next().unwrap_or(line);
         let mut rest = line;
         while let Some(colon) = rest.find(':') {
@@ -114,4 +117,19 @@ pub fn read_config_text(path: &Path) -> Result<String> {
 pub fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_config_text(path)?;
     parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_numbers_under_numeric_keys_and_unknown_tags_are_refused() {
+        let e = reject_quoted_numbers("data:\n  train:\n    batch_size: \"8\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("line 3: `batch_size: \"8\"` is a quoted string"), "{e}");
+        assert!(reject_quoted_numbers("# batch_size: '4'\nwork_dir: '2024'\nmodel: {type: '1'}\n").is_ok(), "comments and string keys");
+        assert!(reject_quoted_numbers("model: {num_classes: '5'}").is_err(), "flow mappings too");
+        let e = PipelineConfig::parse("seed: !foo 0\ndata: {}\n").unwrap_err().to_string();
+        assert!(e.contains("unsupported tag `!foo`"), "{e}");
+    }
 }

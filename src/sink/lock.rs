@@ -62,6 +62,21 @@ impl OutputLock {
     /// Another process holds the lock: the message names `what`, the lock file and the holder
     /// (host, pid, start time, command). The file or folder cannot be created.
     pub fn acquire(path: &Path, what: &str) -> Result<Self> {
+        Self::take(path, what, libc::LOCK_EX)
+    }
+
+    /// As [`Self::acquire`], but shared: any number of shared holders at once, none beside an
+    /// exclusive one. Sharded `extract-frames` runs share their output folder's lock (each
+    /// holds its shard's exclusively), so that an unsharded run on the folder, which takes it
+    /// exclusively, cannot run beside them.
+    ///
+    /// # Errors
+    /// As [`Self::acquire`].
+    pub fn acquire_shared(path: &Path, what: &str) -> Result<Self> {
+        Self::take(path, what, libc::LOCK_SH)
+    }
+
+    fn take(path: &Path, what: &str, mode: i32) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -72,14 +87,22 @@ impl OutputLock {
             .truncate(false)
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
-        if !try_flock(&file)? {
-            let holder =
-                read_holder(&mut file).map_or_else(|| "another process (it has not yet written its name)".into(), |h| h.to_string());
+        if !try_flock(&file, mode)? {
+            let holder = read_holder(&mut file).map_or_else(
+                || "a process whose name is not recorded (a shard sharing the lock, or a run just starting)".into(),
+                |h| h.to_string(),
+            );
             anyhow::bail!(
                 "{what} is being written by another vpipe run: {holder}. Two writers would overwrite each other's files; \
                  wait for it to end (or stop it), then run again (lock {})",
                 path.display()
             );
+        }
+        if mode == libc::LOCK_SH {
+            // Shared holders would overwrite each other's names (their own exclusive locks name
+            // them); an earlier exclusive holder's name must not outlive it either.
+            file.set_len(0).with_context(|| format!("writing {}", path.display()))?;
+            return Ok(OutputLock { file, path: path.to_path_buf() });
         }
         let me = Holder {
             host: super::shard_output::host_name(),
@@ -102,7 +125,7 @@ impl OutputLock {
     pub fn holder(path: &Path) -> Option<Holder> {
         // Read-only is enough for flock, and works on an output folder one may only read.
         let mut file = File::open(path).ok()?;
-        match try_flock(&file) {
+        match try_flock(&file, libc::LOCK_EX) {
             Ok(true) => None, // free: released with `file` at return
             Ok(false) => {
                 Some(read_holder(&mut file).unwrap_or(Holder { host: "?".into(), pid: 0, started_unix_s: 0.0, command: String::new() }))
@@ -122,11 +145,12 @@ impl Drop for OutputLock {
     }
 }
 
-/// `flock(LOCK_EX | LOCK_NB)`: `Ok(false)` when another open file description holds it.
-fn try_flock(file: &File) -> Result<bool> {
+/// `flock(mode | LOCK_NB)`: `Ok(false)` when another open file description holds a lock that
+/// excludes it.
+fn try_flock(file: &File, mode: i32) -> Result<bool> {
     loop {
         // SAFETY: flock on a valid, open fd.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) } == 0 {
             return Ok(true);
         }
         let e = std::io::Error::last_os_error();
@@ -160,7 +184,11 @@ mod tests {
         assert_eq!(OutputLock::holder(&p).map(|h| h.pid), Some(std::process::id()));
         drop(first);
         assert!(OutputLock::holder(&p).is_none(), "the kernel released it");
-        OutputLock::acquire(&p, "shard 0 of 1").expect("free again");
+        let a = OutputLock::acquire_shared(&p, "out").expect("free again");
+        let b = OutputLock::acquire_shared(&p, "out").expect("shared holders coexist");
+        assert!(OutputLock::acquire(&p, "out").unwrap_err().to_string().contains("out is being written by another vpipe run"));
+        drop((a, b));
+        OutputLock::acquire(&p, "out").expect("free again");
         assert!(OutputLock::holder(&d.path().join("none.lock")).is_none());
     }
 }

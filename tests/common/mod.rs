@@ -44,3 +44,14 @@ pub fn mini_list_repeated(data: &std::path::Path, dir: &std::path::Path, copies:
     std::fs::write(&ann, list.repeat(copies)).unwrap();
     ann
 }
+
+/// `dir/src/` holding links to 4 Kinetics-length clips (300–332 frames each): a flat (`--level
+/// 1`) source long enough to kill or signal a job in the middle. Returns the folder.
+pub fn long_clips(data: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir(&src).unwrap();
+    for f in ["kinetics/R6llTwEh07w.mp4", "kinetics/SOX5yA1l24A.mp4", "kinetics/WUzgd7C1pWA.mp4", "mmaction2/test.mp4"] {
+        std::os::unix::fs::symlink(data.join(f), src.join(std::path::Path::new(f).file_name().unwrap())).unwrap();
+    }
+    src
+}
