@@ -222,6 +222,17 @@ fn extract_frames_templates_are_validated_and_nothing_is_written_outside_out() {
         let o = run(&["extract-frames", s(&src), s(&out), "--filename-tmpl", tmpl]);
         assert!(!o.status.success() && text(&o).contains(want), "{tmpl}: {}", text(&o));
     }
+    for (flags, want) in [
+        (&["--new-short", "1000000000"][..], "`--new-short` must be in 1..=16384"),
+        (&["--new-width", "100000", "--new-height", "100000"], "`--new-width` must be in 1..=16384"),
+        (&["--quality", "0"], "`--quality` must be in 1..=100, got 0"),
+        (&["--start-index", "18446744073709551615"], "`--start-index` must be in 0..=1000000"),
+        (&["--workers", "0"], "`--workers` must be in 1..=1024, got 0"),
+    ] {
+        let o = common::vpipe().args(["extract-frames", s(&src), s(&out)]).args(flags).output().unwrap();
+        assert!(!o.status.success() && text(&o).contains(want), "{flags:?}: {}", text(&o));
+        assert!(!text(&o).contains("memory allocation"), "{}", text(&o));
+    }
     let written: Vec<_> = walk(dir.path());
     assert!(written.iter().all(|p| !p.to_string_lossy().contains("escape")), "{written:?}");
     assert!(!out.exists(), "nothing written for a refused template");
@@ -256,7 +267,10 @@ fn check_fails_with(data: &Path, dir: &Path, cases: &[(&str, &str, &str)]) {
 fn check_refuses_absurd_numbers_naming_the_key() {
     let Some(data) = common::data_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 15] = [
+        ("epochs: 50", "epochs: 0", "`train.epochs` must be in 1..=100000, got 0"),
+        ("val_interval: 5", "val_interval: 0", "`train.val_interval` must be ≥ 1, got 0"),
+        ("lr: 0.02", "lr: -1", "`train.optimizer.lr` must be a finite number ≥ 0, got -1"),
         ("batch_size: 4\n  val", "batch_size: 1000000000\n  val", "`data.train.batch_size` must be in 1..=4096"),
         ("batch_size: 4\n  val", "batch_size: 4\n    capacity: 4000000000\n  val", "`data.train.capacity` must be in 1..=65536"),
         ("batch_size: 4\n  val", "batch_size: 4\n    workers: 100000\n  val", "`data.train.workers` must be in 1..=1024"),
@@ -510,4 +524,22 @@ fn extract_frames_runs_exclude_each_other_by_shard_and_by_folder() {
     drop((folder, shard));
     let o = run(&["extract-frames", s(&src), s(&out)]);
     assert!(o.status.success() && text(&o).contains("skipped 4"), "{}", text(&o));
+}
+
+#[test]
+fn median_segments_with_absurd_numbers_name_their_line() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join("segments.txt");
+    fs::write(&seg, "imgs 1 5 0\nimgs 18446744073709551610 100 0\n").unwrap();
+    let (src, out) = (data.join("mmaction2"), dir.path().join("med"));
+    let o = run(&["median", s(&src), s(&out), "--segments", s(&seg), "--filename-tmpl", "img_{:05d}.jpg"]);
+    assert!(
+        !o.status.success() && text(&o).contains(&format!("{}:2: a segment of 100 frames from frame 18446744073709551610", seg.display())),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    let o = run(&["median", s(&src), s(&out), "--quality", "0"]);
+    assert!(!o.status.success() && text(&o).contains("`--quality` must be in 1..=100, got 0"), "{}", text(&o));
 }

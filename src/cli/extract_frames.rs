@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use super::{default_workers, sibling};
+use vpipe::config::limits;
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
 use vpipe::sink::OutputLock;
@@ -58,10 +59,15 @@ pub struct Args {
 /// Runs the command; prints the summary; exits non-zero when any video failed.
 pub fn run(a: Args) -> Result<()> {
     let new_wh = match (a.new_width, a.new_height) {
-        (Some(w), Some(h)) if w > 0 && h > 0 => Some((w, h)),
+        (Some(w), Some(h)) => Some((limits::check("--new-width", w, limits::SIDE)?, limits::check("--new-height", h, limits::SIDE)?)),
         (None, None) => None,
-        _ => bail!("--new-width and --new-height go together and must be > 0"),
+        _ => bail!("--new-width and --new-height go together"),
     };
+    if a.new_short > 0 {
+        limits::check("--new-short", a.new_short, limits::SIDE)?;
+    }
+    limits::check("--quality", a.quality, limits::JPEG_QUALITY)?;
+    limits::check("--start-index", a.start_index, limits::START_INDEX)?;
     let filename_tmpl = FilenameTemplate::parse(&a.filename_tmpl).context("--filename-tmpl")?;
     filename_tmpl.check_writable().context("--filename-tmpl")?;
     let mut videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
@@ -90,7 +96,7 @@ pub fn run(a: Args) -> Result<()> {
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },
-        workers: vpipe::config::limits::check("--workers", a.workers.unwrap_or_else(default_workers), vpipe::config::limits::WORKERS)?,
+        workers: limits::check("--workers", a.workers.unwrap_or_else(default_workers), limits::WORKERS)?,
         report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
         progress: std::io::stderr().is_terminal(),
     };

@@ -52,7 +52,11 @@ pub struct Args {
 
 /// Runs the command; exits non-zero when a video failed (the others are written).
 pub fn run(a: Args) -> Result<()> {
-    let format = if a.png { ImageFormat::Png } else { ImageFormat::Jpeg(a.quality) };
+    let format = if a.png {
+        ImageFormat::Png
+    } else {
+        ImageFormat::Jpeg(vpipe::config::limits::check("--quality", a.quality, vpipe::config::limits::JPEG_QUALITY)?)
+    };
     let tasks = if let Some(list) = &a.segments {
         let tmpl = FilenameTemplate::parse(&a.filename_tmpl).with_context(|| format!("--filename-tmpl {}", a.filename_tmpl))?;
         median::list_segments(list, &a.src, &a.out, &tmpl, format)?

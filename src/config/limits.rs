@@ -30,6 +30,14 @@ pub const SHIFT_DIV: RangeInclusive<usize> = 2..=64;
 pub const CLIPS: RangeInclusive<usize> = 1..=1000;
 /// Samples per committed chunk (`--commit-every`).
 pub const COMMIT_EVERY: RangeInclusive<usize> = 1..=1_000_000;
+/// Output frame sides in pixels (`extract-frames --new-short`, `--new-width`, `--new-height`):
+/// the transforms' own limit ([`crate::transform::MAX_SIDE`]).
+pub const SIDE: RangeInclusive<usize> = 1..=crate::transform::MAX_SIDE;
+/// JPEG quality (`extract-frames --quality`), as OpenCV's `IMWRITE_JPEG_QUALITY`.
+pub const JPEG_QUALITY: RangeInclusive<i32> = 1..=100;
+/// Number of the first rawframe file (`start_index`, `--start-index`): 1 (OpenCV) or 0
+/// (denseflow) in practice; at most a million, so that file numbers never overflow.
+pub const START_INDEX: RangeInclusive<usize> = 0..=1_000_000;
 /// Frozen ResNet stages (`model.frozen_stages`): −1 none … 4 all.
 pub const FROZEN_STAGES: RangeInclusive<i64> = -1..=4;
 
@@ -60,6 +68,17 @@ pub fn loader_sizes(key: &str, batch_size: usize, workers: Option<usize>, capaci
         None => (2 * workers).max(batch_size),
     };
     Ok((batch_size, workers, capacity))
+}
+
+/// Checks that `key` = `value` is at least `min` (counts with no useful upper bound).
+///
+/// # Errors
+/// Below `min`: the message names the key and the bound.
+pub fn check_at_least<T: PartialOrd + Display + Copy>(key: &str, value: T, min: T) -> Result<T> {
+    if value < min {
+        bail!("`{key}` must be ≥ {min}, got {value}");
+    }
+    Ok(value)
 }
 
 /// Checks that `key` = `value` is a probability-like number in `[0, 1)` (dropout: p = 1 would

@@ -204,6 +204,7 @@ impl PipelineConfig {
             }
         }
         if let Some(t) = &self.train {
+            t.check()?;
             if let Some(Schedule::MultiStep { milestones, .. }) = &t.lr_schedule {
                 if milestones.windows(2).any(|w| w[0] >= w[1]) {
                     bail!("`train.lr_schedule.milestones` must increase: {milestones:?}");

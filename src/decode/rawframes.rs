@@ -214,6 +214,7 @@ impl RawframeSpec {
     /// # Errors
     /// A flow spec whose template has one field, or an RGB spec with two.
     pub fn validate(&self) -> Result<()> {
+        crate::config::limits::check("start_index", self.start_index, crate::config::limits::START_INDEX)?;
         match (self.modality, self.filename_tmpl.has_direction()) {
             (Modality::Flow, false) => bail!("modality Flow needs a template with a direction field, e.g. '{{}}_{{:05d}}.jpg'"),
             (Modality::RGB, true) => {

@@ -120,6 +120,14 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
             let (_, encoder, resizer) = slot.as_mut().expect("set above");
             decode_all(&task.src, &DecodeOptions::default(), |i, frame| {
                 let (w, h) = geometry::extract_size(frame.width, frame.height, o.new_short, o.new_wh);
+                if w.max(h) > crate::transform::MAX_SIDE {
+                    anyhow::bail!(
+                        "resizing {}x{} to {w}x{h}: a side over {} pixels",
+                        frame.width,
+                        frame.height,
+                        crate::transform::MAX_SIDE
+                    );
+                }
                 let resized;
                 let frame = if (w, h) == (frame.width, frame.height) {
                     frame

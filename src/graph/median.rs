@@ -9,7 +9,6 @@
 //! through a temporary name and renamed) and is skipped on a re-run.
 
 use anyhow::{bail, Context, Result};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::engine::{Graph, Settings};
@@ -109,26 +108,31 @@ pub fn list_videos(src: &Path, out: &Path, exts: &[&str], format: ImageFormat) -
     Ok(tasks)
 }
 
+/// The longest segment `list_segments` takes: 10 million frames (three days at 30 fps).
+pub const MAX_SEGMENT_FRAMES: usize = 10_000_000;
+
 /// One task per segment line `path start length [label …]` of an EPIC-Kitchens-style list: frames
 /// `src/<path>/<tmpl(n)>` for n = start..=start+length (CDAR `extract_median_ek100.py`), written to
 /// `out/<last component of path>/<start>_<start+length>.<ext>`. Repeated segments are listed once.
 ///
 /// # Errors
-/// The list cannot be read, or a line lacks a numeric start or length (the message names the
-/// file and line).
+/// The list cannot be read, or a line lacks a numeric start or length, or its segment is longer
+/// than [`MAX_SEGMENT_FRAMES`] (the message names the file and line).
 pub fn list_segments(ann: &Path, src: &Path, out: &Path, tmpl: &FilenameTemplate, format: ImageFormat) -> Result<Vec<MedianTask>> {
-    let text = fs::read_to_string(ann).with_context(|| format!("reading {}", ann.display()))?;
     let mut tasks = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = || format!("{}:{}", ann.display(), i + 1);
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let [path, start, length, ..] = f.as_slice() else { bail!("{}: expected `path start length label`, got {line:?}", at()) };
-        let num = |v: &str, what: &str| v.parse::<usize>().with_context(|| format!("{}: {what} {v:?} is not a frame number", at()));
+    for line in crate::source::list_file::read_list(ann)? {
+        let at = &line.at;
+        let f = line.texts(1)?;
+        let [start, length, ..] = f.as_slice() else { bail!("{at}: expected `path start length label`, got {:?}", line.display()) };
+        let num = |v: &str, what: &str| v.parse::<usize>().with_context(|| format!("{at}: {what} {v:?} is not a frame number"));
         let (first, length) = (num(start, "start")?, num(length, "length")?);
-        let last = first + length;
-        let video_id = Path::new(path).file_name().with_context(|| format!("{}: empty path", at()))?;
+        let last = first.checked_add(length).filter(|_| length <= MAX_SEGMENT_FRAMES).with_context(|| {
+            format!("{at}: a segment of {length} frames from frame {first}: at most {MAX_SEGMENT_FRAMES} frames, ending below 2^64")
+        })?;
+        let path = line.path(0).expect("an entry line has a column");
+        let video_id = path.file_name().map(|n| n.to_os_string()).with_context(|| format!("{at}: empty path"))?;
         let dest = out.join(video_id).join(format!("{first}_{last}.{}", format.ext()));
-        tasks.push(MedianTask { input: MedianInput::Segment { dir: src.join(path), first, last, tmpl: tmpl.clone() }, dest });
+        tasks.push(MedianTask { input: MedianInput::Segment { dir: src.join(&path), first, last, tmpl: tmpl.clone() }, dest });
     }
     tasks.sort_by(|a, b| a.dest.cmp(&b.dest));
     tasks.dedup_by(|a, b| a.dest == b.dest);

@@ -465,6 +465,45 @@ fn yes() -> bool {
     true
 }
 
+impl TrainSection {
+    /// Checks every number of the section against its range ([`crate::config::limits`]):
+    /// `epochs` 1–100000; `val_interval`, `log_interval`, `checkpoint_interval` ≥ 1 (0 was read
+    /// as 1 before: one rule, no silent clamp); `max_keep_ckpts` −1 (all) or ≥ 0; `grad_clip` > 0;
+    /// the optimizer's `lr` and `weight_decay` finite and ≥ 0, SGD `momentum` and AdamW `betas`
+    /// in [0, 1).
+    ///
+    /// # Errors
+    /// The first number out of range, naming its key under `train`.
+    pub fn check(&self) -> Result<()> {
+        use crate::config::limits::{check, check_at_least, check_non_negative, check_unit_open};
+        check("train.epochs", self.epochs, 1..=100_000)?;
+        check_at_least("train.val_interval", self.val_interval, 1)?;
+        check_at_least("train.log_interval", self.log_interval, 1)?;
+        check_at_least("train.checkpoint_interval", self.checkpoint_interval, 1)?;
+        check_at_least("train.max_keep_ckpts", self.max_keep_ckpts, -1)?;
+        if let Some(g) = self.grad_clip {
+            if !(check_non_negative("train.grad_clip", g)? > 0.0) {
+                bail!("`train.grad_clip` must be > 0, got {g}");
+            }
+        }
+        match &self.optimizer {
+            Optimizer::SGD { lr, momentum, weight_decay, .. } => {
+                check_non_negative("train.optimizer.lr", *lr)?;
+                check_unit_open("train.optimizer.momentum", *momentum)?;
+                check_non_negative("train.optimizer.weight_decay", *weight_decay)?;
+            }
+            Optimizer::AdamW { lr, weight_decay, betas, .. } => {
+                check_non_negative("train.optimizer.lr", *lr)?;
+                check_non_negative("train.optimizer.weight_decay", *weight_decay)?;
+                for b in betas {
+                    check_unit_open("train.optimizer.betas", *b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Optimizers with mmaction2's parameter names.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
