@@ -236,6 +236,11 @@ fn yes() -> bool {
 /// most codecs): a larger `scale` or `crop_size` is a typo, refused when the pipeline is built.
 pub const MAX_SIDE: usize = 16384;
 
+/// The most bytes one sample's frames may take after a `Resize` (uint8): 2 GB, 50× a
+/// 32-frame 1080p clip. Each side may be up to [`MAX_SIDE`], but many frames at that size would
+/// exhaust memory (8 frames at 16384² are 6.4 GB, and the float tensor 4× that).
+pub const MAX_SAMPLE_BYTES: u64 = 2_000_000_000;
+
 /// What building a step needs from the engine: where `BackgroundBlend` gets its backgrounds.
 /// `backgrounds: None` builds for checking the configuration only (`vpipe check
 /// --syntax-only`): a blend built so refuses to run.
@@ -418,6 +423,15 @@ impl FrameOp for ResizeOp {
         }
         if (ow, oh) == (w, h) {
             return Ok(clip); // already at size (or resized by the decoder: resize_in_decoder)
+        }
+        let bytes = clip.frames.len() as u64 * ow as u64 * oh as u64 * clip.frames[0].channels as u64;
+        if bytes > MAX_SAMPLE_BYTES {
+            bail!(
+                "Resize to {ow}x{oh} of {} frames would hold {:.1} GB, more than {} GB a sample",
+                clip.frames.len(),
+                bytes as f64 / 1e9,
+                MAX_SAMPLE_BYTES / 1_000_000_000
+            );
         }
         let mut resizer = self.resizers.lock().ok().and_then(|mut r| r.pop()).unwrap_or_default();
         let frames = clip.frames.iter().map(|f| resize_frame(&mut resizer, f, ow, oh, c.interpolation)).collect::<Result<_>>();
