@@ -133,8 +133,15 @@ impl<T: Send + 'static> Stream<T> {
         f: impl Fn(T) -> Result<U> + Send + Sync + 'static,
     ) -> Stream<U> {
         let mut this = self;
-        let metrics = this.metrics(StageMetrics::stage(name, workers));
+        let metrics = this.metrics(StageMetrics::stage(name, this.threads_for(workers)));
         this.map_with(metrics, f)
+    }
+
+    /// The threads a stage of `workers` gets: no more than the items in flight at once (the
+    /// window, itself bounded by the list), since more would only wait. Stages that make their
+    /// own [`StageMetrics`] size them with it, so that the summary counts the threads that ran.
+    pub fn threads_for(&self, workers: usize) -> usize {
+        workers.clamp(1, self.core.settings.capacity.max(1))
     }
 
     /// As [`Self::map`] with counters made by the caller and registered with [`Self::metrics`]
@@ -148,8 +155,7 @@ impl<T: Send + 'static> Stream<T> {
         let (out_tx, out_rx) = bounded::<Envelope<U>>(cap);
         let (done_tx, done_rx) = bounded::<Envelope<U>>(cap);
         let f = Arc::new(f);
-        // More threads than items in flight would only wait.
-        for _ in 0..metrics.workers().min(cap) {
+        for _ in 0..metrics.workers() {
             let (rx, tx, f, m) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone());
             self.core.threads.push(thread::spawn(move || serve(&m, &rx, &tx, &*f)));
         }

@@ -183,9 +183,9 @@ pub fn batches(
     let cuda = upload_to.filter(|d| d.is_cuda() && upload_u8).and_then(|_| cuda_uploader(alive));
     let pinned = cuda.as_ref().map(|(pool, _)| pool.clone());
     let mut stream = Graph::source(job, samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
-    let prepare = stream.metrics(StageMetrics::stage("prepare", pool.workers));
-    let (d, t) =
-        (stream.metrics(StageMetrics::part("decode", pool.workers)), stream.metrics(StageMetrics::part("transform", pool.workers)));
+    let workers = stream.threads_for(pool.workers);
+    let prepare = stream.metrics(StageMetrics::stage("prepare", workers));
+    let (d, t) = (stream.metrics(StageMetrics::part("decode", workers)), stream.metrics(StageMetrics::part("transform", workers)));
     let collated = stream
         .map_with(prepare, move |s: Sample| {
             let p = pipeline.prepare(&s, &d, &t)?;
