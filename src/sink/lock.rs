@@ -146,7 +146,7 @@ impl Drop for OutputLock {
 }
 
 /// `flock(mode | LOCK_NB)`: `Ok(false)` when another open file description holds a lock that
-/// excludes it.
+/// excludes it; `Ok(true)` with a warning where the file system has no locks.
 fn try_flock(file: &File, mode: i32) -> Result<bool> {
     loop {
         // SAFETY: flock on a valid, open fd.
@@ -157,6 +157,12 @@ fn try_flock(file: &File, mode: i32) -> Result<bool> {
         match e.raw_os_error() {
             Some(libc::EWOULDBLOCK) => return Ok(false),
             Some(libc::EINTR) => continue,
+            // A file system without locks (an NFS mount without lockd): refusing to run there
+            // would stop every job on it, so go on unlocked and say what is not guarded.
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {
+                eprintln!("warning: this file system does not support locks ({e}); a second run on the same output would not be refused");
+                return Ok(true);
+            }
             _ => return Err(e).context("flock"),
         }
     }
