@@ -176,8 +176,7 @@ impl DataPipeline {
                 }
                 let mut counts = FrameCounts::from(reader.stats());
                 counts.recounted = reader.info().count_note.is_some() as u64;
-                let stats = reader.stats();
-                if stats.index_mismatches > 0 {
+                if counts.index_mismatches > 0 {
                     // Frames stay right (numbered by decoding), but the fetch cost a decode from frame 0.
                     eprintln!(
                         "warning: {}: the decoder's frames disagree with the packet index (or frame map); frames numbered by decoding from frame 0",

@@ -15,15 +15,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// An exclusive lock on `path`, held until dropped (or until the process ends).
+/// An exclusive (or shared) lock on a file, held until dropped: closing the file releases it,
+/// as does the end of the process.
 #[derive(Debug)]
 pub struct OutputLock {
-    file: File,
-    path: PathBuf,
+    _file: File,
 }
 
 /// Who holds a lock, as the lock file records it.
@@ -87,7 +87,7 @@ impl OutputLock {
             .truncate(false)
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
-        if !try_flock(&file, mode)? {
+        if !try_flock_patiently(&file, mode)? {
             let holder = read_holder(&mut file).map_or_else(
                 || "a process whose name is not recorded (a shard sharing the lock, or a run just starting)".into(),
                 |h| h.to_string(),
@@ -102,7 +102,7 @@ impl OutputLock {
             // Shared holders would overwrite each other's names (their own exclusive locks name
             // them); an earlier exclusive holder's name must not outlive it either.
             file.set_len(0).with_context(|| format!("writing {}", path.display()))?;
-            return Ok(OutputLock { file, path: path.to_path_buf() });
+            return Ok(OutputLock { _file: file });
         }
         let me = Holder {
             host: super::shard_output::host_name(),
@@ -112,12 +112,7 @@ impl OutputLock {
         };
         file.set_len(0).and_then(|()| file.rewind()).with_context(|| format!("writing {}", path.display()))?;
         file.write_all(&serde_json::to_vec(&me)?).with_context(|| format!("writing {}", path.display()))?;
-        Ok(OutputLock { file, path: path.to_path_buf() })
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(OutputLock { _file: file })
     }
 
     /// Whether some process holds the lock on `path` now (`vpipe shards`: "running"), and who,
@@ -131,16 +126,6 @@ impl OutputLock {
                 Some(read_holder(&mut file).unwrap_or(Holder { host: "?".into(), pid: 0, started_unix_s: 0.0, command: String::new() }))
             }
             Err(_) => None,
-        }
-    }
-}
-
-impl Drop for OutputLock {
-    fn drop(&mut self) {
-        // Closing the file releases the lock; say so explicitly for readers of the code.
-        // SAFETY: the fd is open for as long as `self.file` lives.
-        unsafe {
-            libc::flock(self.file.as_raw_fd(), libc::LOCK_UN);
         }
     }
 }
@@ -166,6 +151,18 @@ fn try_flock(file: &File, mode: i32) -> Result<bool> {
             _ => return Err(e).context("flock"),
         }
     }
+}
+
+/// [`try_flock`], tried again for up to 100 ms: `vpipe shards` takes a lock for an instant to
+/// see whether it is held, and a writer starting in that instant must not take it for a rival.
+fn try_flock_patiently(file: &File, mode: i32) -> Result<bool> {
+    for _ in 0..5 {
+        if try_flock(file, mode)? {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    try_flock(file, mode)
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
