@@ -416,7 +416,7 @@ fn uint8_batches_normalised_by_the_model_equal_the_loaders_float_batches() {
 #[test]
 fn cuda_copy_stream_batches_equal_the_loaders_float_batches() {
     use vpipe::device::{PinnedPool, Uploader};
-    let gpu = match vpipe::device::gpu() {
+    let gpu = match vpipe::device::gpu(0) {
         Ok(gpu) => gpu,
         Err(why) => return eprintln!("SKIPPED: {why}"),
     };

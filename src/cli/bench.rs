@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::run::split_data;
 use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::bench::{self, BenchModel};
+use vpipe::graph::train::SplitData;
 use vpipe::model::Recognizer;
 
 /// Flags of `vpipe bench`.
@@ -40,7 +40,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
-    let split = split_data(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
+    let split = SplitData::load(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
     let training = a.split == SplitName::Train;
     let device = if a.no_model { None } else { Some(vpipe::model::pick_device(&a.device)?) };
     let model = if a.no_model {

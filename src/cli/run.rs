@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use vpipe::config::{PipelineConfig, SplitName};
-use vpipe::graph::pipeline::DataPipeline;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
-use vpipe::graph::PoolConfig;
 use vpipe::model::Recognizer;
 
 /// Flags of `vpipe run`.
@@ -47,24 +45,6 @@ pub struct Args {
     no_probe: bool,
 }
 
-/// Split `name` of `cfg` ready to load, `None` where the file has no such split: its samples,
-/// data pipeline (epoch 0) and loader sizing (`workers`, else the split's, else the cores).
-///
-/// # Errors
-/// The split's list or pipeline does not load.
-pub(super) fn split_data(cfg: &PipelineConfig, name: SplitName, workers: Option<usize>) -> Result<Option<SplitData>> {
-    let Some(s) = cfg.data.get(&name) else { return Ok(None) };
-    let parts = cfg.parts(name)?;
-    let key = format!("data.{}", format!("{name:?}").to_lowercase());
-    let (batch_size, workers, capacity) = vpipe::config::limits::loader_sizes(&key, s.batch_size, workers.or(s.workers), s.capacity)?;
-    Ok(Some(SplitData {
-        samples: s.source.samples()?,
-        pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?,
-        batch_size,
-        pool: PoolConfig { workers, capacity },
-    }))
-}
-
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
     let text = std::fs::read_to_string(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
@@ -77,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         super::check::probe(&cfg).map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     }
     let model_cfg = cfg.model.as_ref().context("the pipeline has no `model` section")?;
-    let split = |name: SplitName| split_data(&cfg, name, a.workers);
+    let split = |name: SplitName| SplitData::load(&cfg, name, a.workers);
     let training = !a.test_only;
     if training && (cfg.train.is_none() || !cfg.data.contains_key(&SplitName::Train)) {
         bail!("training needs `data.train` and a `train` section (or pass --test-only)");

@@ -11,15 +11,16 @@
 pub mod pinned;
 pub mod upload;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::CudaContext;
 
 pub use pinned::{PinnedBuf, PinnedPool};
 pub use upload::Uploader;
 
-/// The CUDA context vpipe uses: device 0's primary context, the one libtorch uses too, so
-/// device pointers from either side are valid in the other.
+/// The CUDA context vpipe uses on one device: its primary context, the one libtorch uses too,
+/// so device pointers from either side are valid in the other.
 #[derive(Debug)]
 pub struct Gpu {
     ctx: Arc<CudaContext>,
@@ -38,15 +39,17 @@ impl Gpu {
     }
 }
 
-/// Device 0 through cudarc, opened once per process; the error says, in one phrase, why
-/// there is none: no driver library (`libcuda.so*` not loadable), or the driver's own error
-/// (no device, a driver older than CUDA 13.0 …).
+/// CUDA device `ordinal` through cudarc, opened once per process and device (a DDP rank opens
+/// its own, `LOCAL_RANK`, never device 0: a context there costs every rank memory on GPU 0);
+/// the error says, in one phrase, why there is none: no driver library (`libcuda.so*` not
+/// loadable), or the driver's own error (no such device, a driver older than CUDA 13.0 …).
 ///
 /// # Errors
 /// As above; the same message on every call.
-pub fn gpu() -> Result<Arc<Gpu>, String> {
-    static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
-    GPU.get_or_init(open).clone()
+pub fn gpu(ordinal: usize) -> Result<Arc<Gpu>, String> {
+    static GPUS: OnceLock<Mutex<BTreeMap<usize, Result<Arc<Gpu>, String>>>> = OnceLock::new();
+    let mut opened = GPUS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    opened.entry(ordinal).or_insert_with(|| open(ordinal)).clone()
 }
 
 /// Why there is no NVIDIA driver to use, in one phrase; `None` when cudarc can load it (the one
@@ -57,12 +60,12 @@ pub fn driver_missing() -> Option<String> {
     (!present).then(|| "no NVIDIA driver: libcuda.so.1 cannot be loaded".into())
 }
 
-fn open() -> Result<Arc<Gpu>, String> {
+fn open(ordinal: usize) -> Result<Arc<Gpu>, String> {
     if let Some(why) = driver_missing() {
         return Err(why);
     }
-    let ctx = CudaContext::new(0).map_err(|e| format!("CUDA device 0: {e}"))?;
-    let name = ctx.name().unwrap_or_else(|_| "CUDA device 0".into());
+    let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA device {ordinal}: {e}"))?;
+    let name = ctx.name().unwrap_or_else(|_| format!("CUDA device {ordinal}"));
     Ok(Arc::new(Gpu { ctx, name }))
 }
 
@@ -74,8 +77,8 @@ mod tests {
             eprintln!("skipped: this machine has an NVIDIA driver");
             return;
         }
-        let why = super::gpu().unwrap_err();
+        let why = super::gpu(0).unwrap_err();
         assert!(why.contains("no NVIDIA driver"), "{why}");
-        assert_eq!(super::gpu().unwrap_err(), why, "the same answer on every call");
+        assert_eq!(super::gpu(0).unwrap_err(), why, "the same answer on every call");
     }
 }

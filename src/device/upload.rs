@@ -35,8 +35,9 @@ struct Slot {
     used: bool,
 }
 
-/// Uploads collated uint8 batches to device 0 (see the module doc). One per loader, used by
-/// its `upload` stage thread.
+/// Uploads collated uint8 batches to its [`Gpu`]'s device (see the module doc), normalised on
+/// a consumer stream (libtorch's default stream, or the one [`Uploader::on_stream`] names). One
+/// per loader, used by its `upload` stage thread.
 #[derive(Debug)]
 pub struct Uploader {
     gpu: Arc<Gpu>,
@@ -45,24 +46,36 @@ pub struct Uploader {
     slots: [Slot; 2],
     next: usize,
     stats: Option<ChannelStats>,
+    /// The consumer's stream (`CUstream` as an address; 0: the legacy default stream).
+    consumer: usize,
 }
 
 impl Uploader {
-    /// A copy stream and two empty slots on `gpu`.
+    /// A copy stream and two empty slots on `gpu`, handing batches to libtorch's default stream.
     ///
     /// # Errors
     /// The driver cannot make a stream or events.
     pub fn new(gpu: Arc<Gpu>) -> Result<Self> {
+        Self::on_stream(gpu, TORCH_DEFAULT_STREAM as usize)
+    }
+
+    /// As [`Uploader::new`], for a consumer whose work runs on `consumer` (a `CUstream` as an
+    /// address, e.g. PyTorch's `torch.cuda.current_stream().cuda_stream`): the normalisation
+    /// runs after what is queued there, and a slot is reused only once that stream has read it.
+    ///
+    /// # Errors
+    /// As [`Uploader::new`].
+    pub fn on_stream(gpu: Arc<Gpu>, consumer: usize) -> Result<Self> {
         let ctx = gpu.context().clone();
         let stream = ctx.new_stream().context("creating the copy stream")?;
         // Blocking sync: the upload thread sleeps while it waits instead of spinning a core.
         let copied = ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_BLOCKING_SYNC)).context("creating an event")?;
         let slot =
             || -> Result<Slot> { Ok(Slot { dptr: 0, bytes: 0, consumed: ctx.new_event(None).context("creating an event")?, used: false }) };
-        Ok(Uploader { gpu, stream, copied, slots: [slot()?, slot()?], next: 0, stats: None })
+        Ok(Uploader { gpu, stream, copied, slots: [slot()?, slot()?], next: 0, stats: None, consumer })
     }
 
-    /// The model's float32 input for a uint8 batch of `shape` in `host`: on device 0,
+    /// The model's float32 input for a uint8 batch of `shape` in `host`: on the GPU's device,
     /// normalised with `normalize` along dimension 1 of `format` (the values of the CPU
     /// loader's float batches). `host` may be reused as soon as this returns.
     ///
@@ -88,15 +101,15 @@ impl Uploader {
         self.copied.synchronize().context("waiting for the copy")?;
 
         let device = tch::Device::Cuda(self.gpu.context().ordinal());
-        // SAFETY: `bytes` uint8 values on device 0, alive until `consumed` is reached.
+        // SAFETY: `bytes` uint8 values on the device, alive until `consumed` is reached.
         let x = unsafe { tch::Tensor::from_blob(slot.dptr as *const u8, &dims(shape), &[], tch::Kind::Uint8, device) };
         if !self.stats.as_ref().is_some_and(|s| s.fits(shape)) {
             self.stats = Some(ChannelStats::new(normalize, format, shape, device));
         }
         let out = self.stats.as_ref().expect("set above").normalize(&x);
         drop(x);
-        // SAFETY: a live event recorded on libtorch's stream, after the kernels that read the slot.
-        unsafe { result::event::record(slot.consumed.cu_event(), TORCH_DEFAULT_STREAM) }.context("recording the slot's event")?;
+        // SAFETY: a live event recorded on the consumer's stream, after the kernels that read the slot.
+        unsafe { result::event::record(slot.consumed.cu_event(), self.consumer as sys::CUstream) }.context("recording the slot's event")?;
         slot.used = true;
         Ok(out)
     }

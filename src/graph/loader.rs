@@ -173,6 +173,36 @@ pub fn batches(
     pool: PoolConfig,
     settings: Settings,
 ) -> Stream<Batch> {
+    batches_with(job, samples, pipeline, batch_size, pool, settings, OnFailure::Skip)
+}
+
+/// What the loader does with a sample that fails to load.
+#[derive(Clone, Debug, Default)]
+pub enum OnFailure {
+    /// It becomes a [`super::Failure`] outside any batch, under the engine's policy: batches
+    /// fill from the next samples, so the epoch's last batch is short (`vpipe run`, featurize).
+    #[default]
+    Skip,
+    /// It is replaced, in its place, by the next sample of the list that loads (wrapping round
+    /// the list), and its failure goes into the log: every batch keeps its size, so the ranks of
+    /// a DDP job stay in step (a short batch on one rank would hang NCCL's all-reduce). Only
+    /// when every sample of the list fails does the failure reach the engine.
+    Replace(FailureLog),
+}
+
+/// The failures a [`OnFailure::Replace`] loader replaced, in the order they happened.
+pub type FailureLog = Arc<Mutex<Vec<super::Failure>>>;
+
+/// [`batches`] with a choice of what a failing sample does.
+pub fn batches_with(
+    job: &'static str,
+    samples: Vec<Sample>,
+    pipeline: DataPipeline,
+    batch_size: usize,
+    pool: PoolConfig,
+    settings: Settings,
+    on_failure: OnFailure,
+) -> Stream<Batch> {
     let mut pipeline = pipeline.for_workers(pool.workers);
     pipeline.frames = Default::default(); // this graph's own count
     let settings = Settings { capacity: settings.capacity.max(pool.capacity), ..settings };
@@ -180,15 +210,30 @@ pub fn batches(
     let alive = settings.capacity.div_ceil(batch_size.max(1)) + 2;
     let (f32_buffers, u8_buffers) = (BufferPool::new(alive), BufferPool::new(alive));
     let (normalize, format, upload_u8, upload_to) = (pipeline.normalize.clone(), pipeline.format, pipeline.upload_u8, pipeline.upload_to);
-    let cuda = upload_to.filter(|d| d.is_cuda() && upload_u8).and_then(|_| cuda_uploader(alive));
+    let pin_on = match upload_to {
+        Some(tch::Device::Cuda(i)) => Some(i),
+        _ => pipeline.pin_memory,
+    };
+    let cuda = pin_on.filter(|_| upload_u8).and_then(|i| cuda_uploader(i, alive, upload_to.is_some()));
     let pinned = cuda.as_ref().map(|(pool, _)| pool.clone());
+    let replace = match on_failure {
+        OnFailure::Skip => None,
+        OnFailure::Replace(log) => Some((Replacements::new(&samples), log)),
+    };
     let mut stream = Graph::source(job, samples, |s| s.path.display().to_string(), settings).count_frames(pipeline.frames.clone());
     let workers = stream.threads_for(pool.workers);
     let prepare = stream.metrics(StageMetrics::stage("prepare", workers));
     let (d, t) = (stream.metrics(StageMetrics::part("decode", workers)), stream.metrics(StageMetrics::part("transform", workers)));
     let collated = stream
         .map_with(prepare, move |s: Sample| {
-            let p = pipeline.prepare(&s, &d, &t)?;
+            let one = |s: &Sample| pipeline.prepare(s, &d, &t);
+            let (s, p) = match &replace {
+                None => {
+                    let p = one(&s)?;
+                    (s, p)
+                }
+                Some((list, log)) => list.prepare(s, log, one)?,
+            };
             Ok((p.relabel(s), p))
         })
         .batch(batch_size)
@@ -213,19 +258,61 @@ pub fn batches(
             Ok(Batch { samples, tensor, images, label_mix })
         });
     match upload_to {
-        Some(device) => upload(collated, device, cuda.map(|(_, uploader)| uploader)),
+        Some(device) => upload(collated, device, cuda.and_then(|(_, uploader)| uploader)),
         None => collated,
     }
 }
 
-/// A page-locked buffer pool of `alive` buffers and an [`Uploader`] on cudarc's GPU, or `None`
-/// (libtorch's `pin_memory` copy then serves; one line on stderr, once, says why).
-fn cuda_uploader(alive: usize) -> Option<(PinnedPool, Uploader)> {
+/// The list an [`OnFailure::Replace`] loader draws replacements from.
+struct Replacements {
+    list: Vec<Sample>,
+    /// A sample's first position in `list`, by [`Sample::index`] (a padded list repeats some).
+    position: std::collections::HashMap<usize, usize>,
+}
+
+impl Replacements {
+    fn new(list: &[Sample]) -> Self {
+        let mut position = std::collections::HashMap::new();
+        for (i, s) in list.iter().enumerate() {
+            position.entry(s.index).or_insert(i);
+        }
+        Replacements { list: list.to_vec(), position }
+    }
+
+    /// `s` prepared by `prepare`, or, when it fails (its failure logged), the first sample after
+    /// it in the list that prepares. Returns the sample used and its result.
+    ///
+    /// # Errors
+    /// `s`'s own error, when no sample of the list prepares.
+    fn prepare(&self, s: Sample, log: &FailureLog, prepare: impl Fn(&Sample) -> Result<Prepared>) -> Result<(Sample, Prepared)> {
+        let err = match prepare(&s) {
+            Ok(p) => return Ok((s, p)),
+            Err(e) => e,
+        };
+        let at = self.position.get(&s.index).copied().unwrap_or(0);
+        let n = self.list.len();
+        let found = (1..n).map(|k| &self.list[(at + k) % n]).filter(|c| c.index != s.index).find_map(|c| prepare(c).ok().map(|p| (c, p)));
+        let Some((used, p)) = found else { return Err(err) };
+        let message = format!("{} (replaced by {})", crate::model::without_cpp_backtrace(&format!("{err:#}")), used.name);
+        eprintln!("FAILED {} [prepare]: {message}", s.path.display());
+        if let Ok(mut log) = log.lock() {
+            log.push(super::Failure { path: s.path.display().to_string(), stage: "prepare".into(), message });
+        }
+        Ok((used.clone(), p))
+    }
+}
+
+/// Page-locked buffers of CUDA device `ordinal` for `alive` batches and, when `uploader`, an
+/// [`Uploader`] to it, or `None` (pageable buffers and libtorch's copy then serve; one line on
+/// stderr, once, says why).
+fn cuda_uploader(ordinal: usize, alive: usize, uploader: bool) -> Option<(PinnedPool, Option<Uploader>)> {
     static SAID: std::sync::Once = std::sync::Once::new();
-    let made = crate::device::gpu()
-        .and_then(|gpu| Uploader::new(gpu.clone()).map(|u| (PinnedPool::new(gpu, alive), u)).map_err(|e| format!("{e:#}")));
+    let made = crate::device::gpu(ordinal).and_then(|gpu| {
+        let u = uploader.then(|| Uploader::new(gpu.clone()).map_err(|e| format!("{e:#}"))).transpose()?;
+        Ok((PinnedPool::new(gpu, alive), u))
+    });
     if let Err(why) = &made {
-        SAID.call_once(|| eprintln!("upload: libtorch's pin_memory copy, not vpipe's copy stream ({why})"));
+        SAID.call_once(|| eprintln!("upload: pageable buffers and libtorch's copy, not vpipe's page-locked ones ({why})"));
     }
     made.ok()
 }

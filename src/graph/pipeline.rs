@@ -46,6 +46,11 @@ pub struct DataPipeline {
     /// Where the loader's `upload` stage puts each batch (the model's device); `None`: no upload
     /// stage, the model converts batches itself.
     pub upload_to: Option<tch::Device>,
+    /// Collate uint8 batches ([`Self::upload_u8`]) into page-locked memory pinned by CUDA
+    /// device N's context, for a consumer that copies them to that device itself (PyTorch's
+    /// `DataLoader(pin_memory=True, pin_memory_device=...)`); where no GPU can be opened, pageable
+    /// memory (one line on stderr says why). `None`: pinned only for the `upload` stage.
+    pub pin_memory: Option<usize>,
 }
 
 impl DataPipeline {
@@ -76,6 +81,7 @@ impl DataPipeline {
             decoder_resize,
             upload_u8: false,
             upload_to: None,
+            pin_memory: None,
         })
     }
 

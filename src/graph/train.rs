@@ -22,7 +22,7 @@ use serde_json::json;
 use super::loader::{batches, epoch_order, Batch};
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Settings};
-use crate::config::TrainSection;
+use crate::config::{PipelineConfig, SplitName, TrainSection};
 use crate::metrics::{average_clips, evaluate, mean_average_precision, AverageClips, Evaluation};
 use crate::model::amp::GradScaler;
 use crate::model::optim::{lr_at, require, Optim};
@@ -43,6 +43,28 @@ pub struct SplitData {
     pub batch_size: usize,
     /// Loader threads and in-flight bound.
     pub pool: PoolConfig,
+}
+
+impl SplitData {
+    /// Split `name` of `cfg` ready to load, `None` where the file has no such split: its
+    /// samples (list order), data pipeline (epoch 0) and loader sizing (`workers`, else the
+    /// split's `workers`, else the cores; ranges of [`crate::config::limits::loader_sizes`]).
+    ///
+    /// # Errors
+    /// The split's list or pipeline does not load, or a size is out of range (the message names
+    /// the key, e.g. `data.train.batch_size`, and the file and line of a pipeline step).
+    pub fn load(cfg: &PipelineConfig, name: SplitName, workers: Option<usize>) -> Result<Option<SplitData>> {
+        let Some(s) = cfg.data.get(&name) else { return Ok(None) };
+        let parts = cfg.parts(name)?;
+        let key = format!("data.{}", format!("{name:?}").to_lowercase());
+        let (batch_size, workers, capacity) = crate::config::limits::loader_sizes(&key, s.batch_size, workers.or(s.workers), s.capacity)?;
+        Ok(Some(SplitData {
+            samples: s.source.samples()?,
+            pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?,
+            batch_size,
+            pool: PoolConfig { workers, capacity },
+        }))
+    }
 }
 
 /// Which weights the test phase uses.
