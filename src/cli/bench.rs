@@ -30,6 +30,10 @@ pub struct Args {
     /// Device for the model: auto, cpu, cuda.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Also write every batch to DIR/epoch_E/batch_KKKKK.safetensors (`inputs`, `indices`);
+    /// only with --no-model.
+    #[arg(long, value_name = "DIR", requires = "no_model")]
+    dump: Option<PathBuf>,
     /// Print one JSON object (the last epoch's summary plus `epochs`: each epoch's clips/s).
     #[arg(long)]
     json: bool,
@@ -52,7 +56,7 @@ pub fn run(a: Args) -> Result<()> {
         let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
         Some(BenchModel { model, train: if training { cfg.train.clone() } else { None }, loss: m.loss })
     };
-    let summaries = bench::run(&split, model, a.epochs, cfg.seed, training)?;
+    let summaries = bench::run(&split, model, a.epochs, cfg.seed, training, a.dump.as_deref())?;
     let last = summaries.last().context("no epoch ran")?;
     if a.json {
         let mut j = last.to_json();

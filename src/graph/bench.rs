@@ -9,7 +9,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, Result};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
 
 use super::loader::{batches, epoch_order, Batch};
 use super::train::{batch_scores, train_step, SplitData, StepConfig};
@@ -32,14 +34,17 @@ pub struct BenchModel {
 
 /// Runs `epochs` epochs of `split` (shuffled with `seed` when `shuffle`, as a training epoch is),
 /// each through the model when there is one. Failed samples are recorded in the summary and the
-/// epoch goes on. Returns one [`Summary`] per epoch (job `bench`, outputs in clips, frames
-/// decoded and kept).
+/// epoch goes on. With `dump` (and no model), every batch is also written to
+/// `DUMP/epoch_E/batch_KKKKK.safetensors` (tensors `inputs`, the host batch as the model would
+/// get it, and `indices`, the samples' list positions, int64): the reference the Python
+/// loader's tests compare with. Returns one [`Summary`] per epoch (job `bench`, outputs in
+/// clips, frames decoded and kept).
 ///
 /// # Errors
 /// The model fails (the engine reports it as the `model` stage's failure of the batch), the
 /// model lock was poisoned by an earlier panic, or no clip came through an epoch (every sample
 /// failed: the first failure is named).
-pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool) -> Result<Vec<Summary>> {
+pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool, dump: Option<&Path>) -> Result<Vec<Summary>> {
     // The model moves into each epoch's `model` stage thread; the mutex hands it back between
     // epochs (one thread uses it at a time, so the lock is never contended).
     let device = model.as_ref().map(|m| m.model.device());
@@ -62,8 +67,16 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
             clips += n;
             Ok(())
         };
+        let dir = dump.map(|d| d.join(format!("epoch_{epoch}")));
+        let mut batch_no = 0usize;
         let mut summary = match &state {
-            None => stream.run("count", |b: Batch| count(b.samples.len()))?,
+            None => stream.run("count", |b: Batch| {
+                if let Some(dir) = &dir {
+                    write_batch(&b, &dir.join(format!("batch_{batch_no:05}.safetensors")))?;
+                    batch_no += 1;
+                }
+                count(b.samples.len())
+            })?,
             Some(state) => {
                 let state = state.clone();
                 stream.then("model", move |b: Batch| model_step(&state, b)).run("count", count)?
@@ -82,6 +95,16 @@ pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u6
         out.push(summary);
     }
     Ok(out)
+}
+
+/// Writes `b`'s host input and sample positions as safetensors at `path` (folder made).
+fn write_batch(b: &Batch, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let inputs = b.tensor.model_input(tch::Device::Cpu);
+    let indices = tch::Tensor::from_slice(&b.samples.iter().map(|s| s.index as i64).collect::<Vec<_>>());
+    tch::Tensor::write_safetensors(&[("inputs", inputs), ("indices", indices)], path).map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
 /// One training step at the optimizer's base lr (with an optimizer) or one eval forward;
