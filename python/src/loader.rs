@@ -89,9 +89,10 @@ impl Loader {
             cfg.seed = s;
         }
         let have: Vec<String> = cfg.data.keys().map(|k| format!("{k:?}").to_lowercase()).collect();
-        let data = cfg.data.get_mut(&name).ok_or_else(|| {
-            raise("ConfigError", &format!("the pipeline has no `data.{split}` split (it has: {})", have.join(", ")))
-        })?;
+        let data = cfg
+            .data
+            .get_mut(&name)
+            .ok_or_else(|| raise("ConfigError", &format!("the pipeline has no `data.{split}` split (it has: {})", have.join(", "))))?;
         if let Some(b) = batch_size {
             data.batch_size = b;
         }
@@ -274,8 +275,9 @@ fn batch_dict(py: Python<'_>, b: Batch, run: &mut Running, multi_hot: Option<usi
     }
     let n = samples.len();
     let planned = &run.samples[run.next.min(run.samples.len())..(run.next + n).min(run.samples.len())];
-    let valid: Vec<bool> =
-        (0..n).map(|j| run.valid.get(run.next + j).copied().unwrap_or(false) && planned.get(j).is_some_and(|p| p.index == samples[j].index)).collect();
+    let valid: Vec<bool> = (0..n)
+        .map(|j| run.valid.get(run.next + j).copied().unwrap_or(false) && planned.get(j).is_some_and(|p| p.index == samples[j].index))
+        .collect();
     run.next += n;
     d.set_item("valid", valid)?;
     d.set_item("indices", samples.iter().map(|s| s.index).collect::<Vec<_>>())?;

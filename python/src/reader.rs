@@ -73,7 +73,10 @@ impl VideoReader {
             .map(|&i| {
                 let j = if i < 0 { i + n } else { i };
                 (0..n).contains(&j).then_some(j as usize).ok_or_else(|| {
-                    raise("IndexOutOfRange", &format!("{}: frame index {i} out of range: the video has {n} frames (0 … {})", self.path.display(), n - 1))
+                    raise(
+                        "IndexOutOfRange",
+                        &format!("{}: frame index {i} out of range: the video has {n} frames (0 … {})", self.path.display(), n - 1),
+                    )
                 })
             })
             .collect::<PyResult<Vec<usize>>>()?;

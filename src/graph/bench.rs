@@ -44,7 +44,14 @@ pub struct BenchModel {
 /// The model fails (the engine reports it as the `model` stage's failure of the batch), the
 /// model lock was poisoned by an earlier panic, or no clip came through an epoch (every sample
 /// failed: the first failure is named).
-pub fn run(split: &SplitData, model: Option<BenchModel>, epochs: usize, seed: u64, shuffle: bool, dump: Option<&Path>) -> Result<Vec<Summary>> {
+pub fn run(
+    split: &SplitData,
+    model: Option<BenchModel>,
+    epochs: usize,
+    seed: u64,
+    shuffle: bool,
+    dump: Option<&Path>,
+) -> Result<Vec<Summary>> {
     // The model moves into each epoch's `model` stage thread; the mutex hands it back between
     // epochs (one thread uses it at a time, so the lock is never contended).
     let device = model.as_ref().map(|m| m.model.device());
@@ -104,7 +111,8 @@ fn write_batch(b: &Batch, path: &Path) -> Result<()> {
     }
     let inputs = b.tensor.model_input(tch::Device::Cpu);
     let indices = tch::Tensor::from_slice(&b.samples.iter().map(|s| s.index as i64).collect::<Vec<_>>());
-    tch::Tensor::write_safetensors(&[("inputs", inputs), ("indices", indices)], path).map_err(|e| anyhow!("writing {}: {e}", path.display()))
+    tch::Tensor::write_safetensors(&[("inputs", inputs), ("indices", indices)], path)
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
 /// One training step at the optimizer's base lr (with an optimizer) or one eval forward;

@@ -66,10 +66,7 @@ impl Shard {
     /// evaluation must not count twice).
     pub fn take(&self, order: &[Sample]) -> (Vec<Sample>, Vec<bool>) {
         let n = order.len();
-        (0..self.num_samples(n))
-            .map(|k| self.rank + k * self.world_size)
-            .map(|p| (order[p % n].clone(), p < n))
-            .unzip()
+        (0..self.num_samples(n)).map(|k| self.rank + k * self.world_size).map(|p| (order[p % n].clone(), p < n)).unzip()
     }
 }
 
@@ -91,7 +88,15 @@ pub fn rank_epoch(split: &SplitData, seed: u64, epoch: u64, shuffle: bool, shard
     let (samples, valid) = shard.take(&order);
     let mut pipeline = split.pipeline.clone();
     pipeline.epoch = epoch;
-    let stream = batches_with("loader", samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default(), OnFailure::Replace(log));
+    let stream = batches_with(
+        "loader",
+        samples.clone(),
+        pipeline,
+        split.batch_size,
+        split.pool.clone(),
+        Settings::default(),
+        OnFailure::Replace(log),
+    );
     RankEpoch { stream, samples, valid }
 }
 

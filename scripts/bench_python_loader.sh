@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# vpipe.Loader (the Python package) against the Python loaders it replaces, on the TSM train
+# pipeline of scripts/bench_peers.sh's loader section (SampleFrames 1x1x8 train, decode,
+# Resize(-1,256), MultiScaleCrop(224, 13 fixed crops), Resize(224,224), Flip, Normalize, NCHW,
+# batch 8) over the mini list repeated 11 times (88 clips), 2 workers on 2 cores (taskset 0,1),
+# each consumed by a Python loop that touches every batch:
+#   vpipe.Loader                       scripts/bench_python_loader.py (release build of python/)
+#   vpipe bench --no-model             the same loader without Python (the boundary's cost)
+#   torchcodec + OpenCV in a DataLoader  scripts/bench_loader_peer.py --decoder torchcodec
+#   decord + OpenCV in a DataLoader      scripts/bench_loader_peer.py --decoder decord
+# Rounds interleave the four (ROUNDS, default 5; round r loads epoch r); medians. Index cache off
+# for vpipe (its first-epoch figure; the peers have none). Then RSS over 10 epochs of one
+# vpipe.Loader (flat: within 10%).
+# Peers and a release build of the package install into .bench/venv-py (torch 2.11 from PyPI,
+# torchcodec 0.11, decord, OpenCV; several GB the first time).
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+rounds="${ROUNDS:-5}"
+pyvenv="$root/.bench/venv-py"
+if ! "$pyvenv/bin/python" -c "import torch, torchcodec.decoders, decord, cv2, numpy" 2>/dev/null; then
+  echo "bench_python_loader: installing torch 2.11, torchcodec, decord, OpenCV into $pyvenv" >&2
+  python3 -m venv "$pyvenv"
+  "$pyvenv/bin/pip" install -q --upgrade pip >&2
+  "$pyvenv/bin/pip" install -q torch==2.11.0 "torchcodec==0.11.*" decord opencv-python-headless numpy maturin >&2
+fi
+echo "bench_python_loader: building the package (release) into $pyvenv" >&2
+VIRTUAL_ENV="$pyvenv" PATH="$pyvenv/bin:$PATH" "$pyvenv/bin/maturin" build --release -q -m python/Cargo.toml \
+  -i "$pyvenv/bin/python" --auditwheel skip -o "$work/wheels" >&2
+"$pyvenv/bin/pip" install -q --force-reinstall --no-deps "$work"/wheels/vpipe-*.whl >&2
+py="$pyvenv/bin/python"
+
+list="$work/mini_x11.txt"
+for _ in $(seq 11); do cat "$data/mini/mini_videos.txt"; done >"$list"
+cat >"$work/tsm_train.yaml" <<YAML
+seed: 0
+data:
+  train:
+    source: {type: VideoList, ann_file: $list, root: $data/mini/videos}
+    pipeline:
+      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
+      - {type: DecordDecode}
+      - {type: Resize, scale: [-1, 256]}
+      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
+      - {type: Resize, scale: [224, 224], keep_ratio: false}
+      - {type: Flip, flip_ratio: 0.5}
+      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
+      - {type: FormatShape, input_format: NCHW}
+    batch_size: 8
+    workers: 2
+YAML
+cps() { "$py" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["clips_per_s"])'; }
+cli_cps() { "$py" -c 'import json,sys; print(json.load(sys.stdin)["epochs"][-1]["clips_per_s"])'; }
+declare -A l=()
+for ((r = 0; r < rounds; r++)); do
+  l[py]+="$(VPIPE_INDEX_CACHE=off taskset -c 0,1 "$py" scripts/bench_python_loader.py --pipeline "$work/tsm_train.yaml" --epoch "$r" | cps) "
+  l[cli]+="$(VPIPE_INDEX_CACHE=off taskset -c 0,1 "$vpipe" bench "$work/tsm_train.yaml" --no-model --workers 2 --json --epochs 1 | cli_cps) "
+  l[tc]+="$(taskset -c 0,1 "$py" scripts/bench_loader_peer.py --ann "$list" --root "$data/mini/videos" --workers 2 --decoder torchcodec 2>/dev/null | cps) "
+  l[decord]+="$(taskset -c 0,1 "$py" scripts/bench_loader_peer.py --ann "$list" --root "$data/mini/videos" --workers 2 --decoder decord 2>/dev/null | cps) "
+  echo "round $((r + 1)): ${l[py]##* } ${l[cli]##* } ${l[tc]##* } ${l[decord]##* }" | tr -s ' ' >&2
+done
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+py_=$(med "${l[py]}"); cli=$(med "${l[cli]}"); tc=$(med "${l[tc]}"); dec=$(med "${l[decord]}")
+echo "TSM train loader, 88 clips, batch 8, 2 workers on 2 cores, clips/s (medians of $rounds interleaved rounds):"
+printf '  vpipe.Loader %.1f   vpipe bench --no-model %.1f (Python boundary costs %.1f%%)\n' "$py_" "$cli" "$(calc "100 * (1 - $py_ / $cli)")"
+printf '  torchcodec + OpenCV DataLoader %.1f (vpipe.Loader %.2fx)   decord + OpenCV DataLoader %.1f (vpipe.Loader %.2fx)\n' \
+  "$tc" "$(calc "$py_ / $tc")" "$dec" "$(calc "$py_ / $dec")"
+echo "RSS over 10 epochs of one vpipe.Loader (KiB after each epoch):"
+rss=$(VPIPE_INDEX_CACHE=off taskset -c 0,1 "$py" scripts/bench_python_loader.py --pipeline "$work/tsm_train.yaml" --epochs 10 |
+  "$py" -c 'import json,sys; print(" ".join(str(json.loads(l)["rss_kib"]) for l in sys.stdin if l.strip()))')
+echo "  $rss"
+read -r -a r <<<"$rss"
+printf '  epoch 10 / epoch 2: %.3f (epoch 1 allocates the pools)\n' "$(calc "${r[9]} / ${r[1]}")"
