@@ -160,6 +160,9 @@ def test_errors_are_vpipe_errors_with_the_message(tmp_path, data):
         vpipe.Loader(TSM, batch_size=0)
     with pytest.raises(vpipe.ConfigError, match="rank 2 is not below world_size 2"):
         vpipe.Loader(TSM, rank=2, world_size=2)
+    if not torch.cuda.is_available():
+        with pytest.raises(vpipe.ConfigError, match="CUDA device"):
+            vpipe.Loader(TSM, device="cuda")
     with pytest.raises(vpipe.ConfigError, match="data.test"):
         vpipe.Loader(TSM, split="test")
     video = data / "mini" / "videos" / "wave" / "TrumanShow_wave_f_nm_np1_fr_med_26.avi"

@@ -58,6 +58,9 @@ def _device(device) -> torch.device:
         d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if d.type not in ("cpu", "cuda"):
         raise ConfigError(f"device {device!r}: \"cpu\", \"cuda\" or \"cuda:N\"")
+    if d.type == "cuda" and not (torch.cuda.is_available() and d.index < torch.cuda.device_count()):
+        seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ConfigError(f"device {str(d)!r}: torch sees {seen} CUDA device(s) (LOCAL_RANK={os.environ.get('LOCAL_RANK')})")
     return d
 
 
