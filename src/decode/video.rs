@@ -34,7 +34,7 @@ use std::sync::Once;
 
 use anyhow::{anyhow, bail, Result};
 use ffmpeg::ffi;
-use ffmpeg::packet::Ref as _;
+use ffmpeg::packet::{Mut as _, Ref as _};
 use ffmpeg_next as ffmpeg;
 
 use super::convert::{pix_fmt_name, Converter};
@@ -344,6 +344,12 @@ fn next_packet(opened: &mut Opened, packet: &mut ffmpeg::Packet) -> bool {
         return true;
     }
     loop {
+        // av_read_frame overwrites the packet without releasing what it held, and ffmpeg-next's
+        // `read` does not release it either: without this, every packet read through a reused
+        // `Packet` leaked its data (about 540 KB per H.264 fetch of 8 frames; RSS grew ~55 MB
+        // per epoch of an 88-clip loader).
+        // SAFETY: the packet pointer is valid; unref leaves it blank for av_read_frame.
+        unsafe { ffi::av_packet_unref(packet.as_mut_ptr()) };
         match packet.read(&mut opened.input) {
             Ok(()) if packet.stream() == opened.stream_index => return true,
             Ok(()) => continue,
