@@ -13,6 +13,8 @@
 #               PyTorch 2.11 (tch 0.24's libtorch) provides it, with CUDA where there is a GPU.
 #   vpipe       the command to run: finds python3's torch (or $LIBTORCH), sets LD_LIBRARY_PATH and
 #               LIBTORCH, then runs bin/vpipe.
+#   wheels/     the Python package (python/) built the same way: a release abi3 wheel with FFmpeg
+#               static, libtorch from the node's torch (`import torch` loads it first).
 #   data/       the real test videos gpu_check.sh uses (mini, kinetics, mmaction2 from
 #               $VPIPE_TEST_DATA or ../shared/data), pipelines/ and scripts/gpu_check.sh.
 # The build tree (FFmpeg prefix, cargo target) stays in .bundle-build/ so a second run is quick.
@@ -75,8 +77,21 @@ if ldd "$bin" | grep -E "libav|libsw"; then
   exit 1
 fi
 
+echo "bundle: maturin build --release --features static-ffmpeg (the Python package)" >&2
+rm -rf "$build/wheels"
+FFMPEG_DIR="$ff_prefix" PKG_CONFIG_PATH="$ff_prefix/lib/pkgconfig" CARGO_TARGET_DIR="$build/target" \
+  VIRTUAL_ENV="$root/.venv" PATH="$root/.venv/bin:$PATH" "$root/.venv/bin/maturin" build --release -q \
+  -m "$root/python/Cargo.toml" --features static-ffmpeg -i "$root/.venv/bin/python" --auditwheel skip -o "$build/wheels" >&2
+so="$(unzip -Z1 "$build"/wheels/vpipe-*.whl | grep '_vpipe.*\.so$')"
+(cd "$build/wheels" && unzip -o -q vpipe-*.whl "$so")
+if ldd "$build/wheels/$so" | grep -E "libav|libsw"; then
+  echo "bundle: the wheel's $so still links FFmpeg's shared libraries" >&2
+  exit 1
+fi
+
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/data" "$out/pipelines" "$out/scripts"
+mkdir -p "$out/bin" "$out/data" "$out/pipelines" "$out/scripts" "$out/wheels"
+cp "$build"/wheels/vpipe-*.whl "$out/wheels/"
 strip -o "$out/bin/vpipe" "$bin"
 cat > "$out/vpipe" <<'WRAP'
 #!/usr/bin/env bash
@@ -97,5 +112,6 @@ for d in mini kinetics mmaction2; do
 done
 cp "$root"/pipelines/{tsm_r18_mini,featurize_tsm,tsm_r50_ucf101}.yaml "$out/pipelines/"
 cp "$root/scripts/gpu_check.sh" "$out/scripts/"
+cp "$root/examples/train_torch.py" "$out/scripts/"
 echo "bundle: $out ($(du -sh "$out" | cut -f1)); FFmpeg linked statically:" >&2
 ldd "$out/bin/vpipe" | sed 's/^/  /' >&2

@@ -13,7 +13,10 @@
 #   3. the fp16 loss-scale trace (autocast + dynamic scaling from 2^24, growth_interval 10):
 #      overflowed steps skipped and halved, growth after 10 finite steps, a finite loss;
 #   4. `vpipe bench` of TSM-R50 training, batch 8 × 8 segments × 224², on the mini list ×12:
-#      clips/s, the bottleneck stage, the upload stage's H2D GB/s.
+#      clips/s, the bottleneck stage, the upload stage's H2D GB/s;
+#   5. the Python package (the bundle's wheel, unpacked beside python3's torch): vpipe.Loader's
+#      device="cuda" batches equal the CPU batches moved to the GPU (train and val, two epochs,
+#      float32 and uint8), on cuda:LOCAL_RANK; then examples/train_torch.py for 2 epochs on it.
 # GPU_CHECK_DEVICE=cpu runs the same steps with the CPU in place of CUDA (a dry run of this
 # script on a machine without a GPU; the comparisons then compare the CPU with itself), and
 # BENCH_REPEAT=N lists the mini videos N times in step 4 instead of 12.
@@ -116,6 +119,30 @@ for name, s in stages.items():
     print(f"  {name:10s} threads {s.get('workers'):2d}  busy {s.get('busy_s', 0):7.2f} s  "
           f"starved {s.get('starved_s', 0):7.2f} s  blocked {s.get('blocked_s', 0):7.2f} s  {100 * s.get('utilization', 0):5.1f} %")
 PY
+
+say "5. Python: vpipe.Loader(device=\"$dev\") against the CPU loader"
+mkdir -p "$work/py"
+(cd "$work/py" && "$py" -m zipfile -e "$(ls "$bundle"/wheels/vpipe-*.whl | head -1)" .) || bad "unpacking the wheel"
+PYTHONPATH="$work/py" "$py" - "$work/mini.yaml" "$dev" <<'PY' || bad "Python CUDA batches differ"
+import sys, torch, vpipe
+cfg, dev = sys.argv[1], sys.argv[2]
+ok = True
+for split in ("train", "val"):
+    for output in ("float32", "uint8"):
+        gpu = vpipe.Loader(cfg, split=split, workers=2, device=dev, output=output)
+        cpu = vpipe.Loader(cfg, split=split, workers=2, output=output)
+        for epoch in (0, 1):
+            gpu.set_epoch(epoch); cpu.set_epoch(epoch)
+            n = 0
+            for g, c in zip(gpu, cpu):
+                same = g.inputs.device == gpu.device and torch.equal(g.inputs, c.inputs.to(gpu.device)) and torch.equal(g.indices, c.indices)
+                ok &= bool(same)
+                n += 1
+            print(f"{split} {output} epoch {epoch}: {n} batches on {gpu.device}, equal to the CPU's moved there: {ok}")
+sys.exit(0 if ok else 1)
+PY
+(cd "$work" && PYTHONPATH="$work/py" VPIPE_TEST_DATA="$data" "$py" "$bundle/scripts/train_torch.py" --epochs 2 --device "$dev") \
+  || bad "examples/train_torch.py on $dev"
 
 say "result"
 if ((fail)); then echo "gpu_check: FAILED (work files in $work)"; exit 1; fi
