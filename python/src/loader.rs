@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList};
 
 use vpipe::config::{PipelineConfig, SplitName};
 use vpipe::graph::distributed::{rank_epoch, Shard};
-use vpipe::graph::engine::Outputs;
+use vpipe::graph::engine::{Outputs, Waiting};
 use vpipe::graph::loader::{epoch_order, Batch, BatchInput, FailureLog};
 use vpipe::graph::train::SplitData;
 use vpipe::source::Sample;
@@ -181,7 +181,7 @@ impl Loader {
         let mut guard = self.lock()?;
         let state = &mut *guard;
         let Some(run) = state.running.as_mut() else { return Ok(None) };
-        let item = py.detach(|| next_good(&mut run.outputs));
+        let item = next_good(py, &mut run.outputs)?;
         let batch = match item {
             Some(b) => b,
             None => {
@@ -220,12 +220,21 @@ impl Loader {
     }
 }
 
-/// The next batch, failures of whole-list collapse (every sample failed) recorded and passed.
-fn next_good(outputs: &mut Outputs<Batch>) -> Option<Batch> {
+/// How long the loader waits for a batch without the GIL before it looks for Python signals.
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The next batch (waiting without the GIL), failures that reach the engine (every sample of
+/// the share failed) recorded and passed; `None` at the end of the epoch.
+///
+/// # Errors
+/// A Python signal handler raised (Ctrl-C: `KeyboardInterrupt`) while the batch was not ready.
+fn next_good(py: Python<'_>, outputs: &mut Outputs<Batch>) -> PyResult<Option<Batch>> {
     loop {
-        match outputs.next()? {
-            Ok(b) => return Some(b),
-            Err(f) => {
+        match py.detach(|| outputs.next_within(SIGNAL_POLL)) {
+            Err(Waiting) => py.check_signals()?,
+            Ok(None) => return Ok(None),
+            Ok(Some(Ok(b))) => return Ok(Some(b)),
+            Ok(Some(Err(f))) => {
                 let _ = outputs.record(f);
             }
         }

@@ -233,3 +233,24 @@ def test_abandoned_loaders_stop_their_threads_and_free_their_memory():
     gc.collect()
     assert _threads() == base_threads, "every loader thread was joined"
     assert _rss_kib() <= base_rss * 1.10, f"RSS {base_rss} KiB → {_rss_kib()} KiB after 20 abandoned loaders"
+
+
+def test_ctrl_c_while_a_batch_is_being_prepared_interrupts_at_once(data):
+    import signal
+    import threading
+    import time
+    cfg = tsm_dict(data / "mini" / "mini_videos.txt", batch_size=8)
+    cfg["data"]["val"]["source"]["root"] = str(data / "mini" / "videos")
+    cfg["data"]["val"]["pipeline"][0].update(clip_len=16, num_clips=10)  # 160 frames a video: a slow batch
+    loader = vpipe.Loader(cfg, split="val", workers=1)
+    t = time.monotonic()
+    next(iter(loader))
+    batch_s = time.monotonic() - t
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    t = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        next(iter(loader))
+    waited = time.monotonic() - t
+    # The wait ends at the signal plus one sample's work (threads joined), not at the batch.
+    assert waited < 0.2 + batch_s / 2, f"KeyboardInterrupt after {waited:.2f} s; a batch takes {batch_s:.2f} s"
+    assert loader.summary() is not None, "the abandoned epoch's summary is kept"

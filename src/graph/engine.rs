@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -68,6 +69,10 @@ struct Core {
     start: Instant,
     /// Frames decoded and kept by the graph's decode stage, when it reports them.
     frames: Option<Arc<FrameTally>>,
+    /// Set when the consumer stops: every stage thread returns before its next item, instead of
+    /// working on until a full batch finds the channel after it closed (a whole batch of
+    /// decoding after a `break` or Ctrl-C).
+    stopping: Arc<AtomicBool>,
 }
 
 /// A stream of items of type `T` between two stages; built by [`Graph::source`].
@@ -118,6 +123,7 @@ impl Graph {
             total,
             start: Instant::now(),
             frames: None,
+            stopping: Arc::default(),
         };
         Stream { core, rx }
     }
@@ -156,8 +162,8 @@ impl<T: Send + 'static> Stream<T> {
         let (done_tx, done_rx) = bounded::<Envelope<U>>(cap);
         let f = Arc::new(f);
         for _ in 0..metrics.workers() {
-            let (rx, tx, f, m) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone());
-            self.core.threads.push(thread::spawn(move || serve(&m, &rx, &tx, &*f)));
+            let (rx, tx, f, m, stop) = (self.rx.clone(), done_tx.clone(), f.clone(), metrics.clone(), self.core.stopping.clone());
+            self.core.threads.push(thread::spawn(move || serve(&m, &rx, &tx, &stop, &*f)));
         }
         drop(done_tx);
         // Reorder: the workers finish out of order; the stage's output is in input order.
@@ -183,8 +189,8 @@ impl<T: Send + 'static> Stream<T> {
     pub fn then<U: Send + 'static>(mut self, name: &'static str, f: impl FnMut(T) -> Result<U> + Send + 'static) -> Stream<U> {
         let m = self.metrics(StageMetrics::stage(name, 1));
         let (tx, rx) = bounded::<Envelope<U>>(self.core.settings.capacity.max(1));
-        let input = self.rx.clone();
-        self.core.threads.push(thread::spawn(move || serve(&m, &input, &tx, f)));
+        let (input, stop) = (self.rx.clone(), self.core.stopping.clone());
+        self.core.threads.push(thread::spawn(move || serve(&m, &input, &tx, &stop, f)));
         Stream { core: self.core, rx }
     }
 
@@ -199,7 +205,7 @@ impl<T: Send + 'static> Stream<T> {
         let cap = self.core.settings.capacity.max(1);
         let (tx, rx) = bounded::<Envelope<Vec<T>>>(cap);
         let m = StageMetrics::stage("batch", 1);
-        let input = self.rx.clone();
+        let (input, stop) = (self.rx.clone(), self.core.stopping.clone());
         let mm = m.clone();
         self.core.threads.push(thread::spawn(move || {
             let (mut seq, mut items, mut carried, mut key) = (0usize, Vec::with_capacity(size), Vec::new(), String::new());
@@ -209,6 +215,9 @@ impl<T: Send + 'static> Stream<T> {
                 mm.blocked(|| tx.send(env)).is_ok()
             };
             while let Ok(env) = mm.starved(|| input.recv()) {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
                 match env.value {
                     Ok(item) => {
                         mm.busy(|| ());
@@ -320,11 +329,20 @@ impl<T: Send + 'static> Stream<T> {
     }
 }
 
-/// One stage thread: takes items from `rx` until it closes, applies `f` to the good ones (an
-/// error or panic becomes this stage's [`Failure`]), passes failures through, sends to `tx`
-/// until it closes.
-fn serve<T, U>(m: &StageMetrics, rx: &Receiver<Envelope<T>>, tx: &Sender<Envelope<U>>, mut f: impl FnMut(T) -> Result<U>) {
+/// One stage thread: takes items from `rx` until it closes or the graph is `stop`ping, applies
+/// `f` to the good ones (an error or panic becomes this stage's [`Failure`]), passes failures
+/// through, sends to `tx` until it closes.
+fn serve<T, U>(
+    m: &StageMetrics,
+    rx: &Receiver<Envelope<T>>,
+    tx: &Sender<Envelope<U>>,
+    stop: &AtomicBool,
+    mut f: impl FnMut(T) -> Result<U>,
+) {
     while let Ok(env) = m.starved(|| rx.recv()) {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let value = match env.value {
             Ok(item) => m.busy(|| call(&mut f, item)).map_err(|e| Failure { path: env.key.clone(), stage: m.name.into(), message: e }),
             Err(failure) => Err(failure),
@@ -435,6 +453,7 @@ impl<T> Outputs<T> {
     }
 
     fn stop(&mut self) {
+        self.core.stopping.store(true, Ordering::Relaxed);
         drop(self.rx.take());
         let (closed, _) = unbounded();
         drop(std::mem::replace(&mut self.core.tokens, closed));
@@ -452,25 +471,38 @@ impl<T> Outputs<T> {
 /// Failures printed as they happen (and listed in the printed summary); the rest are counted.
 pub const PRINTED_FAILURES: usize = 20;
 
-impl<T> Iterator for Outputs<T> {
-    type Item = Result<T, Failure>;
+/// [`Outputs::next_within`] gave up waiting: the item is not ready yet (a later call returns it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiting;
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl<T> Outputs<T> {
+    /// As [`Iterator::next`], but gives up after `wait` with [`Waiting`], so that a caller can
+    /// look at its own signals meanwhile (the Python loader: Ctrl-C while a stalled worker
+    /// holds the next batch).
+    ///
+    /// # Errors
+    /// [`Waiting`]: no item within `wait`.
+    pub fn next_within(&mut self, wait: Duration) -> Result<Option<Result<T, Failure>>, Waiting> {
         if let Some(t) = self.handed.take() {
             self.consumer.add_busy(t.elapsed());
         }
         for _ in 0..std::mem::take(&mut self.owed) {
             let _ = self.core.tokens.send(()); // the caller is done with them: admit as many
         }
+        let deadline = Instant::now() + wait;
         let env = loop {
             if super::interrupt::requested() {
                 self.interrupted = true;
-                return None;
+                return Ok(None);
             }
-            match self.consumer.starved(|| self.rx.as_ref().map(|rx| rx.recv_timeout(INTERRUPT_POLL))) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Waiting);
+            }
+            match self.consumer.starved(|| self.rx.as_ref().map(|rx| rx.recv_timeout(left.min(INTERRUPT_POLL)))) {
                 Some(Ok(env)) => break env,
                 Some(Err(RecvTimeoutError::Timeout)) => continue,
-                Some(Err(RecvTimeoutError::Disconnected)) | None => return None,
+                Some(Err(RecvTimeoutError::Disconnected)) | None => return Ok(None),
             }
         };
         let count = env.items.len();
@@ -485,7 +517,19 @@ impl<T> Iterator for Outputs<T> {
             self.settled += 1;
         }
         self.handed = Some(Instant::now());
-        Some(env.value)
+        Ok(Some(env.value))
+    }
+}
+
+impl<T> Iterator for Outputs<T> {
+    type Item = Result<T, Failure>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Ok(item) = self.next_within(Duration::from_secs(3600)) {
+                return item;
+            }
+        }
     }
 }
 
@@ -584,6 +628,28 @@ mod tests {
         let e = src(Settings { max_failures: Some(2), ..settings(4) }).run("sink", |_| Ok(())).unwrap_err();
         assert!(format!("{e:#}").contains("more than 2"), "{e:#}");
         assert_eq!(src(settings(4)).run("sink", |_| Ok(())).unwrap().failures.len(), 10);
+    }
+
+    #[test]
+    fn a_stopped_graph_does_not_work_through_the_items_already_admitted() {
+        // A window of 20 items, one slow worker, batches of 5: after the first batch the consumer
+        // stops. Each stage returns before its next item; before, the batch stage took items
+        // until its next batch was full (only then did it find the consumer gone), so the worker
+        // went on for another batch (a Python `break` or Ctrl-C waited for a batch of decoding).
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let mut out = Graph::source("t", (0..100).collect(), |i| i.to_string(), settings(20))
+            .map("slow", 1, move |i: usize| {
+                thread::sleep(Duration::from_millis(20));
+                d.fetch_add(1, Ordering::SeqCst);
+                Ok(i)
+            })
+            .batch(5)
+            .into_iter("sink");
+        assert_eq!(out.next().unwrap().unwrap(), vec![0, 1, 2, 3, 4]);
+        drop(out);
+        let n = done.load(Ordering::SeqCst);
+        assert!(n <= 5 + 2, "{n} items worked on: the 5 of the batch taken, then the worker went on");
     }
 
     #[test]
