@@ -102,7 +102,13 @@ impl Loader {
         split_data.pipeline.upload_u8 = uint8;
         split_data.pipeline.pin_memory = pin_device;
         let shard = Shard::new(rank, world_size, drop_last).or_raise(Kind::Config)?;
-        let multi_hot = cfg.model.as_ref().filter(|m| m.loss.multi_label()).and_then(|m| m.num_classes);
+        // Many-hot rows for a multi-label source, or for a single-label list under a
+        // multi-label head (mmaction2's BCE head on one label per video).
+        let model = cfg.model.as_ref();
+        let multi_hot = cfg.data[&name]
+            .source
+            .multi_hot_classes(model.and_then(|m| m.num_classes))
+            .or_else(|| model.filter(|m| m.loss.multi_label()).and_then(|m| m.num_classes));
         let state = State {
             split: split_data,
             seed: cfg.seed,

@@ -254,3 +254,13 @@ def test_ctrl_c_while_a_batch_is_being_prepared_interrupts_at_once(data):
     # The wait ends at the signal plus one sample's work (threads joined), not at the batch.
     assert waited < 0.2 + batch_s / 2, f"KeyboardInterrupt after {waited:.2f} s; a batch takes {batch_s:.2f} s"
     assert loader.summary() is not None, "the abandoned epoch's summary is kept"
+
+
+def test_multi_label_lists_give_multi_hot_labels(data):
+    mm = data / "mmaction2"
+    cfg = tsm_dict(mm / "annotations" / "video_test_list_multi_label.txt")
+    cfg["data"]["val"]["source"] = {"type": "VideoList", "ann_file": str(mm / "annotations" / "video_test_list_multi_label.txt"),
+                                   "root": str(mm), "multi_class": True, "num_classes": 5}
+    b = next(iter(vpipe.Loader(cfg, split="val")))
+    assert b.labels.dtype == torch.float32
+    assert b.labels.tolist() == [[1, 0, 0, 1, 0], [1, 0, 1, 0, 1]]  # "test.mp4 0 3", "test.mp4 0 2 4"

@@ -83,6 +83,16 @@ pub fn check_labels(samples: &[Sample], ann_file: &std::path::Path, multi_class:
 pub use crate::source::VIDEO_EXTENSIONS;
 
 impl SourceConfig {
+    /// The classes of a multi-label source (`multi_class: true`): its `num_classes`, or
+    /// `model_classes` (the head's) where it gives none; `None` for single-label sources.
+    pub fn multi_hot_classes(&self, model_classes: Option<usize>) -> Option<usize> {
+        match self {
+            SourceConfig::VideoList { multi_class: true, num_classes, .. }
+            | SourceConfig::RawframeList { multi_class: true, num_classes, .. } => num_classes.or(model_classes),
+            _ => None,
+        }
+    }
+
     /// The samples the source lists, in list order.
     ///
     /// # Errors
