@@ -19,7 +19,8 @@
 #      float32 and uint8), on cuda:LOCAL_RANK; then examples/train_torch.py for 2 epochs on it.
 # GPU_CHECK_DEVICE=cpu runs the same steps with the CPU in place of CUDA (a dry run of this
 # script on a machine without a GPU; the comparisons then compare the CPU with itself), and
-# BENCH_REPEAT=N lists the mini videos N times in step 4 instead of 12.
+# BENCH_REPEAT=N lists the mini videos N times in step 4 instead of 12, and GPU_CHECK_STEPS="4 5"
+# runs only those steps (default all; step 5 reuses step 2's pipeline file, which it writes itself).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The bundle: this script's own folder's parent when run from inside one, else the checkout's .bundle.
@@ -28,6 +29,9 @@ vpipe="$bundle/vpipe"
 data="$bundle/data"
 dev="${GPU_CHECK_DEVICE:-cuda}"
 py="${PYTHON:-python3}"
+[[ "$py" == */* ]] && py="$(cd "$(dirname "$py")" && pwd)/$(basename "$py")"  # steps cd elsewhere
+steps=" ${GPU_CHECK_STEPS:-1 2 3 4 5} "
+want() { [[ "$steps" == *" $1 "* ]]; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/vpipe-gpu-check.XXXXXX")"
 fail=0
 [[ -x "$vpipe" && -d "$data/mini" ]] || { echo "gpu_check: no bundle at $bundle (run scripts/bundle.sh)" >&2; exit 2; }
@@ -41,6 +45,7 @@ say "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "(no nvidia-smi)"
 "$py" -c 'import torch; print("python3 torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>/dev/null || true
 
+if want 1; then
 say "1. featurize: $dev vs cpu (TSM-R50 random init from seed 0, mini list, 8 segments, 224²)"
 pipeline featurize_tsm.yaml > "$work/featurize.yaml"
 (cd "$work" && "$vpipe" featurize --config featurize.yaml --device cpu --upload f32 --out cpu.parquet)
@@ -65,6 +70,8 @@ for name in ("dev_u8.parquet", "dev_f32.parquet"):
 sys.exit(0 if ok else 1)
 PY
 
+fi
+if want 2; then
 say "2. vpipe run tsm_r18_mini.yaml (50 epochs) on $dev and on the cpu"
 pipeline tsm_r18_mini.yaml > "$work/mini.yaml"
 acc() { "$py" -c 'import json,sys; v=[json.loads(l) for l in open(sys.argv[1]) if "\"val\"" in l]; print(v[-1]["top1_acc"])' "$1/log.jsonl"; }
@@ -76,6 +83,8 @@ done
 "$py" -c 'import sys; a,b=map(float,sys.argv[1:]); sys.exit(0 if a >= b - 1/8 else 1)' "$(acc "$work/run_$dev")" "$(acc "$work/run_cpu")" \
   || bad "top1_acc on $dev is more than one video below the cpu's"
 
+fi
+if want 3; then
 say "3. fp16 on $dev: loss-scale trace (init_scale 2^24, growth_interval 10, 15 epochs × 2 iterations)"
 pipeline tsm_r18_mini.yaml -e 's/^  epochs: 50/  epochs: 15/' \
   -e 's/^  grad_clip: 20/  grad_clip: 20\n  fp16: {loss_scale: {init_scale: 16777216, growth_interval: 10}}/' > "$work/fp16.yaml"
@@ -99,6 +108,8 @@ sys.exit(0 if steps and skipped and halved and grew and finite else 1)
 PY
 
 repeat="${BENCH_REPEAT:-12}"
+fi
+if want 4; then
 say "4. vpipe bench: TSM-R50 training on $dev, batch 8 × 8 segments × 224², mini list ×$repeat ($((8 * repeat)) clips)"
 for _ in $(seq "$repeat"); do cat "$data/mini/mini_videos.txt"; done > "$work/mini_list.txt"
 # pipelines/tsm_r50_ucf101.yaml (mmaction2's TSM-R50 pipelines) on the mini list, 5 classes.
@@ -120,12 +131,16 @@ for name, s in stages.items():
           f"starved {s.get('starved_s', 0):7.2f} s  blocked {s.get('blocked_s', 0):7.2f} s  {100 * s.get('utilization', 0):5.1f} %")
 PY
 
+fi
+if want 5; then
 say "5. Python: vpipe.Loader(device=\"$dev\") against the CPU loader"
 mkdir -p "$work/py"
+[[ -f "$work/mini.yaml" ]] || pipeline tsm_r18_mini.yaml > "$work/mini.yaml"
 (cd "$work/py" && "$py" -m zipfile -e "$(ls "$bundle"/wheels/vpipe-*.whl | head -1)" .) || bad "unpacking the wheel"
 PYTHONPATH="$work/py" "$py" - "$work/mini.yaml" "$dev" <<'PY' || bad "Python CUDA batches differ"
 import sys, torch, vpipe
 cfg, dev = sys.argv[1], sys.argv[2]
+print("vpipe from", vpipe.__file__, "torch", torch.__version__)
 ok = True
 for split in ("train", "val"):
     for output in ("float32", "uint8"):
@@ -143,6 +158,8 @@ sys.exit(0 if ok else 1)
 PY
 (cd "$work" && PYTHONPATH="$work/py" VPIPE_TEST_DATA="$data" "$py" "$bundle/scripts/train_torch.py" --epochs 2 --device "$dev") \
   || bad "examples/train_torch.py on $dev"
+
+fi
 
 say "result"
 if ((fail)); then echo "gpu_check: FAILED (work files in $work)"; exit 1; fi
