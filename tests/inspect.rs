@@ -185,6 +185,29 @@ fn bench_reports_stages_and_the_bottleneck_as_json() {
     assert_eq!(j["bottleneck"], "prepare", "without the model the loader is the bottleneck");
 }
 
+/// Without a terminal (a Slurm log), a long command prints progress lines (items, rate, ETA)
+/// every VPIPE_PROGRESS_SECS; `vpipe bench --limit N` loads only the first N samples (issue 13).
+#[test]
+fn without_a_terminal_bench_prints_progress_lines_and_limit_bounds_the_samples() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = mini_pipeline(&data, dir.path());
+    let o = common::vpipe()
+        .args(["bench", "--no-model", "--json", "--workers", "1", "--limit", "3"])
+        .arg(&yaml)
+        .env("VPIPE_PROGRESS_SECS", "0.001")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(j["outputs"].as_u64(), Some(3), "--limit 3");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("loader: ") && l.contains("/3 clips (")).collect();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.contains("clips/s") && l.contains("ETA")), "{err}");
+    let o = common::vpipe().args(["bench", "--no-model", "--limit", "0"]).arg(&yaml).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--limit 0"));
+}
+
 /// With the model (a TSM-R18 training step per batch) on a machine without a GPU, `--device auto`
 /// says it is on the CPU and why, and the model is the bottleneck (issues 7 and 8).
 #[test]

@@ -30,6 +30,9 @@ pub struct Args {
     /// Device for the model: auto, cpu, cuda.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Load only the first N samples of the split's list (a quick look at a slow model).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     /// Also write every batch to DIR/epoch_E/batch_KKKKK.safetensors (`inputs`, `indices`);
     /// only with --no-model.
     #[arg(long, value_name = "DIR", requires = "no_model")]
@@ -44,7 +47,12 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load(&a.pipeline)?;
     cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
-    let split = SplitData::load(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
+    let mut split =
+        SplitData::load(&cfg, a.split, a.workers)?.with_context(|| format!("the pipeline has no `data.{:?}` split", a.split))?;
+    if let Some(n) = a.limit {
+        anyhow::ensure!(n >= 1, "--limit {n}: at least 1 sample");
+        split.samples.truncate(n);
+    }
     let training = a.split == SplitName::Train;
     let device = if a.no_model { None } else { Some(vpipe::model::pick_device(&a.device)?) };
     let model = if a.no_model {

@@ -1,6 +1,5 @@
 //! `vpipe extract-frames SRC OUT`: flags → [`vpipe::graph::extract::ExtractJob`].
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -98,7 +97,7 @@ pub fn run(a: Args) -> Result<()> {
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },
         workers: limits::check("--workers", a.workers.unwrap_or_else(default_workers), limits::WORKERS)?,
         report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
-        progress: std::io::stderr().is_terminal(),
+        progress: true, // a bar on a terminal, else a line every VPIPE_PROGRESS_SECS
     };
     let summary = extract::run(job)?;
     eprint!("{summary}");

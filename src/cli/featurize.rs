@@ -1,6 +1,5 @@
 //! `vpipe featurize`: flags (and `--config` YAML) → [`vpipe::graph::featurize::FeaturizeJob`].
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -237,7 +236,7 @@ pub fn run(a: Args) -> Result<()> {
             ("vpipe.pipeline".into(), pipeline_desc),
             ("vpipe.source".into(), format!("{source:?}")),
         ],
-        progress: std::io::stderr().is_terminal(),
+        progress: true, // a bar on a terminal, else a line every VPIPE_PROGRESS_SECS
     };
     let paths = job.paths.clone();
     match featurize::run(job)? {

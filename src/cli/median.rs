@@ -1,6 +1,5 @@
 //! `vpipe median SRC OUT`: temporal-median background images (CDAR's median scripts).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -81,7 +80,7 @@ pub fn run(a: Args) -> Result<()> {
     let s = if a.decode_only {
         median::decode_only(tasks, a.max_frames, workers)?
     } else {
-        median::run(tasks, a.max_frames, format, workers, std::io::stderr().is_terminal())?
+        median::run(tasks, a.max_frames, format, workers, true)?
     };
     eprint!("{s}");
     let suffix = shard.map_or("summary.json".into(), |s| format!("summary-{:05}-of-{:05}.json", s.index, s.count));

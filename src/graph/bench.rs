@@ -68,7 +68,10 @@ pub fn run(
         }
         pipeline.epoch = epoch as u64;
         let order = epoch_order(&split.samples, seed, epoch as u64, shuffle);
-        let stream = batches("loader", order, pipeline, split.batch_size, split.pool.clone(), Settings::default());
+        // Progress in clips: a bar on a terminal, else a line every VPIPE_PROGRESS_SECS (a CPU
+        // step of a large model takes minutes).
+        let settings = Settings { progress: Some("clips"), ..Settings::default() };
+        let stream = batches("loader", order, pipeline, split.batch_size, split.pool.clone(), settings);
         let mut clips = 0usize;
         let mut count = |n: usize| {
             clips += n;

@@ -36,8 +36,9 @@ pub struct Settings {
     pub fail_fast: bool,
     /// Stop with an error once more than this many items failed (`None`: never).
     pub max_failures: Option<usize>,
-    /// Show a progress bar counting source items with this unit (`videos`); it hides itself
-    /// when stderr is not a terminal. `None`: no bar.
+    /// Show progress counting source items with this unit (`videos`): a bar on a terminal, else
+    /// (a Slurm log, a pipe) a line every [`progress_every`] (items, rate, ETA, failures).
+    /// `None`: neither.
     pub progress: Option<&'static str>,
 }
 
@@ -301,7 +302,13 @@ impl<T: Send + 'static> Stream<T> {
     /// The caller decides what a failure means ([`Outputs::record`] applies the policy);
     /// [`Outputs::finish`] gives the summary.
     pub fn into_iter(mut self, name: &'static str) -> Outputs<T> {
-        let bar = match self.core.settings.progress {
+        let plain = self
+            .core
+            .settings
+            .progress
+            .filter(|_| !std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .map(|unit| PlainProgress { unit, every: progress_every(), last: Instant::now() });
+        let bar = match self.core.settings.progress.filter(|_| plain.is_none()) {
             Some(unit) => {
                 let bar = ProgressBar::new(self.core.total as u64);
                 let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}} {{msg}}");
@@ -316,6 +323,8 @@ impl<T: Send + 'static> Stream<T> {
             core: self.core,
             rx: Some(self.rx),
             bar,
+            plain,
+            done: 0,
             failures: Vec::new(),
             ok: 0,
             consumer,
@@ -371,6 +380,10 @@ pub struct Outputs<T> {
     core: Core,
     rx: Option<Receiver<Envelope<T>>>,
     bar: ProgressBar,
+    /// Progress lines where stderr is not a terminal.
+    plain: Option<PlainProgress>,
+    /// Source items handed to the caller so far (good or failed).
+    done: usize,
     failures: Vec<Failure>,
     ok: usize,
     consumer: Arc<StageMetrics>,
@@ -468,6 +481,54 @@ impl<T> Outputs<T> {
     }
 }
 
+/// Progress as plain lines, for a stderr that is not a terminal (where a bar draws nothing).
+struct PlainProgress {
+    unit: &'static str,
+    every: Duration,
+    last: Instant,
+}
+
+/// How often a job without a terminal prints a progress line: `VPIPE_PROGRESS_SECS` seconds
+/// (default 30; 0 turns the lines off).
+pub fn progress_every() -> Duration {
+    let secs = std::env::var("VPIPE_PROGRESS_SECS").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0);
+    Duration::from_secs_f64(secs.unwrap_or(30.0))
+}
+
+impl<T> Outputs<T> {
+    /// Prints `JOB: DONE/TOTAL UNIT (P %), R UNIT/s, ETA …[, F failed]` when the interval has
+    /// passed since the last line (plain progress only).
+    fn progress_line(&mut self) {
+        let Some(p) = self.plain.as_mut() else { return };
+        if p.every.is_zero() || p.last.elapsed() < p.every {
+            return;
+        }
+        p.last = Instant::now();
+        let (done, total) = (self.done, self.core.total.max(1));
+        let secs = self.core.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = done as f64 / secs;
+        let eta = if rate > 0.0 { format_secs(((total - done.min(total)) as f64 / rate) as u64) } else { "?".into() };
+        let failed = if self.failures.is_empty() { String::new() } else { format!(", {} failed", self.failures.len()) };
+        eprintln!(
+            "{}: {done}/{total} {} ({:.0} %), {rate:.2} {}/s, elapsed {}, ETA {eta}{failed}",
+            self.core.job,
+            p.unit,
+            100.0 * done as f64 / total as f64,
+            p.unit,
+            format_secs(secs as u64)
+        );
+    }
+}
+
+/// `1h02m03s`, `4m05s`, `6s`.
+fn format_secs(s: u64) -> String {
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}
+
 /// Failures printed as they happen (and listed in the printed summary); the rest are counted.
 pub const PRINTED_FAILURES: usize = 20;
 
@@ -495,6 +556,7 @@ impl<T> Outputs<T> {
                 self.interrupted = true;
                 return Ok(None);
             }
+            self.progress_line(); // a stalled job still says where it is
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Waiting);
@@ -508,6 +570,8 @@ impl<T> Outputs<T> {
         let count = env.items.len();
         self.owed = count;
         self.bar.inc(count as u64);
+        self.done += count;
+        self.progress_line();
         if env.value.is_ok() {
             self.ok += count;
         }
@@ -650,6 +714,11 @@ mod tests {
         drop(out);
         let n = done.load(Ordering::SeqCst);
         assert!(n <= 5 + 2, "{n} items worked on: the 5 of the batch taken, then the worker went on");
+    }
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!((format_secs(6), format_secs(245), format_secs(3723)), ("6s".into(), "4m05s".into(), "1h02m03s".into()));
     }
 
     #[test]

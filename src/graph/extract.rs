@@ -96,7 +96,7 @@ pub struct ExtractJob {
     /// File that lists completed videos, one `name` per line, appended as they finish
     /// (mmaction2 `build_report.txt`).
     pub report: Option<PathBuf>,
-    /// Show a progress bar (it hides itself when stderr is not a terminal).
+    /// Show progress: a bar on a terminal, else a line every `VPIPE_PROGRESS_SECS` (30 s).
     pub progress: bool,
 }
 

@@ -55,7 +55,7 @@ pub struct FeaturizeJob {
     pub device: String,
     /// Key-value metadata for the Parquet file.
     pub metadata: Vec<(String, String)>,
-    /// Show a progress bar (it hides itself when stderr is not a terminal).
+    /// Show progress: a bar on a terminal, else a line every `VPIPE_PROGRESS_SECS` (30 s).
     pub progress: bool,
 }
 
