@@ -176,6 +176,19 @@ impl Metrics {
     }
 }
 
+/// `seconds` as Python's `str(timedelta(seconds=int(s)))`, mmaction2's `eta` (`0:10:00`,
+/// `1 day, 2:03:04`).
+fn timedelta(seconds: f64) -> String {
+    let s = if seconds.is_finite() && seconds > 0.0 { seconds as u64 } else { 0 };
+    let (days, h, m, sec) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
+    let clock = format!("{h}:{m:02}:{sec:02}");
+    match days {
+        0 => clock,
+        1 => format!("1 day, {clock}"),
+        d => format!("{d} days, {clock}"),
+    }
+}
+
 /// `fields` of a log record with `mode` (and `epoch`) in front.
 fn with_mode(mode: &str, epoch: Option<usize>, fields: serde_json::Value) -> serde_json::Value {
     let mut rec = json!({"mode": mode});
@@ -431,6 +444,8 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
         }
         let base_lr = optim.base_lr() * scale;
         let iters_per_epoch = train.samples.len().div_ceil(train.batch_size.max(1));
+        // mmaction2's ETA: this process's mean iteration time × the iterations left (all epochs).
+        let (run_start, mut iters_done) = (Instant::now(), 0usize);
         for epoch in start_epoch..tc.epochs {
             // Dropout draws from libtorch's global generator: reseed per epoch so a resumed run
             // continues the same streams.
@@ -452,20 +467,29 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
                     train_step(&model, &mut optim, &batch, StepConfig { lr, fp16, grad_clip: tc.grad_clip, loss: job.loss })?;
                 hits += batch_hits;
                 seen += batch.samples.len();
+                iters_done += 1;
                 if !loss_v.is_finite() {
                     bail!("epoch {} iter {}: loss is {loss_v}", epoch + 1, iter + 1);
                 }
                 if (iter + 1) % tc.log_interval.max(1) == 0 || iter + 1 == iters_per_epoch {
                     let time = t_iter.elapsed().as_secs_f64() + data_time;
                     let top1 = batch_hits as f64 / batch.samples.len() as f64;
+                    let left = (tc.epochs - epoch - 1) * iters_per_epoch + iters_per_epoch.saturating_sub(iter + 1);
+                    let eta = run_start.elapsed().as_secs_f64() / iters_done as f64 * left as f64;
+                    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
                     let mut rec = json!({"mode": "train", "epoch": epoch + 1, "iter": iter + 1, "lr": lr, "loss": loss_v,
-                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time});
+                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time, "eta_s": eta, "unix_time": wall});
                     if let Some(s) = optim.loss_scale() {
                         rec["loss_scale"] = json!(s);
                         rec["skipped"] = json!(!stepped);
                     }
                     logs.record(rec)?;
-                    logs.say(&format!("Epoch [{}][{}/{iters_per_epoch}] lr: {lr:.3e}, loss: {loss_v:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}", epoch + 1, iter + 1))?;
+                    logs.say(&format!(
+                        "Epoch [{}][{}/{iters_per_epoch}] lr: {lr:.3e}, eta: {}, loss: {loss_v:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}",
+                        epoch + 1,
+                        iter + 1,
+                        timedelta(eta)
+                    ))?;
                 }
                 t_data = Instant::now();
             }
@@ -533,6 +557,13 @@ fn prune_checkpoints(dir: &Path, ext: &str, keep: i64, newest: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eta_reads_as_pythons_timedelta() {
+        // str(datetime.timedelta(seconds=...)) for 0, 600, 3723.9, 93784, 200000.
+        let got: Vec<String> = [0.0, 600.0, 3723.9, 93784.0, 200000.0].map(timedelta).into();
+        assert_eq!(got, ["0:00:00", "0:10:00", "1:02:03", "1 day, 2:03:04", "2 days, 7:33:20"]);
+    }
 
     #[test]
     fn blend_label_loss_is_the_mixed_target_cross_entropy() {
