@@ -192,24 +192,8 @@ for clip in "$conv"/*; do printf '  %-18s %s\n' "$(basename "$clip")" "$(frame_c
 # --- the TSM train loader -----------------------------------------------------------------------
 [[ "${LOADER:-1}" == 0 ]] && exit 0
 loader_bin=$(cargo bench --no-run --bench loader 2>&1 | grep -o 'target/release/deps/loader-[0-9a-f]*' | tail -1)
+tsm_train_loader "$work"
 list="$work/mini_x11.txt"
-for _ in $(seq 11); do cat "$data/mini/mini_videos.txt"; done >"$list"
-cat >"$work/tsm_train.yaml" <<YAML
-seed: 0
-data:
-  train:
-    source: {type: VideoList, ann_file: $list, root: $data/mini/videos}
-    pipeline:
-      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
-      - {type: DecordDecode}
-      - {type: Resize, scale: [-1, 256]}
-      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
-      - {type: Resize, scale: [224, 224], keep_ratio: false}
-      - {type: Flip, flip_ratio: 0.5}
-      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
-      - {type: FormatShape, input_format: NCHW}
-    batch_size: 8
-YAML
 cps() { "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["clips_per_s"])'; }
 declare -A l=()
 for ((r = 0; r < rounds; r++)); do

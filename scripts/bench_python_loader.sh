@@ -29,25 +29,8 @@ VIRTUAL_ENV="$pyvenv" PATH="$pyvenv/bin:$PATH" "$pyvenv/bin/maturin" build --rel
 "$pyvenv/bin/pip" install -q --force-reinstall --no-deps "$work"/wheels/vpipe-*.whl >&2
 py="$pyvenv/bin/python"
 
+tsm_train_loader "$work"
 list="$work/mini_x11.txt"
-for _ in $(seq 11); do cat "$data/mini/mini_videos.txt"; done >"$list"
-cat >"$work/tsm_train.yaml" <<YAML
-seed: 0
-data:
-  train:
-    source: {type: VideoList, ann_file: $list, root: $data/mini/videos}
-    pipeline:
-      - {type: SampleFrames, clip_len: 1, frame_interval: 1, num_clips: 8}
-      - {type: DecordDecode}
-      - {type: Resize, scale: [-1, 256]}
-      - {type: MultiScaleCrop, input_size: 224, scales: [1, 0.875, 0.75, 0.66], random_crop: false, max_wh_scale_gap: 1, num_fixed_crops: 13}
-      - {type: Resize, scale: [224, 224], keep_ratio: false}
-      - {type: Flip, flip_ratio: 0.5}
-      - {type: Normalize, mean: [123.675, 116.28, 103.53], std: [58.395, 57.12, 57.375], to_bgr: false}
-      - {type: FormatShape, input_format: NCHW}
-    batch_size: 8
-    workers: 2
-YAML
 cps() { "$py" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["clips_per_s"])'; }
 cli_cps() { "$py" -c 'import json,sys; print(json.load(sys.stdin)["epochs"][-1]["clips_per_s"])'; }
 declare -A l=()

@@ -26,10 +26,6 @@ impl Element for u8 {
     const DTYPE: DLDataType = DLDataType { code: DLDataTypeCode::kDLUInt.0 as u8, bits: 8, lanes: 1 };
 }
 
-impl Element for i64 {
-    const DTYPE: DLDataType = DLDataType { code: DLDataTypeCode::kDLInt.0 as u8, bits: 64, lanes: 1 };
-}
-
 /// What a capsule keeps alive: the owner of the memory and the shape array DLPack points to.
 struct Context {
     _owner: Box<dyn Send>,
