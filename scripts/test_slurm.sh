@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Issue 9's real-Slurm test: a single-node Slurm cluster (scripts/slurm/single-node.sh), the real
-# scripts/slurm/featurize.sbatch submitted as --array=1-3 over ../shared/data (mini + kinetics),
-# one task cancelled mid-run and requeued, then the union of the shards compared row for row with
-# an unsharded run. Stops the daemons by PID. Needs root and Slurm (scripts/setup.sh installs it);
+# The real-Slurm tests on a single-node Slurm cluster (scripts/slurm/single-node.sh):
+# 1. scripts/slurm/featurize.sbatch submitted as --array=1-3 over ../shared/data (mini +
+#    kinetics), one task cancelled mid-run and requeued, then the union of the shards compared row
+#    for row with an unsharded run (issue 9);
+# 2. scripts/slurm/train.sbatch training a tiny TSM on the mini list, stopped mid-epoch twice —
+#    by the time-limit signal (SIGUSR1 to the batch shell: vpipe requeues itself) and by
+#    `scontrol requeue` (preemption) — then its final weights compared bit for bit with an
+#    uninterrupted run's (issue 13).
+# Stops the daemons by PID. Needs root and Slurm (scripts/setup.sh installs it);
 # without them it says it is skipped, and fails under CI=true.
 # Usage: scripts/test_slurm.sh [VPIPE_BINARY]   (default target/debug/vpipe, built if missing)
+# VPIPE_SLURM_TESTS="featurize train" (the default) picks the tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,6 +36,10 @@ trap cleanup EXIT
 cluster up
 echo "test_slurm: cluster up ($(sinfo -h -o '%N %c CPUs %T'))" >&2
 
+wants() { [[ " ${VPIPE_SLURM_TESTS:-featurize train} " == *" $1 "* ]]; }
+
+# --- 1. featurize.sbatch: sharded, one shard cancelled and requeued -------------------------
+if wants featurize; then
 # The list: the mini videos three times and the Kinetics clips, paths relative to the data root.
 list="$work/list.txt"
 for _ in 1 2 3; do sed 's|^|mini/videos/|' "$data/mini/mini_videos.txt"; done > "$list"
@@ -82,4 +92,61 @@ whole, union = rows(f"{work}/whole/part-00000-of-00001.parquet"), rows(f"{work}/
 assert len(whole) == 27, len(whole)
 assert union == whole, "the union of the shards differs from the unsharded run"
 print(f"test_slurm: OK: 3 shards (shard 1 cancelled, requeued, resumed after {resumed[1]} videos), {len(union)} rows equal to the unsharded run")
+PY
+fi
+
+# --- 2. train.sbatch: stopped twice mid-epoch, requeued, resumed to the same weights ----------
+wants train || exit 0
+# 4 epochs of 4 iterations (batch 2 of the 8 mini videos).
+sed -e "s#\.\./shared/data#$data#g" -e 's/epochs: 50/epochs: 4/' -e '0,/batch_size: 4/s//batch_size: 2/' \
+    -e 's/milestones: \[40\]/milestones: [3]/' -e 's/max_keep_ckpts: 2/max_keep_ckpts: -1/' \
+    pipelines/tsm_r18_mini.yaml > "$work/train.yaml"
+"$vpipe" run "$work/train.yaml" --work-dir "$work/train_whole" 2> "$work/train_whole.log"
+tw="$work/train_slurm"
+job=$(cd "$work" && VPIPE="$vpipe" sbatch --parsable --cpus-per-task=2 "$root/scripts/slurm/train.sbatch" \
+  "$work/train.yaml" --work-dir "$tw")
+echo "test_slurm: submitted training job $job" >&2
+# Waits until log.jsonl has iteration $2 of epoch $1, then sends what $3… says.
+stop_at() {
+  local epoch=$1 iter=$2; shift 2
+  for _ in $(seq 1200); do
+    grep -qE "\"epoch\":$epoch,.*\"iter\":$iter," "$tw/log.jsonl" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -qE "\"epoch\":$epoch,.*\"iter\":$iter," "$tw/log.jsonl" || { echo "test_slurm: training never reached epoch $epoch iteration $iter" >&2; cat "$work/vpipe-train-$job.log" >&2; exit 1; }
+  "$@"
+}
+# Waits for the job to run again after a requeue, moving its start (~120 s after a requeue) to
+# now while it is pending: an update during the requeue itself does not stick.
+restart() {
+  for _ in $(seq 600); do
+    case "$(squeue -h -j "$job" -o %T):$(squeue -h -j "$job" -o %r)" in
+      PENDING:*) scontrol update JobId="$job" StartTime=now 2>/dev/null || true ;;
+      RUNNING:*) grep -q "restart $1)" "$work/vpipe-train-$job.log" 2>/dev/null && return ;;
+    esac
+    sleep 0.2
+  done
+  echo "test_slurm: job $job did not run again after its requeue" >&2; cat "$work/vpipe-train-$job.log" >&2; exit 1
+}
+stop_at 2 2 scancel --signal=USR1 --batch "$job"   # the time limit is near (--signal=B:USR1@120)
+restart 1
+stop_at 3 2 scontrol requeue "$job"                # preemption
+restart 2
+for _ in $(seq 1200); do
+  [[ -z "$(squeue -h -j "$job")" ]] && break
+  sleep 0.25
+done
+[[ -z "$(squeue -h -j "$job")" ]] || { echo "test_slurm: training job $job still queued after 300 s" >&2; exit 1; }
+log="$work/vpipe-train-$job.log"
+[[ $(grep -c "resumed from" "$log") -eq 2 ]] || { echo "test_slurm: expected two resumes in $log" >&2; cat "$log" >&2; exit 1; }
+grep -q "requeued Slurm job $job" "$log" || { echo "test_slurm: vpipe did not requeue itself on SIGUSR1" >&2; cat "$log" >&2; exit 1; }
+"$py" - "$work" <<'PY'
+import json, sys
+from safetensors.torch import load_file
+work = sys.argv[1]
+a, b = load_file(f"{work}/train_whole/epoch_4.safetensors"), load_file(f"{work}/train_slurm/epoch_4.safetensors")
+assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), "the requeued run ended with other weights"
+steps = [(r["epoch"], r["iter"]) for r in map(json.loads, open(f"{work}/train_slurm/log.jsonl")) if r["mode"] == "train"]
+assert steps == [(e, i) for e in range(1, 5) for i in range(1, 5)], f"log.jsonl repeats or lacks iterations: {steps}"
+print(f"test_slurm: OK: training stopped twice mid-epoch (SIGUSR1 + self-requeue, scontrol requeue), resumed to weights bit-identical to an uninterrupted run ({len(a)} tensors)")
 PY

@@ -21,12 +21,27 @@ fn bound_allocator() {
     }
 }
 
+/// A job stopped by SIGUSR1 (Slurm's `--signal=B:USR1@120` ahead of the time limit,
+/// `scripts/slurm/train.sbatch`) that committed its work asks Slurm to run it again, as submitit
+/// does: Slurm requeues a `--requeue` job on preemption, not at its time limit.
+fn requeue_slurm_job() {
+    let Ok(id) = std::env::var("SLURM_JOB_ID") else { return };
+    match std::process::Command::new("scontrol").args(["requeue", &id]).output() {
+        Ok(o) if o.status.success() => eprintln!("requeued Slurm job {id}: it resumes when it runs again"),
+        Ok(o) => eprintln!("scontrol requeue {id}: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => eprintln!("scontrol requeue {id}: {e}"),
+    }
+}
+
 fn main() {
     bound_allocator();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
         eprintln!("error: {}", vpipe::model::without_cpp_backtrace(&format!("{e:#}")));
         let interrupted = e.downcast_ref::<vpipe::graph::interrupt::Interrupted>().is_some();
+        if interrupted && vpipe::graph::interrupt::requeue_asked() {
+            requeue_slurm_job();
+        }
         std::process::exit(if interrupted { vpipe::graph::interrupt::EXIT_INTERRUPTED } else { 1 });
     }
 }

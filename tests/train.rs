@@ -1,6 +1,6 @@
 //! `vpipe run` on the real mini dataset: a tiny TSM-R18 (64×64, 8 segments) reaches 100% training
-//! accuracy with a falling loss; a run killed after a checkpoint and resumed ends with the same
-//! weights as an uninterrupted one.
+//! accuracy with a falling loss; a run killed after a checkpoint, or stopped by SIGTERM
+//! mid-epoch, and resumed ends with the same weights as an uninterrupted one.
 
 mod common;
 
@@ -193,50 +193,109 @@ fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     v
 }
 
-#[test]
-fn killed_and_resumed_run_ends_with_the_same_weights() {
-    let Some(data) = common::data_dir() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = mini_yaml(&data, dir.path(), |t| {
-        t.replace("epochs: 50", "epochs: 4")
-            .replace("milestones: [40]", "milestones: [3]")
-            .replace("max_keep_ckpts: 2", "max_keep_ckpts: -1")
-    });
-    let whole = dir.path().join("whole");
-    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&whole).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-    let killed = dir.path().join("killed");
-    let mut child =
-        common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&killed).stderr(std::process::Stdio::null()).spawn().unwrap();
+/// Waits for `path` to exist while `child` runs.
+fn wait_for(child: &mut std::process::Child, what: &str, done: impl Fn() -> bool) {
     let t0 = Instant::now();
-    while !killed.join("epoch_2.json").exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint");
-        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+    while !done() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no {what}");
+        assert!(child.try_wait().unwrap().is_none(), "finished before {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!killed.join("epoch_4.json").exists());
-    let o = common::vpipe()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--work-dir")
-        .arg(&killed)
-        .arg("--resume-from")
-        .arg(killed.join("epoch_2.safetensors"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(err.contains("resumed from") && err.contains("at epoch 2") && err.contains("Epoch [3][1/2]"), "{err}");
-    assert!(!err.contains("Epoch [2][1/2]"), "resumed run repeated epoch 2");
-    let (a, b) = (weights(&whole.join("epoch_4.safetensors")), weights(&killed.join("epoch_4.safetensors")));
+}
+
+fn assert_same_weights(a: &Path, b: &Path) {
+    let (a, b) = (weights(a), weights(b));
     assert_eq!(a.len(), b.len());
     for ((na, va), (nb, vb)) in a.iter().zip(&b) {
         assert_eq!(na, nb);
         assert!(va == vb, "{na} differs after resume");
     }
+}
+
+/// (epoch, iter) of every `train` record of log.jsonl.
+fn train_steps(work: &Path) -> Vec<(u64, u64)> {
+    records(work).iter().filter(|r| r["mode"] == "train").map(|r| (r["epoch"].as_u64().unwrap(), r["iter"].as_u64().unwrap())).collect()
+}
+
+#[test]
+fn killed_or_preempted_runs_resume_to_the_same_weights() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // 4 epochs of 4 iterations (batch 2 of 8 videos).
+    let yaml = mini_yaml(&data, dir.path(), |t| {
+        t.replace("epochs: 50", "epochs: 4")
+            .replacen("batch_size: 4", "batch_size: 2", 1)
+            .replace("milestones: [40]", "milestones: [3]")
+            .replace("max_keep_ckpts: 2", "max_keep_ckpts: -1")
+    });
+    let run = |work: &Path, extra: &[&str]| common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(work).args(extra).output().unwrap();
+    let whole = dir.path().join("whole");
+    let o = run(&whole, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let every_step: Vec<(u64, u64)> = (1..=4).flat_map(|e| (1..=4).map(move |i| (e, i))).collect();
+    assert_eq!(train_steps(&whole), every_step);
+    // A finished work dir is not trained over by accident.
+    let o = run(&whole, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("already holds a finished run (4 of 4 epochs") && err.contains("--force"), "{err}");
+
+    // SIGKILL after an epoch checkpoint: --resume-from that checkpoint.
+    let killed = dir.path().join("killed");
+    let mut child =
+        common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&killed).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_for(&mut child, "epoch_2 checkpoint", || killed.join("epoch_2.json").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("epoch_4.json").exists());
+    let o = run(&killed, &["--resume-from", killed.join("epoch_2.safetensors").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resumed from") && err.contains("at epoch 2") && err.contains("Epoch [3][1/4]"), "{err}");
+    assert!(!err.contains("Epoch [2][1/4]"), "resumed run repeated epoch 2");
+    assert_same_weights(&whole.join("epoch_4.safetensors"), &killed.join("epoch_4.safetensors"));
+    assert_eq!(train_steps(&killed), every_step, "log.jsonl repeats or lacks iterations");
+
+    // SIGTERM mid-epoch (Slurm's time limit, preemption): the iteration finishes, a checkpoint
+    // is written, exit 75; a plain re-run refuses; --resume continues mid-epoch.
+    let stopped = dir.path().join("stopped");
+    let mut child =
+        common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&stopped).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for(&mut child, "iteration 2 of epoch 2", || train_steps_so_far(&stopped).contains(&(2, 2)));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{err}");
+    assert!(err.contains("stopped by SIGINT/SIGTERM after committing checkpoint") && err.contains("--resume"), "{err}");
+    let meta: serde_json::Value = std::fs::read_dir(&stopped)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("iter_") && p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .expect("no iter_N checkpoint");
+    let (epoch, iter) = (meta["epoch"].as_u64().unwrap(), meta["iter"].as_u64().unwrap());
+    // Stopped after iteration 2 of epoch 2, before the end: mid-run, usually mid-epoch.
+    assert!((6..16).contains(&(epoch * 4 + iter)), "stopped at {meta}");
+    let o = run(&stopped, &[]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already holds a partial run (stopped at"), "plain re-run was not refused");
+    // A checkpoint write the kill cut short left a temporary file: the resumed run removes it.
+    std::fs::write(stopped.join(".tmp-1-epoch_9.safetensors"), b"half").unwrap();
+    let o = run(&stopped, &["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("resumed from"), "{err}");
+    assert!(!stopped.join(".tmp-1-epoch_9.safetensors").exists());
+    assert_same_weights(&whole.join("epoch_4.safetensors"), &stopped.join("epoch_4.safetensors"));
+    assert_eq!(train_steps(&stopped), every_step, "log.jsonl repeats or lacks iterations");
+}
+
+/// As [`train_steps`], for a log being written (a last line may be partial).
+fn train_steps_so_far(work: &Path) -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string(work.join("log.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["mode"] == "train")
+        .map(|r| (r["epoch"].as_u64().unwrap(), r["iter"].as_u64().unwrap()))
+        .collect()
 }
 
 fn module_weights(path: &Path) -> Vec<(String, Vec<f32>)> {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use vpipe::config::{PipelineConfig, SplitName};
+use vpipe::graph::checkpoint::Start;
 use vpipe::graph::train::{self, RunJob, SplitData, TestWith};
 use vpipe::model::Recognizer;
 
@@ -17,10 +18,19 @@ pub struct Args {
     /// Work dir for logs, checkpoints and predictions [default: the file's `work_dir`].
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// Continue from a checkpoint `WORK_DIR/epoch_N.safetensors` (`.pt` for TorchScript models):
-    /// weights, optimizer state, epoch.
-    #[arg(long)]
+    /// Continue the work dir's run from its latest checkpoint (weights, optimizer, position,
+    /// mid-epoch included), or start it where there is none: what a requeued job passes
+    /// (mmaction2 1.x `--resume`).
+    #[arg(long, conflicts_with_all = ["resume_from", "force"])]
+    resume: bool,
+    /// Continue from this checkpoint (`epoch_N.safetensors`, `iter_N.json`, its stem, or a work
+    /// dir = its latest; `.pt` for TorchScript models).
+    #[arg(long, conflicts_with = "force")]
     resume_from: Option<PathBuf>,
+    /// Start over in a work dir that holds a run, deleting its checkpoints, logs and
+    /// predictions (without it, that is an error).
+    #[arg(long)]
+    force: bool,
     /// Start from these weights only (`.safetensors`, mmaction2 names; see
     /// scripts/convert_mmaction2_checkpoint.py; a TorchScript model also takes a `.pt` module).
     #[arg(long)]
@@ -76,7 +86,12 @@ pub fn run(a: Args) -> Result<()> {
         pipeline_text: text,
         average_clips: model_cfg.clip_averaging()?,
         loss: model_cfg.loss,
-        resume_from: a.resume_from,
+        start: match (a.resume, a.resume_from, a.force) {
+            (_, Some(p), _) => Start::Resume(Some(p)),
+            (true, None, _) => Start::Resume(None),
+            (false, None, true) => Start::Force,
+            (false, None, false) => Start::Fresh,
+        },
         load_from: a.load_from,
         test_with: if a.test_best {
             TestWith::Best

@@ -292,7 +292,7 @@ impl<T: Send + 'static> Stream<T> {
         let (interrupted, settled, total) = (out.interrupted, out.settled, out.core.total);
         let summary = out.finish();
         if result.is_ok() && interrupted {
-            return Err(super::interrupt::Interrupted { committed: settled, total }.into());
+            return Err(super::interrupt::Interrupted::samples(settled, total).into());
         }
         result.map(|_| summary)
     }

@@ -143,7 +143,7 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     }
     // The iteration stops on SIGINT/SIGTERM, even with every worker blocked (engine.rs).
     if result.is_ok() && out.interrupted() {
-        result = writer.commit().and_then(|()| Err(Interrupted { committed: start + out.settled(), total }.into()));
+        result = writer.commit().and_then(|()| Err(Interrupted::samples(start + out.settled(), total).into()));
     }
     let mut summary = out.finish();
     (summary.skipped, summary.outputs) = (start, rows);

@@ -8,6 +8,7 @@
 
 pub mod backgrounds;
 pub mod bench;
+pub mod checkpoint;
 pub mod distributed;
 pub mod engine;
 pub mod extract;

@@ -19,13 +19,15 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use super::checkpoint::{self, Meta, Position, Start};
+use super::interrupt::{self, Interrupted};
 use super::loader::{batches, epoch_order, Batch};
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Settings};
 use crate::config::{PipelineConfig, SplitName, TrainSection};
 use crate::metrics::{average_clips, evaluate, mean_average_precision, AverageClips, Evaluation};
 use crate::model::amp::GradScaler;
-use crate::model::optim::{lr_at, require, Optim};
+use crate::model::optim::{lr_at, Optim};
 use crate::model::{Loss, Recognizer};
 use crate::sink::atomic::write_with;
 use crate::sink::{ClipRow, ParquetSink};
@@ -98,9 +100,9 @@ pub struct RunJob {
     pub average_clips: AverageClips,
     /// The head's loss: single-label cross-entropy (top1_acc …) or multi-label BCE (mAP).
     pub loss: Loss,
-    /// A checkpoint of an earlier run (`epoch_N.safetensors`, `epoch_N.pt` or the stem
-    /// `epoch_N`): weights, optimizer state and epoch.
-    pub resume_from: Option<PathBuf>,
+    /// A new run, a run over an old one, or the continuation of one (weights, optimizer state,
+    /// position, best score) — what a work dir that holds a run allows.
+    pub start: Start,
     /// Weights only (`load_from`): for training, the tensors whose names and shapes match
     /// (mmaction2 `strict=False`; the rest are logged); for `--test-only`, all of them.
     pub load_from: Option<PathBuf>,
@@ -214,9 +216,16 @@ impl Logs {
         };
         Ok(Logs { human: open("run.log")?, json: open("log.jsonl")? })
     }
+    /// `line` on stderr and in run.log, after the wall-clock time (mmengine's
+    /// `2026/12/06 12:00:00 - vpipe - INFO - ` prefix, local time).
     fn say(&mut self, line: &str) -> Result<()> {
+        let line = format!("{} - vpipe - INFO - {line}", chrono::Local::now().format("%Y/%m/%d %H:%M:%S"));
         eprintln!("{line}");
         writeln!(self.human, "{line}").context("writing run.log")
+    }
+    /// The length of log.jsonl so far (a checkpoint records it).
+    fn json_bytes(&self) -> Result<u64> {
+        Ok(self.json.metadata().context("reading log.jsonl's length")?.len())
     }
     fn record(&mut self, v: serde_json::Value) -> Result<()> {
         writeln!(self.json, "{v}").context("writing log.jsonl")
@@ -337,14 +346,20 @@ fn many_hot(b: &Batch, classes: i64) -> Result<tch::Tensor> {
 }
 
 /// Runs the split through the model in eval mode; per video the clip-averaged scores.
+///
+/// # Errors
+/// A sample fails, the model fails; SIGINT/SIGTERM ([`Interrupted`]).
 fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
     let mut pipeline = split.pipeline.clone().for_device(model.device(), None);
     pipeline.epoch = epoch;
     let mut out = Vec::new();
-    for b in
-        batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model")
-    {
+    let mut loader =
+        batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model");
+    while let Some(b) = loader.next() {
         out.extend(batch_scores(model, b?, mode)?);
+    }
+    if loader.interrupted() {
+        return Err(Interrupted { committed: "nothing of this pass".into(), resume: "run the same command with --resume to continue" }.into());
     }
     Ok(out)
 }
@@ -363,41 +378,27 @@ pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<
     Ok(b.samples.into_iter().zip(views).map(|(s, n)| (s, average_clips(&rows_of.by_ref().take(n).collect::<Vec<_>>(), mode))).collect())
 }
 
-/// Paths of checkpoint `stem` (`work_dir/epoch_3`): weights (`.{ext}`, see
-/// [`Recognizer::checkpoint_ext`]), optimizer state, metadata.
-fn ckpt_paths(stem: &Path, ext: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let s = stem.to_string_lossy();
-    (PathBuf::from(format!("{s}.{ext}")), PathBuf::from(format!("{s}.optim.safetensors")), PathBuf::from(format!("{s}.json")))
-}
-
-/// `work_dir/epoch_3` from any of the checkpoint's files (`epoch_3.safetensors`, `epoch_3.pt`,
-/// `epoch_3.json`) or the stem itself.
-fn checkpoint_stem(path: &Path) -> PathBuf {
-    let s = path.to_string_lossy();
-    let stem = [".optim.safetensors", ".safetensors", ".pt", ".json"].iter().find_map(|x| s.strip_suffix(x)).unwrap_or(&s);
-    PathBuf::from(stem)
-}
-
-fn save_checkpoint(stem: &Path, model: &Recognizer, optim: Option<&Optim>, meta: serde_json::Value) -> Result<()> {
-    let (w, o, m) = ckpt_paths(stem, model.checkpoint_ext());
-    write_with(&w, |t| model.save(t))?;
-    if let Some(opt) = optim {
-        write_with(&o, |t| opt.save(t))?;
-    }
-    write_with(&m, |t| fs::write(t, serde_json::to_string_pretty(&meta)?).context("writing checkpoint metadata"))
-}
-
 /// Runs training (if the job has a train split and section), validation and testing.
 ///
-/// The work dir is locked ([`crate::sink::OutputLock`], `work_dir/.vpipe.lock`) while it runs.
+/// The work dir is locked ([`crate::sink::OutputLock`], `work_dir/.vpipe.lock`) while it runs,
+/// and made ready as `job.start` says ([`checkpoint::prepare`]). SIGINT/SIGTERM during training
+/// finish the current iteration, write checkpoint `iter_N` and return
+/// [`Interrupted`] (exit 75); `Start::Resume` continues from there, mid-epoch included, with
+/// the same batches in the same order.
 ///
 /// # Errors
-/// Another run holds the work dir (the message names it), the work dir cannot be written, a
-/// checkpoint to resume or load is missing or does not fit,
-/// a sample fails to load (training stops: mmaction2 would crash too), or the model fails.
+/// Another run holds the work dir (the message names it); the work dir holds a run and
+/// `job.start` is [`Start::Fresh`]; the work dir cannot be written; a checkpoint to resume or
+/// load is missing or does not fit; a sample fails to load (training stops: mmaction2 would
+/// crash too); the model fails; SIGINT/SIGTERM ([`Interrupted`], after the checkpoint).
 pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
+    interrupt::watch()?;
     fs::create_dir_all(&job.work_dir).with_context(|| format!("creating work dir {}", job.work_dir.display()))?;
     let _lock = crate::sink::OutputLock::acquire(&job.work_dir.join(".vpipe.lock"), &format!("work dir {}", job.work_dir.display()))?;
+    let resume = match (&job.train, &job.train_cfg) {
+        (Some(_), Some(tc)) => checkpoint::prepare(&job.work_dir, &job.start, tc.epochs)?,
+        _ => None,
+    };
     fs::write(job.work_dir.join("pipeline.yaml"), &job.pipeline_text).context("copying the pipeline into the work dir")?;
     let mut logs = Logs::open(&job.work_dir)?;
     let mut summary = RunSummary::default();
@@ -411,25 +412,99 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             logs.say(&format!("load_from: {} tensors not loaded: {}", left.len(), left.join(", ")))?;
         }
     }
-    let metric = if job.loss.multi_label() { "mAP" } else { "top1_acc" };
-    let ext = model.checkpoint_ext();
     if let (Some(train), Some(tc)) = (&job.train, &job.train_cfg) {
-        let scale = tc.auto_scale_lr.as_ref().filter(|a| a.enable).map_or(1.0, |a| train.batch_size as f64 / a.base_batch_size as f64);
-        let mut start_epoch = 0usize;
-        let mut best: Option<(f64, usize)> = None;
+        let mut t = Training::start(&job, train, tc, &mut model, &mut logs, resume)?;
+        t.run(&mut summary)?;
+        summary.best = t.best;
+    }
+    if job.test_with != TestWith::None {
+        test(&job, &mut model, &mut logs, &mut summary)?;
+    }
+    Ok(summary)
+}
+
+/// The test phase: the last or best weights over data.test (else data.val), metrics into the
+/// logs and predictions into `best_pred.parquet`.
+fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut RunSummary) -> Result<()> {
+    let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
+    if job.test_with == TestWith::Best {
+        let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
+        let metric = if job.loss.multi_label() { "mAP" } else { "top1_acc" };
+        model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
+    }
+    let preds = predict(model, split, 0, job.average_clips)?;
+    let e = Metrics::of(&preds, job.loss);
+    logs.record(with_mode("test", None, e.record(true)))?;
+    logs.say(&format!("Test: {}", e.line()))?;
+    let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
+    for (s, scores) in preds {
+        sink.push(ClipRow { video: s.name, labels: s.labels, clip: 0, logits: scores, feature: None })?;
+    }
+    sink.finish(vec![])?;
+    summary.test = Some(e);
+    Ok(())
+}
+
+/// libtorch's generator seed for global iteration `global` of a run seeded `seed`: dropout is
+/// reseeded every iteration, so that a run resumed mid-epoch draws what the uninterrupted run
+/// drew.
+fn step_seed(seed: u64, global: usize) -> i64 {
+    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ global as u64) as i64
+}
+
+/// A training run in progress: the epoch loop with its validation, checkpoints and stops.
+struct Training<'a> {
+    job: &'a RunJob,
+    train: &'a SplitData,
+    tc: &'a TrainSection,
+    model: &'a mut Recognizer,
+    logs: &'a mut Logs,
+    optim: Optim,
+    fp16: bool,
+    base_lr: f64,
+    iters_per_epoch: usize,
+    /// Where training stands.
+    pos: Position,
+    /// Best validation value and its epoch (1-based).
+    best: Option<(f64, usize)>,
+    /// The current epoch's training hits and samples.
+    hits: usize,
+    seen: usize,
+    /// This process's start and iterations, for mmaction2's ETA.
+    started: Instant,
+    iters_here: usize,
+}
+
+impl<'a> Training<'a> {
+    /// Sets up the optimizer and, from `resume`, the weights, optimizer state and position.
+    fn start(
+        job: &'a RunJob,
+        train: &'a SplitData,
+        tc: &'a TrainSection,
+        model: &'a mut Recognizer,
+        logs: &'a mut Logs,
+        resume: Option<(Meta, PathBuf)>,
+    ) -> Result<Self> {
+        let iters_per_epoch = train.samples.len().div_ceil(train.batch_size.max(1));
         let mut resumed_optim = None;
-        if let Some(r) = &job.resume_from {
-            let (w, o, m) = ckpt_paths(&checkpoint_stem(r), model.checkpoint_ext());
-            require(&m, "checkpoint metadata (written last: the checkpoint may be incomplete)")?;
+        let mut meta = Meta::default();
+        if let Some((m, stem)) = resume {
+            let (w, o, _) = checkpoint::paths(&stem, model.checkpoint_ext());
+            if m.iters_per_epoch.is_some_and(|n| n != iters_per_epoch) && m.position.iter > 0 {
+                bail!(
+                    "checkpoint {} stopped mid-epoch with {} iterations per epoch; this pipeline has {iters_per_epoch} (another list or batch_size)",
+                    stem.display(),
+                    m.iters_per_epoch.unwrap_or(0)
+                );
+            }
             // Weights first: a TorchScript checkpoint replaces the module, and the optimizer must
             // hold the new module's parameters.
             model.load(&w)?;
             resumed_optim = Some(o);
-            let meta: serde_json::Value = serde_json::from_str(&fs::read_to_string(&m)?)?;
-            start_epoch = meta["epoch"].as_u64().context("checkpoint metadata lacks `epoch`")? as usize;
-            best = meta["best"].as_array().and_then(|a| Some((a.first()?.as_f64()?, a.get(1)?.as_u64()? as usize)));
-            logs.say(&format!("resumed from {} at epoch {start_epoch}", w.display()))?;
+            logs.say(&format!("resumed from {} at {}", w.display(), m.describe()))?;
+            meta = m;
         }
+        let scale = tc.auto_scale_lr.as_ref().filter(|a| a.enable).map_or(1.0, |a| train.batch_size as f64 / a.base_batch_size as f64);
         let mut optim = Optim::new(&tc.optimizer, &model.parameters()?);
         let fp16 = tc.fp16.is_some() && model.device().is_cuda();
         if let Some(f) = tc.fp16.as_ref() {
@@ -443,114 +518,174 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
             optim.load(&o)?;
         }
         let base_lr = optim.base_lr() * scale;
-        let iters_per_epoch = train.samples.len().div_ceil(train.batch_size.max(1));
-        // mmaction2's ETA: this process's mean iteration time × the iterations left (all epochs).
-        let (run_start, mut iters_done) = (Instant::now(), 0usize);
-        for epoch in start_epoch..tc.epochs {
-            // Dropout draws from libtorch's global generator: reseed per epoch so a resumed run
-            // continues the same streams.
-            tch::manual_seed((job.seed + epoch as u64) as i64);
-            let mut pipeline = train.pipeline.clone().for_device(model.device(), None);
-            pipeline.epoch = epoch as u64;
-            let order = epoch_order(&train.samples, job.seed, epoch as u64, true);
-            let mut t_data = Instant::now();
-            let mut hits = 0usize;
-            let mut seen = 0usize;
-            let mut loader =
-                batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
-            for (iter, batch) in loader.by_ref().enumerate() {
-                let batch = batch?;
-                let data_time = t_data.elapsed().as_secs_f64();
-                let t_iter = Instant::now();
-                let lr = lr_at(tc, base_lr, epoch, iter, iters_per_epoch);
-                let Step { loss: loss_v, hits: batch_hits, grad_norm, stepped } =
-                    train_step(&model, &mut optim, &batch, StepConfig { lr, fp16, grad_clip: tc.grad_clip, loss: job.loss })?;
-                hits += batch_hits;
-                seen += batch.samples.len();
-                iters_done += 1;
-                if !loss_v.is_finite() {
-                    bail!("epoch {} iter {}: loss is {loss_v}", epoch + 1, iter + 1);
-                }
-                if (iter + 1) % tc.log_interval.max(1) == 0 || iter + 1 == iters_per_epoch {
-                    let time = t_iter.elapsed().as_secs_f64() + data_time;
-                    let top1 = batch_hits as f64 / batch.samples.len() as f64;
-                    let left = (tc.epochs - epoch - 1) * iters_per_epoch + iters_per_epoch.saturating_sub(iter + 1);
-                    let eta = run_start.elapsed().as_secs_f64() / iters_done as f64 * left as f64;
-                    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-                    let mut rec = json!({"mode": "train", "epoch": epoch + 1, "iter": iter + 1, "lr": lr, "loss": loss_v,
-                        "top1_acc": top1, "grad_norm": grad_norm, "time": time, "data_time": data_time, "eta_s": eta, "unix_time": wall});
-                    if let Some(s) = optim.loss_scale() {
-                        rec["loss_scale"] = json!(s);
-                        rec["skipped"] = json!(!stepped);
-                    }
-                    logs.record(rec)?;
-                    logs.say(&format!(
-                        "Epoch [{}][{}/{iters_per_epoch}] lr: {lr:.3e}, eta: {}, loss: {loss_v:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}",
-                        epoch + 1,
-                        iter + 1,
-                        timedelta(eta)
-                    ))?;
-                }
-                t_data = Instant::now();
-            }
-            summary.epochs_run += 1;
-            let done = epoch + 1;
-            // Where the epoch's time went: the engine's summary (loader stages and the train step).
-            let engine = loader.finish().to_json();
-            logs.record(json!({"mode": "train_epoch", "epoch": done, "top1_acc": hits as f64 / seen.max(1) as f64, "engine": engine}))?;
-            if let Some(val) = job.val.as_ref().filter(|_| done % tc.val_interval.max(1) == 0) {
-                let e = Metrics::of(&predict(&model, val, 0, job.average_clips)?, job.loss);
-                logs.record(with_mode("val", Some(done), e.record(false)))?;
-                logs.say(&format!("Epoch(val) [{done}] {}", e.line()))?;
-                let value = e.key().1;
-                // NaN (mAP with no positive at all) is never best.
-                if !value.is_nan() && best.is_none_or(|(b, _)| value > b) {
-                    if let Some((_, old)) = best {
-                        let _ = fs::remove_file(job.work_dir.join(format!("best_{metric}_epoch_{old}.{ext}")));
-                    }
-                    write_with(&job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| model.save(t))?;
-                    best = Some((value, done));
-                }
-                summary.last_val = Some(e);
-            }
-            if done % tc.checkpoint_interval.max(1) == 0 || done == tc.epochs {
-                let meta = json!({"epoch": done, "best": best.map(|(v, e)| json!([v, e])), "metric": metric});
-                save_checkpoint(&job.work_dir.join(format!("epoch_{done}")), &model, Some(&optim), meta)?;
-                prune_checkpoints(&job.work_dir, ext, tc.max_keep_ckpts, done);
-            }
-        }
-        summary.best = best;
+        Ok(Training {
+            job,
+            train,
+            tc,
+            model,
+            logs,
+            optim,
+            fp16,
+            base_lr,
+            iters_per_epoch,
+            pos: meta.position,
+            best: meta.best,
+            hits: meta.hits,
+            seen: meta.seen,
+            started: Instant::now(),
+            iters_here: 0,
+        })
     }
-    if job.test_with != TestWith::None {
-        let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
-        if job.test_with == TestWith::Best {
-            let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
-            model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
-        }
-        let preds = predict(&model, split, 0, job.average_clips)?;
-        let e = Metrics::of(&preds, job.loss);
-        logs.record(with_mode("test", None, e.record(true)))?;
-        logs.say(&format!("Test: {}", e.line()))?;
-        let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
-        for (s, scores) in preds {
-            sink.push(ClipRow { video: s.name, labels: s.labels, clip: 0, logits: scores, feature: None })?;
-        }
-        sink.finish(vec![])?;
-        summary.test = Some(e);
-    }
-    Ok(summary)
-}
 
-/// Deletes `epoch_K.*` checkpoints older than the newest `keep` (−1 keeps all).
-fn prune_checkpoints(dir: &Path, ext: &str, keep: i64, newest: usize) {
-    if keep < 0 {
-        return;
-    }
-    for e in 1..=newest.saturating_sub(keep as usize) {
-        let (w, o, m) = ckpt_paths(&dir.join(format!("epoch_{e}")), ext);
-        for p in [m, w, o] {
-            let _ = fs::remove_file(p);
+    fn metric(&self) -> &'static str {
+        if self.job.loss.multi_label() {
+            "mAP"
+        } else {
+            "top1_acc"
         }
+    }
+
+    /// Iterations of the whole run done.
+    fn global_iter(&self) -> usize {
+        self.pos.epoch * self.iters_per_epoch + self.pos.iter
+    }
+
+    /// The epochs from where training stands to the last.
+    fn run(&mut self, summary: &mut RunSummary) -> Result<()> {
+        while self.pos.epoch < self.tc.epochs {
+            if self.pos.iter < self.iters_per_epoch {
+                self.train_epoch()?;
+            }
+            let done = self.pos.epoch + 1;
+            if done % self.tc.val_interval.max(1) == 0 {
+                if let Some(val) = self.job.val.as_ref() {
+                    summary.last_val = Some(self.validate(val, done)?);
+                }
+            }
+            self.pos = Position { epoch: done, iter: 0 };
+            (self.hits, self.seen) = (0, 0);
+            summary.epochs_run += 1;
+            let due = self.tc.checkpoint_by_epoch && done % self.tc.checkpoint_interval.max(1) == 0;
+            if due || done == self.tc.epochs {
+                let stem = if self.tc.checkpoint_by_epoch { format!("epoch_{done}") } else { format!("iter_{}", self.global_iter()) };
+                self.checkpoint(&stem)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of the current epoch's iterations (the batches an uninterrupted run had after
+    /// `pos.iter`), logging and checkpointing by iteration as configured.
+    fn train_epoch(&mut self) -> Result<()> {
+        let (epoch, tc, train) = (self.pos.epoch, self.tc, self.train);
+        let mut pipeline = train.pipeline.clone().for_device(self.model.device(), None);
+        pipeline.epoch = epoch as u64;
+        let mut order = epoch_order(&train.samples, self.job.seed, epoch as u64, true);
+        order.drain(..(self.pos.iter * train.batch_size).min(order.len()));
+        let mut loader = batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
+        let mut t_data = Instant::now();
+        while let Some(batch) = loader.next() {
+            let batch = batch?;
+            let data_time = t_data.elapsed().as_secs_f64();
+            let t_iter = Instant::now();
+            tch::manual_seed(step_seed(self.job.seed, self.global_iter()));
+            let lr = lr_at(tc, self.base_lr, epoch, self.pos.iter, self.iters_per_epoch);
+            let cfg = StepConfig { lr, fp16: self.fp16, grad_clip: tc.grad_clip, loss: self.job.loss };
+            let step = train_step(self.model, &mut self.optim, &batch, cfg)?;
+            (self.hits, self.seen) = (self.hits + step.hits, self.seen + batch.samples.len());
+            self.pos.iter += 1;
+            self.iters_here += 1;
+            if !step.loss.is_finite() {
+                bail!("epoch {} iter {}: loss is {}", epoch + 1, self.pos.iter, step.loss);
+            }
+            if self.pos.iter % tc.log_interval.max(1) == 0 || self.pos.iter == self.iters_per_epoch {
+                self.log_step(&step, lr, batch.samples.len(), t_iter.elapsed().as_secs_f64() + data_time, data_time)?;
+            }
+            if !tc.checkpoint_by_epoch && self.global_iter() % tc.checkpoint_interval.max(1) == 0 {
+                self.checkpoint(&format!("iter_{}", self.global_iter()))?;
+            }
+            t_data = Instant::now();
+        }
+        if loader.interrupted() {
+            drop(loader);
+            return Err(self.stop());
+        }
+        // Where the epoch's time went: the engine's summary (loader stages and the train step).
+        let engine = loader.finish().to_json();
+        let acc = self.hits as f64 / self.seen.max(1) as f64;
+        self.logs.record(json!({"mode": "train_epoch", "epoch": epoch + 1, "top1_acc": acc, "engine": engine}))
+    }
+
+    /// Validation after epoch `done` (1-based); a new best is saved as
+    /// `best_<metric>_epoch_<done>`.
+    fn validate(&mut self, val: &SplitData, done: usize) -> Result<Metrics> {
+        let preds = match predict(self.model, val, 0, self.job.average_clips) {
+            Err(e) if e.is::<Interrupted>() => return Err(self.stop()),
+            p => p?,
+        };
+        let e = Metrics::of(&preds, self.job.loss);
+        self.logs.record(with_mode("val", Some(done), e.record(false)))?;
+        self.logs.say(&format!("Epoch(val) [{done}] {}", e.line()))?;
+        let (value, metric, ext) = (e.key().1, self.metric(), self.model.checkpoint_ext());
+        // NaN (mAP with no positive at all) is never best.
+        if !value.is_nan() && self.best.is_none_or(|(b, _)| value > b) {
+            if let Some((_, old)) = self.best {
+                let _ = fs::remove_file(self.job.work_dir.join(format!("best_{metric}_epoch_{old}.{ext}")));
+            }
+            write_with(&self.job.work_dir.join(format!("best_{metric}_epoch_{done}.{ext}")), |t| self.model.save(t))?;
+            self.best = Some((value, done));
+        }
+        Ok(e)
+    }
+
+    /// One iteration's records: log.jsonl and mmaction2's `Epoch [e][i/n]` line.
+    fn log_step(&mut self, step: &Step, lr: f64, batch: usize, time: f64, data_time: f64) -> Result<()> {
+        let (epoch, iter, n) = (self.pos.epoch + 1, self.pos.iter, self.iters_per_epoch);
+        let top1 = step.hits as f64 / batch as f64;
+        // mmaction2's ETA: this process's mean iteration time × the iterations left (all epochs).
+        let left = (self.tc.epochs * n).saturating_sub(self.global_iter());
+        let eta = self.started.elapsed().as_secs_f64() / self.iters_here.max(1) as f64 * left as f64;
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let mut rec = json!({"mode": "train", "epoch": epoch, "iter": iter, "lr": lr, "loss": step.loss, "top1_acc": top1,
+            "grad_norm": step.grad_norm, "time": time, "data_time": data_time, "eta_s": eta, "unix_time": wall});
+        if let Some(s) = self.optim.loss_scale() {
+            rec["loss_scale"] = json!(s);
+            rec["skipped"] = json!(!step.stepped);
+        }
+        self.logs.record(rec)?;
+        self.logs.say(&format!(
+            "Epoch [{epoch}][{iter}/{n}] lr: {lr:.3e}, eta: {}, loss: {:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}",
+            timedelta(eta),
+            step.loss
+        ))
+    }
+
+    /// Writes checkpoint `stem` of the work dir at the current position, then keeps the newest
+    /// `max_keep_ckpts`.
+    fn checkpoint(&mut self, stem: &str) -> Result<()> {
+        let meta = Meta {
+            position: self.pos,
+            iters_per_epoch: Some(self.iters_per_epoch),
+            best: self.best,
+            metric: self.metric().into(),
+            hits: self.hits,
+            seen: self.seen,
+            log_bytes: Some(self.logs.json_bytes()?),
+        };
+        checkpoint::save(&self.job.work_dir.join(stem), self.model, Some(&self.optim), &meta)?;
+        checkpoint::prune(&self.job.work_dir, self.model.checkpoint_ext(), self.tc.max_keep_ckpts)
+    }
+
+    /// On SIGINT/SIGTERM: the checkpoint of where training stands, and the error that exits 75.
+    fn stop(&mut self) -> anyhow::Error {
+        let stem = format!("iter_{}", self.global_iter());
+        let meta = Meta { position: self.pos, iters_per_epoch: Some(self.iters_per_epoch), ..Meta::default() };
+        if let Err(e) = self.checkpoint(&stem) {
+            return e.context("SIGINT/SIGTERM: writing the checkpoint to resume from");
+        }
+        let committed = format!("checkpoint {} at {}", self.job.work_dir.join(&stem).display(), meta.describe());
+        let _ = self.logs.say(&format!("interrupted: {committed}"));
+        Interrupted { committed, resume: "run the same command with --resume to continue" }.into()
     }
 }
 

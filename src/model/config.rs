@@ -356,9 +356,13 @@ pub struct TrainSection {
     /// Log every N iterations.
     #[serde(default = "twenty")]
     pub log_interval: usize,
-    /// Save a checkpoint every N epochs.
+    /// Save a checkpoint every N epochs (`epoch_N`), or with `checkpoint_by_epoch: false` every N
+    /// iterations (`iter_N`, N counted over the whole run; mmengine's `CheckpointHook`).
     #[serde(default = "one")]
     pub checkpoint_interval: usize,
+    /// Whether `checkpoint_interval` counts epochs (default) or iterations (mmengine's `by_epoch`).
+    #[serde(default = "yes")]
+    pub checkpoint_by_epoch: bool,
     /// Keep at most this many epoch checkpoints (−1 = all).
     #[serde(default = "minus_one")]
     pub max_keep_ckpts: i64,
