@@ -28,7 +28,7 @@ fn safetensors_weights_round_trip_and_override_random_init() {
     let b = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).unwrap();
     let c = Recognizer::new(&spec(0, None), Device::Cpu).unwrap();
     let x = input();
-    let (oa, ob, oc) = (a.forward(&x).unwrap(), b.forward(&x).unwrap(), c.forward(&x).unwrap());
+    let (oa, ob, oc) = (a.forward(&x, &[x.size()[0] as usize]).unwrap(), b.forward(&x, &[x.size()[0] as usize]).unwrap(), c.forward(&x, &[x.size()[0] as usize]).unwrap());
     assert_eq!(oa.logits.size(), vec![2, 4], "16 images / 8 segments = 2 views");
     assert_eq!(oa.features.as_ref().unwrap().size(), vec![2, 512]);
     assert!(oa.logits.equal(&ob.logits) && oa.features.unwrap().equal(&ob.features.unwrap()), "loaded weights reproduce the saved model");
@@ -42,11 +42,33 @@ fn safetensors_weights_round_trip_and_override_random_init() {
 #[test]
 fn weights_for_another_architecture_are_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("r18.safetensors");
+    Recognizer::new(&ModelConfig::named("r2plus1d-r18", 4, 1, None).spec(0).unwrap(), Device::Cpu).unwrap().save(&w).unwrap();
+    let e = format!("{:#}", Recognizer::new(&spec(0, Some(&w)), Device::Cpu).err().expect("mismatched weights must fail"));
+    // One line naming the file, the counts and the first tensors, no C++ backtrace.
+    assert!(e.contains("r18.safetensors") && e.contains("are missing") && e.contains("is not in the file"), "{e}");
+    assert!(!e.contains("Exception raised from") && e.lines().count() == 1, "{e}");
+    // A head of another size: named with both shapes.
+    let w5 = dir.path().join("tsm5.safetensors");
+    Recognizer::new(&ModelConfig::named("tsm-r18", 5, 8, None).spec(0).unwrap(), Device::Cpu).unwrap().save(&w5).unwrap();
+    let e = format!("{:#}", Recognizer::new(&spec(0, Some(&w5)), Device::Cpu).err().unwrap());
+    assert!(e.contains("cls_head.fc_cls.bias is [5] in the file, [4] in the model"), "{e}");
+}
+
+/// A TSN checkpoint initialises a TSM completely: its unshifted `conv1` tensors fill the TSM's
+/// shifted ones (`weights_names`), as mmaction2's TSM loads 2D weights before wrapping them.
+#[test]
+fn tsn_weights_initialise_a_tsm_completely() {
+    let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("tsn.safetensors");
-    Recognizer::new(&ModelConfig::named("tsn-r18", 4, 8, None).spec(0).unwrap(), Device::Cpu).unwrap().save(&w).unwrap();
-    // TSN has no `conv1.net` wrappers: loading into TSM must fail, not silently keep random weights.
-    let e = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).err().expect("mismatched weights must fail");
-    assert!(format!("{e:#}").contains("tsn.safetensors"), "{e:#}");
+    let tsn = Recognizer::new(&ModelConfig::named("tsn-r18", 4, 8, None).spec(5).unwrap(), Device::Cpu).unwrap();
+    tsn.save(&w).unwrap();
+    let mut tsm = Recognizer::trainable(&spec(0, None), Device::Cpu).unwrap();
+    let report = tsm.load_matching(&w).unwrap();
+    assert!(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty(), "{}", report.table());
+    let (a, b) = (tsn.var_store().unwrap().variables(), tsm.var_store().unwrap().variables());
+    assert!(a["backbone.layer1.0.conv1.conv.weight"].equal(&b["backbone.layer1.0.conv1.net.conv.weight"]));
+    assert!(a["backbone.layer4.1.conv1.bn.running_var"].equal(&b["backbone.layer4.1.conv1.net.bn.running_var"]));
 }
 
 #[test]
@@ -173,7 +195,7 @@ fn assert_matches_reference(python: &str, script: &str, mode: Option<&str>, mode
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let reference: Vec<f32> = std::fs::read(&out).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    let ours = Vec::<f32>::try_from(model.forward(x).unwrap().logits.flatten(0, -1)).unwrap();
+    let ours = Vec::<f32>::try_from(model.forward(x, &[x.size()[0] as usize]).unwrap().logits.flatten(0, -1)).unwrap();
     assert_eq!(ours.len(), reference.len());
     let scale = reference.iter().fold(0f32, |m, v| m.max(v.abs()));
     let max_rel = ours.iter().zip(&reference).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);
@@ -259,7 +281,7 @@ fn converted_torchvision_r2plus1d_checkpoint_reproduces_the_model() {
     let converted = pth_round_trip(&python, &model, dir.path(), true);
     let loaded = Recognizer::new(&ModelConfig::named("r2plus1d-r18", 5, 1, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
-    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
+    assert!(model.forward(&x, &[x.size()[0] as usize]).unwrap().logits.equal(&loaded.forward(&x, &[x.size()[0] as usize]).unwrap().logits));
 }
 
 /// Writes `model` as a `.pth` (`make_pth.py`: mmaction2's `{'state_dict': module.…}` with
@@ -294,7 +316,7 @@ fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
         let converted = pth_round_trip(&python, &model, dir.path(), false);
         let loaded = Recognizer::new(&ModelConfig::named(name, 7, 8, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
         let x = Tensor::randn(shape.as_slice(), (tch::Kind::Float, Device::Cpu));
-        assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits), "{name}");
+        assert!(model.forward(&x, &[x.size()[0] as usize]).unwrap().logits.equal(&loaded.forward(&x, &[x.size()[0] as usize]).unwrap().logits), "{name}");
     }
 }
 
@@ -311,8 +333,12 @@ fn load_from_skips_a_head_of_another_size() {
     let mut model = Recognizer::trainable(&spec(5, 2), Device::Cpu).unwrap();
     let head_before = model.parameters().unwrap()["fc.weight"].copy();
     let left = model.load_matching(&w).unwrap();
-    assert_eq!(left.len(), 2, "{left:?}");
-    assert!(left[0].starts_with("fc.bias (shape [7]") && left[1].starts_with("fc.weight (shape [7, 512]"), "{left:?}");
+    assert!(left.missing.is_empty() && left.backbone_left().is_empty(), "{}", left.table());
+    let mismatched: Vec<_> = left.mismatched.iter().map(|m| (m.0.as_str(), m.1.clone(), m.2.clone())).collect();
+    assert_eq!(mismatched, [("fc.bias", vec![7], vec![5]), ("fc.weight", vec![7, 512], vec![5, 512])]);
+    let table = left.table();
+    assert!(table.contains("shape mismatch: fc.weight: [7, 512] in the file, [5, 512] in the model"), "{table}");
+    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["fc", "0", "2", "0"]), "{table}");
     let p = model.parameters().unwrap();
     assert!(p["stem.0.weight"].equal(&pretrained.parameters().unwrap()["stem.0.weight"]));
     assert!(p["fc.weight"].equal(&head_before));
@@ -346,7 +372,7 @@ fn converted_vmz_r2plus1d_34_pkl_reproduces_the_model() {
     assert!(msg.contains("dropped 72"), "solver blobs reported: {msg}");
     let loaded = Recognizer::new(&ModelConfig::named("r2plus1d-r34", 7, 1, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
     let x = Tensor::randn([1, 3, 8, 32, 32], (tch::Kind::Float, Device::Cpu));
-    assert!(model.forward(&x).unwrap().logits.equal(&loaded.forward(&x).unwrap().logits));
+    assert!(model.forward(&x, &[x.size()[0] as usize]).unwrap().logits.equal(&loaded.forward(&x, &[x.size()[0] as usize]).unwrap().logits));
 }
 
 /// A tiny SlowFast forward/backward: 2304-wide features, and gradients reach both pathways, the
@@ -356,7 +382,7 @@ fn slowfast_forward_backward_reaches_both_pathways() {
     let spec = ModelConfig::named("slowfast-r50", 3, 1, None).spec(1).unwrap();
     let model = Recognizer::trainable(&spec, Device::Cpu).unwrap();
     let x = Tensor::randn([2, 3, 16, 32, 32], (tch::Kind::Float, Device::Cpu));
-    let out = model.forward_t(&x, true).unwrap();
+    let out = model.forward_t(&x, &[1, 1], true).unwrap();
     assert_eq!(out.logits.size(), [2, 3]);
     assert_eq!(out.features.as_ref().unwrap().size(), [2, 2304]);
     out.logits.cross_entropy_for_logits(&Tensor::from_slice(&[0i64, 2])).backward();
@@ -437,4 +463,78 @@ fn cuda_copy_stream_batches_equal_the_loaders_float_batches() {
             assert!(back.equal(&want), "round {round} {format:?}: max difference {}", (back - want).abs().max().double_value(&[]));
         }
     }
+}
+
+/// Runs `tests/reference/make_checkpoints.py ARGS…`, then the converter on each of `pths`; returns
+/// the converter's outputs (its stdout names the layout it recognised).
+fn convert_with_reference(python: &str, args: &[&str], pths: &[&Path]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = std::process::Command::new(python).arg(root.join("tests/reference/make_checkpoints.py")).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    pths.iter()
+        .map(|pth| {
+            let out = pth.with_extension("safetensors");
+            let o = std::process::Command::new(python)
+                .arg(root.join("scripts/convert_mmaction2_checkpoint.py"))
+                .arg(pth)
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        })
+        .collect()
+}
+
+/// mmaction2 1.x's TSM names (the shift wraps the conv) and an mmengine training checkpoint
+/// (message hub, numpy scalars in `meta`, data_preprocessor buffers) convert, load every tensor
+/// strictly, and give the original model's logits exactly.
+#[test]
+fn mmaction2_1x_and_mmengine_training_checkpoints_load_completely() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = Recognizer::new(&spec(8, None), Device::Cpu).unwrap();
+    let orig = dir.path().join("orig.safetensors");
+    model.save(&orig).unwrap();
+    let (plain, training) = (dir.path().join("tsm_1x.pth"), dir.path().join("epoch_3.pth"));
+    let said = convert_with_reference(&python, &["mmaction2_1x", orig.to_str().unwrap(), dir.path().to_str().unwrap()], &[&plain, &training]);
+    assert!(said.iter().all(|s| s.contains("layout mmaction2 1.x (TSM shift renamed)")), "{said:?}");
+    assert!(said[1].contains("data_preprocessor.mean"), "dropped tensors are reported: {}", said[1]);
+    let x = input();
+    let want = model.forward(&x, &[16]).unwrap().logits;
+    for pth in [plain, training] {
+        let loaded = Recognizer::new(&spec(0, Some(&pth.with_extension("safetensors"))), Device::Cpu).unwrap();
+        assert!(loaded.forward(&x, &[16]).unwrap().logits.equal(&want), "{}", pth.display());
+    }
+}
+
+/// torchvision's ImageNet ResNet-50 layout converts to a TSN-R50 that reproduces mmaction2's TSN
+/// test scores — its own TSNHead and average_clip run by the reference script over torchvision's
+/// trunk — with all of each sample's images in one view, for `score` and `prob`; the same
+/// file initialises every backbone tensor of a TSM-R50.
+#[test]
+fn torchvision_resnet50_initialises_tsn_and_tsm_and_tsn_averages_every_image() {
+    let Some(python) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (samples, images, size) = (2usize, 6usize, 32i64);
+    let pth = dir.path().join("resnet.pth");
+    let args = ["torchvision_resnet", "50", "7", &samples.to_string(), &images.to_string(), &size.to_string(), dir.path().to_str().unwrap()];
+    let said = convert_with_reference(&python, &args, &[&pth]);
+    assert!(said[0].contains("layout torchvision ResNet (2D)"), "{}", said[0]);
+    let w = pth.with_extension("safetensors");
+    let read = |name: &str| -> Vec<f32> { std::fs::read(dir.path().join(name)).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let x = Tensor::from_slice(&read("x.f32")).view([(samples * images) as i64, 3, size, size]);
+    let tsn = Recognizer::new(&ModelConfig::named("tsn-r50", 7, 3, Some(w.clone())).spec(0).unwrap(), Device::Cpu).unwrap();
+    let out = tsn.forward(&x, &[images, images]).unwrap();
+    assert_eq!(out.views, [1, 1], "TSN: one view per sample, whatever its image count");
+    let rows: Vec<Vec<f32>> = (0..samples as i64).map(|i| Vec::<f32>::try_from(out.logits.get(i)).unwrap()).collect();
+    for mode in [vpipe::metrics::AverageClips::Score, vpipe::metrics::AverageClips::Prob] {
+        let ours: Vec<f32> = rows.iter().flat_map(|r| vpipe::metrics::average_clips(&[r.clone()], mode)).collect();
+        let want = read(&format!("tsn_{}.f32", format!("{mode:?}").to_lowercase()));
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale;
+        assert!(ours.len() == want.len() && err < 1e-5, "{mode:?}: relative error {err}: {ours:?} vs {want:?}");
+    }
+    // The same ImageNet-layout file loads every tensor of a TSM-R50 (strictly).
+    Recognizer::new(&ModelConfig::named("tsm-r50", 7, 3, Some(w)).spec(0).unwrap(), Device::Cpu).unwrap();
 }

@@ -110,7 +110,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut scores = None;
     let settings = Settings { fail_fast: true, ..Settings::default() };
     batches("predict", vec![sample], pipeline, 1, PoolConfig { workers: 1, capacity: 1 }, settings).run("model", |batch| {
-        let out = model.forward(&batch.tensor.model_input(model.device()))?;
+        let out = model.forward(&batch.tensor.model_input(model.device()), &batch.images)?;
         let views = to_rows(&out.logits, out.logits.size()[0] as usize)?;
         scores = Some(average_clips(&views, mode));
         Ok(())

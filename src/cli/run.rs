@@ -92,7 +92,8 @@ pub fn run(a: Args) -> Result<()> {
             (false, None, true) => Start::Force,
             (false, None, false) => Start::Fresh,
         },
-        load_from: a.load_from,
+        load_from: a.load_from.or(cfg.load_from.clone()),
+        load_from_strict: cfg.load_from_strict,
         test_with: if a.test_best {
             TestWith::Best
         } else if a.test_last || a.test_only {

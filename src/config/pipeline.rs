@@ -46,10 +46,21 @@ pub struct PipelineConfig {
     pub train: Option<TrainSection>,
     /// Folder for logs, checkpoints and predictions.
     pub work_dir: Option<PathBuf>,
+    /// Weights to start training from, or to test with `--test-only` (mmaction2's `load_from`;
+    /// `vpipe run --load-from` overrides it). Relative to the current directory.
+    pub load_from: Option<PathBuf>,
+    /// Whether backbone tensors that `load_from` lacks or holds with another shape are an error
+    /// (default true; the head may always differ, as when fine-tuning on other classes).
+    #[serde(default = "strict_default")]
+    pub load_from_strict: bool,
     /// The file this came from and its steps' lines (set by [`Self::load`]), for messages.
     #[serde(skip)]
     #[schemars(skip)]
     pub origin: Option<super::Origin>,
+}
+
+fn strict_default() -> bool {
+    true
 }
 
 /// A data split's name.

@@ -16,7 +16,7 @@ use super::loader::{batches, Batch};
 use super::metrics::Failure;
 use super::pipeline::DataPipeline;
 use super::{PoolConfig, Summary};
-use crate::model::{views_per_sample, ModelSpec, Recognizer};
+use crate::model::{ModelSpec, Recognizer};
 use crate::sink::{explain_disk_full, ClipRow, ErrorRecord, JobKey, Manifest, Opened, ShardPaths, ShardWriter};
 use crate::source::Sample;
 
@@ -173,11 +173,11 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
 }
 
 /// Runs the model on a collated batch and splits its per-view outputs into rows, each sample's
-/// in proportion to its images ([`views_per_sample`]).
+/// views ([`Recognizer::forward`]).
 fn forward_batch(model: &Recognizer, batch: Batch) -> Result<Vec<ClipRow>> {
-    let out = model.forward(&batch.tensor.model_input(model.device()))?;
+    let out = model.forward(&batch.tensor.model_input(model.device()), &batch.images)?;
     let total_views = out.logits.size().first().copied().unwrap_or(0) as usize;
-    let views = views_per_sample(total_views, &batch.images)?;
+    let views = out.views;
     let logits = to_rows(&out.logits, total_views).context("model logits")?;
     let features = out.features.as_ref().map(|f| to_rows(f, total_views)).transpose().context("model features")?;
     let mut rows = Vec::with_capacity(total_views);

@@ -106,6 +106,9 @@ pub struct RunJob {
     /// Weights only (`load_from`): for training, the tensors whose names and shapes match
     /// (mmaction2 `strict=False`; the rest are logged); for `--test-only`, all of them.
     pub load_from: Option<PathBuf>,
+    /// Whether missing or mismatched backbone tensors of `load_from` are an error when training
+    /// (`load_from_strict`, default true; the head may always differ).
+    pub load_from_strict: bool,
     /// Whether and with which weights to test after training.
     pub test_with: TestWith,
 }
@@ -287,7 +290,7 @@ pub struct StepConfig {
 pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: StepConfig) -> Result<Step> {
     let x = batch.tensor.model_input(model.device());
     // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
-    let logits = tch::autocast(cfg.fp16, || model.forward_t(&x, true))?.logits.to_kind(tch::Kind::Float);
+    let logits = tch::autocast(cfg.fp16, || model.forward_t(&x, &batch.images, true))?.logits.to_kind(tch::Kind::Float);
     let top1: Vec<i64> = Vec::try_from(logits.argmax(-1, false).to_device(tch::Device::Cpu))?;
     let (loss, hits) = if cfg.loss.multi_label() {
         if batch.label_mix.iter().any(Option::is_some) {
@@ -370,11 +373,12 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
 /// The model fails.
 pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
     let x = b.tensor.model_input(model.device());
-    let logits = model.forward(&x)?.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-    let (rows, c) = (logits.size()[0] as usize, logits.size()[1] as usize);
+    let out = model.forward(&x, &b.images)?;
+    let logits = out.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let c = logits.size()[1] as usize;
     let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
     let mut rows_of = flat.chunks(c).map(<[f32]>::to_vec);
-    let views = crate::model::views_per_sample(rows, &b.images)?;
+    let views = out.views;
     Ok(b.samples.into_iter().zip(views).map(|(s, n)| (s, average_clips(&rows_of.by_ref().take(n).collect::<Vec<_>>(), mode))).collect())
 }
 
@@ -403,14 +407,7 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
     let mut logs = Logs::open(&job.work_dir)?;
     let mut summary = RunSummary::default();
     if let Some(w) = &job.load_from {
-        // mmaction2's load_from is non-strict: a head of another size keeps its initialisation.
-        // Testing without training needs every tensor.
-        let partial = model.var_store().is_some() && job.train.is_some();
-        let left = if partial { model.load_matching(w)? } else { model.load(w).map(|()| Vec::new())? };
-        logs.say(&format!("load_from {}", w.display()))?;
-        if !left.is_empty() {
-            logs.say(&format!("load_from: {} tensors not loaded: {}", left.len(), left.join(", ")))?;
-        }
+        load_from(&mut model, w, job.train.is_some() && job.load_from_strict, job.train.is_some(), &mut logs)?;
     }
     if let (Some(train), Some(tc)) = (&job.train, &job.train_cfg) {
         let mut t = Training::start(&job, train, tc, &mut model, &mut logs, resume)?;
@@ -421,6 +418,35 @@ pub fn run(job: RunJob, mut model: Recognizer) -> Result<RunSummary> {
         test(&job, &mut model, &mut logs, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// `load_from` weights `w`. For training (`partial`) mmaction2's non-strict load: the tensors
+/// whose names and shapes match, with a table of what was loaded, mismatched and missing per
+/// module; the head may differ (fine-tuning on other classes), the backbone may not when
+/// `strict` (`load_from_strict`, default true). Testing without training needs every tensor.
+///
+/// # Errors
+/// The file does not load; with `strict`, backbone tensors left at their initialisation (the
+/// message names how many and the first).
+fn load_from(model: &mut Recognizer, w: &Path, strict: bool, partial: bool, logs: &mut Logs) -> Result<()> {
+    logs.say(&format!("load_from {}", w.display()))?;
+    if !(partial && model.var_store().is_some()) {
+        return model.load(w);
+    }
+    let report = model.load_matching(w)?;
+    for line in report.table().lines() {
+        logs.say(line)?;
+    }
+    let left = report.backbone_left();
+    if strict && !left.is_empty() {
+        bail!(
+            "load_from {}: {} backbone tensors would keep their random initialisation (first: {}); convert the checkpoint with scripts/convert_mmaction2_checkpoint.py, or set `load_from_strict: false` to train so",
+            w.display(),
+            left.len(),
+            left[0]
+        );
+    }
+    Ok(())
 }
 
 /// The test phase: the last or best weights over data.test (else data.val), metrics into the

@@ -149,17 +149,22 @@ impl ModelSpec {
     }
 
     /// Checks one sample's tensor shape (`[images, C, H, W]` for NCHW, `[views, C, T, H, W]` for
-    /// NCTHW) against what [`Recognizer::forward`] takes: a 2D recogniser cuts the images into
-    /// views of `num_segments`. What `vpipe check` asks of the first sample of each split.
+    /// NCTHW) against what [`Recognizer::forward`] takes: TSM cuts the images into views of
+    /// `num_segments`, TSN averages however many there are, a 3D model takes clips. What
+    /// `vpipe check` asks of the first sample of each split.
     ///
     /// # Errors
-    /// A 2D model whose sample has a number of images that is not a multiple of `num_segments`.
+    /// A TSM sample whose images are not a multiple of `num_segments`; a 3D model given images,
+    /// a 2D one given clips; a sample of no images.
     pub fn check_input_shape(&self, shape: &[usize]) -> anyhow::Result<()> {
-        if let ModelSpec::BuiltIn { kind, num_segments, .. } = self {
-            let images = shape.first().copied().unwrap_or(0);
-            if !kind.is_3d() && images % (*num_segments as usize).max(1) != 0 {
-                bail!("{images} images per sample is not a multiple of the model's num_segments = {num_segments}");
-            }
+        let ModelSpec::BuiltIn { kind, num_segments, .. } = self else { return Ok(()) };
+        let images = shape.first().copied().unwrap_or(0);
+        let dims = if kind.is_3d() { 5 } else { 4 };
+        if shape.len() != dims || images == 0 {
+            bail!("{} takes {dims}-D samples of at least one image or clip, the pipeline makes {shape:?}", kind.short_name());
+        }
+        if *kind == ModelKind::Tsm && images % (*num_segments as usize).max(1) != 0 {
+            bail!("{images} images per sample is not a multiple of the model's num_segments = {num_segments}");
         }
         Ok(())
     }
@@ -199,6 +204,8 @@ pub struct Output {
     /// (V, D) float32 pooled backbone features (mean over the view's images), when the model
     /// provides them.
     pub features: Option<Tensor>,
+    /// Per sample of the batch, its views (rows of `logits`), in batch order.
+    pub views: Vec<usize>,
 }
 
 /// A built-in backbone: 2D ResNet (TSM/TSN, images) or R(2+1)D (clips).
@@ -331,7 +338,7 @@ impl Recognizer {
                 };
                 let fc = nn::linear(fc_path, width, *num_classes, cfg);
                 if let Some(w) = weights {
-                    vs.load(w).map_err(|e| anyhow!("loading weights {}: {e}", w.display()))?;
+                    load_vars(&vs, w)?.complete(w)?;
                 }
                 vs.set_device(device);
                 let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout };
@@ -390,13 +397,15 @@ impl Recognizer {
         self.vs.as_ref()
     }
 
-    /// Loads weights in place. Built-in models: `.safetensors` with every parameter present.
+    /// Loads weights in place. Built-in models: `.safetensors` with every parameter present
+    /// under its name or an alias ([`weights_names`]) and of its shape.
     /// TorchScript: a `.pt` module replaces the current one (its train/eval mode kept), a
     /// `.safetensors` file must name every parameter. Tensors handed out earlier by
     /// [`Self::parameters`] stay valid for `.safetensors`, not for a replaced `.pt` module.
     ///
     /// # Errors
-    /// A missing/unreadable file or a missing parameter (the message names the file).
+    /// A missing/unreadable file, or parameters missing or of another shape (the message names
+    /// the file, how many, and the first of them with both shapes).
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let ctx = |e: tch::TchError| anyhow!("loading weights {}: {e}", path.display());
         match (&mut self.net, &mut self.vs) {
@@ -421,7 +430,7 @@ impl Recognizer {
                 }
                 Ok(())
             }
-            (_, Some(vs)) => vs.load(path).map_err(ctx),
+            (_, Some(vs)) => load_vars(vs, path)?.complete(path),
             (_, None) => unreachable!("built-in models have a VarStore"),
         }
     }
@@ -429,32 +438,20 @@ impl Recognizer {
     /// Loads the tensors of a `.safetensors` file whose name and shape match the model's, as
     /// mmaction2's `load_from` (`load_checkpoint(strict=False)`) does: fine-tuning from a
     /// checkpoint with another head (Kinetics-400 → UCF101) keeps the head's initialisation.
-    /// Returns the names left as they were: missing from the file, or of another shape there.
+    /// Names are matched as [`weights_names`] says (a TSM loads a TSN or ImageNet ResNet's
+    /// unshifted convs, and mmaction2 1.x's names). The report says what was loaded, what was
+    /// not and why.
     ///
     /// # Errors
     /// An unreadable file; no tensor matched at all (another architecture); a TorchScript model
     /// (use [`Self::load`]).
-    pub fn load_matching(&mut self, path: &Path) -> Result<Vec<String>> {
+    pub fn load_matching(&mut self, path: &Path) -> Result<LoadReport> {
         let vs = self.vs.as_ref().with_context(|| format!("{}: partial loading is for built-in models", path.display()))?;
-        let file: HashMap<String, Tensor> =
-            Tensor::read_safetensors(path).map_err(|e| anyhow!("loading weights {}: {e}", path.display()))?.into_iter().collect();
-        let (mut loaded, mut left) = (0, Vec::new());
-        let _g = tch::no_grad_guard();
-        for (name, mut t) in vs.variables() {
-            match file.get(&name) {
-                Some(src) if src.size() == t.size() => {
-                    t.f_copy_(src).map_err(|e| anyhow!("loading {name} from {}: {e}", path.display()))?;
-                    loaded += 1;
-                }
-                Some(src) => left.push(format!("{name} (shape {:?} in the file, {:?} in the model)", src.size(), t.size())),
-                None => left.push(format!("{name} (not in the file)")),
-            }
-        }
-        if loaded == 0 {
+        let report = load_vars(vs, path)?;
+        if report.loaded.is_empty() {
             bail!("{}: no tensor matches the model's names and shapes (another architecture?)", path.display());
         }
-        left.sort();
-        Ok(left)
+        Ok(report)
     }
 
     /// The device the model lives on.
@@ -462,59 +459,211 @@ impl Recognizer {
         self.device
     }
 
-    /// Inference on `x`, already on [`Self::device`]: NCHW `(V·T, 3, H, W)` for TSM/TSN
-    /// (T = `num_segments` consecutive images per view), NCTHW `(V, 3, L, H, W)` for R(2+1)D, or
-    /// whatever the TorchScript module takes.
+    /// Inference on `x`, already on [`Self::device`], a batch whose samples have `images` images
+    /// each (the first dimensions of their tensors, in batch order): NCHW `(ΣM, 3, H, W)` for
+    /// TSM/TSN, NCTHW `(ΣV, 3, L, H, W)` for the 3D models, or whatever the TorchScript module
+    /// takes. Views, as mmaction2 0.x's recognisers make them in test mode: TSN one per sample (its
+    /// head averages all the sample's images: 25 clips × 10 crops = 250 in one view), TSM one per
+    /// `num_segments` images, a 3D model one per clip, TorchScript in proportion to the images
+    /// ([`views_per_sample`]).
     ///
     /// # Errors
-    /// An image count that is not a multiple of `num_segments`, a 3D model given no 5-D clip
-    /// batch, or a TorchScript failure / output of an unexpected type.
-    pub fn forward(&self, x: &Tensor) -> Result<Output> {
+    /// A TSM sample whose images are not a multiple of `num_segments`, `images` that do not add
+    /// up to the batch, a 3D model given no 5-D clip batch, or a TorchScript failure / output of
+    /// an unexpected type.
+    pub fn forward(&self, x: &Tensor, images: &[usize]) -> Result<Output> {
         let _guard = tch::no_grad_guard();
-        self.forward_t(x, false)
+        self.forward_t(x, images, false)
     }
 
     /// Forward pass recording gradients; `train` switches dropout and BatchNorm statistics to
-    /// training mode (except frozen stages / `norm_eval`). Shapes as [`Self::forward`].
+    /// training mode (except frozen stages / `norm_eval`). Shapes and views as [`Self::forward`].
     ///
     /// # Errors
     /// As [`Self::forward`].
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Output> {
+    pub fn forward_t(&self, x: &Tensor, images: &[usize], train: bool) -> Result<Output> {
+        let n = x.size().first().copied().unwrap_or(0);
+        if images.iter().sum::<usize>() as i64 != n {
+            bail!("a batch of {n} images or clips given as {images:?} per sample");
+        }
         match &self.net {
             Net::BuiltIn { backbone, fc, kind, dropout, .. } if kind.is_3d() => {
                 if x.dim() != 5 {
                     bail!("{} takes NCTHW clips (V, 3, L, H, W), got {:?}: use FormatShape NCTHW", kind.short_name(), x.size());
                 }
                 let feats = backbone.forward(x, train); // (V, D)
-                Ok(Output { logits: feats.dropout(*dropout, train).apply(fc), features: Some(feats) })
+                Ok(Output { logits: feats.dropout(*dropout, train).apply(fc), features: Some(feats), views: images.to_vec() })
             }
-            Net::BuiltIn { backbone, fc, kind, num_segments, dropout } => {
-                let n = x.size()[0];
-                if n % num_segments != 0 {
-                    bail!("{n} images is not a multiple of num_segments = {num_segments}");
+            Net::BuiltIn { backbone, fc, kind: ModelKind::Tsm, num_segments, dropout } => {
+                let t = *num_segments as usize;
+                if let Some(m) = images.iter().find(|&&m| m % t != 0) {
+                    bail!("{m} images is not a multiple of num_segments = {num_segments}");
                 }
                 let feats = backbone.forward(x, train); // (V·T, D)
                 let d = feats.size()[1];
-                let view_feats = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
-                let logits = if *kind == ModelKind::Tsm {
-                    // TSMHead: dropout, fc per image, then average logits over the segments.
-                    feats.dropout(*dropout, train).apply(fc).view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float)
-                } else {
-                    // TSNHead: average features, dropout, then fc.
-                    view_feats.dropout(*dropout, train).apply(fc)
-                };
-                Ok(Output { logits, features: Some(view_feats) })
+                // TSMHead: dropout, fc per image, then average logits over the segments.
+                let per_image = feats.dropout(*dropout, train).apply(fc);
+                let logits = per_image.view([-1, *num_segments, fc.ws.size()[0]]).mean_dim(1, false, Kind::Float);
+                let features = feats.view([-1, *num_segments, d]).mean_dim(1, false, Kind::Float);
+                Ok(Output { logits, features: Some(features), views: images.iter().map(|m| m / t).collect() })
             }
-            Net::Script(m) => match script_forward(m, x, train)? {
-                IValue::Tensor(t) => Ok(Output { logits: t, features: None }),
-                IValue::Tuple(v) if v.len() == 2 => match (&v[0], &v[1]) {
-                    (IValue::Tensor(l), IValue::Tensor(f)) => Ok(Output { logits: l.shallow_clone(), features: Some(f.shallow_clone()) }),
-                    _ => bail!("TorchScript module returned a tuple that is not (logits, features)"),
-                },
-                other => bail!("TorchScript module returned {other:?}; expected a tensor or (logits, features)"),
-            },
+            Net::BuiltIn { backbone, fc, dropout, .. } => {
+                // TSNHead: average the features of all the sample's images (its `num_segs` is the
+                // sample's image count), dropout, then fc.
+                let feats = backbone.forward(x, train); // (ΣM, D)
+                let sizes: Vec<i64> = images.iter().map(|&m| m as i64).collect();
+                let per_sample: Vec<Tensor> = feats.split_with_sizes(&sizes, 0).iter().map(|f| f.mean_dim(0, false, Kind::Float)).collect();
+                let features = Tensor::stack(&per_sample, 0);
+                Ok(Output { logits: features.dropout(*dropout, train).apply(fc), features: Some(features), views: vec![1; images.len()] })
+            }
+            Net::Script(m) => {
+                let (logits, features) = match script_forward(m, x, train)? {
+                    IValue::Tensor(t) => (t, None),
+                    IValue::Tuple(v) if v.len() == 2 => match (&v[0], &v[1]) {
+                        (IValue::Tensor(l), IValue::Tensor(f)) => (l.shallow_clone(), Some(f.shallow_clone())),
+                        _ => bail!("TorchScript module returned a tuple that is not (logits, features)"),
+                    },
+                    other => bail!("TorchScript module returned {other:?}; expected a tensor or (logits, features)"),
+                };
+                let views = views_per_sample(logits.size().first().copied().unwrap_or(0) as usize, images)?;
+                Ok(Output { logits, features, views })
+            }
         }
     }
+}
+
+/// The names under which a weights file may hold model tensor `name`: its own, then the
+/// unshifted ResNet's for a TSM's shifted `conv1` (`….conv1.net.conv.weight` ←
+/// `….conv1.conv.weight`, `….conv1.net.bn.*` ← `….conv1.bn.*`: a TSN checkpoint, or torchvision
+/// ImageNet weights converted by `scripts/convert_mmaction2_checkpoint.py`, initialise a TSM as
+/// mmaction2's TSM does, loading them before it wraps the convs), then mmaction2 1.x's
+/// (`….conv1.conv.net.weight`).
+pub fn weights_names(name: &str) -> Vec<String> {
+    let mut names = vec![name.to_string()];
+    if name.contains(".conv1.net.conv.") {
+        names.push(name.replacen(".conv1.net.conv.", ".conv1.conv.", 1));
+        names.push(name.replacen(".conv1.net.conv.", ".conv1.conv.net.", 1));
+    } else if name.contains(".conv1.net.bn.") {
+        names.push(name.replacen(".conv1.net.bn.", ".conv1.bn.", 1));
+    }
+    names
+}
+
+/// What loading a weights file into a built-in model did, tensor by tensor.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    /// Model tensors loaded (model names).
+    pub loaded: Vec<String>,
+    /// Model tensors the file has with another shape: (name, file shape, model shape).
+    pub mismatched: Vec<(String, Vec<i64>, Vec<i64>)>,
+    /// Model tensors the file lacks.
+    pub missing: Vec<String>,
+    /// File tensors no model tensor took.
+    pub unused: Vec<String>,
+}
+
+/// The module a tensor belongs to, for [`LoadReport::table`]: `backbone.layer1`,
+/// `cls_head.fc_cls`, `fc`, `stem`.
+fn module_of(name: &str) -> String {
+    let parts: Vec<&str> = name.split('.').collect();
+    let n = if matches!(parts.first(), Some(&"backbone") | Some(&"cls_head")) { 2 } else { 1 };
+    parts[..n.min(parts.len().saturating_sub(1)).max(1)].join(".")
+}
+
+impl LoadReport {
+    /// Whether tensor `name` is the classification head's (it may differ, as mmaction2 users
+    /// expect when fine-tuning on other classes).
+    pub fn is_head(name: &str) -> bool {
+        name.starts_with("cls_head.") || name.starts_with("fc.")
+    }
+
+    /// Model tensors left at their initialisation outside the head: missing or mismatched.
+    pub fn backbone_left(&self) -> Vec<String> {
+        let mismatched = self.mismatched.iter().map(|m| m.0.clone());
+        self.missing.iter().cloned().chain(mismatched).filter(|n| !Self::is_head(n)).collect()
+    }
+
+    /// Per module: tensors loaded / shape-mismatched / missing, then the file's unused tensors.
+    pub fn table(&self) -> String {
+        let mut rows: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
+        for n in &self.loaded {
+            rows.entry(module_of(n)).or_default()[0] += 1;
+        }
+        for (n, _, _) in &self.mismatched {
+            rows.entry(module_of(n)).or_default()[1] += 1;
+        }
+        for n in &self.missing {
+            rows.entry(module_of(n)).or_default()[2] += 1;
+        }
+        let mut out = format!("{:<24} {:>7} {:>10} {:>8}\n", "module", "loaded", "mismatched", "missing");
+        for (m, [l, x, g]) in rows {
+            out += &format!("{m:<24} {l:>7} {x:>10} {g:>8}\n");
+        }
+        for (n, f, m) in &self.mismatched {
+            out += &format!("shape mismatch: {n}: {f:?} in the file, {m:?} in the model\n");
+        }
+        if !self.unused.is_empty() {
+            out += &format!("{} tensors of the file unused: {}\n", self.unused.len(), self.unused.join(", "));
+        }
+        out
+    }
+
+    /// `Ok` when every model tensor was loaded.
+    ///
+    /// # Errors
+    /// Tensors missing or mismatched: the file, the counts and the first few with shapes.
+    pub fn complete(&self, path: &Path) -> Result<()> {
+        if self.missing.is_empty() && self.mismatched.is_empty() {
+            return Ok(());
+        }
+        let first: Vec<String> = self
+            .mismatched
+            .iter()
+            .map(|(n, f, m)| format!("{n} is {f:?} in the file, {m:?} in the model"))
+            .chain(self.missing.iter().map(|n| format!("{n} is not in the file")))
+            .take(3)
+            .collect();
+        bail!(
+            "weights {}: {} of the model's tensors have another shape and {} are missing ({}); a checkpoint of another architecture, num_classes or layout? (scripts/convert_mmaction2_checkpoint.py converts mmaction2 0.x/1.x and torchvision checkpoints)",
+            path.display(),
+            self.mismatched.len(),
+            self.missing.len(),
+            first.join("; ")
+        )
+    }
+}
+
+/// Copies into `vs` the tensors of `.safetensors` file `path` that match by name
+/// ([`weights_names`]) and shape.
+///
+/// # Errors
+/// The file cannot be read, or a copy fails (the message names the tensor).
+fn load_vars(vs: &nn::VarStore, path: &Path) -> Result<LoadReport> {
+    let file: HashMap<String, Tensor> =
+        Tensor::read_safetensors(path).map_err(|e| anyhow!("loading weights {}: {e}", path.display()))?.into_iter().collect();
+    let mut used = std::collections::HashSet::new();
+    let mut r = LoadReport::default();
+    let _g = tch::no_grad_guard();
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mut t) in vars {
+        let found = weights_names(&name).into_iter().find_map(|n| file.get(&n).map(|src| (n, src)));
+        match found {
+            Some((n, src)) if src.size() == t.size() => {
+                t.f_copy_(src).map_err(|e| anyhow!("loading {name} from {}: {e}", path.display()))?;
+                used.insert(n);
+                r.loaded.push(name);
+            }
+            Some((n, src)) => {
+                used.insert(n);
+                r.mismatched.push((name, src.size(), t.size()));
+            }
+            None => r.missing.push(name),
+        }
+    }
+    r.unused = file.keys().filter(|k| !used.contains(*k)).cloned().collect();
+    r.unused.sort();
+    Ok(r)
 }
 
 /// Runs a TorchScript module in train or eval mode (dropout, BatchNorm statistics), switching only
