@@ -396,3 +396,47 @@ fn trains_with_in_stream_median_backgrounds() {
     assert_eq!(recs.iter().filter(|r| r["mode"] == "train").count(), 4);
     assert_eq!(recs.iter().filter(|r| r["mode"] == "val").count(), 1);
 }
+
+/// The shipped TSN pipeline's 25-clip × 10-crop test, on two mini videos extracted to rawframes:
+/// every video gets one prediction (mmaction2's TSN averages all 250 images), with the list and
+/// frame folder given by --cfg-options.
+#[test]
+fn tsn_r50_ucf101_test_only_runs_its_25x10_test() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (videos, frames) = (dir.path().join("videos"), dir.path().join("rawframes"));
+    let mut list = String::new();
+    for (class, file, label) in [("wave", "TrumanShow_wave_f_nm_np1_fr_med_26.avi", 1), ("cartwheel", "hmdb51_Turnk_r_Pippi_Michel_cartwheel_f_cm_np2_le_med_6.avi", 2)] {
+        std::fs::create_dir_all(videos.join(class)).unwrap();
+        std::fs::copy(data.join("mini/videos").join(class).join(file), videos.join(class).join(file)).unwrap();
+        let stem = file.trim_end_matches(".avi");
+        let n = [48, 83][label - 1];
+        list += &format!("{class}/{stem} {n} {label}\n");
+    }
+    let o = common::vpipe().arg("extract-frames").arg(&videos).arg(&frames).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ann = dir.path().join("list.txt");
+    std::fs::write(&ann, list).unwrap();
+    let mut options = vec!["--cfg-options".to_string()];
+    for split in ["train", "val", "test"] {
+        options.push(format!("data.{split}.source.ann_file={}", ann.display()));
+        options.push(format!("data.{split}.source.data_prefix={}", frames.display()));
+    }
+    let work = dir.path().join("work");
+    let yaml = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/tsn_r50_ucf101.yaml");
+    let o = common::vpipe().arg("run").arg(&yaml).args(["--test-only", "--device", "cpu", "--work-dir"]).arg(&work).args(&options).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let test = records(&work).into_iter().find(|r| r["mode"] == "test").expect("a test record");
+    let counted: u64 = test["confusion_matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
+    assert_eq!(counted, 2, "both test videos scored: {test}");
+    let preds = parquet_rows(&work.join("best_pred.parquet"));
+    assert_eq!(preds, 2, "one prediction per test video");
+    // The effective file (list and folder substituted) is what the work dir keeps.
+    assert!(std::fs::read_to_string(work.join("pipeline.yaml")).unwrap().contains(ann.to_str().unwrap()));
+}
+
+fn parquet_rows(path: &Path) -> usize {
+    use parquet::file::reader::FileReader;
+    parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap().metadata().file_metadata().num_rows() as usize
+}

@@ -15,6 +15,8 @@ use vpipe::model::Recognizer;
 pub struct Args {
     /// The pipeline YAML.
     pipeline: PathBuf,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// Which split's loader to run (train: shuffled, training steps; val/test: eval forwards).
     #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "train")]
     split: SplitName,
@@ -44,7 +46,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
-    let cfg = PipelineConfig::load(&a.pipeline)?;
+    let cfg = PipelineConfig::load_with(&a.pipeline, &a.cfg.cfg_options)?;
     cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     let mut split =

@@ -13,6 +13,8 @@ use vpipe::transform::BuildCtx;
 pub struct Args {
     /// The pipeline YAML (see pipelines/ and schemas/pipeline.schema.json).
     pipeline: Option<PathBuf>,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// Skip checking that annotation files and roots exist (validate the file alone).
     #[arg(long)]
     syntax_only: bool,
@@ -41,7 +43,7 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let Some(path) = a.pipeline else { bail!("give a PIPELINE.yaml (or --print-schema)") };
-    let cfg = PipelineConfig::load(&path)?;
+    let cfg = PipelineConfig::load_with(&path, &a.cfg.cfg_options)?;
     let file = path.display().to_string();
     // Problems in a pipeline step already start with `file:line`.
     let locate = |e: anyhow::Error| if format!("{e:#}").starts_with(&file) { e } else { e.context(format!("in pipeline file {file}")) };

@@ -29,6 +29,8 @@ pub struct Args {
     /// with source, pipeline, model and output settings (see pipelines/featurize_tsm.yaml).
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// mmaction2 list: videos, one `path label` (or `path l1 l2 …`) per line, or with --rawframes
     /// `frame_dir total_frames label`; paths relative to --root.
     #[arg(long)]
@@ -135,7 +137,7 @@ enum Upload {
 /// Runs the command: builds the job, runs it, prints the summary to stderr.
 pub fn run(a: Args) -> Result<()> {
     let cfg = match &a.config {
-        Some(p) => FeaturizeConfig::load_split(p, a.split)?,
+        Some(p) => FeaturizeConfig::load_split(p, a.split, &a.cfg.cfg_options)?,
         None => FeaturizeConfig::default(),
     };
     let source = match (&a.ann, &a.root, &cfg.source) {

@@ -17,6 +17,8 @@ use vpipe::transform::{format, Clip};
 pub struct Args {
     /// The pipeline YAML.
     pipeline: PathBuf,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// Which split's source and pipeline to run.
     #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "train")]
     split: SplitName,
@@ -33,7 +35,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
-    let cfg = PipelineConfig::load(&a.pipeline)?;
+    let cfg = PipelineConfig::load_with(&a.pipeline, &a.cfg.cfg_options)?;
     let split = cfg.split(a.split)?;
     let parts = cfg.parts(a.split)?;
     let pipeline = DataPipeline::build(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?).map_err(|e| cfg.locate(a.split, e))?;

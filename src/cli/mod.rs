@@ -16,6 +16,16 @@ mod shards;
 
 use anyhow::Result;
 
+/// `--cfg-options KEY=VALUE …`, on every command that reads a pipeline file.
+#[derive(clap::Args, Debug, Default)]
+pub struct CfgOptions {
+    /// Override keys of the pipeline file (after its `_base_` files are merged), as mmaction2's
+    /// `--cfg-options`: dotted keys, numbers index lists, YAML values
+    /// (`train.epochs=10 data.train.batch_size=4 data.train.pipeline.0.clip_len=16`).
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
+    pub cfg_options: Vec<String>,
+}
+
 use clap::{Parser, Subcommand};
 
 /// vpipe — streaming video data engine for action recognition (mmaction2-compatible).

@@ -30,6 +30,8 @@ pub struct Args {
     /// --num-segments and --clips (--weights still overrides the model's weights).
     #[arg(long, value_name = "PIPELINE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// With --config, the split whose pipeline prepares the video.
     #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "test")]
     split: SplitName,
@@ -92,7 +94,7 @@ pub fn run(a: Args) -> Result<()> {
     let classes = a.num_classes.or(names.as_ref().map(Vec::len)).unwrap_or(400);
     let (spec, parts, mode) = match &a.config {
         Some(path) => {
-            let cfg = PipelineConfig::load(path)?;
+            let cfg = PipelineConfig::load_with(path, &a.cfg.cfg_options)?;
             let mut m = cfg.model.clone().with_context(|| format!("{}: no `model` section", path.display()))?;
             m.weights = a.weights.clone().or(m.weights);
             (m.spec(a.seed).context("in `model`")?, cfg.parts(a.split)?, m.clip_averaging()?)

@@ -15,6 +15,8 @@ use vpipe::model::Recognizer;
 pub struct Args {
     /// The pipeline YAML (data.train / data.val / data.test, model, train, work_dir).
     pipeline: PathBuf,
+    #[command(flatten)]
+    cfg: super::CfgOptions,
     /// Work dir for logs, checkpoints and predictions [default: the file's `work_dir`].
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -57,8 +59,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
-    let text = std::fs::read_to_string(&a.pipeline).with_context(|| format!("reading {}", a.pipeline.display()))?;
-    let cfg = PipelineConfig::load(&a.pipeline)?;
+    let cfg = PipelineConfig::load_with(&a.pipeline, &a.cfg.cfg_options)?;
     cfg.check(true, &vpipe::graph::backgrounds::build_ctx())
         .map_err(|e| e.context(format!("in pipeline file {}", a.pipeline.display())))?;
     // The first sample of each split, through to the model's input: a split that would fail
@@ -83,7 +84,7 @@ pub fn run(a: Args) -> Result<()> {
         train_cfg: if training { cfg.train.clone() } else { None },
         seed: cfg.seed,
         work_dir: work_dir.clone(),
-        pipeline_text: text,
+        pipeline_text: cfg.text.clone(),
         average_clips: model_cfg.clip_averaging()?,
         loss: model_cfg.loss,
         start: match (a.resume, a.resume_from, a.force) {

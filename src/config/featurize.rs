@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
@@ -59,20 +59,24 @@ impl FeaturizeConfig {
     /// # Errors
     /// As [`Self::load_split`].
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_split(path, SplitName::Test)
+        Self::load_split(path, SplitName::Test, &[])
     }
 
-    /// Reads `path`: a pipeline file (it has `data:`) gives its split `split` ([`Self::from_pipeline`]);
+    /// Reads `path`: a pipeline file (it has `data:` or `_base_:`) gives its split `split`
+    /// ([`Self::from_pipeline`]), with `options` (`--cfg-options`, [`super::compose`]) applied;
     /// any other file is the short form.
     ///
     /// # Errors
     /// Unreadable file; YAML syntax errors, unknown keys, wrong types — with file, line and
     /// column; a pipeline file without `split`.
-    pub fn load_split(path: &Path, split: SplitName) -> Result<Self> {
+    pub fn load_split(path: &Path, split: SplitName, options: &[String]) -> Result<Self> {
         let text = super::read_config_text(path)?;
         let keys: BTreeMap<String, IgnoredAny> = parse_yaml(&text).unwrap_or_default();
-        if keys.contains_key("data") {
-            return Self::from_pipeline(&PipelineConfig::load(path)?, split);
+        if keys.contains_key("data") || keys.contains_key("_base_") {
+            return Self::from_pipeline(&PipelineConfig::load_with(path, options)?, split);
+        }
+        if !options.is_empty() {
+            bail!("{}: --cfg-options apply to pipeline files (with `data:`), not to the short featurize form", path.display());
         }
         parse_yaml(&text).with_context(|| format!("in featurize file {}", path.display()))
     }
@@ -151,7 +155,7 @@ mod tests {
     #[test]
     fn a_pipeline_file_is_a_featurize_file_for_one_split() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-        let c = FeaturizeConfig::load_split(&dir.join("tsm_r50_ucf101.yaml"), SplitName::Val).unwrap();
+        let c = FeaturizeConfig::load_split(&dir.join("tsm_r50_ucf101.yaml"), SplitName::Val, &[]).unwrap();
         let p = PipelineConfig::load(&dir.join("tsm_r50_ucf101.yaml")).unwrap();
         let val = p.split(SplitName::Val).unwrap();
         assert_eq!((c.source.as_ref(), c.pipeline.as_ref(), c.batch_size), (Some(&val.source), Some(&val.pipeline), Some(val.batch_size)));

@@ -6,6 +6,7 @@
 //! and for unknown keys the accepted names. `schemas/pipeline.schema.json` is generated from these
 //! types ([`pipeline_schema`]).
 
+pub mod compose;
 mod featurize;
 pub mod limits;
 mod location;

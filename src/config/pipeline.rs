@@ -53,6 +53,11 @@ pub struct PipelineConfig {
     /// (default true; the head may always differ, as when fine-tuning on other classes).
     #[serde(default = "strict_default")]
     pub load_from_strict: bool,
+    /// The effective text (the file as written, or with `_base_` and options merged): what a
+    /// work dir keeps as `pipeline.yaml`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub text: String,
     /// The file this came from and its steps' lines (set by [`Self::load`]), for messages.
     #[serde(skip)]
     #[schemars(skip)]
@@ -124,9 +129,21 @@ impl PipelineConfig {
     /// # Errors
     /// Unreadable file; YAML errors, unknown keys, wrong types, missing keys — with line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = super::read_config_text(path)?;
-        let mut cfg: Self = parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))?;
-        cfg.origin = Some(super::Origin::of(path, &text));
+        Self::load_with(path, &[])
+    }
+
+    /// Reads `path` with its `_base_` files merged under it and `options` (`--cfg-options
+    /// KEY=VALUE …`) applied ([`super::compose`]); the result's [`Self::text`] is the effective
+    /// file. Errors in a merged file name it as `FILE (merged)`, with the effective text's lines.
+    ///
+    /// # Errors
+    /// As [`Self::load`] and [`super::compose::effective_text`].
+    pub fn load_with(path: &Path, options: &[String]) -> Result<Self> {
+        let (text, merged) = super::compose::effective_text(path, options)?;
+        let shown = if merged { PathBuf::from(format!("{} (merged)", path.display())) } else { path.to_path_buf() };
+        let mut cfg: Self = parse_yaml(&text).with_context(|| format!("in pipeline file {}", shown.display()))?;
+        cfg.origin = Some(super::Origin::of(&shown, &text));
+        cfg.text = text;
         Ok(cfg)
     }
 
