@@ -3,6 +3,7 @@
 mod bench;
 mod build_file_list;
 mod check;
+mod convert_config;
 mod eval;
 mod extract_frames;
 mod featurize;
@@ -59,6 +60,9 @@ enum Command {
     /// Write mmaction2 train/val list files from UCF101 / HMDB51 splits or a folder-per-class tree
     /// (mmaction2 `tools/data/build_file_list.py`).
     BuildFileList(build_file_list::Args),
+    /// Write an mmaction2 1.x config (Python, with its `_base_` chain) as a vpipe pipeline
+    /// YAML, reporting each key it could not map.
+    ConvertConfig(convert_config::Args),
     /// Validate a pipeline YAML without running it (keys, types, step order, paths).
     Check(check::Args),
     /// Show what the data pipeline does to the first samples of a split (indices, crops, flips,
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExtractFrames(a) => extract_frames::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),
+        Command::ConvertConfig(a) => convert_config::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Run(a) => run::run(a),
         Command::Median(a) => median::run(a),

@@ -10,7 +10,11 @@
 //!   (`data.train.pipeline.0.clip_len`); `VALUE` is YAML (`16`, `[1, 2]`, `{type: SGD}`, `true`).
 //!   A key that does not exist is created, so that the usual unknown-key error names it.
 //!
-//! A file with neither is used as written (its lines stay those of error messages).
+//! - A file in mmaction2 1.x's layout (`train_dataloader`, `optim_wrapper`, …) is translated
+//!   ([`super::mmaction2`]); keys with no vpipe meaning are an error naming them. Bases may be
+//!   mmaction2 Python configs (`.py`, executed by Python as mmengine's `Config` does).
+//!
+//! A file with none of these is used as written (its lines stay those of error messages).
 
 use std::path::Path;
 
@@ -26,20 +30,66 @@ use serde_json::Value;
 /// list's end or into a scalar (the message names the option).
 pub fn effective_text(path: &Path, options: &[String]) -> Result<(String, bool)> {
     let text = super::read_config_text(path)?;
-    if options.is_empty() && !has_base(&text) {
+    let top_level = |k: &str| text.lines().any(|l| l.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with(':')));
+    let layout_1x = super::mmaction2::MARKERS.iter().any(|k| top_level(k));
+    if options.is_empty() && !top_level("_base_") && !layout_1x {
         return Ok((text, false));
     }
     let mut tree = load_tree(path, &mut Vec::new())?;
+    if super::mmaction2::is_mmaction2(&tree) {
+        let (vpipe, left) = super::mmaction2::translate(tree);
+        if !left.is_empty() {
+            bail!(
+                "{}: mmaction2 1.x keys with no vpipe meaning: {} (`vpipe convert-config` writes the rest as a vpipe file)",
+                path.display(),
+                left.join(", ")
+            );
+        }
+        tree = vpipe;
+    }
     for o in options {
         apply_option(&mut tree, o).with_context(|| format!("--cfg-options {o}"))?;
     }
-    let yaml = serde_saphyr::to_string(&tree).context("writing the effective configuration")?;
-    Ok((yaml, true))
+    Ok((to_yaml(&tree)?, true))
 }
 
-/// Whether the text sets a top-level `_base_`.
-fn has_base(text: &str) -> bool {
-    text.lines().any(|l| l.starts_with("_base_:") || l.starts_with("_base_ :"))
+/// `tree` as YAML text.
+///
+/// # Errors
+/// The serializer fails (a value YAML cannot hold).
+pub fn to_yaml(tree: &Value) -> Result<String> {
+    serde_saphyr::to_string(tree).context("writing the effective configuration")
+}
+
+/// Pipeline file `path` (YAML, or an mmaction2 Python config), `_base_` files merged under it.
+///
+/// # Errors
+/// As [`effective_text`].
+pub fn merged_tree(path: &Path) -> Result<Value> {
+    load_tree(path, &mut Vec::new())
+}
+
+/// The top-level names an mmaction2 Python config defines, as JSON (tuples become lists):
+/// the file is executed by Python (`$VPIPE_PYTHON`, else `python3`), as mmengine's `Config`
+/// does, without mmengine.
+fn python_config(path: &Path) -> Result<Value> {
+    const DUMP: &str = r#"
+import json, sys, types
+ns = {}
+exec(compile(open(sys.argv[1]).read(), sys.argv[1], "exec"), ns)
+keep = {k: v for k, v in ns.items() if not k.startswith("__") and not isinstance(v, types.ModuleType) and not callable(v)}
+print(json.dumps(keep, default=repr))
+"#;
+    let python = std::env::var("VPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = std::process::Command::new(&python)
+        .args(["-c", DUMP])
+        .arg(path)
+        .output()
+        .with_context(|| format!("running {python} to read the Python config {} (set VPIPE_PYTHON)", path.display()))?;
+    if !o.status.success() {
+        bail!("{}: Python could not execute it: {}", path.display(), String::from_utf8_lossy(&o.stderr).trim());
+    }
+    serde_json::from_slice(&o.stdout).with_context(|| format!("{}: reading what Python made of it", path.display()))
 }
 
 /// The file as a tree with its bases merged under it.
@@ -49,8 +99,12 @@ fn load_tree(path: &Path, chain: &mut Vec<std::path::PathBuf>) -> Result<Value> 
         bail!("{}: _base_ includes itself (through {:?})", path.display(), chain);
     }
     chain.push(canon);
-    let text = super::read_config_text(path)?;
-    let mut tree: Value = super::parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))?;
+    let mut tree: Value = if path.extension().is_some_and(|e| e == "py") {
+        python_config(path)?
+    } else {
+        let text = super::read_config_text(path)?;
+        super::parse_yaml(&text).with_context(|| format!("in pipeline file {}", path.display()))?
+    };
     let Some(map) = tree.as_object_mut() else { bail!("{}: the file is not a mapping of keys", path.display()) };
     let bases = match map.remove("_base_") {
         None => vec![],

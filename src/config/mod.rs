@@ -7,6 +7,7 @@
 //! types ([`pipeline_schema`]).
 
 pub mod compose;
+pub mod mmaction2;
 mod featurize;
 pub mod limits;
 mod location;

@@ -223,6 +223,13 @@ impl PipelineConfig {
                 "paths not checked".to_string()
             };
             lines.push(format!("{key}: {samples}, {} transforms, {:?}, batch {}", parts.transforms.len(), parts.format, split.batch_size));
+            if !split.pipeline.iter().any(|s| matches!(s, super::Step::Normalize(_))) {
+                let n = &parts.normalize;
+                lines.push(format!(
+                    "warning: `{key}.pipeline` has no Normalize: the model gets the default mean {:?}, std {:?}; add a Normalize step (or, in an mmaction2 1.x layout, model.data_preprocessor) if the weights expect others",
+                    n.mean, n.std
+                ));
+            }
         }
         if let Some(m) = &self.model {
             let spec = m.spec(0)?;

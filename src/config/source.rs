@@ -14,10 +14,12 @@ use crate::source::{folder_per_class, read_rawframe_list, read_video_list, Sampl
 pub enum SourceConfig {
     /// mmaction2 video list (`path label …`), paths relative to `root`. `multi_class` and
     /// `num_classes` as mmaction2's datasets take them (see `check_labels`).
+    #[serde(alias = "VideoDataset")]
     VideoList {
         /// The list file.
         ann_file: PathBuf,
         /// The folder the list's paths are relative to (mmaction2 `data_prefix`).
+        #[serde(alias = "data_prefix")]
         root: PathBuf,
         /// Samples carry several labels (mmaction2 `multi_class`; needs `num_classes`).
         #[serde(default)]

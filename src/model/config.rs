@@ -560,7 +560,8 @@ fn adam_betas() -> [f64; 2] {
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum Schedule {
-    /// lr × gamma at each milestone.
+    /// lr × gamma at each milestone (mmengine's `MultiStepLR`).
+    #[serde(alias = "MultiStepLR")]
     MultiStep {
         /// Epochs (or iterations) at which the lr is multiplied by `gamma`, increasing.
         milestones: Vec<usize>,
@@ -571,11 +572,19 @@ pub enum Schedule {
         #[serde(default = "yes")]
         by_epoch: bool,
     },
-    /// Cosine from lr to `eta_min` over the run.
+    /// Cosine from lr to `eta_min` over the run, or from `begin` over `T_max` (mmengine's
+    /// `CosineAnnealingLR`; past `begin + T_max` the cosine goes on, as torch's does).
+    #[serde(alias = "CosineAnnealingLR")]
     CosineAnnealing {
         /// Final lr (default 0).
         #[serde(default)]
         eta_min: f64,
+        /// The half period in epochs (or iterations without `by_epoch`); default the run.
+        #[serde(rename = "T_max", alias = "t_max")]
+        t_max: Option<usize>,
+        /// Where the cosine starts (default 0): the lr is the base lr before it.
+        #[serde(default)]
+        begin: usize,
         /// Anneal per epoch (default) or per iteration.
         #[serde(default = "yes")]
         by_epoch: bool,

@@ -244,9 +244,14 @@ pub fn lr_at(t: &TrainSection, base_lr: f64, epoch: usize, iter: usize, iters_pe
             let now = if *by_epoch { epoch } else { epoch * iters_per_epoch + iter };
             base_lr * gamma.powi(milestones.iter().filter(|&&m| now >= m).count() as i32)
         }
-        Some(Schedule::CosineAnnealing { eta_min, by_epoch }) => {
+        Some(Schedule::CosineAnnealing { eta_min, by_epoch, t_max, begin }) => {
             let (now, total) = if *by_epoch { (epoch as f64, t.epochs.max(1) as f64) } else { (global, total_iters) };
-            eta_min + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * now / total).cos()) / 2.0
+            let (now, total) = (now - *begin as f64, t_max.map_or(total - *begin as f64, |m| m as f64).max(1.0));
+            if now < 0.0 {
+                base_lr
+            } else {
+                eta_min + (base_lr - eta_min) * (1.0 + (std::f64::consts::PI * now / total).cos()) / 2.0
+            }
         }
     };
     let warm = match &t.warmup {
