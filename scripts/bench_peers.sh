@@ -73,7 +73,7 @@ ffmpeg -v error -y "${src[@]}" -c:v libxvid -g 12 -bf 0 "$syn/xvid_gop12.avi"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_gop12_bframes.mp4"
 ffmpeg -v error -y "${src[@]}" -c:v libx264 -g 1000 -bf 3 -pix_fmt yuv420p "$syn/h264_one_gop.mp4"
 ffmpeg -v error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" -t 10 -c:v libx264 -g 12 -bf 3 -pix_fmt yuv420p "$syn/h264_720p.mp4"
-# Colour and orientation clips, for the frame check only (the README's "who converts how").
+# Colour and orientation clips, for the frame check only (docs/decoding.md, "who converts how").
 conv="$work/conversion"; mkdir -p "$conv"
 csrc=(-f lavfi -i "testsrc2=size=320x240:rate=25" -t 2 -c:v libx264 -g 12)
 ffmpeg -v error -y "${csrc[@]}" -pix_fmt yuv420p -colorspace bt709 -color_range tv "$conv/bt709_tv.mp4"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `resize_in_decoder: true` against the usual Resize (README, Decoding): on a generated 720p H.264
+# `resize_in_decoder: true` against the usual Resize (docs/decoding.md): on a generated 720p H.264
 # clip (testsrc2, GOP 12, 2 B-frames, 10 s) listed 8 times, TSM test pipeline (8 segments,
 # Resize(-1, 256), CenterCrop 224), `vpipe bench --no-model --workers 1` pinned to one core,
 # ROUNDS interleaved runs (default 3): clips/s and decode/transform busy seconds, medians.

@@ -12,7 +12,7 @@
 //! matrix always; full range only for the `yuvj*` pixel formats): what a loader that ignores the
 //! stream's colour tags gives. Use it to feed checkpoints trained on such frames. (Measured here,
 //! PyAV 18, decord 0.6 and OpenCV 5 honour BT.709 on 8-bit input but not on 10-bit BT.2020; see
-//! the README's decoding section.)
+//! docs/decoding.md.)
 
 use std::ffi::CString;
 
