@@ -58,7 +58,7 @@ impl Loader {
     /// Raises `vpipe.ConfigError` (bad key, value or split; file and line named),
     /// `vpipe.FileNotFound` (the file or its list is missing).
     #[new]
-    #[pyo3(signature = (config, from_text, split, batch_size, workers, seed, rank, world_size, drop_last, uint8, pin_device))]
+    #[pyo3(signature = (config, from_text, split, batch_size, workers, seed, rank, world_size, drop_last, uint8, pin_device, cfg_options))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         config: &str,
@@ -72,11 +72,12 @@ impl Loader {
         drop_last: bool,
         uint8: bool,
         pin_device: Option<usize>,
+        cfg_options: Vec<String>,
     ) -> PyResult<Self> {
         let mut cfg = if from_text {
             PipelineConfig::parse(config).map_err(|e| e.context("in the pipeline given as a dict"))
         } else {
-            PipelineConfig::load(config.as_ref())
+            PipelineConfig::load_with(config.as_ref(), &cfg_options)
         }
         .or_raise(Kind::Config)?;
         let name = match split {

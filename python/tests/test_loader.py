@@ -264,3 +264,14 @@ def test_multi_label_lists_give_multi_hot_labels(data):
     b = next(iter(vpipe.Loader(cfg, split="val")))
     assert b.labels.dtype == torch.float32
     assert b.labels.tolist() == [[1, 0, 0, 1, 0], [1, 0, 1, 0, 1]]  # "test.mp4 0 3", "test.mp4 0 2 4"
+
+
+def test_cfg_options_override_the_pipeline_file():
+    base = vpipe.Loader(TSM, split="train")
+    assert len(base) == 2  # 8 videos, batch 4
+    smaller = vpipe.Loader(TSM, split="train", cfg_options={"data.train.batch_size": 2, "data.train.pipeline.0.num_clips": 4})
+    batch = next(iter(smaller))
+    assert len(smaller) == 4 and batch.inputs.shape[0] == 2 * 4
+    assert len(vpipe.Loader(TSM, split="train", cfg_options=["data.train.batch_size=8"])) == 1
+    with pytest.raises(vpipe.ConfigError, match="batch_siz"):
+        vpipe.Loader(TSM, split="train", cfg_options={"data.train.batch_siz": 2})

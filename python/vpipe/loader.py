@@ -64,6 +64,17 @@ def _device(device) -> torch.device:
     return d
 
 
+def _cfg_options(options) -> list:
+    """``KEY=VALUE`` strings from a dict (values as JSON, which is YAML) or a list of them."""
+    if options is None:
+        return []
+    if isinstance(options, dict):
+        return [f"{k}={json.dumps(v)}" for k, v in options.items()]
+    if isinstance(options, (list, tuple)) and all(isinstance(o, str) for o in options):
+        return list(options)
+    raise ConfigError(f"cfg_options: a dict or a list of \"KEY=VALUE\" strings, got {options!r}")
+
+
 class Loader:
     """Batches of one split of a vpipe pipeline file, loaded by vpipe's engine (its own worker
     threads decode, sample and transform; no Python runs per sample), as torch tensors. It
@@ -97,6 +108,11 @@ class Loader:
             page-locked memory, on the current stream of that device, and are normalised there.
         output: ``"float32"`` (normalised) or ``"uint8"`` (before ``Normalize``; channels
             already in its order).
+        cfg_options: overrides of a pipeline file's keys after its ``_base_`` files are merged,
+            as ``vpipe run --cfg-options`` and mmaction2's: ``{"train.epochs": 10,
+            "data.train.pipeline.0.clip_len": 16}`` or ``["data.train.batch_size=4"]`` (dotted
+            keys, numbers index lists; dict values are written as YAML/JSON). A dict config is
+            edited directly instead.
 
     Raises:
         vpipe.ConfigError: a bad file, key, value, split or argument (file, line and key named).
@@ -107,7 +123,7 @@ class Loader:
     def __init__(self, config: Union[str, os.PathLike, dict], split: str = "train", batch_size: Optional[int] = None,
                  workers: Optional[int] = None, seed: Optional[int] = None, rank: Optional[int] = None,
                  world_size: Optional[int] = None, drop_last: Optional[bool] = None, device="cpu",
-                 output: str = "float32"):
+                 output: str = "float32", cfg_options: Optional[Union[dict, list]] = None):
         if _in_dataloader_worker():
             raise Error("vpipe.Loader runs its own worker threads: create and iterate it in the training process "
                         "itself, not inside a torch DataLoader worker (it replaces the DataLoader)")
@@ -116,13 +132,17 @@ class Loader:
         self.device = _device(device)
         self.output = output
         self.rank, self.world_size = _rank_and_world(rank, world_size)
+        options = _cfg_options(cfg_options)
         if isinstance(config, dict):
+            if options:
+                raise ConfigError("cfg_options apply to a pipeline file; edit the dict itself")
             text, from_text = json.dumps(config), True
         else:
             text, from_text = os.fspath(config), False
         on_gpu = self.device.type == "cuda"
         self._inner = _vpipe.Loader(text, from_text, split, batch_size, workers, seed, self.rank, self.world_size,
-                                    bool(drop_last), output == "uint8" or on_gpu, self.device.index if on_gpu else None)
+                                    bool(drop_last), output == "uint8" or on_gpu, self.device.index if on_gpu else None,
+                                    options)
         self.split = split
 
     def set_epoch(self, epoch: int) -> None:
