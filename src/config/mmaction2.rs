@@ -270,10 +270,16 @@ fn translate_train(t: &mut Take) -> Map<String, Value> {
         let mut o = t.sub("optim_wrapper");
         if let Some(mut opt) = o.get("optimizer") {
             // TSM's constructor: 5× lr for the fc weight, 10× its bias (vpipe's SGD `fc_lr5`).
-            let tsm = o.get("constructor").is_some_and(|c| c == "TSMOptimWrapperConstructor");
-            let mut p = o.sub("paramwise_cfg");
-            if p.get("fc_lr5").is_some_and(|f| f == true) && tsm {
-                opt["fc_lr5"] = json!(true);
+            // Another constructor, or paramwise_cfg without it, stays unmapped.
+            match o.get("constructor") {
+                Some(c) if c == "TSMOptimWrapperConstructor" => {
+                    let mut p = o.sub("paramwise_cfg");
+                    if p.get("fc_lr5").is_some_and(|f| f == true) {
+                        opt["fc_lr5"] = json!(true);
+                    }
+                }
+                Some(c) => o.left.push(format!("optim_wrapper.constructor ({c})")),
+                None => {}
             }
             out.insert("optimizer".into(), opt);
         }
@@ -370,8 +376,12 @@ mod tests {
             "env_cfg": {"cudnn_benchmark": false},
             "load_from": "k400.safetensors",
         });
-        let (v, left) = translate(cfg);
-        assert_eq!(left, ["optim_wrapper.paramwise_cfg"]);
+        let (v, left) = translate(cfg.clone());
+        assert_eq!(left, ["optim_wrapper.paramwise_cfg"], "paramwise_cfg means nothing without TSM's constructor");
+        let mut tsm = cfg;
+        tsm["optim_wrapper"]["constructor"] = json!("TSMOptimWrapperConstructor");
+        let (with_constructor, left) = translate(tsm);
+        assert!(left.is_empty() && with_constructor["train"]["optimizer"]["fc_lr5"] == true, "{left:?}");
         assert_eq!(v["model"], json!({"type": "TSM", "depth": 50, "num_segments": 8, "num_classes": 400, "dropout": 0.5, "average_clips": "prob"}));
         assert_eq!(v["data"]["train"]["source"], json!({"type": "VideoList", "ann_file": "a.txt", "root": "v"}));
         let steps: Vec<&str> = v["data"]["train"]["pipeline"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
