@@ -239,6 +239,9 @@ pub fn run(a: Args) -> Result<()> {
             ("vpipe.source".into(), format!("{source:?}")),
         ],
         progress: true, // a bar on a terminal, else a line every VPIPE_PROGRESS_SECS
+        // --clips and the default pipeline ask for a row per run of num_segments images; a
+        // pipeline of the user's gets mmaction2's test-mode views (TSN: one per video).
+        view_images: (a.clips.is_some() || cfg.pipeline.is_none()).then_some(num_segments as usize),
     };
     let paths = job.paths.clone();
     match featurize::run(job)? {

@@ -57,6 +57,11 @@ pub struct FeaturizeJob {
     pub metadata: Vec<(String, String)>,
     /// Show progress: a bar on a terminal, else a line every `VPIPE_PROGRESS_SECS` (30 s).
     pub progress: bool,
+    /// Images per row for 2D models (`--clips`, and the default pipeline's `clips ×
+    /// num_segments` frames: each run of `num_segments` images is one view and one row); `None`:
+    /// the views mmaction2's recogniser makes in test mode ([`Recognizer::forward`]: TSN one per
+    /// video).
+    pub view_images: Option<usize>,
 }
 
 /// How a featurize run ended.
@@ -104,8 +109,9 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
     let pool = PoolConfig { workers: job.workers, capacity: job.capacity };
     let todo = job.samples.get(start..).unwrap_or_default().to_vec();
     let pipeline = job.pipeline.clone().for_device(device, job.upload_u8);
+    let view_images = job.view_images;
     let mut out = batches("featurize", todo, pipeline, job.batch_size, pool, settings)
-        .then("model", move |batch: Batch| forward_batch(&model, batch))
+        .then("model", move |batch: Batch| forward_batch(&model, batch, view_images))
         .into_iter("sink");
     let (mut rows, mut result) = (0, Ok(()));
     while let Some(item) = out.next() {
@@ -173,11 +179,21 @@ pub fn run(job: FeaturizeJob) -> Result<Outcome> {
 }
 
 /// Runs the model on a collated batch and splits its per-view outputs into rows, each sample's
-/// views ([`Recognizer::forward`]).
-fn forward_batch(model: &Recognizer, batch: Batch) -> Result<Vec<ClipRow>> {
-    let out = model.forward(&batch.tensor.model_input(model.device()), &batch.images)?;
+/// views ([`Recognizer::forward`]); with `view_images`, each run of that many of a sample's
+/// images is given to the model as a sample of its own (one row each), where they divide it.
+fn forward_batch(model: &Recognizer, batch: Batch, view_images: Option<usize>) -> Result<Vec<ClipRow>> {
+    let groups: Vec<Vec<usize>> = batch
+        .images
+        .iter()
+        .map(|&m| match view_images {
+            Some(n) if n > 0 && m % n == 0 => vec![n; m / n],
+            _ => vec![m],
+        })
+        .collect();
+    let out = model.forward(&batch.tensor.model_input(model.device()), &groups.concat())?;
     let total_views = out.logits.size().first().copied().unwrap_or(0) as usize;
-    let views = out.views;
+    let mut group_views = out.views.into_iter();
+    let views: Vec<usize> = groups.iter().map(|g| group_views.by_ref().take(g.len()).sum()).collect();
     let logits = to_rows(&out.logits, total_views).context("model logits")?;
     let features = out.features.as_ref().map(|f| to_rows(f, total_views)).transpose().context("model features")?;
     let mut rows = Vec::with_capacity(total_views);
