@@ -51,7 +51,8 @@ fn tiny_tsm_r18_reaches_full_training_accuracy() {
     let recs = records(&work);
     let losses: Vec<f64> = recs.iter().filter(|r| r["mode"] == "train").map(|r| r["loss"].as_f64().unwrap()).collect();
     assert_eq!(losses.len(), 100); // 50 epochs × 2 iterations
-    assert!(mean(&losses[80..]) < 0.5 * mean(&losses[..20]), "loss did not fall: {losses:?}");
+    // Medians: with dropout 0.5 and batches of 4, single batches spike to 3-5 late in training.
+    assert!(median(&losses[80..]) < 0.25 * median(&losses[..20]), "loss did not fall: {losses:?}");
     let val: Vec<f64> = recs.iter().filter(|r| r["mode"] == "val").map(|r| r["top1_acc"].as_f64().unwrap()).collect();
     assert_eq!(val.len(), 10);
     assert_eq!(val[8..], [1.0, 1.0], "training-set accuracy per validation: {val:?}");
@@ -266,7 +267,7 @@ fn killed_or_preempted_runs_resume_to_the_same_weights() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(75), "{err}");
-    assert!(err.contains("stopped by SIGINT/SIGTERM after committing checkpoint") && err.contains("--resume"), "{err}");
+    assert!(err.contains("stopped by SIGINT/SIGTERM/SIGUSR1 after committing checkpoint") && err.contains("--resume"), "{err}");
     let meta: serde_json::Value = std::fs::read_dir(&stopped)
         .unwrap()
         .map(|e| e.unwrap().path())
