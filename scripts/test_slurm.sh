@@ -117,12 +117,14 @@ stop_at() {
   "$@"
 }
 # Waits for the job to run again after a requeue, moving its start (~120 s after a requeue) to
-# now while it is pending: an update during the requeue itself does not stick.
+# now once it is pending and the node has finished with its last run: started while the node
+# still cleans up, Slurm kills it for good ("Job credential revoked").
 restart() {
   for _ in $(seq 600); do
-    case "$(squeue -h -j "$job" -o %T):$(squeue -h -j "$job" -o %r)" in
-      PENDING:*) scontrol update JobId="$job" StartTime=now 2>/dev/null || true ;;
+    case "$(squeue -h -j "$job" -o %T):$(sinfo -h -o %T | head -1)" in
+      PENDING:idle) scontrol update JobId="$job" StartTime=now 2>/dev/null || true ;;
       RUNNING:*) grep -q "restart $1)" "$work/vpipe-train-$job.log" 2>/dev/null && return ;;
+      :*) echo "test_slurm: job $job left the queue instead of running again" >&2; cat "$work/vpipe-train-$job.log" >&2; exit 1 ;;
     esac
     sleep 0.2
   done
