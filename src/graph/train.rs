@@ -358,7 +358,7 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     let mut out = Vec::new();
     let mut loader =
         batches("loader", split.samples.clone(), pipeline, split.batch_size, split.pool.clone(), Settings::default()).into_iter("model");
-    while let Some(b) = loader.next() {
+    for b in loader.by_ref() {
         out.extend(batch_scores(model, b?, mode)?);
     }
     if loader.interrupted() {
@@ -610,7 +610,7 @@ impl<'a> Training<'a> {
         order.drain(..(self.pos.iter * train.batch_size).min(order.len()));
         let mut loader = batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
         let mut t_data = Instant::now();
-        while let Some(batch) = loader.next() {
+        for batch in loader.by_ref() {
             let batch = batch?;
             let data_time = t_data.elapsed().as_secs_f64();
             let t_iter = Instant::now();
