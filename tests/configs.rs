@@ -66,7 +66,8 @@ fn base_files_and_cfg_options_compose_a_pipeline() {
     let mini = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/tsm_r18_mini.yaml")).unwrap();
     std::fs::write(dir.path().join("base.yaml"), mini.replace("../shared/data", data.to_str().unwrap())).unwrap();
     let child = dir.path().join("child.yaml");
-    std::fs::write(&child, "_base_: base.yaml\nmodel: {num_segments: 4}\ntrain: {optimizer: {_delete_: true, type: AdamW, lr: 0.001}}\n").unwrap();
+    std::fs::write(&child, "_base_: base.yaml\nmodel: {num_segments: 4}\ntrain: {optimizer: {_delete_: true, type: AdamW, lr: 0.001}}\n")
+        .unwrap();
     let check = |extra: &[&str]| common::vpipe().arg("check").arg(&child).args(extra).output().unwrap();
     // 4 segments: 4 sampled frames fit, 6 do not.
     let o = check(&["--cfg-options", "data.train.pipeline.0.num_clips=4", "data.val.pipeline.0.num_clips=4", "train.epochs=2"]);
@@ -106,7 +107,10 @@ fn a_yaml_in_mmaction2_1x_layout_is_read_directly() {
     let o = common::vpipe().args(["check", "--syntax-only"]).arg(&p).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(out.contains("warning: `data.train.pipeline` has no Normalize: the model gets the default mean [123.675, 116.28, 103.53]"), "{out}");
+    assert!(
+        out.contains("warning: `data.train.pipeline` has no Normalize: the model gets the default mean [123.675, 116.28, 103.53]"),
+        "{out}"
+    );
     std::fs::write(&p, format!("{text}visualizer: {{type: ActionVisualizer}}\nparam_scheduler: [{{type: PolyLR}}]\n")).unwrap();
     let o = common::vpipe().args(["check", "--syntax-only"]).arg(&p).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -28,7 +28,11 @@ fn safetensors_weights_round_trip_and_override_random_init() {
     let b = Recognizer::new(&spec(0, Some(&w)), Device::Cpu).unwrap();
     let c = Recognizer::new(&spec(0, None), Device::Cpu).unwrap();
     let x = input();
-    let (oa, ob, oc) = (a.forward(&x, &[x.size()[0] as usize]).unwrap(), b.forward(&x, &[x.size()[0] as usize]).unwrap(), c.forward(&x, &[x.size()[0] as usize]).unwrap());
+    let (oa, ob, oc) = (
+        a.forward(&x, &[x.size()[0] as usize]).unwrap(),
+        b.forward(&x, &[x.size()[0] as usize]).unwrap(),
+        c.forward(&x, &[x.size()[0] as usize]).unwrap(),
+    );
     assert_eq!(oa.logits.size(), vec![2, 4], "16 images / 8 segments = 2 views");
     assert_eq!(oa.features.as_ref().unwrap().size(), vec![2, 512]);
     assert!(oa.logits.equal(&ob.logits) && oa.features.unwrap().equal(&ob.features.unwrap()), "loaded weights reproduce the saved model");
@@ -316,7 +320,10 @@ fn converted_mmaction2_checkpoint_loads_and_reproduces_the_model() {
         let converted = pth_round_trip(&python, &model, dir.path(), false);
         let loaded = Recognizer::new(&ModelConfig::named(name, 7, 8, Some(converted)).spec(0).unwrap(), Device::Cpu).unwrap();
         let x = Tensor::randn(shape.as_slice(), (tch::Kind::Float, Device::Cpu));
-        assert!(model.forward(&x, &[x.size()[0] as usize]).unwrap().logits.equal(&loaded.forward(&x, &[x.size()[0] as usize]).unwrap().logits), "{name}");
+        assert!(
+            model.forward(&x, &[x.size()[0] as usize]).unwrap().logits.equal(&loaded.forward(&x, &[x.size()[0] as usize]).unwrap().logits),
+            "{name}"
+        );
     }
 }
 
@@ -497,7 +504,8 @@ fn mmaction2_1x_and_mmengine_training_checkpoints_load_completely() {
     let orig = dir.path().join("orig.safetensors");
     model.save(&orig).unwrap();
     let (plain, training) = (dir.path().join("tsm_1x.pth"), dir.path().join("epoch_3.pth"));
-    let said = convert_with_reference(&python, &["mmaction2_1x", orig.to_str().unwrap(), dir.path().to_str().unwrap()], &[&plain, &training]);
+    let said =
+        convert_with_reference(&python, &["mmaction2_1x", orig.to_str().unwrap(), dir.path().to_str().unwrap()], &[&plain, &training]);
     assert!(said.iter().all(|s| s.contains("layout mmaction2 1.x (TSM shift renamed)")), "{said:?}");
     assert!(said[1].contains("data_preprocessor.mean"), "dropped tensors are reported: {}", said[1]);
     let x = input();
@@ -518,11 +526,14 @@ fn torchvision_resnet50_initialises_tsn_and_tsm_and_tsn_averages_every_image() {
     let dir = tempfile::tempdir().unwrap();
     let (samples, images, size) = (2usize, 6usize, 32i64);
     let pth = dir.path().join("resnet.pth");
-    let args = ["torchvision_resnet", "50", "7", &samples.to_string(), &images.to_string(), &size.to_string(), dir.path().to_str().unwrap()];
+    let args =
+        ["torchvision_resnet", "50", "7", &samples.to_string(), &images.to_string(), &size.to_string(), dir.path().to_str().unwrap()];
     let said = convert_with_reference(&python, &args, &[&pth]);
     assert!(said[0].contains("layout torchvision ResNet (2D)"), "{}", said[0]);
     let w = pth.with_extension("safetensors");
-    let read = |name: &str| -> Vec<f32> { std::fs::read(dir.path().join(name)).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect() };
+    let read = |name: &str| -> Vec<f32> {
+        std::fs::read(dir.path().join(name)).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    };
     let x = Tensor::from_slice(&read("x.f32")).view([(samples * images) as i64, 3, size, size]);
     let tsn = Recognizer::new(&ModelConfig::named("tsn-r50", 7, 3, Some(w.clone())).spec(0).unwrap(), Device::Cpu).unwrap();
     let out = tsn.forward(&x, &[images, images]).unwrap();

@@ -51,7 +51,7 @@ fn tiny_tsm_r18_reaches_full_training_accuracy() {
     let recs = records(&work);
     let losses: Vec<f64> = recs.iter().filter(|r| r["mode"] == "train").map(|r| r["loss"].as_f64().unwrap()).collect();
     assert_eq!(losses.len(), 100); // 50 epochs × 2 iterations
-    // Medians: with dropout 0.5 and batches of 4, single batches spike to 3-5 late in training.
+                                   // Medians: with dropout 0.5 and batches of 4, single batches spike to 3-5 late in training.
     assert!(median(&losses[80..]) < 0.25 * median(&losses[..20]), "loss did not fall: {losses:?}");
     let val: Vec<f64> = recs.iter().filter(|r| r["mode"] == "val").map(|r| r["top1_acc"].as_f64().unwrap()).collect();
     assert_eq!(val.len(), 10);
@@ -407,7 +407,10 @@ fn tsn_r50_ucf101_test_only_runs_its_25x10_test() {
     let dir = tempfile::tempdir().unwrap();
     let (videos, frames) = (dir.path().join("videos"), dir.path().join("rawframes"));
     let mut list = String::new();
-    for (class, file, label) in [("wave", "TrumanShow_wave_f_nm_np1_fr_med_26.avi", 1), ("cartwheel", "hmdb51_Turnk_r_Pippi_Michel_cartwheel_f_cm_np2_le_med_6.avi", 2)] {
+    for (class, file, label) in [
+        ("wave", "TrumanShow_wave_f_nm_np1_fr_med_26.avi", 1),
+        ("cartwheel", "hmdb51_Turnk_r_Pippi_Michel_cartwheel_f_cm_np2_le_med_6.avi", 2),
+    ] {
         std::fs::create_dir_all(videos.join(class)).unwrap();
         std::fs::copy(data.join("mini/videos").join(class).join(file), videos.join(class).join(file)).unwrap();
         let stem = file.trim_end_matches(".avi");
@@ -425,11 +428,19 @@ fn tsn_r50_ucf101_test_only_runs_its_25x10_test() {
     }
     let work = dir.path().join("work");
     let yaml = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/tsn_r50_ucf101.yaml");
-    let o = common::vpipe().arg("run").arg(&yaml).args(["--test-only", "--device", "cpu", "--work-dir"]).arg(&work).args(&options).output().unwrap();
+    let o = common::vpipe()
+        .arg("run")
+        .arg(&yaml)
+        .args(["--test-only", "--device", "cpu", "--work-dir"])
+        .arg(&work)
+        .args(&options)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let test = records(&work).into_iter().find(|r| r["mode"] == "test").expect("a test record");
-    let counted: u64 = test["confusion_matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
+    let counted: u64 =
+        test["confusion_matrix"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
     assert_eq!(counted, 2, "both test videos scored: {test}");
     let preds = parquet_rows(&work.join("best_pred.parquet"));
     assert_eq!(preds, 2, "one prediction per test video");
@@ -439,5 +450,6 @@ fn tsn_r50_ucf101_test_only_runs_its_25x10_test() {
 
 fn parquet_rows(path: &Path) -> usize {
     use parquet::file::reader::FileReader;
-    parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap().metadata().file_metadata().num_rows() as usize
+    parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap().metadata().file_metadata().num_rows()
+        as usize
 }

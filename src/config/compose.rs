@@ -109,9 +109,11 @@ fn load_tree(path: &Path, chain: &mut Vec<std::path::PathBuf>) -> Result<Value> 
     let bases = match map.remove("_base_") {
         None => vec![],
         Some(Value::String(s)) => vec![s],
-        Some(Value::Array(a)) => a.into_iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<_>>().with_context(|| {
-            format!("{}: `_base_` must be a file name or a list of them", path.display())
-        })?,
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .with_context(|| format!("{}: `_base_` must be a file name or a list of them", path.display()))?,
         Some(other) => bail!("{}: `_base_` must be a file name or a list of them, got {other}", path.display()),
     };
     let dir = path.parent().unwrap_or(Path::new("."));

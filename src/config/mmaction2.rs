@@ -19,10 +19,37 @@ pub const MARKERS: &[&str] = &["train_dataloader", "val_dataloader", "test_datal
 /// distributed set-up, evaluator and loop types vpipe has one of), and Python variables that
 /// mmaction2's configs inline into the dataloaders.
 const RUNTIME_ONLY: &[&str] = &[
-    "default_scope", "env_cfg", "log_processor", "vis_backends", "visualizer", "log_level", "resume", "launcher",
-    "file_client_args", "dataset_type", "data_root", "data_root_val", "ann_file_train", "ann_file_val", "ann_file_test",
-    "train_pipeline", "val_pipeline", "test_pipeline", "val_evaluator", "test_evaluator", "val_cfg", "test_cfg",
-    "split", "num_classes", "preprocess_cfg", "clip_len", "frame_interval", "num_clips", "url", "img_norm_cfg", "backend_args",
+    "default_scope",
+    "env_cfg",
+    "log_processor",
+    "vis_backends",
+    "visualizer",
+    "log_level",
+    "resume",
+    "launcher",
+    "file_client_args",
+    "dataset_type",
+    "data_root",
+    "data_root_val",
+    "ann_file_train",
+    "ann_file_val",
+    "ann_file_test",
+    "train_pipeline",
+    "val_pipeline",
+    "test_pipeline",
+    "val_evaluator",
+    "test_evaluator",
+    "val_cfg",
+    "test_cfg",
+    "split",
+    "num_classes",
+    "preprocess_cfg",
+    "clip_len",
+    "frame_interval",
+    "num_clips",
+    "url",
+    "img_norm_cfg",
+    "backend_args",
 ];
 
 /// Whether `tree` is in mmaction2 1.x's layout.
@@ -150,15 +177,41 @@ fn translate_model(model: Value, left: &mut Vec<String>) -> (Value, Option<Value
         }
         // Everything else of the pathways and the I3D/TSM layout is what vpipe builds for them.
         b.ignore(&[
-            "pretrained", "pretrained2d", "slow_pathway", "fast_pathway", "inflate", "is_shift", "shift_place", "temporal_pool",
-            "zero_init_residual", "out_indices", "with_pool2", "norm_cfg", "conv_cfg", "act_cfg", "spatial_strides",
-            "temporal_strides", "dilations", "style", "inflate_style", "conv1_kernel", "conv1_stride_t", "pool1_stride_t",
-            "lateral", "base_channels", "non_local", "non_local_cfg", "partial_bn", "torchvision_pretrain",
+            "pretrained",
+            "pretrained2d",
+            "slow_pathway",
+            "fast_pathway",
+            "inflate",
+            "is_shift",
+            "shift_place",
+            "temporal_pool",
+            "zero_init_residual",
+            "out_indices",
+            "with_pool2",
+            "norm_cfg",
+            "conv_cfg",
+            "act_cfg",
+            "spatial_strides",
+            "temporal_strides",
+            "dilations",
+            "style",
+            "inflate_style",
+            "conv1_kernel",
+            "conv1_stride_t",
+            "pool1_stride_t",
+            "lateral",
+            "base_channels",
+            "non_local",
+            "non_local_cfg",
+            "partial_bn",
+            "torchvision_pretrain",
         ]);
     }
     {
         let mut h = m.sub("cls_head");
-        for (from, to) in [("num_classes", "num_classes"), ("dropout_ratio", "dropout"), ("init_std", "init_std"), ("average_clips", "average_clips")] {
+        for (from, to) in
+            [("num_classes", "num_classes"), ("dropout_ratio", "dropout"), ("init_std", "init_std"), ("average_clips", "average_clips")]
+        {
             if let Some(v) = h.get(from) {
                 out.insert(to.into(), v);
             }
@@ -166,7 +219,18 @@ fn translate_model(model: Value, left: &mut Vec<String>) -> (Value, Option<Value
         if let Some(n) = h.get("num_segments") {
             out.entry("num_segments").or_insert(n);
         }
-        h.ignore(&["type", "in_channels", "spatial_type", "consensus", "is_shift", "temporal_pool", "loss_cls", "multi_class", "label_smooth_eps", "topk"]);
+        h.ignore(&[
+            "type",
+            "in_channels",
+            "spatial_type",
+            "consensus",
+            "is_shift",
+            "temporal_pool",
+            "loss_cls",
+            "multi_class",
+            "label_smooth_eps",
+            "topk",
+        ]);
     }
     {
         let mut p = m.sub("data_preprocessor");
@@ -334,7 +398,9 @@ fn translate_train(t: &mut Take) -> Map<String, Value> {
         let mut h = t.sub("default_hooks");
         {
             let mut c = h.sub("checkpoint");
-            for (from, to) in [("interval", "checkpoint_interval"), ("max_keep_ckpts", "max_keep_ckpts"), ("by_epoch", "checkpoint_by_epoch")] {
+            for (from, to) in
+                [("interval", "checkpoint_interval"), ("max_keep_ckpts", "max_keep_ckpts"), ("by_epoch", "checkpoint_by_epoch")]
+            {
                 if let Some(v) = c.get(from) {
                     out.insert(to.into(), v);
                 }
@@ -382,12 +448,18 @@ mod tests {
         tsm["optim_wrapper"]["constructor"] = json!("TSMOptimWrapperConstructor");
         let (with_constructor, left) = translate(tsm);
         assert!(left.is_empty() && with_constructor["train"]["optimizer"]["fc_lr5"] == true, "{left:?}");
-        assert_eq!(v["model"], json!({"type": "TSM", "depth": 50, "num_segments": 8, "num_classes": 400, "dropout": 0.5, "average_clips": "prob"}));
+        assert_eq!(
+            v["model"],
+            json!({"type": "TSM", "depth": 50, "num_segments": 8, "num_classes": 400, "dropout": 0.5, "average_clips": "prob"})
+        );
         assert_eq!(v["data"]["train"]["source"], json!({"type": "VideoList", "ann_file": "a.txt", "root": "v"}));
         let steps: Vec<&str> = v["data"]["train"]["pipeline"].as_array().unwrap().iter().map(|s| s["type"].as_str().unwrap()).collect();
         assert_eq!(steps, ["DecordInit", "Normalize", "FormatShape"]);
         assert_eq!(v["train"]["warmup"], json!({"type": "LinearLR", "start_factor": 0.1, "length": 5, "by_epoch": true}));
         assert_eq!(v["train"]["lr_schedule"], json!({"type": "CosineAnnealing", "T_max": 45, "eta_min": 0, "begin": 5, "by_epoch": true}));
-        assert_eq!((&v["train"]["checkpoint_interval"], &v["train"]["log_interval"], &v["load_from"]), (&json!(3), &json!(100), &json!("k400.safetensors")));
+        assert_eq!(
+            (&v["train"]["checkpoint_interval"], &v["train"]["log_interval"], &v["load_from"]),
+            (&json!(3), &json!(100), &json!("k400.safetensors"))
+        );
     }
 }

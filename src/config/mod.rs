@@ -7,10 +7,10 @@
 //! types ([`pipeline_schema`]).
 
 pub mod compose;
-pub mod mmaction2;
 mod featurize;
 pub mod limits;
 mod location;
+pub mod mmaction2;
 mod pipeline;
 mod source;
 mod steps;

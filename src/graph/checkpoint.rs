@@ -168,9 +168,7 @@ pub enum Start {
 /// start deletes): deleted by [`Start::Force`].
 fn is_run_output(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or(name);
-    is_meta_name(&format!("{stem}.json"))
-        || name.starts_with("best_")
-        || ["log.jsonl", "run.log"].contains(&name)
+    is_meta_name(&format!("{stem}.json")) || name.starts_with("best_") || ["log.jsonl", "run.log"].contains(&name)
 }
 
 /// Gets `work_dir` ready for a training run started as `start`, and returns the checkpoint to
@@ -254,7 +252,8 @@ mod tests {
         touch_checkpoint(d.path(), "iter_25", Position { epoch: 2, iter: 5 });
         touch_checkpoint(d.path(), "epoch_10", Position { epoch: 10, iter: 0 });
         fs::write(d.path().join("best_top1_acc_epoch_2.json"), "{}").unwrap();
-        let stems: Vec<String> = list(d.path()).unwrap().into_iter().map(|(_, s)| s.file_name().unwrap().to_string_lossy().into()).collect();
+        let stems: Vec<String> =
+            list(d.path()).unwrap().into_iter().map(|(_, s)| s.file_name().unwrap().to_string_lossy().into()).collect();
         assert_eq!(stems, ["epoch_2", "iter_25", "epoch_10"]);
         prune(d.path(), "safetensors", 2).unwrap();
         assert!(!d.path().join("epoch_2.json").exists() && !d.path().join("epoch_2.optim.safetensors").exists());

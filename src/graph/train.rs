@@ -362,7 +362,9 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
         out.extend(batch_scores(model, b?, mode)?);
     }
     if loader.interrupted() {
-        return Err(Interrupted { committed: "nothing of this pass".into(), resume: "run the same command with --resume to continue" }.into());
+        return Err(
+            Interrupted { committed: "nothing of this pass".into(), resume: "run the same command with --resume to continue" }.into()
+        );
     }
     Ok(out)
 }
@@ -608,7 +610,8 @@ impl<'a> Training<'a> {
         pipeline.epoch = epoch as u64;
         let mut order = epoch_order(&train.samples, self.job.seed, epoch as u64, true);
         order.drain(..(self.pos.iter * train.batch_size).min(order.len()));
-        let mut loader = batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
+        let mut loader =
+            batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
         let mut t_data = Instant::now();
         for batch in loader.by_ref() {
             let batch = batch?;

@@ -360,13 +360,25 @@ mod tests {
         assert!((lr_at(&c, 1.0, 5, 0, 1) - 0.5).abs() < 1e-12 && lr_at(&c, 1.0, 0, 0, 1) == 1.0);
         // T_max shorter than the run: torch 2.11's CosineAnnealingLR(T_max=4, eta_min=0.1) gave
         // these lrs for epochs 0..10 (the cosine goes on past T_max).
-        let torch = [1.0, 0.8681980515339464, 0.55, 0.23180194846605368, 0.1, 0.2318019484660536, 0.55, 0.8681980515339467, 1.0, 0.8681980515339468];
+        let torch = [
+            1.0,
+            0.8681980515339464,
+            0.55,
+            0.23180194846605368,
+            0.1,
+            0.2318019484660536,
+            0.55,
+            0.8681980515339467,
+            1.0,
+            0.8681980515339468,
+        ];
         let c = train("epochs: 10\noptimizer: {type: SGD, lr: 1.0}\nlr_schedule: {type: CosineAnnealingLR, T_max: 4, eta_min: 0.1}\n");
         for (e, want) in torch.iter().enumerate() {
             assert!((lr_at(&c, 1.0, e, 0, 1) - want).abs() < 1e-12, "epoch {e}");
         }
         // mmengine's `begin`: the base lr until then, the cosine from there.
-        let c = train("epochs: 10\noptimizer: {type: SGD, lr: 1.0}\nlr_schedule: {type: CosineAnnealing, T_max: 4, eta_min: 0.1, begin: 2}\n");
+        let c =
+            train("epochs: 10\noptimizer: {type: SGD, lr: 1.0}\nlr_schedule: {type: CosineAnnealing, T_max: 4, eta_min: 0.1, begin: 2}\n");
         assert!(lr_at(&c, 1.0, 1, 0, 1) == 1.0 && (lr_at(&c, 1.0, 4, 0, 1) - 0.55).abs() < 1e-12);
         let w = train("epochs: 10\noptimizer: {type: SGD, lr: 1.0}\nwarmup: {type: LinearLR, start_factor: 0.1, length: 10}\n");
         assert!((lr_at(&w, 1.0, 0, 0, 100) - 0.1).abs() < 1e-12);
