@@ -105,7 +105,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let s = train::run(job, model)?;
     if let Some((v, e)) = s.best {
-        eprintln!("best {} {v:.4} at epoch {e}", if model_cfg.loss.multi_label() { "mAP" } else { "top1_acc" });
+        eprintln!("best {} {v:.4} at epoch {e}", train::metric_name(model_cfg.loss));
     }
     eprintln!("work dir: {}", work_dir.display());
     Ok(())

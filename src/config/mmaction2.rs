@@ -367,7 +367,10 @@ fn translate_train(t: &mut Take) -> Map<String, Value> {
                     let mut w = json!({"type": "LinearLR", "by_epoch": by_epoch});
                     w["start_factor"] = s.get("start_factor").unwrap_or(json!(1.0 / 3.0));
                     w["length"] = s.get("end").unwrap_or(json!(0));
-                    s.get("begin");
+                    // vpipe's warm-up starts the run.
+                    if s.get("begin").is_some_and(|b| b != 0) {
+                        s.left.push(format!("param_scheduler.{i}.begin (a LinearLR warm-up that does not start at 0)"));
+                    }
                     out.insert("warmup".into(), w);
                 }
                 "CosineAnnealingLR" => {

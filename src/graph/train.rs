@@ -457,7 +457,7 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
     let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
     if job.test_with == TestWith::Best {
         let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
-        let metric = if job.loss.multi_label() { "mAP" } else { "top1_acc" };
+        let metric = metric_name(job.loss);
         model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
     }
     let preds = predict(model, split, 0, job.average_clips)?;
@@ -471,6 +471,16 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
     sink.finish(vec![])?;
     summary.test = Some(e);
     Ok(())
+}
+
+/// The validation metric best checkpoints follow for `loss`: `top1_acc`, or `mAP` for a
+/// multi-label head (the `best_<metric>_epoch_N` checkpoint's name).
+pub fn metric_name(loss: Loss) -> &'static str {
+    if loss.multi_label() {
+        "mAP"
+    } else {
+        "top1_acc"
+    }
 }
 
 /// libtorch's generator seed for global iteration `global` of a run seeded `seed`: dropout is
@@ -566,11 +576,7 @@ impl<'a> Training<'a> {
     }
 
     fn metric(&self) -> &'static str {
-        if self.job.loss.multi_label() {
-            "mAP"
-        } else {
-            "top1_acc"
-        }
+        metric_name(self.job.loss)
     }
 
     /// Iterations of the whole run done.
@@ -691,7 +697,7 @@ impl<'a> Training<'a> {
 
     /// Writes checkpoint `stem` of the work dir at the current position, then keeps the newest
     /// `max_keep_ckpts`.
-    fn checkpoint(&mut self, stem: &str) -> Result<()> {
+    fn checkpoint(&mut self, stem: &str) -> Result<Meta> {
         let meta = Meta {
             position: self.pos,
             iters_per_epoch: Some(self.iters_per_epoch),
@@ -702,16 +708,17 @@ impl<'a> Training<'a> {
             log_bytes: Some(self.logs.json_bytes()?),
         };
         checkpoint::save(&self.job.work_dir.join(stem), self.model, Some(&self.optim), &meta)?;
-        checkpoint::prune(&self.job.work_dir, self.model.checkpoint_ext(), self.tc.max_keep_ckpts)
+        checkpoint::prune(&self.job.work_dir, self.model.checkpoint_ext(), self.tc.max_keep_ckpts)?;
+        Ok(meta)
     }
 
     /// On SIGINT/SIGTERM: the checkpoint of where training stands, and the error that exits 75.
     fn stop(&mut self) -> anyhow::Error {
         let stem = format!("iter_{}", self.global_iter());
-        let meta = Meta { position: self.pos, iters_per_epoch: Some(self.iters_per_epoch), ..Meta::default() };
-        if let Err(e) = self.checkpoint(&stem) {
-            return e.context("SIGINT/SIGTERM: writing the checkpoint to resume from");
-        }
+        let meta = match self.checkpoint(&stem) {
+            Ok(m) => m,
+            Err(e) => return e.context("SIGINT/SIGTERM: writing the checkpoint to resume from"),
+        };
         let committed = format!("checkpoint {} at {}", self.job.work_dir.join(&stem).display(), meta.describe());
         let _ = self.logs.say(&format!("interrupted: {committed}"));
         Interrupted { committed, resume: "run the same command with --resume to continue" }.into()
