@@ -167,7 +167,9 @@ fn data_dir() -> Option<PathBuf> {
 fn fuzz_the_pipeline_yaml_loader() {
     let seeds: Vec<Vec<u8>> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"))
         .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| std::fs::read(p).unwrap())
         .collect();
     let regressions: &[&[u8]] = &[b"data: {}\n", b"model: {type: TSM, num_classes: 4000000000}\ndata: {}\n"];
     let ctx = crate::transform::BuildCtx::default();

@@ -79,6 +79,7 @@ pub fn run(a: Args) -> Result<()> {
     let model = if training { Recognizer::trainable(&spec, device)? } else { Recognizer::new(&spec, device)? };
     let job = RunJob {
         train: if training { split(SplitName::Train)? } else { None },
+        target: if training { SplitData::load_target(&cfg, a.workers)? } else { None },
         val: split(SplitName::Val)?,
         test: split(SplitName::Test)?,
         train_cfg: if training { cfg.train.clone() } else { None },

@@ -45,6 +45,20 @@ struct Shadow {
 struct ShadowSplit {
     #[serde(default)]
     pipeline: Vec<Spanned<IgnoredAny>>,
+    /// Two-domain training's target split (`data.train.target`).
+    target: Option<Box<ShadowSplit>>,
+}
+
+impl ShadowSplit {
+    /// Inserts the lines of this split's steps under `key`, and its target's under `key.target`.
+    fn insert(&self, key: &str, steps: &mut BTreeMap<(String, usize), u64>) {
+        for (i, step) in self.pipeline.iter().enumerate() {
+            steps.insert((key.to_string(), i), step.referenced.line());
+        }
+        if let Some(t) = &self.target {
+            t.insert(&format!("{key}.target"), steps);
+        }
+    }
 }
 
 impl Origin {
@@ -54,9 +68,7 @@ impl Origin {
         let mut steps = BTreeMap::new();
         if let Ok(shadow) = serde_saphyr::from_str::<Shadow>(text) {
             for (split, s) in shadow.data {
-                for (i, step) in s.pipeline.iter().enumerate() {
-                    steps.insert((split.clone(), i), step.referenced.line());
-                }
+                s.insert(&split, &mut steps);
             }
         }
         Origin { path: path.to_path_buf(), steps }
@@ -88,5 +100,9 @@ mod tests {
         assert_eq!(format!("{:#}", o.locate("train", e)), "p.yaml:7: in `data.train.pipeline`: pipeline step 2 (Resize): bad");
         let e = anyhow::anyhow!("bad").context(StepAt { step: 0, name: "A".into() });
         assert!(format!("{:#}", o.locate("val", e)).starts_with("p.yaml:10: "));
+        let text = "data:\n  train:\n    pipeline: [{type: A}]\n    target:\n      pipeline:\n        - {type: A}\n        - {type: B}\n";
+        let o = Origin::of(Path::new("p.yaml"), text);
+        let e = anyhow::anyhow!("bad").context(StepAt { step: 1, name: "B".into() });
+        assert!(format!("{:#}", o.locate("train.target", e)).starts_with("p.yaml:7: in `data.train.target.pipeline`"));
     }
 }

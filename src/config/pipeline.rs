@@ -114,6 +114,13 @@ pub struct DataSplit {
     pub workers: Option<usize>,
     /// Samples in flight between source and model (default: 2 × workers).
     pub capacity: Option<usize>,
+    /// Only in `data.train`: the target domain of two-domain training (CDAR's
+    /// `data.train = [source, target]` with its `DomainAdaptationRunner`), a split of its own
+    /// (list, pipeline, batch size); the split around it is the source domain. An epoch is one
+    /// pass over the source; the target cycles, reshuffled each pass; each step takes one batch
+    /// of each, truncated to the smaller. Labels of the target feed only the logged `t_mca`.
+    /// Validation and testing (`data.val`, `data.test`) are the target domain's.
+    pub target: Option<Box<DataSplit>>,
 }
 
 fn eight() -> usize {
@@ -150,11 +157,7 @@ impl PipelineConfig {
     /// `e`, a problem in split `split`, with the file and line of the step it names (see
     /// [`super::Origin::locate`]); unchanged when the config was not loaded from a file.
     pub fn locate(&self, split: SplitName, e: anyhow::Error) -> anyhow::Error {
-        let key = format!("{split:?}").to_lowercase();
-        match &self.origin {
-            Some(o) => o.locate(&key, e),
-            None => e.context(format!("in `data.{key}`")),
-        }
+        self.locate_key(&format!("{split:?}").to_lowercase(), e)
     }
 
     /// The runtime parts of split `name`'s pipeline ([`split_pipeline`]), errors located.
@@ -163,6 +166,46 @@ impl PipelineConfig {
     /// As [`split_pipeline`], with file and line.
     pub fn parts(&self, name: SplitName) -> Result<PipelineParts> {
         split_pipeline(&self.split(name)?.pipeline).map_err(|e| self.locate(name, e))
+    }
+
+    /// The runtime parts of `data.train.target`'s pipeline, `None` without a target domain.
+    ///
+    /// # Errors
+    /// As [`split_pipeline`], with file and line.
+    pub fn target_parts(&self) -> Result<Option<PipelineParts>> {
+        let Some(t) = self.data.get(&SplitName::Train).and_then(|s| s.target.as_deref()) else { return Ok(None) };
+        split_pipeline(&t.pipeline).map(Some).map_err(|e| self.locate_key("train.target", e))
+    }
+
+    /// `e` located in split `key` as written (`train`, `train.target`), with the file and line
+    /// of the step it names.
+    pub fn locate_key(&self, key: &str, e: anyhow::Error) -> anyhow::Error {
+        match &self.origin {
+            Some(o) => o.locate(key, e),
+            None => e.context(format!("in `data.{key}`")),
+        }
+    }
+
+    /// Every split with its key as written and its parts: `train`, `train.target`, `val`, `test`.
+    ///
+    /// # Errors
+    /// A `target` outside `data.train` or inside a target; a pipeline that does not split.
+    fn all_splits(&self) -> Result<Vec<(String, &DataSplit, PipelineParts)>> {
+        let mut out = Vec::new();
+        for (name, split) in &self.data {
+            let key = format!("{name:?}").to_lowercase();
+            if let (Some(_), false) = (&split.target, *name == SplitName::Train) {
+                bail!("`data.{key}.target`: a target domain belongs in `data.train` (validation and testing are the target's lists)");
+            }
+            out.push((key.clone(), split, self.parts(*name)?));
+            if let Some(t) = split.target.as_deref() {
+                if t.target.is_some() {
+                    bail!("`data.{key}.target.target`: two-domain training takes one source and one target");
+                }
+                out.push((format!("{key}.target"), t, self.target_parts()?.expect("a target split")));
+            }
+        }
+        Ok(out)
     }
 
     /// Parses YAML text.
@@ -200,14 +243,13 @@ impl PipelineConfig {
         if let Some(m) = &self.model {
             m.check()?;
         }
-        for (name, split) in &self.data {
-            let key = format!("data.{}", format!("{name:?}").to_lowercase());
-            let parts: PipelineParts = self.parts(*name)?;
-            parts.build_transforms(ctx).map_err(|e| self.locate(*name, e))?;
+        for (short, split, parts) in self.all_splits()? {
+            let key = format!("data.{short}");
+            parts.build_transforms(ctx).map_err(|e| self.locate_key(&short, e))?;
             let spec = split.source.rawframe_spec().with_context(|| format!("in `{key}.source`"))?;
             // Every sample would fail on it: say so now, not at the first sample.
             let channels = if spec.modality == crate::decode::Modality::Flow { 1 } else { 3 };
-            parts.normalize.check(channels).map_err(|e| self.locate(*name, e))?;
+            parts.normalize.check(channels).map_err(|e| self.locate_key(&short, e))?;
             super::limits::loader_sizes(&key, split.batch_size, split.workers, split.capacity)?;
             let samples = if paths {
                 split.source.check_paths().with_context(|| format!("in `{key}.source`"))?;
@@ -215,7 +257,9 @@ impl PipelineConfig {
                 if samples.is_empty() {
                     bail!("`{key}.source` lists no samples: an empty split would train on nothing or validate to a meaningless score");
                 }
-                if let Some(n) = self.model.as_ref().and_then(|m| m.num_classes) {
+                // A target domain may hold classes the head does not know (open-set, GCD): its
+                // labels only feed the logged t_mca and the clustering metrics.
+                if let Some(n) = self.model.as_ref().and_then(|m| m.num_classes).filter(|_| !short.ends_with(".target")) {
                     split.source.check_model_labels(&samples, n).with_context(|| format!("in `{key}.source`"))?;
                 }
                 format!("{} samples", samples.len())
@@ -233,9 +277,11 @@ impl PipelineConfig {
         }
         if let Some(m) = &self.model {
             let spec = m.spec(0)?;
-            for name in self.data.keys() {
-                spec.check_input(self.parts(*name)?.format)
-                    .with_context(|| format!("in `model` with `data.{}`", format!("{name:?}").to_lowercase()))?;
+            for (short, _, parts) in self.all_splits()? {
+                spec.check_input(parts.format).with_context(|| format!("in `model` with `data.{short}`"))?;
+            }
+            if m.neck.is_some() && self.data.get(&SplitName::Train).is_some_and(|s| s.target.is_none()) {
+                bail!("`model.neck` (DomainClassifier) needs two-domain training: add `data.train.target`");
             }
         }
         if let Some(t) = &self.train {

@@ -10,6 +10,7 @@ pub mod backgrounds;
 pub mod bench;
 pub mod checkpoint;
 pub mod distributed;
+pub mod domains;
 pub mod engine;
 pub mod extract;
 pub mod featurize;

@@ -20,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use super::checkpoint::{self, Meta, Position, Start};
+use super::domains::{self, TargetCycle};
 use super::interrupt::{self, Interrupted};
 use super::loader::{batches, epoch_order, Batch};
 use super::pipeline::DataPipeline;
@@ -57,15 +58,37 @@ impl SplitData {
     /// the key, e.g. `data.train.batch_size`, and the file and line of a pipeline step).
     pub fn load(cfg: &PipelineConfig, name: SplitName, workers: Option<usize>) -> Result<Option<SplitData>> {
         let Some(s) = cfg.data.get(&name) else { return Ok(None) };
-        let parts = cfg.parts(name)?;
-        let key = format!("data.{}", format!("{name:?}").to_lowercase());
+        Self::of(cfg, &format!("{name:?}").to_lowercase(), s, cfg.parts(name)?, workers).map(Some)
+    }
+
+    /// The target domain of two-domain training (`data.train.target`), `None` without one; as
+    /// [`Self::load`].
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_target(cfg: &PipelineConfig, workers: Option<usize>) -> Result<Option<SplitData>> {
+        let (Some(s), Some(parts)) = (cfg.data.get(&SplitName::Train).and_then(|s| s.target.as_deref()), cfg.target_parts()?) else {
+            return Ok(None);
+        };
+        Self::of(cfg, "train.target", s, parts, workers).map(Some)
+    }
+
+    /// Split `s`, written at `data.<short>`, with its pipeline's `parts`.
+    fn of(
+        cfg: &PipelineConfig,
+        short: &str,
+        s: &crate::config::DataSplit,
+        parts: crate::config::PipelineParts,
+        workers: Option<usize>,
+    ) -> Result<SplitData> {
+        let key = format!("data.{short}");
         let (batch_size, workers, capacity) = crate::config::limits::loader_sizes(&key, s.batch_size, workers.or(s.workers), s.capacity)?;
-        Ok(Some(SplitData {
+        Ok(SplitData {
             samples: s.source.samples()?,
-            pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?,
+            pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate_key(short, e))?,
             batch_size,
             pool: PoolConfig { workers, capacity },
-        }))
+        })
     }
 }
 
@@ -82,8 +105,11 @@ pub enum TestWith {
 
 /// Everything a run needs.
 pub struct RunJob {
-    /// Training data (absent: no training, e.g. `--test-only`).
+    /// Training data (absent: no training, e.g. `--test-only`); with [`Self::target`], the
+    /// source domain.
     pub train: Option<SplitData>,
+    /// The target domain of two-domain training (`data.train.target`, [`super::domains`]).
+    pub target: Option<SplitData>,
     /// Validation data, run every `val_interval` epochs.
     pub val: Option<SplitData>,
     /// Test data for `--test-last` / `--test-best` (falls back to `val`).
@@ -239,7 +265,7 @@ impl Logs {
 /// (`BackgroundBlend` with `blend_label`) contributes `w·CE(label) + (1−w)·CE(other)`, the
 /// cross-entropy against the mixed one-hot target.
 /// `y` holds `labels` on the logits' device.
-fn cross_entropy(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
+pub(crate) fn cross_entropy(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[Option<LabelMix>]) -> tch::Tensor {
     let device = logits.device();
     if mix.iter().all(Option::is_none) {
         return logits.cross_entropy_for_logits(y);
@@ -255,10 +281,14 @@ fn cross_entropy(logits: &tch::Tensor, y: &tch::Tensor, labels: &[i64], mix: &[O
 
 /// What one optimisation step did.
 pub struct Step {
-    /// The batch's mean loss.
+    /// The batch's mean loss (two-domain: `loss_cls + loss_dom`).
     pub loss: f64,
-    /// Samples whose top-1 prediction equals their label.
+    /// Samples whose top-1 prediction equals their label (two-domain: source samples).
     pub hits: usize,
+    /// Samples the hits are counted over.
+    pub samples: usize,
+    /// Further values to log, in order (two-domain: `loss_cls`, `loss_dom`, `acc_dom`, `t_mca`).
+    pub fields: Vec<(&'static str, f64)>,
     /// Gradient norm before clipping (when `grad_clip` is set and the gradients are finite).
     pub grad_norm: Option<f64>,
     /// Whether the optimizer stepped (false: fp16 loss scaling skipped an overflow).
@@ -300,7 +330,7 @@ pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: Ste
         let hits = batch.samples.iter().zip(&top1).filter(|(s, &p)| s.labels.contains(&(p as i32))).count();
         (logits.binary_cross_entropy_with_logits::<tch::Tensor>(&target, None, None, tch::Reduction::Mean), hits)
     } else {
-        let labels = single_labels(batch)?;
+        let labels = single_labels(&batch.samples)?;
         let y = tch::Tensor::from_slice(&labels).to_device(model.device());
         let hits = labels.iter().zip(&top1).filter(|(l, p)| l == p).count();
         (cross_entropy(&logits, &y, &labels, &batch.label_mix), hits)
@@ -310,15 +340,15 @@ pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: Ste
     let finite = optim.unscale();
     let grad_norm = cfg.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
     let stepped = optim.step(cfg.lr);
-    Ok(Step { loss: loss.double_value(&[]), hits, grad_norm, stepped })
+    Ok(Step { loss: loss.double_value(&[]), hits, samples: batch.samples.len(), fields: Vec::new(), grad_norm, stepped })
 }
 
-/// The batch's single labels.
+/// The samples' single labels.
 ///
 /// # Errors
 /// A sample without exactly one label (the message names it).
-fn single_labels(b: &Batch) -> Result<Vec<i64>> {
-    b.samples
+pub(crate) fn single_labels(samples: &[Sample]) -> Result<Vec<i64>> {
+    samples
         .iter()
         .map(|s| match s.labels.as_slice() {
             [l] => Ok(*l as i64),
@@ -618,23 +648,35 @@ impl<'a> Training<'a> {
         order.drain(..(self.pos.iter * train.batch_size).min(order.len()));
         let mut loader =
             batches("loader", order, pipeline, train.batch_size, train.pool.clone(), Settings::default()).into_iter("train_step");
+        let device = self.model.device();
+        let mut target = self.job.target.as_ref().map(|t| TargetCycle::new(t, self.job.seed, epoch, self.pos.iter, device));
         let mut t_data = Instant::now();
         for batch in loader.by_ref() {
             let batch = batch?;
+            let target_batch = match target.as_mut().map(TargetCycle::next_batch).transpose() {
+                Err(e) if e.is::<Interrupted>() => {
+                    drop(loader);
+                    return Err(self.stop());
+                }
+                t => t?,
+            };
             let data_time = t_data.elapsed().as_secs_f64();
             let t_iter = Instant::now();
             tch::manual_seed(step_seed(self.job.seed, self.global_iter()));
             let lr = lr_at(tc, self.base_lr, epoch, self.pos.iter, self.iters_per_epoch);
             let cfg = StepConfig { lr, fp16: self.fp16, grad_clip: tc.grad_clip, loss: self.job.loss };
-            let step = train_step(self.model, &mut self.optim, &batch, cfg)?;
-            (self.hits, self.seen) = (self.hits + step.hits, self.seen + batch.samples.len());
+            let step = match &target_batch {
+                Some(t) => domains::train_step(self.model, &mut self.optim, &batch, t, cfg, (self.job.seed, epoch, self.pos.iter))?,
+                None => train_step(self.model, &mut self.optim, &batch, cfg)?,
+            };
+            (self.hits, self.seen) = (self.hits + step.hits, self.seen + step.samples);
             self.pos.iter += 1;
             self.iters_here += 1;
             if !step.loss.is_finite() {
                 bail!("epoch {} iter {}: loss is {}", epoch + 1, self.pos.iter, step.loss);
             }
             if self.pos.iter % tc.log_interval.max(1) == 0 || self.pos.iter == self.iters_per_epoch {
-                self.log_step(&step, lr, batch.samples.len(), t_iter.elapsed().as_secs_f64() + data_time, data_time)?;
+                self.log_step(&step, lr, t_iter.elapsed().as_secs_f64() + data_time, data_time)?;
             }
             if !tc.checkpoint_by_epoch && self.global_iter() % tc.checkpoint_interval.max(1) == 0 {
                 self.checkpoint(&format!("iter_{}", self.global_iter()))?;
@@ -674,9 +716,9 @@ impl<'a> Training<'a> {
     }
 
     /// One iteration's records: log.jsonl and mmaction2's `Epoch [e][i/n]` line.
-    fn log_step(&mut self, step: &Step, lr: f64, batch: usize, time: f64, data_time: f64) -> Result<()> {
+    fn log_step(&mut self, step: &Step, lr: f64, time: f64, data_time: f64) -> Result<()> {
         let (epoch, iter, n) = (self.pos.epoch + 1, self.pos.iter, self.iters_per_epoch);
-        let top1 = step.hits as f64 / batch as f64;
+        let top1 = step.hits as f64 / step.samples.max(1) as f64;
         // mmaction2's ETA: this process's mean iteration time × the iterations left (all epochs).
         let left = (self.tc.epochs * n).saturating_sub(self.global_iter());
         let eta = self.started.elapsed().as_secs_f64() / self.iters_here.max(1) as f64 * left as f64;
@@ -687,9 +729,15 @@ impl<'a> Training<'a> {
             rec["loss_scale"] = json!(s);
             rec["skipped"] = json!(!step.stepped);
         }
+        // mmaction2 logs a recogniser's named losses and accuracies before the total.
+        let mut named = String::new();
+        for (k, v) in &step.fields {
+            rec[*k] = json!(v);
+            named += &format!("{k}: {v:.4}, ");
+        }
         self.logs.record(rec)?;
         self.logs.say(&format!(
-            "Epoch [{epoch}][{iter}/{n}] lr: {lr:.3e}, eta: {}, loss: {:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}",
+            "Epoch [{epoch}][{iter}/{n}] lr: {lr:.3e}, eta: {}, {named}loss: {:.4}, top1_acc: {top1:.4}, time: {time:.3}, data_time: {data_time:.3}",
             timedelta(eta),
             step.loss
         ))

@@ -67,6 +67,10 @@ pub struct ModelConfig {
     /// (single-label, default) or `BCELossWithLogits` (multi-label, alias `BCEWithLogits`).
     #[serde(default)]
     pub loss: Loss,
+    /// Modules between backbone and head (mmaction2's `neck`): CDAR's DANN `DomainClassifier`,
+    /// trained on two-domain data (`data.train.target`); validation and testing pass the
+    /// features through it unchanged.
+    pub neck: Option<crate::model::NeckConfig>,
 }
 
 /// The head's loss, which also decides single- or multi-label evaluation.
@@ -189,6 +193,7 @@ impl ModelConfig {
             speed_ratio: None,
             channel_ratio: None,
             loss: Loss::CrossEntropy,
+            neck: None,
         }
     }
 
@@ -321,6 +326,7 @@ impl ModelConfig {
             init_std: self.init_std,
             norm_eval: self.norm_eval,
             frozen_stages: self.frozen_stages,
+            neck: self.neck.as_ref().map(|crate::model::NeckConfig::DomainClassifier(d)| d.clone()),
             video: {
                 let d = Video3dParams::default();
                 Video3dParams {

@@ -6,6 +6,7 @@
 pub mod amp;
 mod config;
 mod cuda;
+pub mod domain_classifier;
 pub(crate) mod input;
 mod layers3d;
 pub mod optim;
@@ -19,6 +20,7 @@ pub use config::{
     Warmup,
 };
 pub use cuda::{cuda_unavailable_reason, load_cuda, pick_device};
+pub use domain_classifier::{DomainClassifier, DomainClassifierConfig, DomainLoss, NeckConfig};
 pub use input::{upload, ChannelStats};
 pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
 pub use resnet::{temporal_shift, ResNet};

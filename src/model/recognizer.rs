@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{nn, IValue, Kind, Tensor};
 
-use super::{PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
+use super::{DomainClassifier, DomainLoss, PathwayConfig, ResNet, ResNet3d, SlowFast, VideoArch, VideoResNet};
 
 /// Which built-in architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +117,8 @@ pub enum ModelSpec {
         frozen_stages: i64,
         /// I3D / SlowFast settings.
         video: Video3dParams,
+        /// CDAR's DANN domain classifier on the clip features (trained with two-domain data).
+        neck: Option<crate::model::DomainClassifierConfig>,
     },
     /// A TorchScript module (`torch.jit.save`): takes the batch as one tensor (NCHW
     /// `(B·M, C, H, W)` or NCTHW `(B·V, C, L, H, W)`) and returns logits `(B·V, num_classes)`, or a
@@ -140,8 +142,16 @@ impl ModelSpec {
     /// # Errors
     /// Another layout (the message names both).
     pub fn check_input(&self, format: crate::transform::InputFormat) -> anyhow::Result<()> {
+        use crate::transform::InputFormat::{NCHW, NCTHW, TCNHW};
+        // A 2D recogniser also takes clips, their frames as its images (CDAR's Recognizer2D: an
+        // 8-frame NCTHW source clip meets 8 TCNHW target segments); TCNHW is a clip layout.
+        let also = match self {
+            ModelSpec::BuiltIn { kind, .. } if kind.is_3d() => format == TCNHW,
+            ModelSpec::BuiltIn { .. } => matches!(format, NCTHW | TCNHW),
+            ModelSpec::TorchScript(_) => true,
+        };
         match self.input_format() {
-            Some(want) if want != format => {
+            Some(want) if want != format && !(also && format != NCHW) => {
                 bail!("{} takes FormatShape {want:?} input, the pipeline makes {format:?}", self.describe())
             }
             _ => Ok(()),
@@ -158,10 +168,12 @@ impl ModelSpec {
     /// a 2D one given clips; a sample of no images.
     pub fn check_input_shape(&self, shape: &[usize]) -> anyhow::Result<()> {
         let ModelSpec::BuiltIn { kind, num_segments, .. } = self else { return Ok(()) };
-        let images = shape.first().copied().unwrap_or(0);
-        let dims = if kind.is_3d() { 5 } else { 4 };
-        if shape.len() != dims || images == 0 {
-            bail!("{} takes {dims}-D samples of at least one image or clip, the pipeline makes {shape:?}", kind.short_name());
+        // A 2D model takes a clip's frames as images.
+        let images = shape.first().copied().unwrap_or(0) * if !kind.is_3d() && shape.len() == 5 { shape[2] } else { 1 };
+        let fits = if kind.is_3d() { shape.len() == 5 } else { matches!(shape.len(), 4 | 5) };
+        if !fits || images == 0 {
+            let dims = if kind.is_3d() { "5-D" } else { "4-D (or 5-D clip)" };
+            bail!("{} takes {dims} samples of at least one image or clip, the pipeline makes {shape:?}", kind.short_name());
         }
         if *kind == ModelKind::Tsm && images % (*num_segments as usize).max(1) != 0 {
             bail!("{images} images per sample is not a multiple of the model's num_segments = {num_segments}");
@@ -275,6 +287,7 @@ enum Net {
         kind: ModelKind,
         num_segments: i64,
         dropout: f64,
+        neck: Option<DomainClassifier>,
     },
     /// The module and whether it is in train mode (switched per call: `set_train` needs `&mut`).
     Script(Mutex<(tch::CModule, bool)>),
@@ -320,7 +333,7 @@ impl Recognizer {
 
     fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
-            ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, .. } => {
+            ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, neck, .. } => {
                 // Initialised on the CPU and then moved: one seed gives the same weights on every
                 // device (CUDA's generator draws other numbers).
                 tch::manual_seed(*seed);
@@ -337,11 +350,18 @@ impl Recognizer {
                     bias: true,
                 };
                 let fc = nn::linear(fc_path, width, *num_classes, cfg);
+                let neck = match neck {
+                    Some(n) => {
+                        n.check(width)?;
+                        Some(DomainClassifier::new(&(vs.root() / "neck"), n))
+                    }
+                    None => None,
+                };
                 if let Some(w) = weights {
                     load_vars(&vs, w)?.complete(w)?;
                 }
                 vs.set_device(device);
-                let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout };
+                let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout, neck };
                 Ok(Recognizer { net, vs: Some(vs), device })
             }
             ModelSpec::TorchScript(path) => {
@@ -454,6 +474,24 @@ impl Recognizer {
         Ok(report)
     }
 
+    /// Whether the model has a domain classifier neck ([`Self::domain_loss`]).
+    pub fn has_domain_classifier(&self) -> bool {
+        matches!(&self.net, Net::BuiltIn { neck: Some(_), .. })
+    }
+
+    /// CDAR's DANN losses of one training batch: the domain classifier ([`DomainClassifier`]) on
+    /// clip features `(N, D)` ([`Output::features`], one row per view) of samples whose domain
+    /// is `is_source` (one flag per row). `None` without a neck.
+    ///
+    /// # Errors
+    /// Flags and rows disagree.
+    pub fn domain_loss(&self, features: &Tensor, is_source: &[bool]) -> Result<Option<DomainLoss>> {
+        match &self.net {
+            Net::BuiltIn { neck: Some(n), .. } => n.loss(features, is_source).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The device the model lives on.
     pub fn device(&self) -> tch::Device {
         self.device
@@ -477,7 +515,9 @@ impl Recognizer {
     }
 
     /// Forward pass recording gradients; `train` switches dropout and BatchNorm statistics to
-    /// training mode (except frozen stages / `norm_eval`). Shapes and views as [`Self::forward`].
+    /// training mode (except frozen stages / `norm_eval`). Shapes and views as [`Self::forward`];
+    /// a TSM/TSN also takes clips `(V, C, T, H, W)` (NCTHW, TCNHW), each clip's T frames its
+    /// images.
     ///
     /// # Errors
     /// As [`Self::forward`].
@@ -494,7 +534,16 @@ impl Recognizer {
                 let feats = backbone.forward(x, train); // (V, D)
                 Ok(Output { logits: feats.dropout(*dropout, train).apply(fc), features: Some(feats), views: images.to_vec() })
             }
-            Net::BuiltIn { backbone, fc, kind: ModelKind::Tsm, num_segments, dropout } => {
+            Net::BuiltIn { kind, .. } if x.dim() == 5 => {
+                // A 2D recogniser given clips (V, C, T, H, W) takes their frames as images
+                // (CDAR's Recognizer2D: `b n c t h w -> (b n t) c h w`).
+                let size = x.size();
+                let frames = x.permute([0, 2, 1, 3, 4]).reshape([size[0] * size[2], size[1], size[3], size[4]]);
+                let images: Vec<usize> = images.iter().map(|m| m * size[2] as usize).collect();
+                debug_assert!(!kind.is_3d());
+                self.forward_t(&frames, &images, train)
+            }
+            Net::BuiltIn { backbone, fc, kind: ModelKind::Tsm, num_segments, dropout, .. } => {
                 let t = *num_segments as usize;
                 if let Some(m) = images.iter().find(|&&m| m % t != 0) {
                     bail!("{m} images is not a multiple of num_segments = {num_segments}");
@@ -566,15 +615,16 @@ pub struct LoadReport {
 /// `cls_head.fc_cls`, `fc`, `stem`.
 fn module_of(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
-    let n = if matches!(parts.first(), Some(&"backbone") | Some(&"cls_head")) { 2 } else { 1 };
+    let n = if matches!(parts.first(), Some(&"backbone") | Some(&"cls_head") | Some(&"neck")) { 2 } else { 1 };
     parts[..n.min(parts.len().saturating_sub(1)).max(1)].join(".")
 }
 
 impl LoadReport {
-    /// Whether tensor `name` is the classification head's (it may differ, as mmaction2 users
-    /// expect when fine-tuning on other classes).
+    /// Whether tensor `name` is the classification head's or the neck's (they may differ, as
+    /// mmaction2 users expect when fine-tuning on other classes or adding CDAR's domain
+    /// classifier to Kinetics weights).
     pub fn is_head(name: &str) -> bool {
-        name.starts_with("cls_head.") || name.starts_with("fc.")
+        name.starts_with("cls_head.") || name.starts_with("fc.") || name.starts_with("neck.")
     }
 
     /// Model tensors left at their initialisation outside the head: missing or mismatched.

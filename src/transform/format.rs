@@ -67,6 +67,10 @@ pub enum InputFormat {
     NCTHW,
     /// 0.x flow for 2D recognisers: (crops · clips, 2L, H, W), channels x0, y0, x1, y1, ….
     NCHW_Flow,
+    /// CDAR's clip layout of TSN segments: (crops · L, C, K, H, W), einops
+    /// `'(crops n t) h w c -> (crops t) c n h w'` — the K sampled segments become the time
+    /// axis, so 8 segments (`SampleFrames(1, 1, 8)`) meet an 8-frame NCTHW clip in one batch.
+    TCNHW,
 }
 
 /// A dense tensor, row-major (C order): float32 model input, or (`Tensor<u8>`) the same layout
@@ -140,11 +144,19 @@ pub fn to_u8_tensor(clip: &Clip, norm: &Normalize, format: InputFormat) -> Resul
 pub fn normalize_into(raw: &Tensor<u8>, norm: &Normalize, format: InputFormat, out: &mut Vec<f32>) {
     let (mean, inv_std) = norm.channel_stats(format, &raw.shape);
     let hw = raw.shape.iter().rev().take(2).product::<usize>().max(1);
-    let per_channel = if format == InputFormat::NCTHW { raw.shape.get(2).copied().unwrap_or(1) } else { 1 };
+    let per_channel = if format.is_clip() { raw.shape.get(2).copied().unwrap_or(1) } else { 1 };
     for (p, plane) in raw.data.chunks(hw).enumerate() {
         let c = (p / per_channel) % mean.len();
         let (m, s) = (mean[c], inv_std[c]);
         out.extend(plane.iter().map(|&v| (v as f32 - m) * s));
+    }
+}
+
+impl InputFormat {
+    /// Whether the layout is 5-D clips `(V, C, T, H, W)` whose dimension 2 is time (NCTHW,
+    /// TCNHW).
+    pub fn is_clip(self) -> bool {
+        matches!(self, InputFormat::NCTHW | InputFormat::TCNHW)
     }
 }
 
@@ -165,13 +177,16 @@ fn rgb_tensor(clip: &Clip, to_bgr: bool, format: InputFormat, w: usize, h: usize
     let hw = w * h;
     let m = clip.frames.len();
     let mut data = vec![0u8; m * 3 * hw];
-    let l = clip.clip_len;
+    let (l, k) = (clip.clip_len.max(1), clip.num_clips.max(1));
     for (i, f) in clip.frames.iter().enumerate() {
         // NCTHW: image i is frame t of view v; channel c's plane sits at ((v·3 + c)·L + t)·HW.
+        // TCNHW: image i is frame t of clip n of crop r, at view r·L + t, time n.
         let (v, t) = (i / l, i % l);
+        let (r, n) = (i / (k * l), (i / l) % k);
         for c in 0..3 {
             let base = match format {
                 InputFormat::NCTHW => ((v * 3 + c) * l + t) * hw,
+                InputFormat::TCNHW => (((r * l + t) * 3 + c) * k + n) * hw,
                 _ => (i * 3 + c) * hw,
             };
             let src = if to_bgr { 2 - c } else { c };
@@ -183,6 +198,7 @@ fn rgb_tensor(clip: &Clip, to_bgr: bool, format: InputFormat, w: usize, h: usize
     }
     let shape = match format {
         InputFormat::NCTHW => vec![m / l, 3, l, h, w],
+        InputFormat::TCNHW => vec![m / k, 3, k, h, w],
         _ => vec![m, 3, h, w],
     };
     Tensor { shape, data }
@@ -245,6 +261,21 @@ mod tests {
         assert_eq!(to_tensor(&clip(10, 8, 1, 4, 4), &id, InputFormat::NCHW).unwrap().shape, vec![80, 3, 4, 4]);
         // NCTHW L=32, K=10, ThreeCrop: (30,3,32,H,W).
         assert_eq!(to_tensor(&clip(3, 10, 32, 2, 2), &id, InputFormat::NCTHW).unwrap().shape, vec![30, 3, 32, 2, 2]);
+    }
+
+    #[test]
+    fn tcnhw_is_cdars_einops_rearrangement() {
+        // '(crops n t) h w c -> (crops t) c n h w' with crops=2, n=3 segments, t=2: frame i of
+        // the clip lands at [r·t + ti, c, ni] (mmaction2 CDAR `FormatShape('TCNHW')`).
+        let id = Normalize { mean: vec![0.0; 3], std: vec![1.0; 3], to_bgr: false };
+        let c = clip(2, 3, 2, 2, 2);
+        let t = to_tensor(&c, &id, InputFormat::TCNHW).unwrap();
+        assert_eq!(t.shape, vec![4, 3, 3, 2, 2]);
+        for i in 0..12 {
+            let (r, n, ti) = (i / 6, (i / 2) % 3, i % 2);
+            let idx = ((((r * 2 + ti) * 3 + 1) * 3 + n) * 2 + 1) * 2;
+            assert_eq!(t.data[idx], c.frames[i].data[(2 + 0) * 3 + 1] as f32, "frame {i}");
+        }
     }
 
     #[test]
