@@ -196,7 +196,7 @@ pub fn train_step(
     let src_logits = pick(&logits, &src_rows);
     let y = Tensor::from_slice(&labels).to_device(device);
     let loss_cls = cross_entropy(&src_logits, &y, &labels, &src_mix);
-    let dom = model.domain_loss(&features, &is_source)?;
+    let dom = model.domain_loss(&features, &is_source, true)?;
     let loss = match &dom {
         Some(d) => &loss_cls + &d.loss,
         None => loss_cls.shallow_clone(),

@@ -125,11 +125,12 @@ impl DomainClassifier {
         DomainClassifier { layers, dropout: cfg.dropout_ratio, loss_weight: cfg.loss_weight }
     }
 
-    /// The domain logits `(N)` of clip features `(N, in_channels)`, through gradient reversal;
-    /// `train` switches dropout on.
-    pub fn score(&self, features: &Tensor, train: bool) -> Tensor {
+    /// The domain logits `(N)` of clip features `(N, in_channels)`, through gradient reversal
+    /// when `reverse` (DANN; without: the plain classifier, whose gradient the backbone would
+    /// follow to help it); `train` switches dropout on.
+    pub fn score(&self, features: &Tensor, train: bool, reverse: bool) -> Tensor {
         let last = self.layers.len() - 1;
-        let mut x = grad_reverse(features);
+        let mut x = if reverse { grad_reverse(features) } else { features.shallow_clone() };
         for (i, l) in self.layers.iter().enumerate() {
             x = x.apply(l);
             if i < last {
@@ -140,18 +141,19 @@ impl DomainClassifier {
     }
 
     /// `loss_dom` and `acc_dom` of clip features `(N, in_channels)` whose domains are
-    /// `is_source` (N flags; source is label 1, target 0), in train mode.
+    /// `is_source` (N flags; source is label 1, target 0), in train mode, through gradient
+    /// reversal when `reverse` ([`Self::score`]).
     ///
     /// # Errors
     /// `is_source` does not have one flag per feature row.
-    pub fn loss(&self, features: &Tensor, is_source: &[bool]) -> Result<DomainLoss> {
+    pub fn loss(&self, features: &Tensor, is_source: &[bool], reverse: bool) -> Result<DomainLoss> {
         let n = features.size()[0];
         if n != is_source.len() as i64 {
             bail!("domain classifier: {n} feature rows for {} domain flags", is_source.len());
         }
         let labels: Vec<f32> = is_source.iter().map(|&s| s as u8 as f32).collect();
         let y = Tensor::from_slice(&labels).to_device(features.device());
-        let score = self.score(&features.to_kind(Kind::Float), true);
+        let score = self.score(&features.to_kind(Kind::Float), true, reverse);
         let bce = score.binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean);
         let acc = score.gt(0.0).to_kind(Kind::Float).eq_tensor(&y).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
         Ok(DomainLoss { loss: bce * self.loss_weight, acc })

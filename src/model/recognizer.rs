@@ -481,13 +481,15 @@ impl Recognizer {
 
     /// CDAR's DANN losses of one training batch: the domain classifier ([`DomainClassifier`]) on
     /// clip features `(N, D)` ([`Output::features`], one row per view) of samples whose domain
-    /// is `is_source` (one flag per row). `None` without a neck.
+    /// is `is_source` (one flag per row), through gradient reversal when `reverse` (training
+    /// always reverses; `false` gives the plain classifier's gradient, to compare). `None`
+    /// without a neck.
     ///
     /// # Errors
     /// Flags and rows disagree.
-    pub fn domain_loss(&self, features: &Tensor, is_source: &[bool]) -> Result<Option<DomainLoss>> {
+    pub fn domain_loss(&self, features: &Tensor, is_source: &[bool], reverse: bool) -> Result<Option<DomainLoss>> {
         match &self.net {
-            Net::BuiltIn { neck: Some(n), .. } => n.loss(features, is_source).map(Some),
+            Net::BuiltIn { neck: Some(n), .. } => n.loss(features, is_source, reverse).map(Some),
             _ => Ok(None),
         }
     }
