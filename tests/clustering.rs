@@ -77,7 +77,8 @@ fn semi_supervised_kmeans_equals_cdars() {
     let x: Vec<Vec<f64>> = to64(&xs).into_iter().chain(to64(&xt)).collect();
     let known: Vec<Vec<usize>> = (0..num_old).map(|c| (0..ys.len()).filter(|&i| ys[i] == c).collect()).collect();
     // Closed set (k = old classes): no random draw, so the very same clusters.
-    let closed = SsKMeans::fit(&x, &known, SsKMeansConfig::cdar(num_old), &mut <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(0)).unwrap();
+    let closed =
+        SsKMeans::fit(&x, &known, SsKMeansConfig::cdar(num_old), &mut <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(0)).unwrap();
     let pred = closed.predict(&to64(&xt));
     assert_eq!(pred, usizes(&f["closed_set_predictions"]), "closed-set clusters differ from CDAR's");
     let old: Vec<bool> = yt.iter().map(|&l| l < num_old).collect();

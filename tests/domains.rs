@@ -174,4 +174,49 @@ fn cdar_mini_trains_both_domains_identically_with_one_and_two_workers() {
     // The neck is saved under CDAR's names.
     let names: Vec<String> = tch::Tensor::read_safetensors(w1.join("epoch_3.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().any(|n| n == "neck.fc_domain.2.0.weight"), "{names:?}");
+    clustering_of_the_trained_features(&yaml, &w1.join("epoch_3.safetensors"), dir.path());
+}
+
+/// CDAR's evaluation of the trained model: target (and labelled source) features by `vpipe
+/// featurize`, then `vpipe eval --metrics kmeans,gcd_v2`, seeded and reproducible.
+fn clustering_of_the_trained_features(yaml: &Path, weights: &Path, dir: &Path) {
+    let feats = |name: &str, list: &str| {
+        let out = dir.join(name);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let opt = format!("data.val.source.ann_file={}", root.join("pipelines/lists").join(list).display());
+        let o = common::vpipe()
+            .args(["featurize", "--split", "val", "--config"])
+            .arg(yaml)
+            .arg("--weights")
+            .arg(weights)
+            .arg("--cfg-options")
+            .arg(opt)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let (target, source) = (feats("target.parquet", "cdar_mini_target.txt"), feats("source.parquet", "cdar_mini_source.txt"));
+    let eval = || {
+        let o = common::vpipe()
+            .arg("eval")
+            .arg(&target)
+            .args(["--metrics", "kmeans,gcd_v2", "--num-old-classes", "1", "--num-all-classes", "2", "--json", "--labelled"])
+            .arg(&source)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let j = eval();
+    assert_eq!((j["videos"].as_u64(), j["labelled_videos"].as_u64(), j["clusters"].as_u64()), (Some(4), Some(4), Some(2)), "{j}");
+    for k in ["kmeans", "kmeans_old", "kmeans_new", "kmeans_balanced", "gcd_v2", "gcd_v2_old", "gcd_v2_new", "gcd_v2_mean"] {
+        let v = j[k].as_f64().unwrap_or(-1.0);
+        // 4 videos in 2 clusters: the matching always gets at least half of them right.
+        assert!((0.5..=1.0).contains(&v) || k.ends_with("_old") || k.ends_with("_new"), "{k} = {v}: {j}");
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}: {j}");
+    }
+    assert_eq!(j, eval(), "clustering metrics are seeded");
 }

@@ -30,6 +30,33 @@ pub struct Args {
     /// Also write DIR/confusion_matrix.png and DIR/per_class_accuracy.png.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Metrics, comma-separated (mmaction2 `--eval` names): `top_k_accuracy`,
+    /// `mean_class_accuracy`, `confusion_matrix` (the classification report, from the logits),
+    /// `kmeans`, `gcd_v2` (CDAR's clustering accuracy of the `feature` column: All / Old / New).
+    #[arg(long, value_delimiter = ',', default_value = "top_k_accuracy,mean_class_accuracy,confusion_matrix",
+          value_parser = ["top_k_accuracy", "mean_class_accuracy", "confusion_matrix", "kmeans", "gcd_v2"])]
+    metrics: Vec<String>,
+    /// Classes known in training (kmeans, gcd_v2): labels below it are Old, the others New
+    /// (CDAR `metric_options.num_old_classes`).
+    #[arg(long, required_if_eq_any = [("metrics", "kmeans"), ("metrics", "gcd_v2")])]
+    num_old_classes: Option<usize>,
+    /// Clusters (CDAR `num_all_classes`); default: the old classes for a closed set, else the
+    /// largest label + 1.
+    #[arg(long)]
+    num_all_classes: Option<usize>,
+    /// Labelled source-domain features (a featurize file): gcd_v2 fixes its old-class videos'
+    /// classes; kmeans clusters them along and scores PREDS only.
+    #[arg(long, value_name = "SOURCE.parquet")]
+    labelled: Option<PathBuf>,
+    /// Seed of k-means++ (gcd_v2's restart n is seeded 5236·n, as CDAR).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// k-means++ runs, the lowest inertia kept (scikit-learn `n_init`).
+    #[arg(long, default_value_t = 10)]
+    n_init: usize,
+    /// gcd_v2 restarts (CDAR: 20).
+    #[arg(long, default_value_t = 20)]
+    gcd_tries: usize,
 }
 
 /// One video's rows: consecutive rows of the same video, a new one at each `clip` 0 (a list may
@@ -51,6 +78,45 @@ fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
 /// Unreadable file or label names; no video to evaluate; a label ≥ the number of logits (naming
 /// the video).
 pub fn run(a: Args) -> Result<()> {
+    let wants = |m: &str| a.metrics.iter().any(|x| x == m);
+    if wants("kmeans") || wants("gcd_v2") {
+        let o = super::eval_clustering::Options {
+            kmeans: wants("kmeans"),
+            gcd_v2: wants("gcd_v2"),
+            num_old_classes: a.num_old_classes.unwrap_or(0),
+            num_all_classes: a.num_all_classes,
+            labelled: a.labelled.as_deref(),
+            seed: a.seed,
+            n_init: a.n_init,
+            tries: a.gcd_tries,
+        };
+        let (j, text) = super::eval_clustering::evaluate(&a.preds, &o)?;
+        let classification = wants("top_k_accuracy") || wants("mean_class_accuracy") || wants("confusion_matrix");
+        if !a.json {
+            print!("{text}");
+        } else if !classification {
+            println!("{}", serde_json::to_string_pretty(&j)?);
+        }
+        if !classification {
+            return Ok(());
+        }
+        return classify(&a, Some(j));
+    }
+    classify(&a, None)
+}
+
+/// The classification metrics of the logits; with `--json`, `clustering`'s keys merged in.
+///
+/// # Errors
+/// As [`run`].
+fn classify(a: &Args, clustering: Option<serde_json::Value>) -> Result<()> {
+    let print_json = |mut j: serde_json::Value| -> Result<()> {
+        for (k, v) in clustering.iter().flat_map(|c| c.as_object().into_iter().flatten()) {
+            j[k] = v.clone();
+        }
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        Ok(())
+    };
     let mode = a.average_clips;
     let groups = videos(read_clip_rows(&a.preds)?);
     let scored = |v: &Vec<ClipRow>| average_clips(&v.iter().map(|r| r.logits.clone()).collect::<Vec<_>>(), mode);
@@ -64,7 +130,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if mode.is_sigmoid() || labelled.iter().any(|v| v[0].labels.len() > 1) {
-        return multi_label(&a, &labelled, groups.len() - labelled.len(), scored);
+        return multi_label(a, &labelled, groups.len() - labelled.len(), scored, print_json);
     }
     let (mut scores, mut labels, mut unlabelled) = (Vec::new(), Vec::new(), 0);
     for v in &groups {
@@ -94,8 +160,7 @@ pub fn run(a: Args) -> Result<()> {
         j["unlabelled_videos"] = unlabelled.into();
         j["average_clips"] = a.average_clips.name().into();
         j["label_names"] = e.labels.iter().map(|&c| name(c)).collect::<Vec<_>>().into();
-        println!("{}", serde_json::to_string_pretty(&j)?);
-        return Ok(());
+        return print_json(j);
     }
     println!("{} videos ({} clips), average_clips {}", labels.len(), groups.iter().map(Vec::len).sum::<usize>(), a.average_clips.name());
     if unlabelled > 0 {
@@ -118,7 +183,13 @@ pub fn run(a: Args) -> Result<()> {
 ///
 /// # Errors
 /// No labelled video.
-fn multi_label(a: &Args, labelled: &[&Vec<ClipRow>], unlabelled: usize, scored: impl Fn(&Vec<ClipRow>) -> Vec<f32>) -> Result<()> {
+fn multi_label(
+    a: &Args,
+    labelled: &[&Vec<ClipRow>],
+    unlabelled: usize,
+    scored: impl Fn(&Vec<ClipRow>) -> Vec<f32>,
+    print_json: impl Fn(serde_json::Value) -> Result<()>,
+) -> Result<()> {
     if labelled.is_empty() {
         bail!("{}: no video has labels, nothing to evaluate", a.preds.display());
     }
@@ -126,9 +197,8 @@ fn multi_label(a: &Args, labelled: &[&Vec<ClipRow>], unlabelled: usize, scored: 
     let labels: Vec<Vec<usize>> = labelled.iter().map(|v| v[0].labels.iter().map(|&l| l as usize).collect()).collect();
     let map = mean_average_precision(&scores, &labels);
     if a.json {
-        let j = serde_json::json!({"mAP": map, "videos": labelled.len(), "unlabelled_videos": unlabelled,
-            "average_clips": a.average_clips.name()});
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        print_json(serde_json::json!({"mAP": map, "videos": labelled.len(), "unlabelled_videos": unlabelled,
+            "average_clips": a.average_clips.name()}))?;
     } else {
         println!("{} videos, multi-label, average_clips {}", labelled.len(), a.average_clips.name());
         if unlabelled > 0 {

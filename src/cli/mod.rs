@@ -5,6 +5,7 @@ mod build_file_list;
 mod check;
 mod convert_config;
 mod eval;
+mod eval_clustering;
 mod extract_frames;
 mod featurize;
 mod inspect;

@@ -89,7 +89,8 @@ pub fn split_cluster_acc(gt: &[usize], pred: &[usize], old: &[bool]) -> ClusterA
             cs.iter().map(|&l| hits(l)).sum::<f64>() / n
         }
     };
-    let mean_recall = |cs: &[usize]| if cs.is_empty() { 0.0 } else { cs.iter().map(|&l| hits(l) / count(l)).sum::<f64>() / cs.len() as f64 };
+    let mean_recall =
+        |cs: &[usize]| if cs.is_empty() { 0.0 } else { cs.iter().map(|&l| hits(l) / count(l)).sum::<f64>() / cs.len() as f64 };
     let total: f64 = assignment.iter().enumerate().map(|(p, &t)| w[p][t] as f64).sum::<f64>() / gt.len() as f64;
     let every: Vec<usize> = old_classes.iter().chain(&new_classes).copied().collect();
     ClusterAcc {
@@ -308,7 +309,8 @@ pub fn gcd_v2(
     let labelled: Vec<&(Vec<f32>, usize)> = source.iter().filter(|(_, l)| *l < num_old_classes).collect();
     let x: Vec<Vec<f64>> =
         labelled.iter().map(|(f, _)| f).chain(target.iter().map(|(f, _)| f)).map(|f| f.iter().map(|&v| v as f64).collect()).collect();
-    let known: Vec<Vec<usize>> = (0..num_old_classes).map(|c| labelled.iter().enumerate().filter(|(_, (_, l))| *l == c).map(|(i, _)| i).collect()).collect();
+    let known: Vec<Vec<usize>> =
+        (0..num_old_classes).map(|c| labelled.iter().enumerate().filter(|(_, (_, l))| *l == c).map(|(i, _)| i).collect()).collect();
     let gt: Vec<usize> = target.iter().map(|(_, l)| *l).collect();
     let old: Vec<bool> = gt.iter().map(|&l| l < num_old_classes).collect();
     let xt = &x[labelled.len()..];
