@@ -10,8 +10,8 @@ use crate::sample::{DenseSampleFrames, SampleFrames, Sampler, UniformSampleFrame
 use std::sync::Arc;
 
 use crate::transform::{
-    BackgroundBlend, BuildCtx, CenterCrop, ColorJitter, Flip, FrameOp, InputFormat, MultiScaleCrop, Normalize, OpConfig, RandomCrop,
-    RandomResizedCrop, Resize, TenCrop, ThreeCrop,
+    BackgroundBlend, BuildCtx, CenterCrop, ColorJitter, Flip, FrameOp, InputFormat, MultiScaleCrop, Normalize, OpConfig, PytorchVideoTrans,
+    RandomCrop, RandomResizedCrop, Resize, TenCrop, ThreeCrop,
 };
 
 /// One pipeline step (`type:` names as in mmaction2 0.x configs).
@@ -57,6 +57,10 @@ pub enum Step {
     ColorJitter(ColorJitter),
     /// CDAR `BackgroundBlend(resize_h, crop_size, p, ann_files, data_prefixes, alpha)`.
     BackgroundBlend(BackgroundBlend),
+    /// pytorchvideo's `RandAugment(magnitude, num_layers, prob)`: mmaction2 0.x
+    /// `PytorchVideoTrans(trans_type='RandAugment')`, 1.x `PytorchVideoWrapper(op='RandAugment')`.
+    #[serde(alias = "PytorchVideoWrapper")]
+    PytorchVideoTrans(PytorchVideoTrans),
     /// `Normalize(mean, std, to_bgr)`.
     Normalize(Normalize),
     /// `FormatShape(input_format)`.
@@ -90,6 +94,7 @@ impl Step {
             Step::Flip(t) => t,
             Step::ColorJitter(t) => t,
             Step::BackgroundBlend(t) => t,
+            Step::PytorchVideoTrans(t) => t,
             _ => return None,
         })
     }

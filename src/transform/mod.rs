@@ -12,6 +12,7 @@ pub mod format;
 pub mod geometry;
 pub mod median;
 mod ops;
+pub mod rand_augment;
 
 pub use blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 pub use color::ColorJitter;
@@ -20,3 +21,4 @@ pub use ops::{
     resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, OpConfig, RandomCrop,
     RandomResizedCrop, Resize, ResizeOp, Size, TenCrop, ThreeCrop, MAX_SIDE,
 };
+pub use rand_augment::PytorchVideoTrans;

@@ -288,7 +288,7 @@ fn check_size(name: &str, s: Size) -> Result<()> {
 }
 
 /// Refuses a probability outside [0, 1], naming the key.
-fn check_prob(name: &str, p: f64) -> Result<()> {
+pub(crate) fn check_prob(name: &str, p: f64) -> Result<()> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
