@@ -22,6 +22,10 @@ pub struct Args {
     /// Which split's source and pipeline to run.
     #[arg(long, value_parser = super::choice::<SplitName>(SplitName::NAMES), default_value = "train")]
     split: SplitName,
+    /// Show the target domain of two-domain training (`data.train.target`) with the draws its
+    /// first pass of `--epoch` makes.
+    #[arg(long)]
+    target: bool,
     /// Samples to show (the first N of the list).
     #[arg(long, default_value_t = 3)]
     limit: usize,
@@ -36,9 +40,16 @@ pub struct Args {
 /// Runs the command.
 pub fn run(a: Args) -> Result<()> {
     let cfg = PipelineConfig::load_with(&a.pipeline, &a.cfg.cfg_options)?;
-    let split = cfg.split(a.split)?;
-    let parts = cfg.parts(a.split)?;
-    let pipeline = DataPipeline::build(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?).map_err(|e| cfg.locate(a.split, e))?;
+    let (split, pipeline) = if a.target {
+        let split = cfg.split(SplitName::Train)?.target.as_deref().context("--target: the pipeline has no `data.train.target`")?;
+        let parts = cfg.target_parts()?.context("no target pipeline")?;
+        let (seed, key) = vpipe::graph::domains::target_stream(cfg.seed, a.epoch, 0);
+        (split, DataPipeline::build(parts, seed, key, split.source.rawframe_spec()?).map_err(|e| cfg.locate_key("train.target", e))?)
+    } else {
+        let split = cfg.split(a.split)?;
+        let parts = cfg.parts(a.split)?;
+        (split, DataPipeline::build(parts, cfg.seed, a.epoch, split.source.rawframe_spec()?).map_err(|e| cfg.locate(a.split, e))?)
+    };
     let samples: Vec<Sample> = split.source.samples()?.into_iter().take(a.limit).collect();
     // One graph like every job's: the samples prepared in order, shown on this thread.
     let settings = Settings { capacity: 2, ..Settings::default() };

@@ -106,7 +106,10 @@ pub fn run(a: Args) -> Result<()> {
     };
     let s = train::run(job, model)?;
     if let Some((v, e)) = s.best {
-        eprintln!("best {} {v:.4} at epoch {e}", train::metric_name(model_cfg.loss));
+        eprintln!(
+            "best {} {v:.4} at epoch {e}",
+            train::metric_name(model_cfg.loss, cfg.train.as_ref().and_then(|t| t.save_best.as_deref()))
+        );
     }
     eprintln!("work dir: {}", work_dir.display());
     Ok(())

@@ -408,7 +408,20 @@ fn translate_train(t: &mut Take) -> Map<String, Value> {
                     out.insert(to.into(), v);
                 }
             }
-            c.ignore(&["type", "save_best", "rule"]);
+            // 1.x names the best checkpoint's metric by its evaluator key ('auto': the first).
+            if let Some(v) = c.get("save_best") {
+                let name = match v.as_str() {
+                    Some("acc/top1") => Some("top1_acc"),
+                    Some("acc/top5") => Some("top5_acc"),
+                    Some("acc/mean1") => Some("mean_class_accuracy"),
+                    Some("mAP/mAP") | Some("mAP") => Some("mAP"),
+                    _ => None,
+                };
+                if let Some(n) = name {
+                    out.insert("save_best".into(), n.into());
+                }
+            }
+            c.ignore(&["type", "rule"]);
         }
         {
             let mut l = h.sub("logger");

@@ -39,6 +39,8 @@ pub enum Step {
     Decode(DecodeStep),
     /// `Resize(scale, keep_ratio, interpolation)`.
     Resize(Resize),
+    /// mmaction2 0.x `RandomRescale(scale_range, interpolation)`.
+    RandomRescale(crate::transform::RandomRescale),
     /// `RandomResizedCrop(area_range, aspect_ratio_range)`.
     RandomResizedCrop(RandomResizedCrop),
     /// `MultiScaleCrop(input_size, scales, max_wh_scale_gap, random_crop, num_fixed_crops)`.
@@ -86,6 +88,7 @@ impl Step {
         Some(match self {
             Step::Resize(t) => t,
             Step::RandomResizedCrop(t) => t,
+            Step::RandomRescale(t) => t,
             Step::MultiScaleCrop(t) => t,
             Step::RandomCrop(t) => t,
             Step::CenterCrop(t) => t,

@@ -32,6 +32,13 @@ const TARGET_SALT: u64 = 0x7461_7267_6574; // "target"
 /// Salt of the per-step permutation's seed.
 const PERMUTATION_SALT: u64 = 0x7065_726d; // "perm"
 
+/// The (seed, epoch key) of the target domain's random streams in pass `pass` of epoch `epoch`
+/// of a run seeded `seed`: sample i draws from (seed, key, i), the pass's order from (seed, key,
+/// u64::MAX).
+pub fn target_stream(seed: u64, epoch: u64, pass: u64) -> (u64, u64) {
+    (seed ^ TARGET_SALT, (epoch << 32) | pass)
+}
+
 /// The target loader, cycled: one pass after another within an epoch, each reshuffled.
 pub struct TargetCycle<'a> {
     split: &'a SplitData,
@@ -55,10 +62,10 @@ impl<'a> TargetCycle<'a> {
 
     /// Starts pass `self.pass`, skipping its first `skip` batches.
     fn open(&mut self, skip: usize) {
-        let key = (self.epoch << 32) | self.pass;
+        let (seed, key) = target_stream(self.seed, self.epoch, self.pass);
         let mut pipeline = self.split.pipeline.clone().for_device(self.device, None);
-        pipeline.epoch = key;
-        let mut order = epoch_order(&self.split.samples, self.seed, key, true);
+        (pipeline.seed, pipeline.epoch) = (seed, key);
+        let mut order = epoch_order(&self.split.samples, seed, key, true);
         order.drain(..(skip * self.split.batch_size).min(order.len()));
         let stream = batches("target loader", order, pipeline, self.split.batch_size, self.split.pool.clone(), Settings::default());
         self.loader = Some(stream.into_iter("train_step"));
@@ -103,15 +110,13 @@ struct Half {
 }
 
 impl Half {
-    /// The first `b` samples of `batch`.
-    fn of(batch: &Batch, b: usize, device: tch::Device) -> Half {
+    /// The first `b` samples of `batch`, as `model` takes them (a 2D model's clips as images:
+    /// CDAR's 8-frame NCTHW source clips and 8 single-frame target segments meet as 8 images).
+    fn of(batch: &Batch, b: usize, model: &Recognizer) -> Half {
         let rows: usize = batch.images[..b].iter().sum();
-        Half {
-            x: batch.tensor.model_input(device).narrow(0, 0, rows as i64),
-            samples: batch.samples[..b].to_vec(),
-            images: batch.images[..b].to_vec(),
-            mix: batch.label_mix[..b].to_vec(),
-        }
+        let x = batch.tensor.model_input(model.device()).narrow(0, 0, rows as i64);
+        let (x, images) = model.as_images(&x, &batch.images[..b]);
+        Half { x, samples: batch.samples[..b].to_vec(), images, mix: batch.label_mix[..b].to_vec() }
     }
 
     /// The samples reordered by `perm` (sample indices), their rows with them.
@@ -175,7 +180,7 @@ pub fn train_step(
     }
     let device = model.device();
     let b = source.samples.len().min(target.samples.len());
-    let (s, t) = (Half::of(source, b, device), Half::of(target, b, device));
+    let (s, t) = (Half::of(source, b, model), Half::of(target, b, model));
     let mut rng = super::sample_rng(seed ^ PERMUTATION_SALT, epoch as u64, step as u64);
     let (all, is_source, (logits, features)) = if s.x.size() == t.x.size() {
         let perm = permutation(2 * b, &mut rng);

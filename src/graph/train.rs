@@ -176,11 +176,15 @@ impl Metrics {
         Metrics::SingleLabel(evaluate(&scores, &labels))
     }
 
-    /// The value best checkpoints follow and its name: `top1_acc`, or `mAP` (higher is better).
-    pub fn key(&self) -> (&'static str, f64) {
-        match self {
-            Metrics::SingleLabel(e) => ("top1_acc", e.top1_acc),
-            Metrics::MultiLabel { map } => ("mAP", *map),
+    /// The value of metric `name` (`top1_acc`, `top5_acc`, `mean_class_accuracy`; `mAP`), `None`
+    /// where this kind of evaluation has no such metric (higher is better).
+    pub fn value(&self, name: &str) -> Option<f64> {
+        match (self, name) {
+            (Metrics::SingleLabel(e), "top1_acc") => Some(e.top1_acc),
+            (Metrics::SingleLabel(e), "top5_acc") => Some(e.top5_acc),
+            (Metrics::SingleLabel(e), "mean_class_accuracy") => Some(e.mean_class_accuracy),
+            (Metrics::MultiLabel { map }, "mAP") => Some(*map),
+            _ => None,
         }
     }
 
@@ -487,7 +491,7 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
     let split = job.test.as_ref().or(job.val.as_ref()).context("--test-last/--test-best need a `data.test` (or `data.val`) split")?;
     if job.test_with == TestWith::Best {
         let (_, e) = summary.best.context("--test-best: no best checkpoint (no validation ran)")?;
-        let metric = metric_name(job.loss);
+        let metric = metric_name(job.loss, job.train_cfg.as_ref().and_then(|t| t.save_best.as_deref()));
         model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
     }
     let preds = predict(model, split, 0, job.average_clips)?;
@@ -503,13 +507,13 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
     Ok(())
 }
 
-/// The validation metric best checkpoints follow for `loss`: `top1_acc`, or `mAP` for a
-/// multi-label head (the `best_<metric>_epoch_N` checkpoint's name).
-pub fn metric_name(loss: Loss) -> &'static str {
-    if loss.multi_label() {
-        "mAP"
-    } else {
-        "top1_acc"
+/// The validation metric best checkpoints follow (the `best_<metric>_epoch_N` checkpoint's
+/// name): `save_best` when set, else `top1_acc`, or `mAP` for a multi-label head.
+pub fn metric_name(loss: Loss, save_best: Option<&str>) -> &str {
+    match save_best {
+        Some(m) => m,
+        None if loss.multi_label() => "mAP",
+        None => "top1_acc",
     }
 }
 
@@ -605,8 +609,8 @@ impl<'a> Training<'a> {
         })
     }
 
-    fn metric(&self) -> &'static str {
-        metric_name(self.job.loss)
+    fn metric(&self) -> &'a str {
+        metric_name(self.job.loss, self.tc.save_best.as_deref())
     }
 
     /// Iterations of the whole run done.
@@ -703,7 +707,10 @@ impl<'a> Training<'a> {
         let e = Metrics::of(&preds, self.job.loss);
         self.logs.record(with_mode("val", Some(done), e.record(false)))?;
         self.logs.say(&format!("Epoch(val) [{done}] {}", e.line()))?;
-        let (value, metric, ext) = (e.key().1, self.metric(), self.model.checkpoint_ext());
+        let (metric, ext) = (self.metric(), self.model.checkpoint_ext());
+        let value = e.value(metric).with_context(|| {
+            format!("`train.save_best: {metric}` is not a metric of this {} evaluation", metric_name(self.job.loss, None))
+        })?;
         // NaN (mAP with no positive at all) is never best.
         if !value.is_nan() && self.best.is_none_or(|(b, _)| value > b) {
             if let Some((_, old)) = self.best {

@@ -369,6 +369,10 @@ pub struct TrainSection {
     /// Whether `checkpoint_interval` counts epochs (default) or iterations (mmengine's `by_epoch`).
     #[serde(default = "yes")]
     pub checkpoint_by_epoch: bool,
+    /// The validation metric the `best_<metric>_epoch_N` checkpoint follows (mmaction2
+    /// `evaluation.save_best`): `top1_acc`, `top5_acc`, `mean_class_accuracy` (CDAR's) or, for a
+    /// multi-label head, `mAP`. Default `top1_acc` (`mAP` multi-label).
+    pub save_best: Option<String>,
     /// Keep at most this many epoch checkpoints (−1 = all).
     #[serde(default = "minus_one")]
     pub max_keep_ckpts: i64,
@@ -487,6 +491,11 @@ impl TrainSection {
     pub fn check(&self) -> Result<()> {
         use crate::config::limits::{check, check_at_least, check_non_negative, check_unit_open};
         check("train.epochs", self.epochs, 1..=100_000)?;
+        if let Some(m) = &self.save_best {
+            if !["top1_acc", "top5_acc", "mean_class_accuracy", "mAP"].contains(&m.as_str()) {
+                anyhow::bail!("`train.save_best` {m:?} is not a metric: top1_acc, top5_acc, mean_class_accuracy or mAP");
+            }
+        }
         check_at_least("train.val_interval", self.val_interval, 1)?;
         check_at_least("train.log_interval", self.log_interval, 1)?;
         check_at_least("train.checkpoint_interval", self.checkpoint_interval, 1)?;

@@ -474,6 +474,20 @@ impl Recognizer {
         Ok(report)
     }
 
+    /// A 2D recogniser's (TSM, TSN) view of clips `x` `(V, C, T, H, W)` whose samples have
+    /// `images` clips: their frames as images `(V·T, C, H, W)`, each sample's count times T
+    /// (CDAR's Recognizer2D: `b n c t h w -> (b n t) c h w`). Other inputs and models: as given.
+    pub fn as_images(&self, x: &Tensor, images: &[usize]) -> (Tensor, Vec<usize>) {
+        match &self.net {
+            Net::BuiltIn { kind, .. } if !kind.is_3d() && x.dim() == 5 => {
+                let size = x.size();
+                let frames = x.permute([0, 2, 1, 3, 4]).reshape([size[0] * size[2], size[1], size[3], size[4]]);
+                (frames, images.iter().map(|m| m * size[2] as usize).collect())
+            }
+            _ => (x.shallow_clone(), images.to_vec()),
+        }
+    }
+
     /// Whether the model has a domain classifier neck ([`Self::domain_loss`]).
     pub fn has_domain_classifier(&self) -> bool {
         matches!(&self.net, Net::BuiltIn { neck: Some(_), .. })
@@ -536,13 +550,8 @@ impl Recognizer {
                 let feats = backbone.forward(x, train); // (V, D)
                 Ok(Output { logits: feats.dropout(*dropout, train).apply(fc), features: Some(feats), views: images.to_vec() })
             }
-            Net::BuiltIn { kind, .. } if x.dim() == 5 => {
-                // A 2D recogniser given clips (V, C, T, H, W) takes their frames as images
-                // (CDAR's Recognizer2D: `b n c t h w -> (b n t) c h w`).
-                let size = x.size();
-                let frames = x.permute([0, 2, 1, 3, 4]).reshape([size[0] * size[2], size[1], size[3], size[4]]);
-                let images: Vec<usize> = images.iter().map(|m| m * size[2] as usize).collect();
-                debug_assert!(!kind.is_3d());
+            Net::BuiltIn { .. } if x.dim() == 5 => {
+                let (frames, images) = self.as_images(x, images);
                 self.forward_t(&frames, &images, train)
             }
             Net::BuiltIn { backbone, fc, kind: ModelKind::Tsm, num_segments, dropout, .. } => {

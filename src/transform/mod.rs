@@ -18,7 +18,7 @@ pub use blend::{BackgroundBlend, BackgroundSource, Blend, LabelMix};
 pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
-    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, OpConfig, RandomCrop,
+    resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, OpConfig, RandomCrop, RandomRescale,
     RandomResizedCrop, Resize, ResizeOp, Size, TenCrop, ThreeCrop, MAX_SIDE,
 };
 pub use rand_augment::PytorchVideoTrans;

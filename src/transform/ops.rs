@@ -112,6 +112,18 @@ pub struct Resize {
     pub interpolation: Interpolation,
 }
 
+/// mmaction2 0.x `RandomRescale(scale_range, interpolation)`: per sample a short side drawn
+/// uniformly from the closed integer range, then `Resize((-1, short_edge), keep_ratio=True)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomRescale {
+    /// [low, high] short side in pixels, both included (mmaction2 asserts low < high).
+    pub scale_range: [usize; 2],
+    /// Interpolation (default bilinear).
+    #[serde(default)]
+    pub interpolation: Interpolation,
+}
+
 /// `CenterCrop(crop_size)`: one centred crop (left (W−w)//2, top (H−h)//2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -318,6 +330,35 @@ impl OpConfig for Resize {
     }
 }
 
+impl OpConfig for RandomRescale {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        let [lo, hi] = self.scale_range;
+        check_side("scale_range", lo)?;
+        check_side("scale_range", hi)?;
+        if lo >= hi {
+            bail!("scale_range must be [low, high] with low < high, got {:?}", self.scale_range);
+        }
+        let resize = Resize { scale: [-1, lo as i64], keep_ratio: true, interpolation: self.interpolation };
+        Ok(Arc::new(RandomRescaleOp { range: (lo, hi), inner: ResizeOp { config: resize, resizers: Mutex::default() } }))
+    }
+}
+
+/// `RandomRescale` ready to run: a [`ResizeOp`] (for its resizers) told each sample's size.
+#[derive(Debug)]
+struct RandomRescaleOp {
+    range: (usize, usize),
+    inner: ResizeOp,
+}
+
+impl FrameOp for RandomRescaleOp {
+    fn apply(&self, mut clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let short_edge = rng.random_range(self.range.0..=self.range.1);
+        clip.trace.push(format!("RandomRescale: short_edge {short_edge}"));
+        let resize = Resize { scale: [-1, short_edge as i64], ..self.inner.config.clone() };
+        self.inner.resize(clip, &resize)
+    }
+}
+
 /// A step whose configuration is its op (no run-time state): building it only checks it.
 trait Stateless: FrameOp + Clone + 'static {
     /// Refuses parameters no run can use, naming the key.
@@ -415,8 +456,14 @@ fn size_of(clip: &Clip) -> Option<(usize, usize)> {
 
 impl FrameOp for ResizeOp {
     fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        self.resize(clip, &self.config)
+    }
+}
+
+impl ResizeOp {
+    /// `clip` resized as `c` says, with this op's resizers.
+    fn resize(&self, clip: Clip, c: &Resize) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
-        let c = &self.config;
         let (ow, oh) = geometry::resize_size(w, h, (c.scale[0], c.scale[1]), c.keep_ratio);
         if ow == 0 || oh == 0 {
             bail!("Resize to {ow}x{oh} from {w}x{h}: empty output");
@@ -639,6 +686,24 @@ mod tests {
     fn clip_of(frames: Vec<Frame>) -> Clip {
         let n = frames.len();
         Clip::new(frames, 1, n)
+    }
+
+    #[test]
+    fn random_rescale_draws_the_short_side_from_the_closed_range() {
+        let op = RandomRescale { scale_range: [20, 30], interpolation: Interpolation::default() }.build(&BuildCtx::default()).unwrap();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let out = op.apply(clip_of(vec![ramp(32, 24), ramp(32, 24)]), &mut rng).unwrap();
+            let (w, h) = (out.frames[0].width, out.frames[0].height);
+            // mmcv rescale_size: factor s/24, width int(32·s/24 + 0.5); both frames alike.
+            assert_eq!(w, (32.0 * h as f64 / 24.0 + 0.5) as usize);
+            assert_eq!((out.frames[1].width, out.frames[1].height), (w, h));
+            assert!(out.trace[0].ends_with(&format!("short_edge {h}")));
+            seen.insert(h);
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), (20..=30).collect::<Vec<_>>(), "every short side in 20..=30 is drawn");
+        assert!(RandomRescale { scale_range: [320, 256], interpolation: Interpolation::default() }.build(&BuildCtx::default()).is_err());
     }
 
     fn rng() -> rand_pcg::Pcg64 {
