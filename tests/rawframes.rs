@@ -95,3 +95,38 @@ fn video_and_extracted_rawframes_give_the_same_clip_above_40_db() {
         assert!(db < 99.0, "{}: identical tensors: the rawframes path was not exercised", v.name);
     }
 }
+
+#[test]
+fn epic_kitchens_segments_read_their_frame_range() {
+    let Some(data) = common::data_dir() else { return };
+    // EPIC-Kitchens-100's CSV columns over mmaction2's 10-frame folder: segment 3..=10 ends on the
+    // folder's last file, so an offset one too far would ask for img_00011.jpg.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("EPIC_100_train.csv");
+    std::fs::write(
+        &csv,
+        "narration_id,participant_id,video_id,start_frame,stop_frame,narration,verb,verb_class,noun,noun_class\n\
+         P01_01_0,P01,imgs,3,10,\"open door, slowly\",open,3,door,3\nP01_01_1,P01,imgs,1,2,take cup,take,0,cup,13\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "data:\n  train:\n    source: {{type: EpicKitchens, ann_file: {}, root: {}, frame_dir: '{{video_id}}', filename_tmpl: 'img_{{:05}}.jpg'}}\n    pipeline:\n      - {{type: SampleFrames, clip_len: 8, frame_interval: 1, num_clips: 1, test_mode: true}}\n      - {{type: RawFrameDecode}}\n      - {{type: FormatShape, input_format: NCTHW}}\n",
+        csv.display(),
+        data.join("mmaction2").display()
+    );
+    let cfg = vpipe::config::PipelineConfig::parse(&yaml).unwrap();
+    let split = cfg.split(vpipe::config::SplitName::Train).unwrap();
+    let samples = split.source.samples().unwrap();
+    assert_eq!((samples[0].labels.clone(), samples[1].labels.clone()), (vec![3], vec![0]));
+    let p = DataPipeline::build(cfg.parts(vpipe::config::SplitName::Train).unwrap(), 0, 0, split.source.rawframe_spec().unwrap()).unwrap();
+    let m = StageMetrics::new("m");
+    let clip = p.transformed(&samples[0], &m, &m).unwrap();
+    // 8 frames of an 8-frame segment: every file 3..=10 once, in order.
+    let spec = RawframeSpec::default();
+    let want = read_rawframes(&data.join("mmaction2/imgs"), 0, &spec, &[3, 4, 5, 6, 7, 8, 9, 10]).unwrap();
+    assert_eq!(clip.frames, want);
+    // The 2-frame segment loops its frames 1, 2 (mmaction2's SampleFrames on short clips).
+    let short = p.transformed(&samples[1], &m, &m).unwrap();
+    let one_two = read_rawframes(&data.join("mmaction2/imgs"), 0, &spec, &[1, 2]).unwrap();
+    assert!(short.frames.iter().all(|f| *f == one_two[0] || *f == one_two[1]));
+}

@@ -8,6 +8,10 @@ use serde::Deserialize;
 use crate::decode::{FilenameTemplate, Modality, RawframeSpec};
 use crate::source::{folder_per_class, read_rawframe_list, read_video_list, Sample};
 
+fn epic_frame_dir() -> String {
+    "{participant_id}/rgb_frames/{video_id}".into()
+}
+
 /// Where the videos come from.
 #[derive(Clone, Debug, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
@@ -58,6 +62,28 @@ pub enum SourceConfig {
         multi_class: bool,
         /// Classes of the dataset: every label must be below it.
         num_classes: Option<usize>,
+    },
+    /// EPIC-Kitchens-100 action segments from the dataset's annotation CSV
+    /// (`EPIC_100_train.csv`, `EPIC_100_uda_source_train.csv` …): per row the rawframes
+    /// `start_frame..=stop_frame` of `root/<frame_dir>`, labelled `verb_class` (or `noun_class`).
+    /// Frames `frame_{:010}.jpg` from 1, as the dataset ships them
+    /// ([`crate::source::epic_kitchens`]).
+    #[serde(alias = "EpicKitchens100")]
+    EpicKitchens {
+        /// The annotation CSV.
+        ann_file: PathBuf,
+        /// The folder holding the participants' frame folders (`data_prefix`).
+        #[serde(alias = "data_prefix")]
+        root: PathBuf,
+        /// A segment's frame folder under `root`, `{participant_id}` and `{video_id}` replaced
+        /// (default `{participant_id}/rgb_frames/{video_id}`, the dataset's layout).
+        #[serde(default = "epic_frame_dir")]
+        frame_dir: String,
+        /// `verb` (default) or `noun`.
+        #[serde(default)]
+        label: crate::source::epic_kitchens::EpicLabel,
+        /// Frame file names (default `frame_{:010}.jpg`).
+        filename_tmpl: Option<FilenameTemplate>,
     },
 }
 
@@ -112,6 +138,9 @@ impl SourceConfig {
                 check_labels(&samples, ann_file, *multi_class, *num_classes)?;
                 Ok(samples)
             }
+            SourceConfig::EpicKitchens { ann_file, root, frame_dir, label, .. } => {
+                crate::source::epic_kitchens::read_epic_kitchens(ann_file, root, frame_dir, *label)
+            }
         }
     }
 
@@ -124,7 +153,9 @@ impl SourceConfig {
     /// A label outside the range, naming the list file (or dataset folder) and line.
     pub fn check_model_labels(&self, samples: &[Sample], num_classes: usize) -> Result<()> {
         let list = match self {
-            SourceConfig::VideoList { ann_file, .. } | SourceConfig::RawframeList { ann_file, .. } => ann_file,
+            SourceConfig::VideoList { ann_file, .. }
+            | SourceConfig::RawframeList { ann_file, .. }
+            | SourceConfig::EpicKitchens { ann_file, .. } => ann_file,
             SourceConfig::VideoFolder { root } => root,
         };
         check_labels(samples, list, false, Some(num_classes)).context("the model's `num_classes`")
@@ -136,7 +167,9 @@ impl SourceConfig {
     /// A missing path, named with its key (`ann_file`, `root`).
     pub fn check_paths(&self) -> Result<()> {
         let (ann, root) = match self {
-            SourceConfig::VideoList { ann_file, root, .. } | SourceConfig::RawframeList { ann_file, root, .. } => (Some(ann_file), root),
+            SourceConfig::VideoList { ann_file, root, .. }
+            | SourceConfig::RawframeList { ann_file, root, .. }
+            | SourceConfig::EpicKitchens { ann_file, root, .. } => (Some(ann_file), root),
             SourceConfig::VideoFolder { root } => (None, root),
         };
         if let Some(a) = ann {
@@ -156,6 +189,12 @@ impl SourceConfig {
     /// # Errors
     /// A template that does not fit the modality.
     pub fn rawframe_spec(&self) -> Result<RawframeSpec> {
+        if let SourceConfig::EpicKitchens { filename_tmpl, .. } = self {
+            let tmpl = filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse("frame_{:010}.jpg").expect("valid"));
+            let spec = RawframeSpec { filename_tmpl: tmpl, start_index: 1, modality: Modality::RGB };
+            spec.validate()?;
+            return Ok(spec);
+        }
         let SourceConfig::RawframeList { filename_tmpl, start_index, modality, .. } = self else { return Ok(RawframeSpec::default()) };
         let default_tmpl = if *modality == Modality::Flow { "{}_{:05d}.jpg" } else { "img_{:05}.jpg" };
         let spec = RawframeSpec {

@@ -3,6 +3,7 @@
 //! batch clusters.
 
 pub mod backgrounds;
+pub mod epic_kitchens;
 pub mod file_list;
 pub mod list_file;
 mod rawframe_list;
