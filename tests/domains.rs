@@ -175,6 +175,16 @@ fn cdar_mini_trains_both_domains_identically_with_one_and_two_workers() {
     let names: Vec<String> = tch::Tensor::read_safetensors(w1.join("epoch_3.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().any(|n| n == "neck.fc_domain.2.0.weight"), "{names:?}");
     clustering_of_the_trained_features(&yaml, &w1.join("epoch_3.safetensors"), dir.path());
+    // The test phase's predictions carry the features too: `vpipe eval` clusters them.
+    let o = common::vpipe()
+        .arg("eval")
+        .arg(w1.join("best_pred.parquet"))
+        .args(["--metrics", "kmeans", "--num-old-classes", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((j["videos"].as_u64(), j["clusters"].as_u64()), (Some(4), Some(2)), "{j}");
 }
 
 /// CDAR's evaluation of the trained model: target (and labelled source) features by `vpipe

@@ -166,13 +166,13 @@ pub enum Metrics {
 
 impl Metrics {
     /// Scores `preds` (per video: sample and clip-averaged scores) as `loss` asks.
-    pub fn of(preds: &[(Sample, Vec<f32>)], loss: Loss) -> Self {
-        let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.1.clone()).collect();
+    pub fn of(preds: &[Prediction], loss: Loss) -> Self {
+        let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.scores.clone()).collect();
         if loss.multi_label() {
-            let labels: Vec<Vec<usize>> = preds.iter().map(|p| p.0.labels.iter().map(|&l| l.max(0) as usize).collect()).collect();
+            let labels: Vec<Vec<usize>> = preds.iter().map(|p| p.sample.labels.iter().map(|&l| l.max(0) as usize).collect()).collect();
             return Metrics::MultiLabel { map: mean_average_precision(&scores, &labels) };
         }
-        let labels: Vec<usize> = preds.iter().map(|p| p.0.labels.first().copied().unwrap_or(-1).max(0) as usize).collect();
+        let labels: Vec<usize> = preds.iter().map(|p| p.sample.labels.first().copied().unwrap_or(-1).max(0) as usize).collect();
         Metrics::SingleLabel(evaluate(&scores, &labels))
     }
 
@@ -386,7 +386,7 @@ fn many_hot(b: &Batch, classes: i64) -> Result<tch::Tensor> {
 ///
 /// # Errors
 /// A sample fails, the model fails; SIGINT/SIGTERM ([`Interrupted`]).
-fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
+fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips) -> Result<Vec<Prediction>> {
     let mut pipeline = split.pipeline.clone().for_device(model.device(), None);
     pipeline.epoch = epoch;
     let mut out = Vec::new();
@@ -403,19 +403,45 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     Ok(out)
 }
 
-/// The model's eval-mode scores for each sample of `b`, its views combined by `mode`.
+/// One video's prediction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The video.
+    pub sample: Sample,
+    /// Its views' scores combined by the clip averaging (`num_classes` values).
+    pub scores: Vec<f32>,
+    /// Its views' pooled backbone features averaged (`D` values), when the model gives them:
+    /// what `vpipe eval --metrics kmeans,gcd_v2` clusters.
+    pub feature: Option<Vec<f32>>,
+}
+
+/// The model's eval-mode predictions for each sample of `b`, its views combined by `mode`.
 ///
 /// # Errors
 /// The model fails.
-pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<(Sample, Vec<f32>)>> {
+pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<Prediction>> {
     let x = b.tensor.model_input(model.device());
     let out = model.forward(&x, &b.images)?;
-    let logits = out.logits.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-    let c = logits.size()[1] as usize;
-    let flat = Vec::<f32>::try_from(logits.flatten(0, -1))?;
-    let mut rows_of = flat.chunks(c).map(<[f32]>::to_vec);
-    let views = out.views;
-    Ok(b.samples.into_iter().zip(views).map(|(s, n)| (s, average_clips(&rows_of.by_ref().take(n).collect::<Vec<_>>(), mode))).collect())
+    let rows = |t: &tch::Tensor| -> Result<Vec<Vec<f32>>> {
+        let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+        let c = t.size()[1] as usize;
+        Ok(Vec::<f32>::try_from(t.flatten(0, -1))?.chunks(c.max(1)).map(<[f32]>::to_vec).collect())
+    };
+    let logits = rows(&out.logits)?;
+    let features = out.features.as_ref().map(rows).transpose()?;
+    let mut start = 0;
+    let mut preds = Vec::with_capacity(b.samples.len());
+    for (sample, n) in b.samples.into_iter().zip(out.views) {
+        let feature = features.as_ref().map(|f| {
+            let views = &f[start..start + n];
+            let mut mean = vec![0f32; views[0].len()];
+            views.iter().for_each(|v| mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / n as f32));
+            mean
+        });
+        preds.push(Prediction { sample, scores: average_clips(&logits[start..start + n], mode), feature });
+        start += n;
+    }
+    Ok(preds)
 }
 
 /// Runs training (if the job has a train split and section), validation and testing.
@@ -499,8 +525,8 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
     logs.record(with_mode("test", None, e.record(true)))?;
     logs.say(&format!("Test: {}", e.line()))?;
     let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
-    for (s, scores) in preds {
-        sink.push(ClipRow { video: s.name, labels: s.labels, clip: 0, logits: scores, feature: None })?;
+    for p in preds {
+        sink.push(ClipRow { video: p.sample.name, labels: p.sample.labels, clip: 0, logits: p.scores, feature: p.feature })?;
     }
     sink.finish(vec![])?;
     summary.test = Some(e);
