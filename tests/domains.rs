@@ -230,3 +230,45 @@ fn clustering_of_the_trained_features(yaml: &Path, weights: &Path, dir: &Path) {
     }
     assert_eq!(j, eval(), "clustering metrics are seeded");
 }
+
+#[test]
+fn two_domain_runs_resume_mid_epoch_to_the_same_weights() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = cdar_mini(&data, dir.path());
+    // Target batches of 4 of its 4 videos: every step starts a new target pass (a new shuffle),
+    // so the resumed step 1 of epoch 2 must find pass 1 of epoch 2, not pass 0.
+    let opts = [
+        "--cfg-options",
+        "data.train.target.batch_size=4",
+        "train.checkpoint_by_epoch=false",
+        "train.checkpoint_interval=3",
+        "train.max_keep_ckpts=-1",
+    ];
+    let whole = dir.path().join("whole");
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&whole).args(opts).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The state a run stopped after global iteration 3 (epoch 2, iteration 1 of 2) left behind.
+    let resumed = dir.path().join("resumed");
+    std::fs::create_dir(&resumed).unwrap();
+    for f in ["iter_3.safetensors", "iter_3.optim.safetensors", "iter_3.json", "log.jsonl", "pipeline.yaml"] {
+        std::fs::copy(whole.join(f), resumed.join(f)).unwrap();
+    }
+    let o = common::vpipe().arg("run").arg(&yaml).arg("--work-dir").arg(&resumed).args(opts).arg("--resume").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("resumed from") && err.contains("Epoch [2][2/2]") && !err.contains("Epoch [2][1/2]"),
+        "{err}"
+    );
+    let (a, b) = (std::fs::read(whole.join("iter_6.safetensors")).unwrap(), std::fs::read(resumed.join("iter_6.safetensors")).unwrap());
+    assert!(a == b, "a two-domain run resumed mid-epoch ended with other weights");
+    // Every step logged once, with the same domain losses.
+    let steps = |w: &Path| -> Vec<(u64, u64, String)> {
+        records(w)
+            .iter()
+            .filter(|r| r["mode"] == "train")
+            .map(|r| (r["epoch"].as_u64().unwrap(), r["iter"].as_u64().unwrap(), r["loss_dom"].to_string()))
+            .collect()
+    };
+    assert_eq!(steps(&whole), steps(&resumed));
+}
