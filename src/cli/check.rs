@@ -33,7 +33,9 @@ pub struct Args {
 /// As [`probe_split`].
 pub(super) fn probe(cfg: &PipelineConfig) -> Result<Vec<String>> {
     let model = cfg.model.as_ref().map(|m| m.spec(cfg.seed)).transpose()?;
-    cfg.data.keys().map(|name| probe_split(cfg, *name, model.as_ref())).collect()
+    let mut lines: Vec<String> = cfg.data.keys().map(|name| probe_split(cfg, *name, model.as_ref())).collect::<Result<_>>()?;
+    lines.extend(vpipe::graph::pipeline::probe_target(cfg, model.as_ref())?);
+    Ok(lines)
 }
 
 /// Runs the command: prints one line per split, or the first error with file, line and key.

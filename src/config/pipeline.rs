@@ -354,6 +354,28 @@ mod tests {
     }
 
     #[test]
+    fn two_domain_mistakes_name_their_key() {
+        let cdar = include_str!("../../pipelines/cdar_mini.yaml");
+        let check =
+            |text: &str| PipelineConfig::parse(text).unwrap().check(false, &BuildCtx::default()).map(drop).map_err(|e| format!("{e:#}"));
+        check(cdar).unwrap();
+        // A target domain outside data.train.
+        let val_target = cdar.replacen("  val:\n", "  val:\n    target: {source: {type: VideoFolder, root: x}, pipeline: []}\n", 1);
+        assert!(check(&val_target).unwrap_err().contains("`data.val.target`"));
+        // A DANN neck without a target domain to tell apart.
+        let start = cdar.find("    target:\n").unwrap();
+        let end = cdar.find("  val:\n").unwrap();
+        let no_target = format!("{}{}", &cdar[..start], &cdar[end..]);
+        assert!(check(&no_target).unwrap_err().contains("`model.neck` (DomainClassifier) needs two-domain training"));
+        // The neck's width must be the backbone's (ResNet-18: 512).
+        let e = check(&cdar.replace("in_channels: 512", "in_channels: 2048")).unwrap_err();
+        assert!(e.contains("`model.neck.in_channels` is 2048") && e.contains("512"), "{e}");
+        // A misspelt RandAugment key is named with its line.
+        let e = PipelineConfig::parse(&cdar.replace("num_layers: 4, prob", "num_layer: 4, prob")).unwrap_err().to_string();
+        assert!(e.contains("num_layer") && e.contains("line"), "{e}");
+    }
+
+    #[test]
     fn committed_schema_is_current() {
         let committed = include_str!("../../schemas/pipeline.schema.json");
         assert!(

@@ -216,9 +216,33 @@ pub fn probe_split(
     name: crate::config::SplitName,
     model: Option<&crate::model::ModelSpec>,
 ) -> Result<String> {
-    let key = format!("data.{}", format!("{name:?}").to_lowercase());
-    let split = cfg.split(name)?;
-    let pipeline = DataPipeline::build(cfg.parts(name)?, cfg.seed, 0, split.source.rawframe_spec()?).map_err(|e| cfg.locate(name, e))?;
+    probe_data(cfg, &format!("{name:?}").to_lowercase(), cfg.split(name)?, cfg.parts(name)?, model)
+}
+
+/// As [`probe_split`], for two-domain training's target split (`data.train.target`); `None`
+/// without one.
+///
+/// # Errors
+/// As [`probe_split`].
+pub fn probe_target(cfg: &crate::config::PipelineConfig, model: Option<&crate::model::ModelSpec>) -> Result<Option<String>> {
+    let target = cfg.data.get(&crate::config::SplitName::Train).and_then(|s| s.target.as_deref());
+    match (target, cfg.target_parts()?) {
+        (Some(t), Some(parts)) => probe_data(cfg, "train.target", t, parts, model).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The first sample of `split` (written at `data.<short>`) through `parts` and `model`'s shape
+/// check.
+fn probe_data(
+    cfg: &crate::config::PipelineConfig,
+    short: &str,
+    split: &crate::config::DataSplit,
+    parts: PipelineParts,
+    model: Option<&crate::model::ModelSpec>,
+) -> Result<String> {
+    let key = format!("data.{short}");
+    let pipeline = DataPipeline::build(parts, cfg.seed, 0, split.source.rawframe_spec()?).map_err(|e| cfg.locate_key(short, e))?;
     let Some(first) = split.source.samples()?.into_iter().next() else { anyhow::bail!("`{key}` lists no samples") };
     let (d, t) = (StageMetrics::part("decode", 1), StageMetrics::part("transform", 1));
     let prepared = pipeline

@@ -314,6 +314,9 @@ impl ModelConfig {
                 limits::check("model.conv1_kernel", v, 1..=15)?;
             }
         }
+        if let Some(crate::model::NeckConfig::DomainClassifier(n)) = &self.neck {
+            n.check(feature_width(kind, depth))?;
+        }
         Ok(ModelSpec::BuiltIn {
             kind,
             depth,
@@ -339,6 +342,16 @@ impl ModelConfig {
                 }
             },
         })
+    }
+}
+
+/// The width of a built-in backbone's pooled features: 512 for the 18/34-layer ResNets, 2048
+/// for the 50-layer ones, 2304 for SlowFast-R50 (slow 2048 + fast 256).
+fn feature_width(kind: ModelKind, depth: u32) -> i64 {
+    match (kind, depth) {
+        (ModelKind::SlowFast, _) => 2304,
+        (_, d) if d >= 50 => 2048,
+        _ => 512,
     }
 }
 
