@@ -131,9 +131,22 @@ fn featurize_with_each_3d_model_from_a_pipeline_split() {
         let f = b.column_by_name("feature").unwrap().as_any().downcast_ref::<arrow::array::FixedSizeListArray>().unwrap();
         assert_eq!(f.value_length(), width, "{model:?}");
     }
+    // A 2D model takes a clip's frames as its images (CDAR's Recognizer2D, which two-domain
+    // training needs); a 3D model refuses images.
     let out = dir.path().join("tsn.parquet");
     let o = common::vpipe()
         .args(["featurize", "--config", cfg.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap(), "--model", "tsn-r18"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tsm = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/tsm_r18_mini.yaml"))
+        .unwrap()
+        .replace("../shared/data", data.to_str().unwrap());
+    let cfg2 = dir.path().join("t.yaml");
+    std::fs::write(&cfg2, &tsm).unwrap();
+    let out = dir.path().join("i3d_on_images.parquet");
+    let o = common::vpipe()
+        .args(["featurize", "--config", cfg2.to_str().unwrap(), "--split", "val", "--out", out.to_str().unwrap(), "--model", "i3d-r50"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -157,7 +157,8 @@ fn permutation(n: usize, rng: &mut rand_pcg::Pcg64) -> Vec<usize> {
 
 /// One two-domain training step (CDAR `Recognizer2D.train_step` + its recogniser's losses):
 /// both batches truncated to `b = min(B_s, B_t)` samples; where their tensors then have the
-/// same shape they are concatenated and the 2b samples shuffled with one permutation from the
+/// same shape as the model takes them (a TSM/TSN takes clips as images,
+/// [`Recognizer::as_images`]) they are concatenated and the 2b samples shuffled with one permutation from the
 /// step's stream (`seed`, `epoch`, `step`), else each half is shuffled by its own and the halves
 /// forwarded one after the other. Loss = `loss_cls` (cross-entropy over the source samples,
 /// mixed targets where the pipeline decided them) + `loss_dom` (the model's domain classifier
