@@ -80,11 +80,12 @@ impl Loader {
             PipelineConfig::load_with(config.as_ref(), &cfg_options)
         }
         .or_raise(Kind::Config)?;
-        let name = match split {
-            "train" => SplitName::Train,
-            "val" => SplitName::Val,
-            "test" => SplitName::Test,
-            other => return Err(raise("ConfigError", &format!("split {other:?}: train, val or test"))),
+        let (name, target) = match split {
+            "train" => (SplitName::Train, false),
+            "train.target" => (SplitName::Train, true),
+            "val" => (SplitName::Val, false),
+            "test" => (SplitName::Test, false),
+            other => return Err(raise("ConfigError", &format!("split {other:?}: train, train.target, val or test"))),
         };
         if let Some(s) = seed {
             cfg.seed = s;
@@ -94,25 +95,36 @@ impl Loader {
             .data
             .get_mut(&name)
             .ok_or_else(|| raise("ConfigError", &format!("the pipeline has no `data.{split}` split (it has: {})", have.join(", "))))?;
+        let data = match (target, data.target.as_deref_mut()) {
+            (false, _) => data,
+            (true, Some(t)) => t,
+            (true, None) => {
+                return Err(raise("ConfigError", "split \"train.target\": the pipeline has no `data.train.target` (two-domain training)"))
+            }
+        };
         if let Some(b) = batch_size {
             data.batch_size = b;
         }
+        let source = data.source.clone();
         let where_ = if from_text { "the pipeline dict".to_string() } else { format!("pipeline file {config}") };
         cfg.check(true, &vpipe::graph::backgrounds::build_ctx()).map_err(|e| e.context(format!("in {where_}"))).or_raise(Kind::Config)?;
-        let mut split_data = SplitData::load(&cfg, name, workers).or_raise(Kind::Config)?.expect("the split exists: checked above");
+        let loaded = if target { SplitData::load_target(&cfg, workers) } else { SplitData::load(&cfg, name, workers) };
+        let mut split_data = loaded.or_raise(Kind::Config)?.expect("the split exists: checked above");
         split_data.pipeline.upload_u8 = uint8;
         split_data.pipeline.pin_memory = pin_device;
+        // The target domain draws from its own streams, as `vpipe run`'s does (its epoch 0).
+        let seed = if target { vpipe::graph::domains::target_stream(cfg.seed, 0, 0).0 } else { cfg.seed };
+        split_data.pipeline.seed = seed;
         let shard = Shard::new(rank, world_size, drop_last).or_raise(Kind::Config)?;
         // Many-hot rows for a multi-label source, or for a single-label list under a
         // multi-label head (mmaction2's BCE head on one label per video).
         let model = cfg.model.as_ref();
-        let multi_hot = cfg.data[&name]
-            .source
+        let multi_hot = source
             .multi_hot_classes(model.and_then(|m| m.num_classes))
             .or_else(|| model.filter(|m| m.loss.multi_label()).and_then(|m| m.num_classes));
         let state = State {
             split: split_data,
-            seed: cfg.seed,
+            seed,
             shuffle: name == SplitName::Train,
             shard,
             epoch: 0,

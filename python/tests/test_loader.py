@@ -275,3 +275,24 @@ def test_cfg_options_override_the_pipeline_file():
     assert len(vpipe.Loader(TSM, split="train", cfg_options=["data.train.batch_size=8"])) == 1
     with pytest.raises(vpipe.ConfigError, match="batch_siz"):
         vpipe.Loader(TSM, split="train", cfg_options={"data.train.batch_siz": 2})
+
+
+def test_the_target_domain_of_a_two_domain_pipeline_loads_as_its_own_split():
+    cdar = "pipelines/cdar_mini.yaml"
+    source, target = vpipe.Loader(cdar, split="train"), vpipe.Loader(cdar, split="train.target")
+    s = next(iter(source))
+    assert tuple(s.inputs.shape) == (2, 3, 8, 64, 64)  # the source's 8-frame NCTHW clips, batch 2
+    batches = list(target)
+    assert len(target) == 2 and tuple(batches[0].inputs.shape) == (3, 3, 8, 64, 64)  # TCNHW segments, batch 3
+    # One pass visits each of the 4 target videos once, with the target list's labels.
+    assert sorted(i for b in batches for i in b.indices.tolist()) == [0, 1, 2, 3]
+    labels = {i: l for b in batches for i, l in zip(b.indices.tolist(), b.labels.tolist())}
+    assert labels == {0: 0, 1: 1, 2: 1, 3: 1}
+    # Another pass (set_epoch) reshuffles.
+    orders = set()
+    for e in range(4):
+        target.set_epoch(e)
+        orders.add(tuple(i for b in target for i in b.indices.tolist()))
+    assert len(orders) > 1
+    with pytest.raises(vpipe.ConfigError, match="data.train.target"):
+        vpipe.Loader(TSM, split="train.target")

@@ -94,7 +94,9 @@ class Loader:
 
     Args:
         config: a pipeline file (path) or the same content as a dict.
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"``, ``"val"`` or ``"test"``; or ``"train.target"``, the target domain of a
+            two-domain (CDAR) pipeline's ``data.train.target``, shuffled like ``"train"`` from its own
+            seed stream: cycle it yourself, calling ``set_epoch`` with a new number for each pass.
         batch_size: samples per batch (default: the split's ``batch_size``).
         workers: vpipe's loader threads (default: the split's ``workers``, else the cores).
         seed: the random streams' seed (default: the file's ``seed``).
