@@ -63,6 +63,8 @@ pub enum Step {
     /// `PytorchVideoTrans(trans_type='RandAugment')`, 1.x `PytorchVideoWrapper(op='RandAugment')`.
     #[serde(alias = "PytorchVideoWrapper")]
     PytorchVideoTrans(PytorchVideoTrans),
+    /// mmaction2 0.x `Imgaug(transforms='default')`: imgaug's `SomeOf(2, 15 augmenters)`.
+    Imgaug(crate::transform::imgaug::Imgaug),
     /// `Normalize(mean, std, to_bgr)`.
     Normalize(Normalize),
     /// `FormatShape(input_format)`.
@@ -98,6 +100,7 @@ impl Step {
             Step::ColorJitter(t) => t,
             Step::BackgroundBlend(t) => t,
             Step::PytorchVideoTrans(t) => t,
+            Step::Imgaug(t) => t,
             _ => return None,
         })
     }

@@ -10,6 +10,7 @@ pub mod blend;
 pub mod color;
 pub mod format;
 pub mod geometry;
+pub mod imgaug;
 pub mod median;
 mod ops;
 pub mod rand_augment;
