@@ -196,11 +196,14 @@ fn affine_matrix(w: f64, h: f64, rot: f64, shear_x: f64, shear_y: f64, t: (f64, 
     let affine = |r: f64, shx: f64, tx: f64, ty: f64| {
         [[r.cos(), -(shx.tan() * r.cos() + r.sin()), tx], [r.sin(), -(shx.tan() * r.sin() - r.cos()), ty], [0.0, 0.0, 1.0]]
     };
+    // imgaug writes π as 3.141592: its y-shear rotations are that far from a quarter turn.
+    #[allow(clippy::approx_constant)]
+    const IMGAUG_PI: f64 = 3.141592;
     let steps = [
         translate(-sx, -sy),
-        affine(-3.141592 / 2.0, 0.0, 0.0, 0.0),
+        affine(-IMGAUG_PI / 2.0, 0.0, 0.0, 0.0),
         affine(0.0, shear_y, 0.0, 0.0),
-        affine(3.141592 / 2.0, 0.0, 0.0, 0.0),
+        affine(IMGAUG_PI / 2.0, 0.0, 0.0, 0.0),
         affine(rot, shear_x, t.0, t.1),
         translate(sx, sy),
     ];
@@ -247,7 +250,7 @@ fn warp_affine(f: &Frame, m: [[f64; 3]; 3]) -> Frame {
                         acc += wgt * 32 * f.data[((sy * w + sx) * 3 + c) as usize] as i64;
                     }
                 }
-                out.data[((y * w + x) * 3 + c as i64) as usize] = ((acc + (1 << 14)) >> 15).clamp(0, 255) as u8;
+                out.data[((y * w + x) * 3 + c) as usize] = ((acc + (1 << 14)) >> 15).clamp(0, 255) as u8;
             }
         }
     }

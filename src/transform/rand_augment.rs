@@ -165,10 +165,12 @@ impl AugOp {
     }
 }
 
-/// What one clip drew: per drawn op, `None` when the `prob` draw skipped it, else its magnitude
-/// and argument.
+/// One drawn op: `None` when the `prob` draw skipped it, else its magnitude and argument.
+pub type Drawn = (AugOp, Option<(f64, Option<f64>)>);
+
+/// What one clip drew, in application order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Draw(pub Vec<(AugOp, Option<(f64, Option<f64>)>)>);
+pub struct Draw(pub Vec<Drawn>);
 
 impl std::fmt::Display for Draw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
