@@ -272,3 +272,27 @@ fn two_domain_runs_resume_mid_epoch_to_the_same_weights() {
     };
     assert_eq!(steps(&whole), steps(&resumed));
 }
+
+#[test]
+fn inspect_prints_each_clips_randaugment_draw_for_both_domains() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = cdar_mini(&data, dir.path());
+    let show = |extra: &[&str]| {
+        let o = common::vpipe().arg("inspect").arg(&yaml).args(["--limit", "2"]).args(extra).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (source, target) = (show(&[]), show(&["--target"]));
+    // Source: 0.x spelling, 2 ops; target: 1.x spelling, 4 ops; each line names ops and magnitudes.
+    let draws = |text: &str| -> Vec<String> { text.lines().filter(|l| l.contains("RandAugment: ")).map(str::to_string).collect() };
+    assert_eq!(draws(&source).len(), 2, "{source}");
+    assert_eq!(draws(&target).len(), 2, "{target}");
+    assert!(draws(&source).iter().all(|l| l.matches(", ").count() == 1), "{source}");
+    assert!(draws(&target).iter().all(|l| l.matches(", ").count() == 3), "{target}");
+    assert!(draws(&target).iter().any(|l| l.contains(" m=")), "{target}");
+    assert!(source.contains("NCTHW [1, 3, 8, 64, 64]") && target.contains("TCNHW [1, 3, 8, 64, 64]"), "{source}\n{target}");
+    assert!(target.contains("RandomRescale: short_edge") && target.contains("cartwheel/"), "{target}");
+    // Another epoch draws otherwise.
+    assert_ne!(draws(&target), draws(&show(&["--target", "--epoch", "1"])));
+}
