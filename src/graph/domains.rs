@@ -181,18 +181,7 @@ pub fn train_step(
     }
     let device = model.device();
     let b = source.samples.len().min(target.samples.len());
-    let (s, t) = (Half::of(source, b, model), Half::of(target, b, model));
-    let mut rng = super::sample_rng(seed ^ PERMUTATION_SALT, epoch as u64, step as u64);
-    let (all, is_source, (logits, features)) = if s.x.size() == t.x.size() {
-        let perm = permutation(2 * b, &mut rng);
-        let all = Half::cat(s, t).permuted(&perm);
-        let out = forward(model, &all, cfg.fp16)?;
-        (all, perm.iter().map(|&i| i < b).collect::<Vec<bool>>(), out)
-    } else {
-        let (s, t) = (s.permuted(&permutation(b, &mut rng)), t.permuted(&permutation(b, &mut rng)));
-        let ((ls, fs), (lt, ft)) = (forward(model, &s, cfg.fp16)?, forward(model, &t, cfg.fp16)?);
-        (Half::cat(s, t), [vec![true; b], vec![false; b]].concat(), (Tensor::cat(&[ls, lt], 0), Tensor::cat(&[fs, ft], 0)))
-    };
+    let (all, is_source, (logits, features)) = forward_both(model, source, target, b, cfg.fp16, (seed, epoch, step))?;
     let rows = |source: bool| -> Vec<i64> { (0..2 * b).filter(|&i| is_source[i] == source).map(|i| i as i64).collect() };
     let (src_rows, tgt_rows) = (rows(true), rows(false));
     let pick = |t: &Tensor, rows: &[i64]| t.index_select(0, &Tensor::from_slice(rows).to_device(device));
@@ -227,6 +216,34 @@ pub fn train_step(
         stepped,
         fields: domain_fields(loss_cls.double_value(&[]), dom, t_mca),
     })
+}
+
+/// The step's forward pass over the first `b` samples of each batch: concatenated and shuffled
+/// by one permutation of (seed, epoch, step) when both take the same shape, else each half
+/// shuffled and forwarded alone. Returns the samples in the order forwarded, which of them are
+/// the source's, and their (logits, features).
+///
+/// # Errors
+/// As [`forward`].
+fn forward_both(
+    model: &Recognizer,
+    source: &Batch,
+    target: &Batch,
+    b: usize,
+    fp16: bool,
+    (seed, epoch, step): (u64, usize, usize),
+) -> Result<(Half, Vec<bool>, (Tensor, Tensor))> {
+    let (s, t) = (Half::of(source, b, model), Half::of(target, b, model));
+    let mut rng = super::sample_rng(seed ^ PERMUTATION_SALT, epoch as u64, step as u64);
+    if s.x.size() == t.x.size() {
+        let perm = permutation(2 * b, &mut rng);
+        let all = Half::cat(s, t).permuted(&perm);
+        let out = forward(model, &all, fp16)?;
+        return Ok((all, perm.iter().map(|&i| i < b).collect(), out));
+    }
+    let (s, t) = (s.permuted(&permutation(b, &mut rng)), t.permuted(&permutation(b, &mut rng)));
+    let ((ls, fs), (lt, ft)) = (forward(model, &s, fp16)?, forward(model, &t, fp16)?);
+    Ok((Half::cat(s, t), [vec![true; b], vec![false; b]].concat(), (Tensor::cat(&[ls, lt], 0), Tensor::cat(&[fs, ft], 0))))
 }
 
 /// (logits, features) of one forward pass in train mode, one row per sample.
