@@ -13,6 +13,7 @@ pub mod optim;
 mod recognizer;
 mod resnet;
 mod resnet3d;
+pub mod roi_align;
 mod video_resnet;
 
 pub use config::{
