@@ -2,6 +2,7 @@
 //! same): top-k accuracy, mean class accuracy, confusion matrix, and test-time clip averaging.
 //! Semantics: `shared/docs/semantics.md` §5 (clip averaging) and §7. Values are fractions in [0, 1].
 
+pub mod ava;
 pub mod clustering;
 
 use std::collections::BTreeSet;
