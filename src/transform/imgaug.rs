@@ -22,6 +22,7 @@ use anyhow::{bail, Result};
 use rand::{Rng, RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use super::lut::{level_range, map, per_channel};
 use super::ops::{BuildCtx, Clip, FrameOp, OpConfig};
 use crate::frame::Frame;
 
@@ -181,11 +182,6 @@ impl ImgaugOp {
     }
 }
 
-/// `f` with every byte mapped.
-fn map(f: &Frame, op: impl Fn(u8) -> u8) -> Frame {
-    Frame { data: f.data.iter().map(|&v| op(v)).collect(), ..f.clone() }
-}
-
 /// imgaug's `_AffineSamplingResult.to_matrix` for an image of `w`×`h`: about the centre
 /// (shifted by 0.5), y-shear done as an x-shear between ∓3.141592/2 rotations, then
 /// rotation / x-shear / translation (skimage `AffineTransform` formulas; `A + B` = B·A).
@@ -308,35 +304,24 @@ fn pil_smooth(f: &Frame) -> Frame {
 /// imgaug `_autocontrast_no_pil` (cutoff 0): per channel, the lowest and highest levels present
 /// stretched to 0 and 255 (float64, truncated).
 fn autocontrast(f: &Frame) -> Frame {
-    let mut out = f.clone();
-    for c in 0..3 {
-        let (lo, hi) = f.data.iter().skip(c).step_by(3).fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        if hi <= lo {
-            continue;
-        }
+    per_channel(f, |hist| {
+        let (lo, hi) = level_range(hist).filter(|(lo, hi)| hi > lo)?;
         let scale = 255.0 / (hi as f64 - lo as f64);
         let offset = -(lo as f64) * scale;
-        let lut: Vec<u8> = (0..256).map(|i| (i as f64 * scale + offset).clamp(0.0, 255.0) as u8).collect();
-        for v in out.data.iter_mut().skip(c).step_by(3) {
-            *v = lut[*v as usize];
-        }
-    }
-    out
+        Some(std::array::from_fn(|i| (i as f64 * scale + offset).clamp(0.0, 255.0) as u8))
+    })
 }
 
 /// imgaug `_equalize_no_pil_`: per channel, step = (pixels − count of level 255) div 255, then
 /// lut[i] = (step div 2 + pixels below i) div step.
 fn equalize(f: &Frame) -> Frame {
-    let mut out = f.clone();
-    for c in 0..3 {
-        let mut hist = [0i64; 256];
-        f.data.iter().skip(c).step_by(3).for_each(|&v| hist[v as usize] += 1);
+    per_channel(f, |hist| {
         if hist.iter().filter(|&&n| n > 0).count() <= 1 {
-            continue;
+            return None;
         }
         let step = hist[..255].iter().sum::<i64>() / 255;
         if step == 0 {
-            continue;
+            return None;
         }
         let mut lut = [0u8; 256];
         let mut below = 0i64;
@@ -344,11 +329,8 @@ fn equalize(f: &Frame) -> Frame {
             lut[i] = ((step / 2 + below) / step).min(255) as u8;
             below += n;
         }
-        for v in out.data.iter_mut().skip(c).step_by(3) {
-            *v = lut[*v as usize];
-        }
-    }
-    out
+        Some(lut)
+    })
 }
 
 #[cfg(test)]

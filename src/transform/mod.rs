@@ -11,6 +11,7 @@ pub mod color;
 pub mod format;
 pub mod geometry;
 pub mod imgaug;
+mod lut;
 pub mod median;
 mod ops;
 pub mod rand_augment;

@@ -20,6 +20,7 @@ use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::lut::{level_range, map, per_channel};
 use super::ops::{check_prob, BuildCtx, Clip, FrameOp, OpConfig};
 use crate::frame::Frame;
 
@@ -243,11 +244,6 @@ impl FrameOp for PytorchVideoTrans {
     }
 }
 
-/// `f` with every byte mapped.
-fn map(f: &Frame, op: impl Fn(u8) -> u8) -> Frame {
-    Frame { data: f.data.iter().map(|&v| op(v)).collect(), ..f.clone() }
-}
-
 /// torchvision `_blend`: trunc(clamp(ratio·x + (1 − ratio)·other(pixel, channel), 0, 255)) in
 /// float32.
 fn blend(f: &Frame, other: impl Fn(usize, usize) -> f32, ratio: f64) -> Frame {
@@ -284,35 +280,24 @@ fn degenerate(f: &Frame) -> Frame {
     out
 }
 
-/// torchvision `autocontrast`: per channel, (x − min) · 255/(max − min), truncated; a flat
-/// channel is kept.
+/// torchvision `autocontrast`: per channel, (x − min) · 255/(max − min) in float32, truncated; a
+/// flat channel is kept.
 fn autocontrast(f: &Frame) -> Frame {
-    let mut out = f.clone();
-    for c in 0..3 {
-        let chan = f.data.iter().skip(c).step_by(3);
-        let (lo, hi) = chan.fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        if lo == hi {
-            continue;
-        }
+    per_channel(f, |hist| {
+        let (lo, hi) = level_range(hist).filter(|(lo, hi)| lo != hi)?;
         let scale = 255.0f32 / (hi as f32 - lo as f32);
-        for v in out.data.iter_mut().skip(c).step_by(3) {
-            *v = ((*v as f32 - lo as f32) * scale).clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
+        Some(std::array::from_fn(|v| ((v as f32 - lo as f32) * scale).clamp(0.0, 255.0) as u8))
+    })
 }
 
 /// torchvision `equalize` (`_scale_channel`): per channel, the histogram's cumulative sum
 /// divided by step = (pixels − the last non-empty bin's count) div 255, shifted by one bin.
 fn equalize(f: &Frame) -> Frame {
-    let mut out = f.clone();
-    for c in 0..3 {
-        let mut hist = [0i64; 256];
-        f.data.iter().skip(c).step_by(3).for_each(|&v| hist[v as usize] += 1);
+    per_channel(f, |hist| {
         let nonzero: Vec<i64> = hist.iter().copied().filter(|&n| n != 0).collect();
         let step = nonzero[..nonzero.len().saturating_sub(1)].iter().sum::<i64>() / 255;
         if step == 0 {
-            continue;
+            return None;
         }
         let mut lut = [0u8; 256];
         let mut cum = 0i64;
@@ -320,11 +305,8 @@ fn equalize(f: &Frame) -> Frame {
             cum += n;
             lut[i + 1] = ((cum + step / 2) / step).clamp(0, 255) as u8;
         }
-        for v in out.data.iter_mut().skip(c).step_by(3) {
-            *v = lut[*v as usize];
-        }
-    }
-    out
+        Some(lut)
+    })
 }
 
 /// torchvision `rotate`'s inverse affine matrix for `angle` degrees counter-clockwise about the
