@@ -61,7 +61,7 @@ pub struct Args {
 
 /// One video's rows: consecutive rows of the same video, a new one at each `clip` 0 (a list may
 /// name a video twice).
-fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
+pub(super) fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
     let mut out: Vec<Vec<ClipRow>> = Vec::new();
     for r in rows {
         match out.last_mut() {

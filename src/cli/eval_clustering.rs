@@ -39,30 +39,31 @@ pub struct Options<'a> {
 /// # Errors
 /// An unreadable file; no `feature` column; a video without exactly one label.
 fn video_features(path: &Path) -> Result<Vec<(Vec<f32>, usize)>> {
-    let mut out: Vec<(String, Vec<f32>, usize, usize)> = Vec::new();
-    for r in read_clip_rows(path)? {
-        let f = r.feature.with_context(|| {
-            format!(
-                "{}: no `feature` column (write one with `vpipe featurize`; TorchScript models without features give none)",
-                path.display()
-            )
-        })?;
-        let label = match r.labels.as_slice() {
-            [l] if *l >= 0 => *l as usize,
-            other => bail!("{}: video {} has labels {other:?}; clustering accuracy needs exactly one", path.display(), r.video),
-        };
-        match out.last_mut() {
-            Some((v, sum, _, n)) if r.clip != 0 && *v == r.video => {
-                sum.iter_mut().zip(&f).for_each(|(a, b)| *a += b);
-                *n += 1;
-            }
-            _ => out.push((r.video, f, label, 1)),
-        }
-    }
-    if out.is_empty() {
+    let groups = super::eval::videos(read_clip_rows(path)?);
+    if groups.is_empty() {
         bail!("{}: no rows", path.display());
     }
-    Ok(out.into_iter().map(|(_, s, l, n)| (s.into_iter().map(|v| v / n as f32).collect(), l)).collect())
+    groups
+        .into_iter()
+        .map(|rows| {
+            let label = match rows[0].labels.as_slice() {
+                [l] if *l >= 0 => *l as usize,
+                other => bail!("{}: video {} has labels {other:?}; clustering accuracy needs exactly one", path.display(), rows[0].video),
+            };
+            let mut sum: Vec<f32> = Vec::new();
+            for r in &rows {
+                let f = r.feature.as_ref().with_context(|| {
+                    format!(
+                        "{}: no `feature` column (write one with `vpipe featurize`; TorchScript models without features give none)",
+                        path.display()
+                    )
+                })?;
+                sum.resize(f.len(), 0.0);
+                sum.iter_mut().zip(f).for_each(|(s, v)| *s += v);
+            }
+            Ok((sum.into_iter().map(|v| v / rows.len() as f32).collect(), label))
+        })
+        .collect()
 }
 
 fn flat(prefix: &str, r: &ClusterAcc, j: &mut serde_json::Value) {

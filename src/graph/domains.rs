@@ -20,7 +20,7 @@ use tch::Tensor;
 use super::engine::{Outputs, Settings};
 use super::interrupt::Interrupted;
 use super::loader::{batches, epoch_order, Batch};
-use super::train::{cross_entropy, single_labels, SplitData, Step, StepConfig};
+use super::train::{cross_entropy, single_labels, tensor_rows, SplitData, Step, StepConfig};
 use crate::metrics::mean_class_accuracy;
 use crate::model::optim::Optim;
 use crate::model::Recognizer;
@@ -203,7 +203,7 @@ pub fn train_step(
     let stepped = optim.step(cfg.lr);
     let top1: Vec<i64> = Vec::try_from(logits.argmax(-1, false).to_device(tch::Device::Cpu))?;
     let hits = src_rows.iter().zip(&labels).filter(|(&r, &l)| top1[r as usize] == l).count();
-    let t_scores = rows_of(&pick(&logits, &tgt_rows))?;
+    let t_scores = tensor_rows(&pick(&logits, &tgt_rows))?;
     let t_labels: Vec<usize> =
         tgt_rows.iter().map(|&r| all.samples[r as usize].labels.first().copied().unwrap_or(0).max(0) as usize).collect();
     let t_mca = mean_class_accuracy(&t_scores, &t_labels);
@@ -262,11 +262,4 @@ fn forward(model: &Recognizer, h: &Half, fp16: bool) -> Result<(Tensor, Tensor)>
         None => bail!("the model gives no features for the domain classifier"),
     };
     Ok((out.logits.to_kind(tch::Kind::Float), features))
-}
-
-/// The rows of a (N, C) tensor as vectors.
-fn rows_of(t: &Tensor) -> Result<Vec<Vec<f32>>> {
-    let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-    let c = t.size().get(1).copied().unwrap_or(0).max(1) as usize;
-    Ok(Vec::<f32>::try_from(t.flatten(0, -1))?.chunks(c).map(<[f32]>::to_vec).collect())
 }

@@ -403,6 +403,16 @@ fn predict(model: &Recognizer, split: &SplitData, epoch: u64, mode: AverageClips
     Ok(out)
 }
 
+/// The rows of a 2-D tensor `(N, C)` as N float32 vectors of C values, on the CPU.
+///
+/// # Errors
+/// libtorch fails to copy the values.
+pub(crate) fn tensor_rows(t: &tch::Tensor) -> Result<Vec<Vec<f32>>> {
+    let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
+    let c = t.size().get(1).copied().unwrap_or(0).max(1) as usize;
+    Ok(Vec::<f32>::try_from(t.flatten(0, -1))?.chunks(c).map(<[f32]>::to_vec).collect())
+}
+
 /// One video's prediction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {
@@ -422,13 +432,8 @@ pub struct Prediction {
 pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<Prediction>> {
     let x = b.tensor.model_input(model.device());
     let out = model.forward(&x, &b.images)?;
-    let rows = |t: &tch::Tensor| -> Result<Vec<Vec<f32>>> {
-        let t = t.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous();
-        let c = t.size()[1] as usize;
-        Ok(Vec::<f32>::try_from(t.flatten(0, -1))?.chunks(c.max(1)).map(<[f32]>::to_vec).collect())
-    };
-    let logits = rows(&out.logits)?;
-    let features = out.features.as_ref().map(rows).transpose()?;
+    let logits = tensor_rows(&out.logits)?;
+    let features = out.features.as_ref().map(tensor_rows).transpose()?;
     let mut start = 0;
     let mut preds = Vec::with_capacity(b.samples.len());
     for (sample, n) in b.samples.into_iter().zip(out.views) {
