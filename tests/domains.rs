@@ -43,6 +43,7 @@ fn batch(labels: &[i32], seed: u64) -> Batch {
                 path: PathBuf::from("x"),
                 labels: vec![l],
                 rawframes: None,
+                keyframe: None,
             })
             .collect(),
         tensor: BatchInput::F32(BatchTensor { tensor, pool: None }),

@@ -85,6 +85,47 @@ pub enum SourceConfig {
         /// Frame file names (default `frame_{:010}.jpg`).
         filename_tmpl: Option<FilenameTemplate>,
     },
+    /// AVA 2.2 keyframes with their person boxes, PySlowFast's reading (SEVERE;
+    /// [`crate::source::ava`], semantics §12): one sample per keyframe second with boxes, its
+    /// frames `<frame_dir>/<video>/<video>_{:06d}.jpg` from 1 (as AVA's preparation writes them).
+    #[serde(alias = "AVADataset", alias = "Ava")]
+    AvaDataset {
+        /// The folder of the videos' frame folders (PySlowFast `AVA.FRAME_DIR`).
+        frame_dir: PathBuf,
+        /// The frame list CSV (`frame_lists/train.csv`): each video's frames in order.
+        frame_list: PathBuf,
+        /// The ground-truth CSV (`ava_train_v2.2.csv`; for val/test the evaluation's ground truth).
+        annotation_file: PathBuf,
+        /// Person boxes with detector scores (`ava_detection_train_boxes_and_labels_include_negative_v2.2.csv`);
+        /// required for val/test.
+        proposal_file: Option<PathBuf>,
+        /// The evaluated classes (`ava_action_list_v2.2_for_activitynet_2019.pbtxt`, 60 ids).
+        label_map: Option<PathBuf>,
+        /// Keyframes left out of the evaluation (`ava_val_excluded_timestamps_v2.2.csv`).
+        exclude_file: Option<PathBuf>,
+        /// Person boxes scoring below this are dropped (`AVA.DETECTION_SCORE_THRESH`).
+        #[serde(default = "ava_thresh")]
+        detection_score_thresh: f64,
+        /// Frame rate of the extracted frames, frames per second (AVA's preparation: 30).
+        #[serde(default = "ava_fps")]
+        fps: u32,
+        /// PySlowFast's mode: `train` (ground-truth and person boxes), `val` (person boxes, every
+        /// 4th second), `test` (person boxes, every second).
+        #[serde(default)]
+        split: crate::source::ava::AvaSplit,
+        /// `val` on every second (`AVA.FULL_TEST_ON_VAL`).
+        #[serde(default)]
+        full_test_on_val: bool,
+        /// Frame file names (default `{video}_{:06d}.jpg`, `{video}` the folder's name).
+        filename_tmpl: Option<FilenameTemplate>,
+    },
+}
+
+fn ava_thresh() -> f64 {
+    0.9
+}
+fn ava_fps() -> u32 {
+    30
 }
 
 /// mmaction2's dataset label checks: `multi_class: true` needs `num_classes` (its datasets
@@ -141,6 +182,7 @@ impl SourceConfig {
             SourceConfig::EpicKitchens { ann_file, root, frame_dir, label, .. } => {
                 crate::source::epic_kitchens::read_epic_kitchens(ann_file, root, frame_dir, *label)
             }
+            SourceConfig::AvaDataset { .. } => crate::source::ava::read_ava(&self.ava_files().expect("an AVA source")),
         }
     }
 
@@ -157,6 +199,7 @@ impl SourceConfig {
             | SourceConfig::RawframeList { ann_file, .. }
             | SourceConfig::EpicKitchens { ann_file, .. } => ann_file,
             SourceConfig::VideoFolder { root } => root,
+            SourceConfig::AvaDataset { annotation_file, .. } => annotation_file,
         };
         check_labels(samples, list, false, Some(num_classes)).context("the model's `num_classes`")
     }
@@ -171,6 +214,16 @@ impl SourceConfig {
             | SourceConfig::RawframeList { ann_file, root, .. }
             | SourceConfig::EpicKitchens { ann_file, root, .. } => (Some(ann_file), root),
             SourceConfig::VideoFolder { root } => (None, root),
+            SourceConfig::AvaDataset { frame_dir, frame_list, annotation_file, proposal_file, label_map, exclude_file, .. } => {
+                let files = [("frame_list", Some(frame_list)), ("annotation_file", Some(annotation_file))];
+                let optional = [("proposal_file", proposal_file), ("label_map", label_map), ("exclude_file", exclude_file)];
+                for (key, path) in files.into_iter().chain(optional.iter().map(|(k, p)| (*k, p.as_ref()))) {
+                    if let Some(p) = path {
+                        crate::source::walk::regular_file(p).with_context(|| format!("`{key}` {}", p.display()))?;
+                    }
+                }
+                (None, frame_dir)
+            }
         };
         if let Some(a) = ann {
             if !a.exists() {
@@ -179,9 +232,29 @@ impl SourceConfig {
             crate::source::walk::regular_file(a).with_context(|| format!("`ann_file` {}", a.display()))?;
         }
         if !root.is_dir() {
-            anyhow::bail!("`root` {} is not a folder", root.display());
+            anyhow::bail!("`{}` {} is not a folder", if matches!(self, SourceConfig::AvaDataset { .. }) { "frame_dir" } else { "root" }, root.display());
         }
         Ok(())
+    }
+
+    /// The files and settings of an `AVADataset` source, `None` for other sources.
+    pub fn ava_files(&self) -> Option<crate::source::ava::AvaFiles<'_>> {
+        let SourceConfig::AvaDataset {
+            frame_dir, frame_list, annotation_file, proposal_file, detection_score_thresh, fps, split, full_test_on_val, ..
+        } = self
+        else {
+            return None;
+        };
+        Some(crate::source::ava::AvaFiles {
+            frame_dir,
+            frame_list,
+            annotation_file,
+            proposal_file: proposal_file.as_deref(),
+            detection_score_thresh: *detection_score_thresh,
+            fps: *fps,
+            split: *split,
+            full_test_on_val: *full_test_on_val,
+        })
     }
 
     /// How rawframe files are named (mmaction2 defaults for video sources, which ignore it).
@@ -189,6 +262,12 @@ impl SourceConfig {
     /// # Errors
     /// A template that does not fit the modality.
     pub fn rawframe_spec(&self) -> Result<RawframeSpec> {
+        if let SourceConfig::AvaDataset { filename_tmpl, .. } = self {
+            let tmpl = filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse("{video}_{:06d}.jpg").expect("valid"));
+            let spec = RawframeSpec { filename_tmpl: tmpl, start_index: 1, modality: Modality::RGB };
+            spec.validate()?;
+            return Ok(spec);
+        }
         if let SourceConfig::EpicKitchens { filename_tmpl, .. } = self {
             let tmpl = filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse("frame_{:010}.jpg").expect("valid"));
             let spec = RawframeSpec { filename_tmpl: tmpl, start_index: 1, modality: Modality::RGB };
@@ -212,7 +291,7 @@ mod tests {
     use super::*;
 
     fn sample(line: usize, labels: Vec<i32>) -> Sample {
-        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None }
+        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None, keyframe: None }
     }
 
     #[test]

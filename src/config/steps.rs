@@ -24,6 +24,9 @@ pub enum Step {
     DenseSampleFrames(DenseSampleFrames),
     /// mmaction2 `UniformSampleFrames`.
     UniformSampleFrames(UniformSampleFrames),
+    /// mmaction2 `SampleAVAFrames(clip_len, frame_interval)`, PySlowFast's clip around an AVA
+    /// keyframe.
+    SampleAVAFrames(crate::sample::SampleAVAFrames),
     /// Decoding (`Decode`, or mmaction2's `DecordInit` / `DecordDecode` / `PyAVInit` /
     /// `PyAVDecode` / `OpenCVInit` / `OpenCVDecode` / `RawFrameDecode`): decoding always happens
     /// right after sampling, only of the sampled frames; this step sets how videos are decoded.
@@ -43,6 +46,10 @@ pub enum Step {
     RandomRescale(crate::transform::RandomRescale),
     /// `RandomResizedCrop(area_range, aspect_ratio_range)`.
     RandomResizedCrop(RandomResizedCrop),
+    /// PySlowFast's short-side scale jitter (SEVERE's AVA and Charades).
+    ShortSideScaleJitter(crate::transform::ShortSideScaleJitter),
+    /// PySlowFast's `uniform_crop`: square crops at the start, centre or end of the long side.
+    UniformCrop(crate::transform::UniformCrop),
     /// `MultiScaleCrop(input_size, scales, max_wh_scale_gap, random_crop, num_fixed_crops)`.
     MultiScaleCrop(MultiScaleCrop),
     /// `RandomCrop(size)`.
@@ -91,6 +98,8 @@ impl Step {
             Step::Resize(t) => t,
             Step::RandomResizedCrop(t) => t,
             Step::RandomRescale(t) => t,
+            Step::ShortSideScaleJitter(t) => t,
+            Step::UniformCrop(t) => t,
             Step::MultiScaleCrop(t) => t,
             Step::RandomCrop(t) => t,
             Step::CenterCrop(t) => t,
@@ -111,6 +120,7 @@ impl Step {
             Step::SampleFrames(s) => Sampler::SampleFrames(s.clone()),
             Step::DenseSampleFrames(s) => Sampler::DenseSampleFrames(s.clone()),
             Step::UniformSampleFrames(s) => Sampler::UniformSampleFrames(s.clone()),
+            Step::SampleAVAFrames(s) => Sampler::SampleAVAFrames(s.clone()),
             _ => return None,
         })
     }

@@ -13,7 +13,7 @@ use super::jpeg::read_jpeg;
 use super::Frame;
 
 /// A parsed filename template: literal text and up to two `{…}` fields (Python `str.format`
-/// subset: `{}`, `{:05}`, `{:05d}`, `{:d}`). With two fields the first is the flow direction
+/// subset: `{}`, `{:05}`, `{:05d}`, `{:d}`, and `{video}`, the frame folder's name). With two fields the first is the flow direction
 /// (`x`/`y`) and the second the frame number; with one field it is the frame number.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FilenameTemplate {
@@ -28,6 +28,8 @@ enum Part {
     Field {
         width: usize,
     },
+    /// `{video}`: the frame folder's name (AVA's `<video>/<video>_000001.jpg`).
+    Video,
 }
 
 impl FilenameTemplate {
@@ -51,6 +53,11 @@ impl FilenameTemplate {
             }
             let Some(close) = rest[open..].find('}') else { bail!("filename template {text:?}: unclosed '{{'") };
             let spec = &rest[open + 1..open + close];
+            if spec == "video" {
+                parts.push(Part::Video);
+                rest = &rest[open + close + 1..];
+                continue;
+            }
             let fmt = spec.strip_prefix(':').unwrap_or(spec);
             if !spec.is_empty() && !spec.starts_with(':') {
                 bail!("filename template {text:?}: only positional fields like {{:05d}} are supported, got {{{spec}}}");
@@ -97,6 +104,15 @@ impl FilenameTemplate {
         Ok(())
     }
 
+    /// This template for the frames of folder `folder`: `{video}` replaced by its name.
+    pub fn for_folder(&self, folder: &str) -> std::borrow::Cow<'_, Self> {
+        if !self.parts.contains(&Part::Video) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let parts = self.parts.iter().map(|p| if *p == Part::Video { Part::Literal(folder.to_string()) } else { p.clone() }).collect();
+        std::borrow::Cow::Owned(FilenameTemplate { text: self.text.clone(), parts })
+    }
+
     /// Whether the template names a flow direction (two fields).
     pub fn has_direction(&self) -> bool {
         self.parts.iter().filter(|p| matches!(p, Part::Field { .. })).count() == 2
@@ -111,6 +127,7 @@ impl FilenameTemplate {
         for p in &self.parts {
             match p {
                 Part::Literal(s) => out.push_str(s),
+                Part::Video => out.push_str("{video}"),
                 Part::Field { width } => {
                     if two && field == 0 {
                         out.push_str(direction);
@@ -238,6 +255,8 @@ pub fn read_rawframes(dir: &Path, offset: usize, spec: &RawframeSpec, frame_inds
         Modality::RGB => &[""],
         Modality::Flow => &["x", "y"],
     };
+    let folder = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmpl = spec.filename_tmpl.for_folder(&folder);
     let mut out = Vec::with_capacity(frame_inds.len() * dirs.len());
     for &i in frame_inds {
         let Ok(number) = usize::try_from(i + offset as i64) else { bail!("frame index {i} + offset {offset} is negative") };
@@ -246,7 +265,7 @@ pub fn read_rawframes(dir: &Path, offset: usize, spec: &RawframeSpec, frame_inds
                 Some(f) => f.clone(),
                 None => {
                     let channels = if d.is_empty() { 3 } else { 1 };
-                    let f = read_jpeg(&dir.join(spec.filename_tmpl.render(d, number)), channels)?;
+                    let f = read_jpeg(&dir.join(tmpl.render(d, number)), channels)?;
                     cache.insert((number, d), f.clone());
                     f
                 }
@@ -272,6 +291,9 @@ mod tests {
         assert_eq!(FilenameTemplate::parse("{}_{:05d}.jpg").unwrap().render("y", 12), "y_00012.jpg");
         assert_eq!(FilenameTemplate::parse("{:06d}.jpg").unwrap().render("", 7), "000007.jpg");
         assert_eq!(FilenameTemplate::parse("{}.jpg").unwrap().render("", 7), "7.jpg");
+        let ava = FilenameTemplate::parse("{video}_{:06d}.jpg").unwrap();
+        assert!(!ava.has_direction());
+        assert_eq!(ava.for_folder("-5KQ66BBWC4").render("", 61), "-5KQ66BBWC4_000061.jpg");
         for bad in ["img.jpg", "img_{:05.jpg", "img_{0}.jpg", "{:x}.jpg", "{}{}{}"] {
             assert!(FilenameTemplate::parse(bad).is_err(), "{bad}");
         }

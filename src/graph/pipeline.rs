@@ -117,6 +117,7 @@ impl DataPipeline {
                 tensor: format::to_u8_tensor(&clip, &self.normalize, self.format).context("transform")?,
                 label_map: clip.label_map,
                 label_mix: clip.label_mix,
+                boxes: clip.boxes,
             })
         })
     }
@@ -147,6 +148,11 @@ impl DataPipeline {
             for t in &self.transforms {
                 clip = t.apply(clip, &mut rng).context("transform")?;
             }
+            if let Some(f) = clip.frames.first() {
+                // PySlowFast clips the boxes to the final frames once more.
+                let (w, h) = (f.width, f.height);
+                clip.clip_boxes(w, h);
+            }
             // A step holds its input and output frames at once; crops only add frames, so no
             // sample ever holds more than its decoded plus its final frames, all on this thread.
             crate::frame::reserve_pool(decoded + clip.frames.len());
@@ -158,12 +164,13 @@ impl DataPipeline {
     /// (indices from the spec's start_index, files numbered index + offset; mmaction2
     /// `RawFrameDecode`).
     fn decode(&self, sample: &Sample, rng: &mut rand_pcg::Pcg64) -> Result<Clip> {
+        let center = sample.keyframe.as_ref().map(|k| k.center);
         let (frames, s) = match sample.rawframes {
             Some(r) => {
                 if r.total_frames == 0 {
                     bail!("decode: the list gives 0 frames for {}", sample.path.display());
                 }
-                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, rng);
+                let s = self.sampler.sample(r.total_frames, self.rawframes.start_index as i64, None, center, rng).context("sample")?;
                 let frames = read_rawframes(&sample.path, r.offset, &self.rawframes, &s.frame_inds).context("decode")?;
                 self.frames.add(FrameCounts { decoded: frames.len() as u64, kept: frames.len() as u64, ..FrameCounts::default() });
                 (frames, s)
@@ -174,7 +181,7 @@ impl DataPipeline {
                     let (w, h) = geometry::resize_size(reader.info().width, reader.info().height, (r.scale[0], r.scale[1]), r.keep_ratio);
                     reader.scale_output_to(w, h, r.interpolation.swscale_flags());
                 }
-                let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), rng);
+                let s = self.sampler.sample(reader.info().num_frames, 0, Some(reader.info().fps), center, rng).context("sample")?;
                 let idx: Vec<usize> = s.frame_inds.iter().map(|&i| i as usize).collect();
                 let frames = reader.frames(&idx).context("decode")?;
                 if let Some(note) = &reader.info().count_note {
@@ -195,6 +202,13 @@ impl DataPipeline {
         };
         let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
         clip.trace.push(format!("frame_inds: {:?}", s.frame_inds));
+        if let (Some(k), Some(f)) = (&sample.keyframe, clip.frames.first()) {
+            // PySlowFast: normalised boxes × (W, H) of the decoded frames, clipped to them.
+            let (w, h) = (f.width as f64, f.height as f64);
+            clip.boxes = Some(k.boxes.iter().map(|b| [b.bbox[0] * w, b.bbox[1] * h, b.bbox[2] * w, b.bbox[3] * h]).collect());
+            let (w, h) = (f.width, f.height);
+            clip.clip_boxes(w, h);
+        }
         if let (Some(r), None, Some(f)) = (&self.decoder_resize, sample.rawframes, clip.frames.first()) {
             let flags = r.interpolation.swscale_flags();
             clip.trace.push(format!("Resize: {}x{} in the decoder's swscale call (flags={flags})", f.width, f.height));
@@ -266,6 +280,9 @@ pub struct Prepared {
     /// Soft target the pipeline decided (`BackgroundBlend` with `blend_label`); training uses it,
     /// featurize writes the sample's own labels.
     pub label_mix: Option<crate::transform::LabelMix>,
+    /// An AVA sample's boxes `[x1, y1, x2, y2]` in pixels of the model's input (after every
+    /// transform, clipped to it); `None` for samples without boxes.
+    pub boxes: Option<Vec<[f64; 4]>>,
 }
 
 impl Prepared {

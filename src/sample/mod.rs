@@ -2,6 +2,7 @@
 //! the parameters and an RNG, so they are tested without video. Semantics: `shared/docs/
 //! semantics.md` §3 (mmaction2 0.x, with a switch for 1.x test mode).
 
+mod ava;
 mod dense;
 mod sample_frames;
 mod uniform;
@@ -10,6 +11,7 @@ use anyhow::Result;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use ava::SampleAVAFrames;
 pub use dense::DenseSampleFrames;
 pub use sample_frames::{OutOfBound, SampleFrames, Sampled, Semantics};
 pub use uniform::UniformSampleFrames;
@@ -45,17 +47,34 @@ pub enum Sampler {
     DenseSampleFrames(DenseSampleFrames),
     /// mmaction2 `UniformSampleFrames`.
     UniformSampleFrames(UniformSampleFrames),
+    /// mmaction2 `SampleAVAFrames` (PySlowFast's clip around an AVA keyframe).
+    SampleAVAFrames(SampleAVAFrames),
 }
 
 impl Sampler {
     /// Samples indices for `total_frames` frames numbered from `start_index` (0 for videos,
-    /// the dataset's start_index for rawframes); `avg_fps` matters only to 1.x `target_fps`.
-    pub fn sample<R: Rng + ?Sized>(&self, total_frames: usize, start_index: i64, avg_fps: Option<f64>, rng: &mut R) -> Sampled {
-        match self {
+    /// the dataset's start_index for rawframes); `avg_fps` matters only to 1.x `target_fps`,
+    /// `center` (an AVA keyframe's 0-based frame) only to `SampleAVAFrames`.
+    ///
+    /// # Errors
+    /// `SampleAVAFrames` without a keyframe.
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        total_frames: usize,
+        start_index: i64,
+        avg_fps: Option<f64>,
+        center: Option<usize>,
+        rng: &mut R,
+    ) -> Result<Sampled> {
+        Ok(match self {
             Sampler::SampleFrames(s) => s.sample_at(total_frames, start_index, avg_fps, rng),
             Sampler::DenseSampleFrames(s) => s.sample(total_frames, start_index, rng),
             Sampler::UniformSampleFrames(s) => s.sample(total_frames, start_index, rng),
-        }
+            Sampler::SampleAVAFrames(s) => match center {
+                Some(c) => s.sample(c, total_frames, start_index),
+                None => anyhow::bail!("SampleAVAFrames samples around AVA keyframes: use it with an `AVADataset` source"),
+            },
+        })
     }
 
     /// Checks the parameters.
@@ -67,6 +86,7 @@ impl Sampler {
             Sampler::SampleFrames(s) => s.validate(),
             Sampler::DenseSampleFrames(s) => s.validate(),
             Sampler::UniformSampleFrames(s) => s.validate(),
+            Sampler::SampleAVAFrames(s) => s.validate(),
         }
     }
 }

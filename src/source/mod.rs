@@ -2,6 +2,7 @@
 //! trees, dataset split files (UCF101, HMDB51) turned into lists, plus deterministic sharding for
 //! batch clusters.
 
+pub mod ava;
 pub mod backgrounds;
 pub mod epic_kitchens;
 pub mod file_list;

@@ -40,6 +40,7 @@ pub fn read_rawframe_list(ann_file: &Path, root: &Path, with_offset: bool) -> Re
             name: line.name(0),
             labels,
             rawframes: Some(RawframeRange { total_frames, offset }),
+            keyframe: None,
         });
     }
     Ok(out)

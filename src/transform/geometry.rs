@@ -16,6 +16,27 @@ pub struct CropBox {
     pub h: usize,
 }
 
+/// PySlowFast's `uniform_crop` box of a `size`×`size` crop of a `w`×`h` image at position
+/// `spatial_idx` along the long side (0 start, 1 centre, 2 end); the centre offsets are
+/// `ceil((side − size) / 2)` on both axes.
+///
+/// # Errors
+/// `size` exceeds a side, or the position is not 0, 1 or 2.
+pub fn uniform_crop(w: usize, h: usize, size: usize, spatial_idx: usize) -> Result<CropBox, String> {
+    if size > w || size > h || spatial_idx > 2 {
+        return Err(format!("UniformCrop: a {size}×{size} crop at position {spatial_idx} does not fit a {w}x{h} frame"));
+    }
+    let (mut x, mut y) = ((w - size).div_ceil(2), (h - size).div_ceil(2));
+    match (h > w, spatial_idx) {
+        (true, 0) => y = 0,
+        (true, 2) => y = h - size,
+        (false, 0) => x = 0,
+        (false, 2) => x = w - size,
+        _ => {}
+    }
+    Ok(CropBox { x, y, w: size, h: size })
+}
+
 /// mmaction2 `Resize` output size for an input of `w`×`h` and `scale` (w, h), where −1 stands for
 /// "unbounded" (so `(-1, 256)` scales the short side to 256).
 ///

@@ -117,6 +117,7 @@ impl FrameOp for ImgaugDefault {
         if first.channels != 3 {
             bail!("Imgaug needs RGB frames, not flow");
         }
+        clip.refuse_boxes("Imgaug")?;
         // SomeOf(2): two distinct augmenters, applied in list order; one draw for the whole clip.
         let a = rng.random_range(0..self.ops.len());
         let b = (a + 1 + rng.random_range(0..self.ops.len() - 1)) % self.ops.len();

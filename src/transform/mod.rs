@@ -21,6 +21,6 @@ pub use color::ColorJitter;
 pub use format::{InputFormat, Normalize, Tensor};
 pub use ops::{
     resize_frame, BuildCtx, CenterCrop, Clip, Direction, Flip, FrameOp, Interpolation, MultiScaleCrop, OpConfig, RandomCrop, RandomRescale,
-    RandomResizedCrop, Resize, ResizeOp, Size, TenCrop, ThreeCrop, MAX_SIDE,
+    RandomResizedCrop, Resize, ResizeOp, ShortSideScaleJitter, Size, TenCrop, ThreeCrop, UniformCrop, MAX_SIDE,
 };
 pub use rand_augment::PytorchVideoTrans;

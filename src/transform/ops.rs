@@ -37,12 +37,43 @@ pub struct Clip {
     pub label_map: Option<BTreeMap<i32, i32>>,
     /// Soft target decided by the pipeline (`BackgroundBlend` with `blend_label` when it blended).
     pub label_mix: Option<LabelMix>,
+    /// An AVA sample's person boxes `[x1, y1, x2, y2]` in pixels of the current frames, moved by
+    /// every step that moves pixels (PySlowFast's cv2 box transforms; semantics §12); `None`
+    /// for samples without boxes.
+    pub boxes: Option<Vec<[f64; 4]>>,
 }
 
 impl Clip {
     /// A clip straight from the decoder: one crop, no decisions yet.
     pub fn new(frames: Vec<Frame>, clip_len: usize, num_clips: usize) -> Self {
-        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None, label_mix: None }
+        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None, label_mix: None, boxes: None }
+    }
+
+    /// Boxes scaled by (`fx`, `fy`).
+    fn scale_boxes(&mut self, fx: f64, fy: f64) {
+        for b in self.boxes.iter_mut().flatten() {
+            *b = [b[0] * fx, b[1] * fy, b[2] * fx, b[3] * fy];
+        }
+    }
+
+    /// Boxes clipped to a `w`×`h` image: x in [0, w − 1], y in [0, h − 1] (PySlowFast's
+    /// `clip_boxes_to_image`).
+    pub fn clip_boxes(&mut self, w: usize, h: usize) {
+        let (xm, ym) = (w as f64 - 1.0, h as f64 - 1.0);
+        for b in self.boxes.iter_mut().flatten() {
+            *b = [b[0].clamp(0.0, xm), b[1].clamp(0.0, ym), b[2].clamp(0.0, xm), b[3].clamp(0.0, ym)];
+        }
+    }
+
+    /// Refuses a step that moves pixels in ways boxes cannot follow (several crops, rotations).
+    ///
+    /// # Errors
+    /// The clip has boxes.
+    pub(crate) fn refuse_boxes(&self, step: &str) -> Result<()> {
+        if self.boxes.is_some() {
+            bail!("{step} cannot move person boxes: an AVA pipeline takes resizes, one crop and flips");
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +153,38 @@ pub struct RandomRescale {
     /// Interpolation (default bilinear).
     #[serde(default)]
     pub interpolation: Interpolation,
+}
+
+/// PySlowFast's `random_short_side_scale_jitter` (cv2 backend, SEVERE's AVA and Charades
+/// loaders): per sample a short side `s = round(1 / U(1/max_size, 1/min_size))`, the long side
+/// `floor(long / short · s)`, bilinear (OpenCV `INTER_LINEAR`); a frame whose short side is
+/// already `s` is left alone. Boxes scale by new long / old long on both axes, as PySlowFast's.
+/// `min_size = max_size` is PySlowFast's deterministic `scale(size, image)` (val and test).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShortSideScaleJitter {
+    /// Smallest short side, pixels (`DATA.TRAIN_JITTER_SCALES[0]`, SEVERE 256).
+    pub min_size: usize,
+    /// Largest short side, pixels (`DATA.TRAIN_JITTER_SCALES[1]`, SEVERE 320).
+    pub max_size: usize,
+}
+
+/// PySlowFast's `uniform_crop` / `spatial_shift_crop_list`: square crops of `size` at positions
+/// `spatial_idx` along the long side — 0 the start, 1 the centre (offsets `ceil((side − size)/2)`
+/// on both axes), 2 the end — one view per position, in the given order (SEVERE's Charades test:
+/// `[0, 1, 2]`; AVA val: `[1]`). Boxes follow a single crop only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UniformCrop {
+    /// Crop side, pixels.
+    pub size: usize,
+    /// Positions along the long side (each 0, 1 or 2); default `[1]`, the centre.
+    #[serde(default = "centre")]
+    pub spatial_idx: Vec<usize>,
+}
+
+fn centre() -> Vec<usize> {
+    vec![1]
 }
 
 /// `CenterCrop(crop_size)`: one centred crop (left (W−w)//2, top (H−h)//2).
@@ -359,6 +422,52 @@ impl FrameOp for RandomRescaleOp {
     }
 }
 
+impl OpConfig for ShortSideScaleJitter {
+    fn build(&self, _: &BuildCtx) -> Result<Arc<dyn FrameOp>> {
+        check_side("min_size", self.min_size)?;
+        check_side("max_size", self.max_size)?;
+        if self.min_size > self.max_size {
+            bail!("min_size {} is above max_size {}", self.min_size, self.max_size);
+        }
+        let resize = Resize { scale: [-1, -1], keep_ratio: false, interpolation: Interpolation::Bilinear };
+        Ok(Arc::new(ShortSideScaleJitterOp { config: self.clone(), inner: ResizeOp { config: resize, resizers: Mutex::default() } }))
+    }
+}
+
+/// `ShortSideScaleJitter` ready to run: a [`ResizeOp`] (for its resizers) told each sample's size.
+#[derive(Debug)]
+struct ShortSideScaleJitterOp {
+    config: ShortSideScaleJitter,
+    inner: ResizeOp,
+}
+
+impl FrameOp for ShortSideScaleJitterOp {
+    fn apply(&self, mut clip: Clip, rng: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        let (lo, hi) = (self.config.min_size as f64, self.config.max_size as f64);
+        // np.random.uniform(1/max, 1/min), then Python's round (ties to even).
+        let inv = 1.0 / hi + rng.random::<f64>() * (1.0 / lo - 1.0 / hi);
+        let size = (1.0 / inv).round_ties_even() as usize;
+        clip.trace.push(format!("ShortSideScaleJitter: short side {size}"));
+        if w.min(h) == size {
+            return Ok(clip);
+        }
+        let (ow, oh, f) = if w < h {
+            let oh = (h as f64 / w as f64 * size as f64).floor() as usize;
+            (size, oh, oh as f64 / h as f64)
+        } else {
+            let ow = (w as f64 / h as f64 * size as f64).floor() as usize;
+            (ow, size, ow as f64 / w as f64)
+        };
+        let boxes = clip.boxes.take();
+        let resize = Resize { scale: [ow as i64, oh as i64], ..self.inner.config.clone() };
+        let mut out = self.inner.resize(clip, &resize)?;
+        out.boxes = boxes;
+        out.scale_boxes(f, f);
+        Ok(out)
+    }
+}
+
 /// A step whose configuration is its op (no run-time state): building it only checks it.
 trait Stateless: FrameOp + Clone + 'static {
     /// Refuses parameters no run can use, naming the key.
@@ -387,6 +496,16 @@ impl Stateless for ThreeCrop {
 impl Stateless for TenCrop {
     fn check(&self) -> Result<()> {
         check_size("crop_size", self.crop_size)
+    }
+}
+
+impl Stateless for UniformCrop {
+    fn check(&self) -> Result<()> {
+        check_side("size", self.size)?;
+        if self.spatial_idx.is_empty() || self.spatial_idx.iter().any(|&i| i > 2) {
+            bail!("spatial_idx must list positions 0, 1 or 2, got {:?}", self.spatial_idx);
+        }
+        Ok(())
     }
 }
 
@@ -485,7 +604,9 @@ impl ResizeOp {
         if let Ok(mut r) = self.resizers.lock() {
             r.push(resizer);
         }
-        Ok(Clip { frames: frames?, ..clip })
+        let mut out = Clip { frames: frames?, ..clip };
+        out.scale_boxes(ow as f64 / w as f64, oh as f64 / h as f64);
+        Ok(out)
     }
 }
 
@@ -522,9 +643,27 @@ impl FrameOp for MultiScaleCrop {
     }
 }
 
+impl FrameOp for UniformCrop {
+    fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
+        let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        let boxes = self.spatial_idx.iter().map(|&i| geometry::uniform_crop(w, h, self.size, i)).collect::<Result<Vec<_>, _>>();
+        let boxes = boxes.map_err(|e| anyhow!(e))?;
+        if let [b] = boxes[..] {
+            return crop_all(clip, b, "UniformCrop");
+        }
+        clip.refuse_boxes("UniformCrop with several positions")?;
+        if clip.num_crops != 1 {
+            bail!("UniformCrop after another multi-crop step");
+        }
+        let frames = boxes.iter().flat_map(|&b| clip.frames.iter().map(move |f| crop(f, b))).collect();
+        Ok(Clip { frames, num_crops: boxes.len(), ..clip })
+    }
+}
+
 impl FrameOp for ThreeCrop {
     fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        clip.refuse_boxes("ThreeCrop")?;
         if clip.num_crops != 1 {
             bail!("ThreeCrop after another multi-crop step");
         }
@@ -537,6 +676,7 @@ impl FrameOp for ThreeCrop {
 impl FrameOp for TenCrop {
     fn apply(&self, clip: Clip, _: &mut dyn RngCore) -> Result<Clip> {
         let Some((w, h)) = size_of(&clip) else { return Ok(clip) };
+        clip.refuse_boxes("TenCrop")?;
         if clip.num_crops != 1 {
             bail!("TenCrop after another multi-crop step");
         }
@@ -561,6 +701,14 @@ impl FrameOp for Flip {
         let direction = self.direction;
         clip.trace.push(format!("Flip: {}", if flip { format!("{direction:?}").to_lowercase() } else { "no".into() }));
         if flip {
+            let (w, h) = size_of(&clip).expect("frames");
+            for b in clip.boxes.iter_mut().flatten() {
+                // PySlowFast's flip_boxes: x1' = W − x2 − 1, x2' = W − x1 − 1.
+                *b = match direction {
+                    Direction::Horizontal => [w as f64 - b[2] - 1.0, b[1], w as f64 - b[0] - 1.0, b[3]],
+                    Direction::Vertical => [b[0], h as f64 - b[3] - 1.0, b[2], h as f64 - b[1] - 1.0],
+                };
+            }
             let negate_x = direction == Direction::Horizontal;
             clip.frames = clip.frames.iter().enumerate().map(|(i, f)| flip_frame(f, direction, negate_x && is_x_flow(f, i))).collect();
             clip.label_map = self.flip_label_map.clone();
@@ -606,6 +754,11 @@ fn crop_all(mut clip: Clip, b: CropBox, step: &str) -> Result<Clip> {
     }
     clip.trace.push(format!("{step}: x {} y {} w {} h {}", b.x, b.y, b.w, b.h));
     clip.frames = clip.frames.iter().map(|f| crop(f, b)).collect();
+    let (dx, dy) = (b.x as f64, b.y as f64);
+    for bx in clip.boxes.iter_mut().flatten() {
+        *bx = [bx[0] - dx, bx[1] - dy, bx[2] - dx, bx[3] - dy];
+    }
+    clip.clip_boxes(b.w, b.h);
     Ok(clip)
 }
 

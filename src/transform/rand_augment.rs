@@ -233,6 +233,7 @@ impl FrameOp for PytorchVideoTrans {
         if first.channels != 3 {
             bail!("RandAugment needs RGB frames, not flow");
         }
+        clip.refuse_boxes("RandAugment")?;
         let draw = self.draw(rng);
         for (op, d) in &draw.0 {
             if let Some((_, arg)) = d {
