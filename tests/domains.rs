@@ -49,6 +49,7 @@ fn batch(labels: &[i32], seed: u64) -> Batch {
         tensor: BatchInput::F32(BatchTensor { tensor, pool: None }),
         images: vec![2; labels.len()],
         label_mix: vec![None; labels.len()],
+        boxes: vec![None; labels.len()],
     }
 }
 

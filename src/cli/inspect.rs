@@ -1,5 +1,6 @@
 //! `vpipe inspect PIPELINE.yaml`: what the data pipeline does to the first samples of a split —
-//! sampled frame indices, crop/flip/jitter decisions, output shape, mean and std — and, with
+//! sampled frame indices, crop/flip/jitter decisions, an AVA keyframe's boxes after them, output
+//! shape, mean and std — and, with
 //! `--dump DIR`, the transformed frames as PNG (what the model sees, before Normalize).
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,13 @@ pub fn run(a: Args) -> Result<()> {
         println!("[{}] {} labels {:?}", sample.index, sample.name, sample.labels);
         for t in &clip.trace {
             println!("  {t}");
+        }
+        if let Some(k) = &sample.keyframe {
+            println!("  keyframe {} second {} centre frame {} (0-based)", k.video, k.sec, k.center);
+            for (i, (b, px)) in k.boxes.iter().zip(clip.boxes.iter().flatten()).enumerate() {
+                let px = px.map(|v| format!("{v:.2}")).join(", ");
+                println!("  box {i}: [{px}] px (CSV {:?}) actions {:?}", b.bbox, b.labels);
+            }
         }
         let tensor = format::to_tensor(&clip, &pipeline.normalize, pipeline.format)?;
         let n = tensor.data.len() as f64;

@@ -32,6 +32,26 @@ pub struct Batch {
     pub images: Vec<usize>,
     /// Per sample, the soft target its pipeline decided (`BackgroundBlend` with `blend_label`).
     pub label_mix: Vec<Option<LabelMix>>,
+    /// Per sample, its person boxes `[x1, y1, x2, y2]` in pixels of its input (AVA samples,
+    /// [`crate::source::ava`]); `None` for samples without boxes. [`Batch::rois`] stacks them.
+    pub boxes: Vec<Option<Vec<[f64; 4]>>>,
+}
+
+impl Batch {
+    /// The batch's boxes as RoIAlign takes them: `(ΣN, 5)` float32 rows `[batch_index, x1, y1,
+    /// x2, y2]` (PySlowFast's collate), `None` when no sample has boxes.
+    pub fn rois(&self) -> Option<tch::Tensor> {
+        if self.boxes.iter().all(Option::is_none) {
+            return None;
+        }
+        let rows: Vec<f32> = self
+            .boxes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| b.iter().flatten().flat_map(move |b| [i as f32, b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32]))
+            .collect();
+        Some(tch::Tensor::from_slice(&rows).view([-1, 5]))
+    }
 }
 
 /// A collated batch as the loader hands it to the model: normalised float32 (the CPU path), or
@@ -254,8 +274,13 @@ pub fn batches_with(
                 }
             };
             let images = tensors.iter().map(|t| t.shape[0]).collect();
-            let (samples, label_mix) = items.into_iter().map(|(s, p)| (s, p.label_mix)).unzip();
-            Ok(Batch { samples, tensor, images, label_mix })
+            let (mut samples, mut label_mix, mut boxes) = (Vec::new(), Vec::new(), Vec::new());
+            for (s, p) in items {
+                samples.push(s);
+                label_mix.push(p.label_mix);
+                boxes.push(p.boxes);
+            }
+            Ok(Batch { samples, tensor, images, label_mix, boxes })
         });
     match upload_to {
         Some(device) => upload(collated, device, cuda.and_then(|(_, uploader)| uploader)),

@@ -46,6 +46,9 @@ pub struct SplitData {
     pub batch_size: usize,
     /// Loader threads and in-flight bound.
     pub pool: PoolConfig,
+    /// The AVA evaluation of an `AVADataset` split (its ground truth, classes, exclusions);
+    /// validation and testing then report frame mAP@0.5.
+    pub ava: Option<std::sync::Arc<crate::source::ava::AvaEval>>,
 }
 
 impl SplitData {
@@ -83,7 +86,15 @@ impl SplitData {
     ) -> Result<SplitData> {
         let key = format!("data.{short}");
         let (batch_size, workers, capacity) = crate::config::limits::loader_sizes(&key, s.batch_size, workers.or(s.workers), s.capacity)?;
+        let ava = match (&s.source, s.source.ava_files()) {
+            (crate::config::SourceConfig::AvaDataset { label_map, exclude_file, .. }, Some(files)) => Some(std::sync::Arc::new(
+                crate::source::ava::AvaEval::load(&files, label_map.as_deref(), exclude_file.as_deref())
+                    .with_context(|| format!("`{key}`'s AVA evaluation files"))?,
+            )),
+            _ => None,
+        };
         Ok(SplitData {
+            ava,
             samples: s.source.samples()?,
             pipeline: DataPipeline::build(parts, cfg.seed, 0, s.source.rawframe_spec()?).map_err(|e| cfg.locate_key(short, e))?,
             batch_size,
@@ -162,9 +173,23 @@ pub enum Metrics {
         /// mAP, a fraction (NaN when no class has a positive).
         map: f64,
     },
+    /// Detection: AVA's frame mAP at IoU 0.5 (`PascalBoxes_Precision/mAP@0.5IOU`).
+    Detection {
+        /// mAP, a fraction.
+        map: f64,
+    },
 }
 
 impl Metrics {
+    /// The metrics of `split`'s predictions: AVA's frame mAP for a split with an AVA evaluation,
+    /// else as [`Self::of`].
+    pub fn of_split(split: &SplitData, preds: &[Prediction], loss: Loss) -> Self {
+        match &split.ava {
+            Some(ava) => Metrics::Detection { map: ava.map(&detections(ava, preds)) },
+            None => Self::of(preds, loss),
+        }
+    }
+
     /// Scores `preds` (per video: sample and clip-averaged scores) as `loss` asks.
     pub fn of(preds: &[Prediction], loss: Loss) -> Self {
         let scores: Vec<Vec<f32>> = preds.iter().map(|p| p.scores.clone()).collect();
@@ -183,7 +208,7 @@ impl Metrics {
             (Metrics::SingleLabel(e), "top1_acc") => Some(e.top1_acc),
             (Metrics::SingleLabel(e), "top5_acc") => Some(e.top5_acc),
             (Metrics::SingleLabel(e), "mean_class_accuracy") => Some(e.mean_class_accuracy),
-            (Metrics::MultiLabel { map }, "mAP") => Some(*map),
+            (Metrics::MultiLabel { map } | Metrics::Detection { map }, "mAP") => Some(*map),
             _ => None,
         }
     }
@@ -197,6 +222,7 @@ impl Metrics {
                 json!({"top1_acc": e.top1_acc, "top5_acc": e.top5_acc, "mean_class_accuracy": e.mean_class_accuracy})
             }
             Metrics::MultiLabel { map } => json!({"mAP": map}),
+            Metrics::Detection { map } => json!({"mAP": map, "metric": "PascalBoxes_Precision/mAP@0.5IOU"}),
         }
     }
 
@@ -207,6 +233,7 @@ impl Metrics {
                 format!("top1_acc: {:.4}, top5_acc: {:.4}, mean_class_accuracy: {:.4}", e.top1_acc, e.top5_acc, e.mean_class_accuracy)
             }
             Metrics::MultiLabel { map } => format!("mAP: {map:.4}"),
+            Metrics::Detection { map } => format!("mAP@0.5IOU: {map:.4}"),
         }
     }
 }
@@ -322,6 +349,9 @@ pub struct StepConfig {
 /// Single-label: a sample without exactly one label; multi-label: a label outside the head's
 /// classes, or a label mixture (not defined for BCE); the model fails.
 pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: StepConfig) -> Result<Step> {
+    if model.has_roi_head() {
+        return detection_step(model, optim, batch, cfg);
+    }
     let x = batch.tensor.model_input(model.device());
     // Autocast runs convolutions and matmuls in float16 on CUDA; the loss is float32.
     let logits = tch::autocast(cfg.fp16, || model.forward_t(&x, &batch.images, true))?.logits.to_kind(tch::Kind::Float);
@@ -345,6 +375,60 @@ pub fn train_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: Ste
     let grad_norm = cfg.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
     let stepped = optim.step(cfg.lr);
     Ok(Step { loss: loss.double_value(&[]), hits, samples: batch.samples.len(), fields: Vec::new(), grad_norm, stepped })
+}
+
+/// [`train_step`] for a detection head: per box its sigmoid probabilities, the mean BCE
+/// against the box's multi-hot actions (PySlowFast's `nn.BCELoss` on `ResNetRoIHead`'s
+/// outputs). A hit is a box whose top class is one of its actions.
+///
+/// # Errors
+/// A sample without boxes, a head whose classes are not AVA's 80; the model fails.
+fn detection_step(model: &Recognizer, optim: &mut Optim, batch: &Batch, cfg: StepConfig) -> Result<Step> {
+    let (rois, counts, target) = box_targets(batch)?;
+    let x = batch.tensor.model_input(model.device());
+    let probs = tch::autocast(cfg.fp16, || model.forward_rois_t(&x, &rois, &counts, true))?.logits.to_kind(tch::Kind::Float);
+    if probs.size()[1] != crate::source::ava::NUM_CLASSES as i64 {
+        bail!("the RoI head has {} classes; AVA's actions are {}", probs.size()[1], crate::source::ava::NUM_CLASSES);
+    }
+    let target = target.to_device(model.device());
+    let loss = probs.binary_cross_entropy::<tch::Tensor>(&target, None, tch::Reduction::Mean);
+    let top: tch::Tensor = probs.argmax(-1, true);
+    let hits = i64::try_from(target.gather(1, &top, false).sum(tch::Kind::Int64))? as usize;
+    optim.zero_grad();
+    optim.backward(&loss);
+    let finite = optim.unscale();
+    let grad_norm = cfg.grad_clip.filter(|_| finite).map(|m| optim.clip_grad_norm(m));
+    let stepped = optim.step(cfg.lr);
+    Ok(Step { loss: loss.double_value(&[]), hits, samples: counts.iter().sum(), fields: Vec::new(), grad_norm, stepped })
+}
+
+/// A detection batch's boxes as RoIAlign takes them `(K, 5)`, each sample's box count, and the
+/// boxes' `(K, 80)` multi-hot actions.
+///
+/// # Errors
+/// A sample without boxes (the message names it).
+fn box_targets(batch: &Batch) -> Result<(tch::Tensor, Vec<usize>, tch::Tensor)> {
+    let mut counts = Vec::with_capacity(batch.samples.len());
+    let mut hot: Vec<f32> = Vec::new();
+    for (s, b) in batch.samples.iter().zip(&batch.boxes) {
+        let (Some(k), Some(b)) = (&s.keyframe, b) else {
+            bail!("{}: a detection head needs samples with boxes (an `AVADataset` source)", s.name);
+        };
+        counts.push(b.len());
+        hot.extend(k.multi_hot().iter().flatten());
+    }
+    let rois = batch.rois().context("no boxes in the batch")?;
+    let classes = crate::source::ava::NUM_CLASSES as i64;
+    Ok((rois, counts, tch::Tensor::from_slice(&hot).view([-1, classes])))
+}
+
+/// The AVA detections of `preds` (keyframe samples with box scores), in prediction order.
+fn detections(ava: &crate::source::ava::AvaEval, preds: &[Prediction]) -> Vec<crate::metrics::ava::Detection> {
+    preds
+        .iter()
+        .filter_map(|p| Some(ava.detections(p.sample.keyframe.as_ref()?, p.boxes.as_ref()?)))
+        .flatten()
+        .collect()
 }
 
 /// The samples' single labels.
@@ -423,6 +507,10 @@ pub struct Prediction {
     /// Its views' pooled backbone features averaged (`D` values), when the model gives them:
     /// what `vpipe eval --metrics kmeans,gcd_v2` clusters.
     pub feature: Option<Vec<f32>>,
+    /// A detection model's scores of each of the sample's boxes (`num_classes` sigmoid
+    /// probabilities per box, the sample's box order); [`Self::scores`] is then their per-class
+    /// maximum.
+    pub boxes: Option<Vec<Vec<f32>>>,
 }
 
 /// The model's eval-mode predictions for each sample of `b`, its views combined by `mode`.
@@ -430,6 +518,9 @@ pub struct Prediction {
 /// # Errors
 /// The model fails.
 pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<Vec<Prediction>> {
+    if model.has_roi_head() {
+        return box_scores(model, b);
+    }
     let x = b.tensor.model_input(model.device());
     let out = model.forward(&x, &b.images)?;
     let logits = tensor_rows(&out.logits)?;
@@ -443,7 +534,30 @@ pub fn batch_scores(model: &Recognizer, b: Batch, mode: AverageClips) -> Result<
             views.iter().for_each(|v| mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / n as f32));
             mean
         });
-        preds.push(Prediction { sample, scores: average_clips(&logits[start..start + n], mode), feature });
+        preds.push(Prediction { sample, scores: average_clips(&logits[start..start + n], mode), feature, boxes: None });
+        start += n;
+    }
+    Ok(preds)
+}
+
+/// [`batch_scores`] for a detection head: each sample's boxes scored in eval mode.
+///
+/// # Errors
+/// A sample without boxes; the model fails.
+fn box_scores(model: &Recognizer, b: Batch) -> Result<Vec<Prediction>> {
+    let (rois, counts, _) = box_targets(&b)?;
+    let x = b.tensor.model_input(model.device());
+    let out = {
+        let _guard = tch::no_grad_guard();
+        model.forward_rois_t(&x, &rois, &counts, false)?
+    };
+    let rows = tensor_rows(&out.logits)?;
+    let mut start = 0;
+    let mut preds = Vec::with_capacity(b.samples.len());
+    for (sample, n) in b.samples.into_iter().zip(counts) {
+        let boxes = rows[start..start + n].to_vec();
+        let scores = (0..rows.first().map_or(0, Vec::len)).map(|c| boxes.iter().map(|r| r[c]).fold(0.0f32, f32::max)).collect();
+        preds.push(Prediction { sample, scores, feature: None, boxes: Some(boxes) });
         start += n;
     }
     Ok(preds)
@@ -526,7 +640,15 @@ fn test(job: &RunJob, model: &mut Recognizer, logs: &mut Logs, summary: &mut Run
         model.load(&job.work_dir.join(format!("best_{metric}_epoch_{e}.{}", model.checkpoint_ext())))?;
     }
     let preds = predict(model, split, 0, job.average_clips)?;
-    let e = Metrics::of(&preds, job.loss);
+    let e = Metrics::of_split(split, &preds, job.loss);
+    if let Some(ava) = &split.ava {
+        // PySlowFast's evaluate_ava writes both files in AVA's format beside the metric.
+        let dets = detections(ava, &preds);
+        crate::source::ava::write_results(&job.work_dir.join("detections.csv"), &dets)?;
+        let gt: Vec<_> = ava.groundtruth.iter().map(|(k, b, c)| (k.clone(), *b, *c, 1.0)).collect();
+        crate::source::ava::write_results(&job.work_dir.join("groundtruth.csv"), &gt)?;
+        logs.say(&format!("AVA results wrote to {}", job.work_dir.join("detections.csv").display()))?;
+    }
     logs.record(with_mode("test", None, e.record(true)))?;
     logs.say(&format!("Test: {}", e.line()))?;
     let mut sink = ParquetSink::new(&job.work_dir.join("best_pred.parquet"), vec![("vpipe.version".into(), crate::VERSION.into())]);
@@ -735,7 +857,7 @@ impl<'a> Training<'a> {
             Err(e) if e.is::<Interrupted>() => return Err(self.stop()),
             p => p?,
         };
-        let e = Metrics::of(&preds, self.job.loss);
+        let e = Metrics::of_split(val, &preds, self.job.loss);
         self.logs.record(with_mode("val", Some(done), e.record(false)))?;
         self.logs.say(&format!("Epoch(val) [{done}] {}", e.line()))?;
         let (metric, ext) = (self.metric(), self.model.checkpoint_ext());

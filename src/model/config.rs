@@ -71,6 +71,10 @@ pub struct ModelConfig {
     /// trained on two-domain data (`data.train.target`); validation and testing pass the
     /// features through it unchanged.
     pub neck: Option<crate::model::NeckConfig>,
+    /// A detection head in place of the classifier: `{type: RoIHead}`, PySlowFast's
+    /// `ResNetRoIHead` on R(2+1)D / R3D / MC3 (SEVERE's AVA). Its outputs are per-box sigmoid
+    /// probabilities, trained with BCE on them.
+    pub head: Option<crate::model::HeadConfig>,
 }
 
 /// The head's loss, which also decides single- or multi-label evaluation.
@@ -85,12 +89,17 @@ pub enum Loss {
     /// (mmaction2 `BCELossWithLogits`, `F.binary_cross_entropy_with_logits`); metric mAP.
     #[serde(rename = "BCELossWithLogits", alias = "BCEWithLogits")]
     BceWithLogits,
+    /// Mean binary cross-entropy of sigmoid probabilities (`nn.BCELoss`), PySlowFast's `bce`:
+    /// the loss of a detection head (`head: RoIHead`), whose outputs are probabilities; metric
+    /// AVA's frame mAP@0.5.
+    #[serde(rename = "BCELoss", alias = "bce")]
+    Bce,
 }
 
 impl Loss {
     /// Whether samples carry several labels (many-hot targets, mAP).
     pub fn multi_label(self) -> bool {
-        self == Loss::BceWithLogits
+        matches!(self, Loss::BceWithLogits | Loss::Bce)
     }
 }
 
@@ -194,6 +203,7 @@ impl ModelConfig {
             channel_ratio: None,
             loss: Loss::CrossEntropy,
             neck: None,
+            head: None,
         }
     }
 
@@ -270,6 +280,7 @@ impl ModelConfig {
             }
             (Some(a), _) => Ok(a),
             (None, Loss::BceWithLogits) => Ok(AverageClips::Sigmoid),
+            (None, Loss::Bce) => Ok(AverageClips::Score),
             (None, Loss::CrossEntropy) => Ok(AverageClips::Prob),
         }
     }
@@ -317,6 +328,19 @@ impl ModelConfig {
         if let Some(crate::model::NeckConfig::DomainClassifier(n)) = &self.neck {
             n.check(feature_width(kind, depth))?;
         }
+        let roi_head = self.head.as_ref().map(|crate::model::HeadConfig::RoIHead(h)| *h);
+        if roi_head.is_some() != (self.loss == Loss::Bce) {
+            bail!("`model.head: RoIHead` and `model.loss: BCELoss` go together (the head's outputs are probabilities)");
+        }
+        if let Some(h) = &roi_head {
+            h.check()?;
+            if kind.video_arch().is_none() {
+                bail!("`model.head: RoIHead` sits on R2Plus1D, R3D or MC3, not {}", kind.short_name());
+            }
+            if self.neck.is_some() {
+                bail!("`model.head: RoIHead` takes no `neck`");
+            }
+        }
         Ok(ModelSpec::BuiltIn {
             kind,
             depth,
@@ -330,6 +354,7 @@ impl ModelConfig {
             norm_eval: self.norm_eval,
             frozen_stages: self.frozen_stages,
             neck: self.neck.as_ref().map(|crate::model::NeckConfig::DomainClassifier(d)| d.clone()),
+            roi_head,
             video: {
                 let d = Video3dParams::default();
                 Video3dParams {

@@ -78,7 +78,7 @@ impl ModelKind {
     }
 
     /// The torchvision video-ResNet family of the kind, if it is one.
-    fn video_arch(self) -> Option<VideoArch> {
+    pub(crate) fn video_arch(self) -> Option<VideoArch> {
         match self {
             ModelKind::R2Plus1D => Some(VideoArch::R2Plus1D),
             ModelKind::R3D => Some(VideoArch::R3D),
@@ -119,6 +119,9 @@ pub enum ModelSpec {
         video: Video3dParams,
         /// CDAR's DANN domain classifier on the clip features (trained with two-domain data).
         neck: Option<crate::model::DomainClassifierConfig>,
+        /// PySlowFast's `ResNetRoIHead` in place of the classifier (video ResNets only): the
+        /// model then scores boxes ([`Recognizer::forward_rois_t`]).
+        roi_head: Option<crate::model::RoiHeadConfig>,
     },
     /// A TorchScript module (`torch.jit.save`): takes the batch as one tensor (NCHW
     /// `(B·M, C, H, W)` or NCTHW `(B·V, C, L, H, W)`) and returns logits `(B·V, num_classes)`, or a
@@ -288,6 +291,7 @@ enum Net {
         num_segments: i64,
         dropout: f64,
         neck: Option<DomainClassifier>,
+        roi_head: Option<crate::model::RoiHeadConfig>,
     },
     /// The module and whether it is in train mode (switched per call: `set_train` needs `&mut`).
     Script(Mutex<(tch::CModule, bool)>),
@@ -333,7 +337,7 @@ impl Recognizer {
 
     fn build(spec: &ModelSpec, device: tch::Device) -> Result<Self> {
         match spec {
-            ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, neck, .. } => {
+            ModelSpec::BuiltIn { kind, num_classes, num_segments, weights, seed, dropout, init_std, neck, roi_head, .. } => {
                 // Initialised on the CPU and then moved: one seed gives the same weights on every
                 // device (CUDA's generator draws other numbers).
                 tch::manual_seed(*seed);
@@ -341,6 +345,8 @@ impl Recognizer {
                 // Each family keeps its source's names: mmaction2 `backbone.` + `cls_head.fc_cls`,
                 // torchvision's root-level layers + `fc` for R(2+1)D.
                 let (backbone, width, fc_path) = Backbone::build(&vs, spec)?;
+                // PySlowFast's ResNetRoIHead names its linear layer `head.projection`.
+                let fc_path = if roi_head.is_some() { vs.root() / "head" / "projection" } else { fc_path };
                 // fc ~ N(0, init_std), bias 0: mmaction2 TSMHead 0.001, TSNHead 0.01; torchvision
                 // VideoResNet 0.01.
                 let std = init_std.unwrap_or(if *kind == ModelKind::Tsm { 0.001 } else { 0.01 });
@@ -361,7 +367,8 @@ impl Recognizer {
                     load_vars(&vs, w)?.complete(w)?;
                 }
                 vs.set_device(device);
-                let net = Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout, neck };
+                let net =
+                    Net::BuiltIn { backbone, fc, kind: *kind, num_segments: *num_segments, dropout: *dropout, neck, roi_head: *roi_head };
                 Ok(Recognizer { net, vs: Some(vs), device })
             }
             ModelSpec::TorchScript(path) => {
@@ -508,6 +515,36 @@ impl Recognizer {
         }
     }
 
+    /// Whether the model has a detection head ([`Self::forward_rois_t`]).
+    pub fn has_roi_head(&self) -> bool {
+        matches!(&self.net, Net::BuiltIn { roi_head: Some(_), .. })
+    }
+
+    /// The detection head's scores of boxes `rois` `(K, 5)` (`[batch_index, x1, y1, x2, y2]` in
+    /// input pixels, [`crate::graph::Batch::rois`]) in clips `x` `(B, 3, T, H, W)`: per box the
+    /// `num_classes` sigmoid probabilities, as PySlowFast's `ResNetRoIHead` (it applies the
+    /// sigmoid in training too, and trains with BCE on the probabilities). `boxes` gives each
+    /// sample's box count (the output's `views`); `features` are the pooled `(K, D)` box
+    /// features. `train` switches dropout and BatchNorm statistics as [`Self::forward_t`].
+    ///
+    /// # Errors
+    /// A model without a RoI head; `x` not 5-D; box counts that do not add up to K; RoIAlign's.
+    pub fn forward_rois_t(&self, x: &Tensor, rois: &Tensor, boxes: &[usize], train: bool) -> Result<Output> {
+        let Net::BuiltIn { backbone: Backbone::VideoResNet(b), fc, dropout, roi_head: Some(head), .. } = &self.net else {
+            bail!("this model has no detection head: boxes need `model.head: {{type: RoIHead}}`");
+        };
+        if x.dim() != 5 {
+            bail!("RoIHead takes NCTHW clips (B, 3, T, H, W), got {:?}", x.size());
+        }
+        let k = rois.size().first().copied().unwrap_or(0);
+        if boxes.iter().sum::<usize>() as i64 != k {
+            bail!("{k} boxes given as {boxes:?} per sample");
+        }
+        let features = head.pool(&b.forward_map(x, train), rois)?;
+        let probs = features.dropout(*dropout, train).apply(fc).sigmoid();
+        Ok(Output { logits: probs, features: Some(features), views: boxes.to_vec() })
+    }
+
     /// The device the model lives on.
     pub fn device(&self) -> tch::Device {
         self.device
@@ -635,7 +672,7 @@ impl LoadReport {
     /// mmaction2 users expect when fine-tuning on other classes or adding CDAR's domain
     /// classifier to Kinetics weights).
     pub fn is_head(name: &str) -> bool {
-        name.starts_with("cls_head.") || name.starts_with("fc.") || name.starts_with("neck.")
+        name.starts_with("cls_head.") || name.starts_with("fc.") || name.starts_with("neck.") || name.starts_with("head.")
     }
 
     /// Model tensors left at their initialisation outside the head: missing or mismatched.

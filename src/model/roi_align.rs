@@ -95,6 +95,81 @@ impl RoiAlign {
     }
 }
 
+/// The `head:` of a detection model: PySlowFast's `ResNetRoIHead` (SEVERE's AVA), as
+/// `model: {type: R2Plus1D, head: {type: RoIHead}}`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum HeadConfig {
+    /// Temporal average pool → RoIAlign → spatial max pool → dropout (`model.dropout`) →
+    /// Linear(D, `num_classes`) named `head.projection` → sigmoid.
+    RoIHead(RoiHeadConfig),
+}
+
+/// `ResNetRoIHead`'s settings; defaults as SEVERE's AVA configs.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoiHeadConfig {
+    /// RoIAlign output bins per side (`DETECTION.ROI_XFORM_RESOLUTION`, 7), also the max pool's
+    /// kernel.
+    #[serde(default = "seven")]
+    pub output_size: usize,
+    /// Feature pixels per input pixel (1 / `DETECTION.SPATIAL_SCALE_FACTOR`, 1/16).
+    #[serde(default = "sixteenth")]
+    pub spatial_scale: f32,
+    /// Sample points per bin side, 0 = adaptive (PySlowFast: 0).
+    #[serde(default)]
+    pub sampling_ratio: usize,
+    /// Half-pixel box shift (`DETECTION.ALIGNED`, true).
+    #[serde(default = "yes")]
+    pub aligned: bool,
+}
+
+fn seven() -> usize {
+    7
+}
+fn sixteenth() -> f32 {
+    1.0 / 16.0
+}
+fn yes() -> bool {
+    true
+}
+
+impl RoiHeadConfig {
+    /// The RoIAlign the head runs.
+    pub fn roi_align(&self) -> RoiAlign {
+        RoiAlign { output_size: (self.output_size, self.output_size), spatial_scale: self.spatial_scale, sampling_ratio: self.sampling_ratio, aligned: self.aligned }
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// `output_size` outside 1..=32, `spatial_scale` not in (0, 1], `sampling_ratio` above 16.
+    pub fn check(&self) -> Result<()> {
+        if !(1..=32).contains(&self.output_size) {
+            bail!("`model.head.output_size` must be 1..=32, got {}", self.output_size);
+        }
+        if !(self.spatial_scale > 0.0 && self.spatial_scale <= 1.0) {
+            bail!("`model.head.spatial_scale` must be in (0, 1], got {}", self.spatial_scale);
+        }
+        if self.sampling_ratio > 16 {
+            bail!("`model.head.sampling_ratio` must be 0..=16, got {}", self.sampling_ratio);
+        }
+        Ok(())
+    }
+
+    /// The head's features `(K, C)` of backbone feature maps `maps` `(B, C, T, H, W)` in boxes
+    /// `rois` `(K, 5)` (`[batch_index, x1, y1, x2, y2]`, input pixels): mean over T, RoIAlign,
+    /// max over the bins (PySlowFast's `AvgPool3d([T, 1, 1])`, `ROIAlign`, `MaxPool2d`).
+    ///
+    /// # Errors
+    /// As [`RoiAlign::forward`].
+    pub fn pool(&self, maps: &Tensor, rois: &Tensor) -> Result<Tensor> {
+        let frames = maps.mean_dim(2, false, maps.kind());
+        let pooled = self.roi_align().forward(&frames, &rois.to_device(maps.device()))?;
+        Ok(pooled.amax([2, 3], false))
+    }
+}
+
 /// torchvision's `bilinear_interpolate_pre_calc` for one point: the 4 corner indices and
 /// weights, all 0 for a point beyond one pixel outside the map.
 fn bilinear(mut y: f32, mut x: f32, h: usize, w: usize) -> ([i64; 4], [f32; 4]) {

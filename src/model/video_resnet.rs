@@ -178,6 +178,12 @@ impl VideoResNet {
     /// (N, 3, T, H, W) → (N, 512) pooled features (torchvision `VideoResNet.forward` up to
     /// `avgpool` + `flatten`).
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.forward_map(x, train).adaptive_avg_pool3d([1, 1, 1]).flatten(1, -1)
+    }
+
+    /// (N, 3, T, H, W) → (N, 512, T/8, H/16, W/16): `layer4`'s feature map, before pooling (what
+    /// a detection head's RoIAlign reads; stride 16 in space, 8 in time for R(2+1)D-18).
+    pub fn forward_map(&self, x: &Tensor, train: bool) -> Tensor {
         let bn_train = |stage: i64| train && !self.norm_eval && stage > self.frozen_stages;
         let mut y = x.shallow_clone();
         for (conv, norm) in &self.stem {
@@ -186,7 +192,7 @@ impl VideoResNet {
         for b in &self.blocks {
             y = b.forward(&y, bn_train(b.stage));
         }
-        y.adaptive_avg_pool3d([1, 1, 1]).flatten(1, -1)
+        y
     }
 }
 

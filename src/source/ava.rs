@@ -315,7 +315,7 @@ pub fn read_excluded(path: &Path) -> Result<BTreeSet<String>> {
 ///
 /// # Errors
 /// As [`read_boxes`]'s file checks.
-pub fn read_groundtruth(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeSet<String>) -> Result<Vec<crate::metrics::ava::GroundTruth>> {
+pub fn read_groundtruth(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeSet<String>) -> Result<Vec<GroundTruth>> {
     read_eval_rows(path, classes, excluded, false).map(|rows| rows.into_iter().map(|(k, b, c, _)| (k, b, c)).collect())
 }
 
@@ -324,7 +324,7 @@ pub fn read_groundtruth(path: &Path, classes: &BTreeSet<usize>, excluded: &BTree
 ///
 /// # Errors
 /// As [`read_groundtruth`]; a row without a score.
-pub fn read_detections(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeSet<String>) -> Result<Vec<crate::metrics::ava::Detection>> {
+pub fn read_detections(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeSet<String>) -> Result<Vec<Detection>> {
     read_eval_rows(path, classes, excluded, true)
 }
 
@@ -336,7 +336,7 @@ fn read_eval_rows(
     classes: &BTreeSet<usize>,
     excluded: &BTreeSet<String>,
     scored: bool,
-) -> Result<Vec<crate::metrics::ava::Detection>> {
+) -> Result<Vec<Detection>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -361,6 +361,81 @@ fn read_eval_rows(
         out.push((key, [num(3)?, num(2)?, num(5)?, num(4)?], class, score));
     }
     Ok(out)
+}
+
+/// The AVA evaluation of one split (PySlowFast's `AVAMeter` + `ava_eval_helper`): its ground
+/// truth (the label map's classes, excluded keys dropped; only seconds divisible by 4 for `val`
+/// without `full_test_on_val`, the "mini" ground truth), the evaluated classes and the
+/// excluded keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AvaEval {
+    /// Ground-truth boxes `[y1, x1, y2, x2]` (normalised) and their classes.
+    pub groundtruth: Vec<GroundTruth>,
+    /// The evaluated action ids (the label map's; all 80 without one).
+    pub classes: BTreeSet<usize>,
+    /// Frame keys left out (`exclude_file`).
+    pub excluded: BTreeSet<String>,
+}
+
+use crate::metrics::ava::{Detection, GroundTruth};
+
+impl AvaEval {
+    /// Reads the evaluation files of an `AVADataset` source.
+    ///
+    /// # Errors
+    /// A file does not read (named with its line).
+    pub fn load(files: &AvaFiles, label_map: Option<&Path>, exclude_file: Option<&Path>) -> Result<Self> {
+        let classes: BTreeSet<usize> = match label_map {
+            Some(p) => read_label_map(p)?.into_iter().map(|(id, _)| id).collect(),
+            None => (1..=NUM_CLASSES).collect(),
+        };
+        let excluded = exclude_file.map(read_excluded).transpose()?.unwrap_or_default();
+        let mut groundtruth = read_groundtruth(files.annotation_file, &classes, &excluded)?;
+        if files.split == AvaSplit::Val && !files.full_test_on_val {
+            groundtruth.retain(|(key, _, _)| key.rsplit(',').next().and_then(|s| s.parse::<u32>().ok()).is_some_and(|s| s % 4 == 0));
+        }
+        Ok(AvaEval { groundtruth, classes, excluded })
+    }
+
+    /// The detections of one keyframe: each box (its original normalised coordinates) with each
+    /// evaluated class, scored by `scores[box][class − 1]` (`get_ava_eval_data`); none for an
+    /// excluded key.
+    pub fn detections(&self, keyframe: &Keyframe, scores: &[Vec<f32>]) -> Vec<Detection> {
+        let key = keyframe.key();
+        if self.excluded.contains(&key) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (b, row) in keyframe.boxes.iter().zip(scores) {
+            let [x1, y1, x2, y2] = b.bbox;
+            for (c, &score) in row.iter().enumerate().filter(|(c, _)| self.classes.contains(&(c + 1))) {
+                out.push((key.clone(), [y1, x1, y2, x2], c + 1, score as f64));
+            }
+        }
+        out
+    }
+
+    /// `PascalBoxes_Precision/mAP@0.5IOU` of `detections` against this ground truth.
+    pub fn map(&self, detections: &[Detection]) -> f64 {
+        let classes: Vec<usize> = self.classes.iter().copied().collect();
+        crate::metrics::ava::frame_map(&self.groundtruth, detections, &classes, 0.5).0
+    }
+}
+
+/// Writes `rows` (key, `[y1, x1, y2, x2]`, class, score) as AVA's CSV, PySlowFast's
+/// `write_results`: `video,sec,x1,y1,x2,y2,action,score` with `%.03f` boxes and a `%.04f`
+/// score, atomically.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_results(path: &Path, rows: &[Detection]) -> Result<()> {
+    crate::sink::atomic::write_with(path, |tmp| {
+        let mut text = String::with_capacity(rows.len() * 48);
+        for (key, b, class, score) in rows {
+            text += &format!("{key},{:.3},{:.3},{:.3},{:.3},{class},{score:.4}\n", b[1], b[0], b[3], b[2]);
+        }
+        std::fs::write(tmp, text).with_context(|| format!("writing {}", path.display()))
+    })
 }
 
 #[cfg(test)]
