@@ -1,9 +1,10 @@
 //! The AVA frame-mAP@0.5 against the ActivityNet evaluator PySlowFast ships (SEVERE's copy, run
 //! by `tests/reference/make_ava_map_fixture.py` on random frames with duplicates and false
-//! positives): mAP and every class's AP to 1e-9.
+//! positives, distinct and tied scores): mAP and every class's AP to 1e-9, and the order NumPy's
+//! argsort gives ties, which the AP follows.
 
 use serde_json::Value;
-use vpipe::metrics::ava::{frame_map, Detection, GroundTruth};
+use vpipe::metrics::ava::{frame_map, numpy_argsort, Detection, GroundTruth};
 
 fn b(v: &Value) -> [f64; 4] {
     let a: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
@@ -39,5 +40,16 @@ fn frame_map_equals_the_activitynet_evaluators() {
                 assert!((ap - m[&key].as_f64().unwrap()).abs() < 1e-9, "case {i} class {cls}: {ap} vs {}", m[&key]);
             }
         }
+    }
+}
+
+#[test]
+fn ties_sort_as_numpys_argsort() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ava/reference.json");
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for c in f["argsort"].as_array().unwrap() {
+        let v: Vec<f64> = c["values"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let want: Vec<usize> = c["order"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        assert_eq!(numpy_argsort(&v), want, "{} values", v.len());
     }
 }

@@ -1,6 +1,7 @@
 //! `vpipe eval PREDS.parquet`: mmaction2's test metrics (`top1_acc`, `top5_acc`,
 //! `mean_class_accuracy`, confusion matrix; semantics §7) of a featurize part file or a
-//! `best_pred.parquet`, its clips averaged per video as mmaction2's `average_clips` does.
+//! `best_pred.parquet`, its clips averaged per video as mmaction2's `average_clips` does; or, given
+//! an AVA detections CSV, AVA's frame mAP@0.5 (PySlowFast's `evaluate_ava_from_files`).
 
 use std::path::PathBuf;
 
@@ -13,8 +14,20 @@ use vpipe::sink::{read_clip_rows, ClipRow};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Parquet with one row per (video, clip): `video`, `label`/`labels`, `clip`, `logits`
-    /// (what `vpipe featurize` and `vpipe run`'s test phase write).
+    /// (what `vpipe featurize` and `vpipe run`'s test phase write); or an AVA detections CSV
+    /// (`video,sec,x1,y1,x2,y2,action,score`, a detection run's `detections.csv`) with
+    /// `--groundtruth`.
     preds: PathBuf,
+    /// AVA: the ground-truth CSV (`ava_val_v2.2.csv`, or a run's `groundtruth.csv`).
+    #[arg(long)]
+    groundtruth: Option<PathBuf>,
+    /// AVA: the label map of the evaluated classes (`ava_action_list_v2.2_for_activitynet_2019.pbtxt`;
+    /// default all 80).
+    #[arg(long)]
+    label_map: Option<PathBuf>,
+    /// AVA: excluded timestamps (`ava_val_excluded_timestamps_v2.2.csv`).
+    #[arg(long)]
+    exclusions: Option<PathBuf>,
     /// Label names, one per line (mmaction2 label_map.txt, or UCF101 classInd.txt), for the
     /// confusion matrix and plots.
     #[arg(long)]
@@ -78,6 +91,9 @@ pub(super) fn videos(rows: Vec<ClipRow>) -> Vec<Vec<ClipRow>> {
 /// Unreadable file or label names; no video to evaluate; a label ≥ the number of logits (naming
 /// the video).
 pub fn run(a: Args) -> Result<()> {
+    if a.preds.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return ava(&a);
+    }
     let wants = |m: &str| a.metrics.iter().any(|x| x == m);
     if wants("kmeans") || wants("gcd_v2") {
         let o = super::eval_clustering::Options {
@@ -103,6 +119,40 @@ pub fn run(a: Args) -> Result<()> {
         return classify(&a, Some(j));
     }
     classify(&a, None)
+}
+
+/// AVA's frame mAP@0.5 of a detections CSV against `--groundtruth`, with each class's AP under
+/// the ActivityNet evaluator's names.
+///
+/// # Errors
+/// No `--groundtruth`; a file does not read (named with its line).
+fn ava(a: &Args) -> Result<()> {
+    use vpipe::source::ava;
+    let Some(gt) = &a.groundtruth else { bail!("{}: an AVA detections CSV is scored against --groundtruth", a.preds.display()) };
+    let names: Vec<(usize, String)> = match &a.label_map {
+        Some(p) => ava::read_label_map(p)?,
+        None => (1..=ava::NUM_CLASSES).map(|c| (c, c.to_string())).collect(),
+    };
+    let classes = names.iter().map(|(c, _)| *c).collect();
+    let excluded = a.exclusions.as_deref().map(ava::read_excluded).transpose()?.unwrap_or_default();
+    let truth = ava::read_groundtruth(gt, &classes, &excluded)?;
+    let dets = ava::read_detections(&a.preds, &classes, &excluded)?;
+    let ids: Vec<usize> = classes.iter().copied().collect();
+    let (map, per_class) = vpipe::metrics::ava::frame_map(&truth, &dets, &ids, 0.5);
+    let mut j = serde_json::json!({"PascalBoxes_Precision/mAP@0.5IOU": map});
+    for (id, name) in &names {
+        if let Some(Some(ap)) = per_class.get(id) {
+            j[format!("PascalBoxes_PerformanceByCategory/AP@0.5IOU/{name}")] = serde_json::json!(ap);
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&j)?);
+    } else {
+        for (k, v) in j.as_object().into_iter().flatten() {
+            println!("{k}: {:.6}", v.as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    Ok(())
 }
 
 /// The classification metrics of the logits; with `--json`, `clustering`'s keys merged in.

@@ -35,6 +35,115 @@ fn average_precision(precision: &[f64], recall: &[f64]) -> f64 {
     (1..r.len()).filter(|&i| r[i] != r[i - 1]).map(|i| (r[i] - r[i - 1]) * p[i]).sum()
 }
 
+/// `np.argsort(v)` (default `kind='quicksort'`) as NumPy before 1.25 computes it for float64
+/// (`npysort/quicksort.cpp`, `aquicksort_`: introsort — median-of-3 quicksort, insertion sort
+/// below 16 elements, heapsort past a depth of 2·log2 n; NaN last). Its order of equal values is
+/// not stable, and the evaluator's AP depends on it wherever scores tie (AVA's CSV scores have 4
+/// decimals), so it is reproduced step for step. (NumPy ≥ 1.25 may dispatch to SIMD sorts; the
+/// evaluator needs NumPy < 1.24 for its `np.float`.)
+pub fn numpy_argsort(v: &[f64]) -> Vec<usize> {
+    const SMALL_QUICKSORT: usize = 15;
+    let less = |a: f64, b: f64| a < b || (b.is_nan() && !a.is_nan());
+    let mut t: Vec<usize> = (0..v.len()).collect();
+    if v.len() < 2 {
+        return t;
+    }
+    let mut stack: Vec<(usize, usize, i64)> = Vec::new();
+    let (mut pl, mut pr) = (0usize, v.len() - 1);
+    let mut cdepth = 2 * (usize::BITS - 1 - v.len().leading_zeros()) as i64;
+    loop {
+        if cdepth < 0 {
+            heapsort(v, &mut t[pl..=pr], less);
+        } else {
+            while pr - pl > SMALL_QUICKSORT {
+                let pm = pl + ((pr - pl) >> 1);
+                if less(v[t[pm]], v[t[pl]]) {
+                    t.swap(pm, pl);
+                }
+                if less(v[t[pr]], v[t[pm]]) {
+                    t.swap(pr, pm);
+                }
+                if less(v[t[pm]], v[t[pl]]) {
+                    t.swap(pm, pl);
+                }
+                let vp = v[t[pm]];
+                let (mut pi, mut pj) = (pl, pr - 1);
+                t.swap(pm, pj);
+                loop {
+                    pi += 1;
+                    while less(v[t[pi]], vp) {
+                        pi += 1;
+                    }
+                    pj -= 1;
+                    while less(vp, v[t[pj]]) {
+                        pj -= 1;
+                    }
+                    if pi >= pj {
+                        break;
+                    }
+                    t.swap(pi, pj);
+                }
+                t.swap(pi, pr - 1);
+                // The larger part waits on the stack.
+                cdepth -= 1;
+                if pi - pl < pr - pi {
+                    stack.push((pi + 1, pr, cdepth));
+                    pr = pi - 1;
+                } else {
+                    stack.push((pl, pi - 1, cdepth));
+                    pl = pi + 1;
+                }
+            }
+            for pi in pl + 1..=pr {
+                let vi = t[pi];
+                let mut pj = pi;
+                while pj > pl && less(v[vi], v[t[pj - 1]]) {
+                    t[pj] = t[pj - 1];
+                    pj -= 1;
+                }
+                t[pj] = vi;
+            }
+        }
+        match stack.pop() {
+            Some((l, r, d)) => (pl, pr, cdepth) = (l, r, d),
+            None => return t,
+        }
+    }
+}
+
+/// NumPy's `aheapsort_` of the indices `a` by `v`.
+fn heapsort(v: &[f64], a: &mut [usize], less: impl Fn(f64, f64) -> bool) {
+    // 1-based heap indexing, as NumPy's.
+    let mut n = a.len();
+    let at = |a: &[usize], i: usize| a[i - 1];
+    let sift = |a: &mut [usize], mut i: usize, n: usize, tmp: usize| {
+        let mut j = i << 1;
+        while j <= n {
+            if j < n && less(v[at(a, j)], v[at(a, j + 1)]) {
+                j += 1;
+            }
+            if less(v[tmp], v[at(a, j)]) {
+                a[i - 1] = a[j - 1];
+                i = j;
+                j += j;
+            } else {
+                break;
+            }
+        }
+        a[i - 1] = tmp;
+    };
+    for l in (1..=n >> 1).rev() {
+        let tmp = a[l - 1];
+        sift(a, l, n, tmp);
+    }
+    while n > 1 {
+        let tmp = a[n - 1];
+        a[n - 1] = a[0];
+        n -= 1;
+        sift(a, 1, n, tmp);
+    }
+}
+
 /// Frame mAP at `iou_threshold` over `classes`; returns the mean and each class's AP (`None`
 /// for a class without ground truth, left out of the mean).
 pub fn frame_map(gt: &[GroundTruth], det: &[Detection], classes: &[usize], iou_threshold: f64) -> (f64, BTreeMap<usize, Option<f64>>) {
@@ -44,10 +153,19 @@ pub fn frame_map(gt: &[GroundTruth], det: &[Detection], classes: &[usize], iou_t
         gt_boxes.entry((k.as_str(), *c)).or_default().push(*b);
         *num_gt.entry(*c).or_default() += 1;
     }
+    // The evaluator concatenates each class's detections image by image, images in the order
+    // they were first added (`dict` order of the CSV's keys).
+    let mut rank: HashMap<&str, usize> = HashMap::new();
+    for (k, ..) in det {
+        let next = rank.len();
+        rank.entry(k.as_str()).or_insert(next);
+    }
+    let mut order: Vec<&Detection> = det.iter().collect();
+    order.sort_by_key(|d| rank[d.0.as_str()]); // stable: detection order within an image
     // Per (frame, class), greedy matching in detection order.
     let mut matched: HashMap<(&str, usize), Vec<bool>> = HashMap::new();
     let mut scored: HashMap<usize, Vec<(f64, bool)>> = HashMap::new();
-    for (k, b, c, s) in det {
+    for (k, b, c, s) in order {
         let boxes = gt_boxes.get(&(k.as_str(), *c)).map_or(&[][..], Vec::as_slice);
         let used = matched.entry((k.as_str(), *c)).or_insert_with(|| vec![false; boxes.len()]);
         // numpy argmax: the first of the highest IoUs.
@@ -71,12 +189,12 @@ pub fn frame_map(gt: &[GroundTruth], det: &[Detection], classes: &[usize], iou_t
             per_class.insert(c, None);
             continue;
         }
-        let mut d = scored.remove(&c).unwrap_or_default();
-        // np.argsort(scores)[::-1]: descending score.
-        d.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let d = scored.remove(&c).unwrap_or_default();
+        // np.argsort(scores)[::-1]: descending score, ties in the order numpy's sort leaves them.
+        let scores: Vec<f64> = d.iter().map(|x| x.0).collect();
         let (mut tp, mut fp) = (0usize, 0usize);
         let (mut precision, mut recall) = (Vec::new(), Vec::new());
-        for (_, hit) in d {
+        for hit in numpy_argsort(&scores).into_iter().rev().map(|i| d[i].1) {
             if hit {
                 tp += 1;
             } else {

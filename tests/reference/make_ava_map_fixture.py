@@ -6,8 +6,9 @@ driven as PySlowFast's ava_eval_helper drives it: `PascalDetectionEvaluator`, bo
 
     /tmp/imgaug-venv/bin/python tests/reference/make_ava_map_fixture.py tests/fixtures/ava/reference.json
 
-Fixture: 3 cases of random frames, ground-truth boxes per class, and detections (jittered copies of
-ground truth, duplicates and false positives) with distinct random scores, in a random order.
+Fixture: 5 cases of random frames, ground-truth boxes per class, and detections (jittered copies of
+ground truth, duplicates and false positives) with random scores in a random order — distinct in the
+first three, rounded (tied) in the last two; and np.argsort of tied arrays (NumPy 1.23's introsort).
 """
 import json
 import os
@@ -19,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from ava_evaluation import object_detection_evaluation, standard_fields  # noqa: E402
 
 
-def case(rng, frames, classes):
+def case(rng, frames, classes, decimals=None):
     gt, det = [], []
     for f in range(frames):
         key = f"video{f // 4},{900 + f % 4:04d}"
@@ -37,6 +38,8 @@ def case(rng, frames, classes):
             det.append((key, [y1, x1, y1 + 0.2, x1 + 0.2], int(rng.integers(1, classes + 1))))
     order = rng.permutation(len(det))
     scores = rng.permutation(len(det)) / len(det) + rng.random(len(det)) * 1e-3  # distinct
+    if decimals is not None:  # AVA CSV scores have 4 decimals: ties, ordered by numpy's argsort
+        scores = np.round(scores, decimals)
     det = [(det[i][0], det[i][1], det[i][2], float(scores[n])) for n, i in enumerate(order)]
     categories = [{"id": c, "name": f"action {c}"} for c in range(1, classes + 1)]
     ev = object_detection_evaluation.PascalDetectionEvaluator(categories)
@@ -59,7 +62,11 @@ def case(rng, frames, classes):
 
 def main(out):
     rng = np.random.default_rng(20261206)
-    json.dump({"cases": [case(rng, 12, 5), case(rng, 20, 8), case(rng, 6, 3)]}, open(out, "w"), indent=0)
+    cases = [case(rng, 12, 5), case(rng, 20, 8), case(rng, 6, 3), case(rng, 80, 3, decimals=1), case(rng, 40, 4, decimals=2)]
+    # np.argsort's order of ties (introsort), which the AP follows: arrays of few distinct values.
+    arrays = [rng.integers(0, k, n).astype(float) / 4 for n, k in [(10, 3), (17, 2), (40, 5), (300, 7), (1000, 3)]]
+    argsort = [{"values": a.tolist(), "order": np.argsort(a).tolist()} for a in arrays]
+    json.dump({"cases": cases, "argsort": argsort}, open(out, "w"), indent=0)
 
 
 if __name__ == "__main__":
