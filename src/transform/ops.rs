@@ -950,6 +950,39 @@ mod tests {
     }
 
     #[test]
+    fn boxes_follow_pyslowfasts_scale_crop_and_flip_worked_by_hand() {
+        let ctx = BuildCtx::default();
+        let mut clip = clip_of(vec![ramp(320, 240), ramp(320, 240)]);
+        clip.boxes = Some(vec![[32.0, 24.0, 160.0, 200.0], [300.0, 10.0, 319.0, 239.0]]);
+        // Short side 120: 320×240 → floor(320/240·120) = 160 × 120; boxes × 160/320 on both axes.
+        let scale = ShortSideScaleJitter { min_size: 120, max_size: 120 }.build(&ctx).unwrap();
+        let clip = scale.apply(clip, &mut rng()).unwrap();
+        assert_eq!((clip.frames[0].width, clip.frames[0].height), (160, 120));
+        assert_eq!(clip.boxes.as_ref().unwrap(), &[[16.0, 12.0, 80.0, 100.0], [150.0, 5.0, 159.5, 119.5]]);
+        // Centre crop 100: offsets ceil(60/2) = 30, ceil(20/2) = 10; shifted, then clipped to 0..=99.
+        let clip = UniformCrop { size: 100, spatial_idx: vec![1] }.apply(clip, &mut rng()).unwrap();
+        assert_eq!(clip.boxes.as_ref().unwrap(), &[[0.0, 2.0, 50.0, 90.0], [99.0, 0.0, 99.0, 99.0]]);
+        // Flip: x1' = W − x2 − 1, x2' = W − x1 − 1 with W = 100.
+        let flip = Flip { flip_ratio: 1.0, direction: Direction::Horizontal, flip_label_map: None };
+        let clip = flip.apply(clip, &mut rng()).unwrap();
+        assert_eq!(clip.boxes.as_ref().unwrap(), &[[49.0, 2.0, 99.0, 90.0], [0.0, 0.0, 0.0, 99.0]]);
+        // A random crop shifts by its recorded offset; mmaction2's Resize scales each axis.
+        let mut c = clip_of(vec![ramp(100, 100)]);
+        c.boxes = Some(vec![[10.0, 20.0, 60.0, 70.0]]);
+        let c = RandomCrop { size: 50 }.apply(c, &mut rng()).unwrap();
+        let nums: Vec<f64> = c.trace[0].split(' ').filter_map(|t| t.parse().ok()).collect();
+        let (x, y) = (nums[0], nums[1]);
+        let want = [(10.0 - x).clamp(0.0, 49.0), (20.0 - y).clamp(0.0, 49.0), (60.0 - x).clamp(0.0, 49.0), (70.0 - y).clamp(0.0, 49.0)];
+        assert_eq!(c.boxes.as_ref().unwrap()[0], want, "{:?}", c.trace);
+        let r = Resize { scale: [100, 25], keep_ratio: false, interpolation: Interpolation::Bilinear }.build(&ctx).unwrap();
+        let c = r.apply(c, &mut rng()).unwrap();
+        assert_eq!(c.boxes.as_ref().unwrap()[0], [want[0] * 2.0, want[1] * 0.5, want[2] * 2.0, want[3] * 0.5]);
+        // Steps boxes cannot follow are refused.
+        let e = ThreeCrop { crop_size: Size::Square(25) }.apply(c, &mut rng()).unwrap_err().to_string();
+        assert!(e.contains("ThreeCrop cannot move person boxes"), "{e}");
+    }
+
+    #[test]
     fn build_refuses_parameters_no_run_can_use_and_names_them() {
         let ctx = BuildCtx::default();
         let resize = |scale| Resize { scale, keep_ratio: true, interpolation: Interpolation::Bilinear };
