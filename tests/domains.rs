@@ -44,6 +44,7 @@ fn batch(labels: &[i32], seed: u64) -> Batch {
                 labels: vec![l],
                 rawframes: None,
                 keyframe: None,
+                frame_labels: None,
             })
             .collect(),
         tensor: BatchInput::F32(BatchTensor { tensor, pool: None }),

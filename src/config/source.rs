@@ -119,8 +119,30 @@ pub enum SourceConfig {
         /// Frame file names (default `{video}_{:06d}.jpg`, `{video}` the folder's name).
         filename_tmpl: Option<FilenameTemplate>,
     },
+    /// PySlowFast's Charades (SEVERE's multi-label task; [`crate::source::frame_list`]): one
+    /// sample per video of a frame list, frames `<frame_dir>/<video>/<video>-{:06d}.jpg` from 1;
+    /// labels per frame, trained on the union over the sampled clip's span (`mode: train`) or
+    /// the video's (`val`, `test`).
+    #[serde(alias = "Charades")]
+    CharadesFrameList {
+        /// The folder of the videos' frame folders (`DATA.PATH_PREFIX`).
+        frame_dir: PathBuf,
+        /// The frame list (`train.csv`, `val.csv`).
+        frame_list: PathBuf,
+        /// Classes (Charades: 157); every label must be below it.
+        #[serde(default = "charades_classes")]
+        num_classes: usize,
+        /// PySlowFast's mode: `train` (clip-span labels) or `val` / `test` (video labels).
+        #[serde(default)]
+        mode: crate::source::frame_list::Mode,
+        /// Frame file names (default `{video}-{:06d}.jpg`, `{video}` the folder's name).
+        filename_tmpl: Option<FilenameTemplate>,
+    },
 }
 
+fn charades_classes() -> usize {
+    157
+}
 fn ava_thresh() -> f64 {
     0.9
 }
@@ -183,6 +205,9 @@ impl SourceConfig {
                 crate::source::epic_kitchens::read_epic_kitchens(ann_file, root, frame_dir, *label)
             }
             SourceConfig::AvaDataset { .. } => crate::source::ava::read_ava(&self.ava_files().expect("an AVA source")),
+            SourceConfig::CharadesFrameList { frame_dir, frame_list, num_classes, mode, .. } => {
+                crate::source::frame_list::read_charades(frame_list, frame_dir, *mode, *num_classes)
+            }
         }
     }
 
@@ -200,6 +225,7 @@ impl SourceConfig {
             | SourceConfig::EpicKitchens { ann_file, .. } => ann_file,
             SourceConfig::VideoFolder { root } => root,
             SourceConfig::AvaDataset { annotation_file, .. } => annotation_file,
+            SourceConfig::CharadesFrameList { frame_list, .. } => frame_list,
         };
         check_labels(samples, list, false, Some(num_classes)).context("the model's `num_classes`")
     }
@@ -224,6 +250,7 @@ impl SourceConfig {
                 }
                 (None, frame_dir)
             }
+            SourceConfig::CharadesFrameList { frame_dir, frame_list, .. } => (Some(frame_list), frame_dir),
         };
         if let Some(a) = ann {
             if !a.exists() {
@@ -232,7 +259,8 @@ impl SourceConfig {
             crate::source::walk::regular_file(a).with_context(|| format!("`ann_file` {}", a.display()))?;
         }
         if !root.is_dir() {
-            anyhow::bail!("`{}` {} is not a folder", if matches!(self, SourceConfig::AvaDataset { .. }) { "frame_dir" } else { "root" }, root.display());
+            let key = if matches!(self, SourceConfig::AvaDataset { .. } | SourceConfig::CharadesFrameList { .. }) { "frame_dir" } else { "root" };
+            anyhow::bail!("`{key}` {} is not a folder", root.display());
         }
         Ok(())
     }
@@ -262,8 +290,13 @@ impl SourceConfig {
     /// # Errors
     /// A template that does not fit the modality.
     pub fn rawframe_spec(&self) -> Result<RawframeSpec> {
-        if let SourceConfig::AvaDataset { filename_tmpl, .. } = self {
-            let tmpl = filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse("{video}_{:06d}.jpg").expect("valid"));
+        let pyslowfast = match self {
+            SourceConfig::AvaDataset { filename_tmpl, .. } => Some((filename_tmpl, "{video}_{:06d}.jpg")),
+            SourceConfig::CharadesFrameList { filename_tmpl, .. } => Some((filename_tmpl, "{video}-{:06d}.jpg")),
+            _ => None,
+        };
+        if let Some((filename_tmpl, default)) = pyslowfast {
+            let tmpl = filename_tmpl.clone().unwrap_or_else(|| FilenameTemplate::parse(default).expect("valid"));
             let spec = RawframeSpec { filename_tmpl: tmpl, start_index: 1, modality: Modality::RGB };
             spec.validate()?;
             return Ok(spec);
@@ -291,7 +324,7 @@ mod tests {
     use super::*;
 
     fn sample(line: usize, labels: Vec<i32>) -> Sample {
-        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None, keyframe: None }
+        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None, keyframe: None, frame_labels: None }
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum Step {
     /// mmaction2 `SampleAVAFrames(clip_len, frame_interval)`, PySlowFast's clip around an AVA
     /// keyframe.
     SampleAVAFrames(crate::sample::SampleAVAFrames),
+    /// PySlowFast's Charades sampling (`get_seq_frames`): a random clip, or evenly spaced test
+    /// views.
+    PySlowFastSampleFrames(crate::sample::PySlowFastSampleFrames),
     /// Decoding (`Decode`, or mmaction2's `DecordInit` / `DecordDecode` / `PyAVInit` /
     /// `PyAVDecode` / `OpenCVInit` / `OpenCVDecode` / `RawFrameDecode`): decoding always happens
     /// right after sampling, only of the sampled frames; this step sets how videos are decoded.
@@ -121,6 +124,7 @@ impl Step {
             Step::DenseSampleFrames(s) => Sampler::DenseSampleFrames(s.clone()),
             Step::UniformSampleFrames(s) => Sampler::UniformSampleFrames(s.clone()),
             Step::SampleAVAFrames(s) => Sampler::SampleAVAFrames(s.clone()),
+            Step::PySlowFastSampleFrames(s) => Sampler::PySlowFastSampleFrames(s.clone()),
             _ => return None,
         })
     }

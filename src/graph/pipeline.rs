@@ -118,6 +118,7 @@ impl DataPipeline {
                 label_map: clip.label_map,
                 label_mix: clip.label_mix,
                 boxes: clip.boxes,
+                labels: clip.labels,
             })
         })
     }
@@ -202,6 +203,11 @@ impl DataPipeline {
         };
         let mut clip = Clip::new(frames, s.clip_len, s.num_clips);
         clip.trace.push(format!("frame_inds: {:?}", s.frame_inds));
+        if let (Some(v), Some(&first), Some(&last)) = (&sample.frame_labels, s.frame_inds.first(), s.frame_inds.last()) {
+            // PySlowFast: the labels of frames seq[0]..=seq[-1].
+            let base = self.rawframes.start_index as i64;
+            clip.labels = Some(v.labels_between((first - base).max(0) as usize, (last - base).max(0) as usize));
+        }
         if let (Some(k), Some(f)) = (&sample.keyframe, clip.frames.first()) {
             // PySlowFast: normalised boxes × (W, H) of the decoded frames, clipped to them.
             let (w, h) = (f.width as f64, f.height as f64);
@@ -283,11 +289,17 @@ pub struct Prepared {
     /// An AVA sample's boxes `[x1, y1, x2, y2]` in pixels of the model's input (after every
     /// transform, clipped to it); `None` for samples without boxes.
     pub boxes: Option<Vec<[f64; 4]>>,
+    /// Labels the sampled frames decided (Charades training), replacing the sample's.
+    pub labels: Option<Vec<i32>>,
 }
 
 impl Prepared {
-    /// `sample` with its labels remapped as this sample's pipeline decided.
+    /// `sample` with its labels as this sample's pipeline decided: those of its sampled frames'
+    /// span where the source gives per-frame labels, remapped by a flip's `flip_label_map`.
     pub fn relabel(&self, mut sample: Sample) -> Sample {
+        if let Some(labels) = &self.labels {
+            sample.labels = labels.clone();
+        }
         if let Some(map) = &self.label_map {
             sample.labels.iter_mut().for_each(|l| *l = *map.get(l).unwrap_or(l));
         }

@@ -4,6 +4,7 @@
 
 mod ava;
 mod dense;
+mod pyslowfast;
 mod sample_frames;
 mod uniform;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use ava::SampleAVAFrames;
 pub use dense::DenseSampleFrames;
+pub use pyslowfast::PySlowFastSampleFrames;
 pub use sample_frames::{OutOfBound, SampleFrames, Sampled, Semantics};
 pub use uniform::UniformSampleFrames;
 
@@ -49,6 +51,8 @@ pub enum Sampler {
     UniformSampleFrames(UniformSampleFrames),
     /// mmaction2 `SampleAVAFrames` (PySlowFast's clip around an AVA keyframe).
     SampleAVAFrames(SampleAVAFrames),
+    /// PySlowFast's Charades clips and test views.
+    PySlowFastSampleFrames(PySlowFastSampleFrames),
 }
 
 impl Sampler {
@@ -70,6 +74,7 @@ impl Sampler {
             Sampler::SampleFrames(s) => s.sample_at(total_frames, start_index, avg_fps, rng),
             Sampler::DenseSampleFrames(s) => s.sample(total_frames, start_index, rng),
             Sampler::UniformSampleFrames(s) => s.sample(total_frames, start_index, rng),
+            Sampler::PySlowFastSampleFrames(s) => s.sample(total_frames, start_index, rng),
             Sampler::SampleAVAFrames(s) => match center {
                 Some(c) => s.sample(c, total_frames, start_index),
                 None => anyhow::bail!("SampleAVAFrames samples around AVA keyframes: use it with an `AVADataset` source"),
@@ -87,6 +92,7 @@ impl Sampler {
             Sampler::DenseSampleFrames(s) => s.validate(),
             Sampler::UniformSampleFrames(s) => s.validate(),
             Sampler::SampleAVAFrames(s) => s.validate(),
+            Sampler::PySlowFastSampleFrames(s) => s.validate(),
         }
     }
 }

@@ -20,7 +20,7 @@
 //! Boxes of one keyframe are keyed by their coordinate text (`",".join(row[2:6])`), so rows
 //! with identical text merge their labels, in first-seen order, ground truth before detections.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 #[cfg(test)]
 use std::path::PathBuf;
@@ -83,18 +83,9 @@ impl Keyframe {
     }
 }
 
-/// PySlowFast's split modes: which boxes make the samples.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AvaSplit {
-    /// Ground-truth boxes and the person boxes (`TRAIN_GT_BOX_LISTS` + `TRAIN_PREDICT_BOX_LISTS`).
-    #[default]
-    Train,
-    /// Person boxes only, every 4th second unless `full_test_on_val`.
-    Val,
-    /// Person boxes only, every second.
-    Test,
-}
+/// PySlowFast's modes: `train` reads ground-truth and person boxes; `val` person boxes every
+/// 4th second (unless `full_test_on_val`); `test` person boxes every second.
+pub use super::frame_list::Mode as AvaSplit;
 
 /// The `AVADataset` source's files and settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -173,40 +164,6 @@ fn read_boxes(
     Ok(())
 }
 
-/// The videos of a frame list in order of first appearance, with their frame counts.
-///
-/// # Errors
-/// An unreadable file, a row without 5 columns, or a video whose `frame_id`s do not count
-/// 0, 1, 2 … (the frame list's row order is its frame order).
-pub fn read_frame_list(path: &Path) -> Result<Vec<(String, usize)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading AVA frame list {}", path.display()))?;
-    let mut videos: Vec<(String, usize)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let row: Vec<&str> = line.split_whitespace().collect();
-        if row.is_empty() {
-            continue;
-        }
-        let at = || format!("{}:{}", path.display(), n + 1);
-        if row.len() != 5 {
-            bail!("{}: {} columns; a frame list row is `original_vido_id video_id frame_id path labels`", at(), row.len());
-        }
-        let v = *index.entry(row[0].to_string()).or_insert_with(|| {
-            videos.push((row[0].to_string(), 0));
-            videos.len() - 1
-        });
-        let frame: usize = row[2].parse().with_context(|| format!("{}: frame_id {:?} is not a number", at(), row[2]))?;
-        if frame != videos[v].1 {
-            bail!("{}: frame_id {frame} of {} where {} was due (rows are the video's frames in order)", at(), row[0], videos[v].1);
-        }
-        videos[v].1 += 1;
-    }
-    if videos.is_empty() {
-        bail!("{}: no frames listed", path.display());
-    }
-    Ok(videos)
-}
-
 /// The keyframe samples of an AVA split, in PySlowFast's order (videos in frame-list order,
 /// seconds ascending): `name` the frame key `video,%04d`, `path` the video's frame folder,
 /// `labels` the union of the boxes' actions as 0-based classes, `keyframe` the boxes.
@@ -231,7 +188,7 @@ pub fn read_ava(f: &AvaFiles) -> Result<Vec<Sample>> {
         }
         None => {}
     }
-    let videos = read_frame_list(f.frame_list)?;
+    let videos: Vec<(String, usize)> = super::frame_list::read_frame_list(f.frame_list)?.into_iter().map(|v| (v.name.clone(), v.frames())).collect();
     let listed: BTreeSet<&str> = videos.iter().map(|(v, _)| v.as_str()).collect();
     if let Some(v) = boxes.keys().find(|v| !listed.contains(v.as_str())) {
         bail!("video {v} has boxes but is not in the frame list {}", f.frame_list.display());
@@ -258,6 +215,7 @@ pub fn read_ava(f: &AvaFiles) -> Result<Vec<Sample>> {
                 labels: labels.into_iter().collect(),
                 rawframes: Some(RawframeRange { total_frames: *frames, offset: 0 }),
                 keyframe: Some(Arc::new(keyframe)),
+                frame_labels: None,
             });
         }
     }

@@ -71,6 +71,7 @@ pub fn read_epic_kitchens(ann_file: &Path, root: &Path, frame_dir: &str, label: 
             labels: vec![i32::try_from(class).with_context(|| format!("{}: class {class}", at()))?],
             rawframes: Some(RawframeRange { total_frames: (last - first + 1) as usize, offset: (first - 1) as usize }),
             keyframe: None,
+            frame_labels: None,
         });
     }
     Ok(out)

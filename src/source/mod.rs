@@ -6,6 +6,7 @@ pub mod ava;
 pub mod backgrounds;
 pub mod epic_kitchens;
 pub mod file_list;
+pub mod frame_list;
 pub mod list_file;
 mod rawframe_list;
 mod shard;

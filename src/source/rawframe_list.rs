@@ -41,6 +41,7 @@ pub fn read_rawframe_list(ann_file: &Path, root: &Path, with_offset: bool) -> Re
             labels,
             rawframes: Some(RawframeRange { total_frames, offset }),
             keyframe: None,
+            frame_labels: None,
         });
     }
     Ok(out)

@@ -41,12 +41,15 @@ pub struct Clip {
     /// every step that moves pixels (PySlowFast's cv2 box transforms; semantics §12); `None`
     /// for samples without boxes.
     pub boxes: Option<Vec<[f64; 4]>>,
+    /// Labels decided by the sampled frames (PySlowFast's Charades training: the union over the
+    /// clip's span), replacing the sample's.
+    pub labels: Option<Vec<i32>>,
 }
 
 impl Clip {
     /// A clip straight from the decoder: one crop, no decisions yet.
     pub fn new(frames: Vec<Frame>, clip_len: usize, num_clips: usize) -> Self {
-        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None, label_mix: None, boxes: None }
+        Clip { frames, clip_len, num_clips, num_crops: 1, trace: Vec::new(), label_map: None, label_mix: None, boxes: None, labels: None }
     }
 
     /// Boxes scaled by (`fx`, `fy`).
