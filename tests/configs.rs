@@ -116,3 +116,21 @@ fn a_yaml_in_mmaction2_1x_layout_is_read_directly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("param_scheduler.0.type (PolyLR"), "{err}");
 }
+
+/// Every `vpipe run` pipeline the project ships parses and builds (`vpipe check --syntax-only`): the SEVERE
+/// ports, the mini runs and the dataset recipes, whose data may not be here.
+#[test]
+fn every_shipped_pipeline_passes_check_syntax_only() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        // featurize_*.yaml are `vpipe featurize` files (tests/models.rs reads them).
+        if p.extension().is_some_and(|e| e == "yaml") && !p.file_name().unwrap().to_string_lossy().starts_with("featurize") {
+            let o = common::vpipe().args(["check", "--syntax-only"]).arg(&p).output().unwrap();
+            assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+            n += 1;
+        }
+    }
+    assert!(n >= 19, "{n} pipelines");
+}

@@ -250,7 +250,10 @@ impl SourceConfig {
                 }
                 (None, frame_dir)
             }
-            SourceConfig::CharadesFrameList { frame_dir, frame_list, .. } => (Some(frame_list), frame_dir),
+            SourceConfig::CharadesFrameList { frame_dir, frame_list, .. } => {
+                crate::source::walk::regular_file(frame_list).with_context(|| format!("`frame_list` {}", frame_list.display()))?;
+                (None, frame_dir)
+            }
         };
         if let Some(a) = ann {
             if !a.exists() {
