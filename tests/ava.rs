@@ -15,10 +15,15 @@ fn mini(data: &Path, dir: &Path) -> PathBuf {
     let st = std::process::Command::new(root.join("scripts/make_ava_mini.sh"))
         .arg(&out)
         .env("VPIPE_TEST_DATA", data)
+        .env("VPIPE", env!("CARGO_BIN_EXE_vpipe"))
         .current_dir(root)
         .status()
         .unwrap();
     assert!(st.success(), "make_ava_mini.sh failed");
+    // `extract-frames --fps 30` repeats 2 frames a second of the 28-fps clip, as `ffmpeg -r 30`
+    // (tests/decode_parity.rs checks the pixels): 280 frames become 300.
+    let demo = std::fs::read_dir(out.join("frames/demo")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("demo_")).count();
+    assert_eq!(demo, 300);
     let text = std::fs::read_to_string(root.join("pipelines/ava_r2plus1d_r18_mini.yaml")).unwrap();
     let text = text
         .replace("out/ava_mini", out.to_str().unwrap())

@@ -606,3 +606,46 @@ fn resizing_in_the_decoder_equals_the_cli_scale_filter() {
         }
     }
 }
+
+/// AVA's preparation (`ffmpeg [-ss S -t D] -i V -r 30 <vid>_%06d.jpg`): the frames
+/// `decode_all_retimed` gives equal, in number and pixels, the CLI's constant-rate output (its
+/// image muxer's `-vsync cfr`), for a 28-fps, a 25-fps (with audio) and a 30-fps clip, whole and
+/// cut.
+#[test]
+fn retimed_frames_equal_the_clis_rate_conversion_and_cut() {
+    use vpipe::decode::decode_all_retimed;
+    use vpipe::decode::retime::Retime;
+    let Some(data) = common::data_dir() else { return };
+    let cases: [(&str, &[&str], Retime); 5] = [
+        ("mini/videos/arm_wrestling/demo.mp4", &[], Retime { fps: Some((30, 1)), ..Retime::default() }),
+        ("mmaction2/test.avi", &[], Retime { fps: Some((30, 1)), ..Retime::default() }),
+        ("kinetics/R6llTwEh07w.mp4", &["-ss", "2", "-t", "3"], Retime { fps: Some((30, 1)), start: Some(2.0), duration: Some(3.0) }),
+        ("mini/videos/arm_wrestling/demo.mp4", &["-ss", "1.5", "-t", "4.2"], Retime { fps: Some((30, 1)), start: Some(1.5), duration: Some(4.2) }),
+        ("mmaction2/test.avi", &["-ss", "1", "-t", "2"], Retime { fps: Some((30000, 1001)), start: Some(1.0), duration: Some(2.0) }),
+    ];
+    for (rel, cut, retime) in cases {
+        let path = data.join(rel);
+        let rate = retime.fps.map(|(n, d)| format!("{n}/{d}")).unwrap();
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error"])
+            .args(cut)
+            .arg("-i")
+            .arg(&path)
+            .args(["-map", "0:v:0", "-r", &rate, "-vsync", "cfr", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{rel}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let n = decode_all_retimed(&path, &DecodeOptions::default(), retime, |i, f| {
+            assert_eq!(i, got.len());
+            got.push(f.data.clone());
+            Ok(())
+        })
+        .unwrap();
+        let size = got[0].len();
+        let want: Vec<&[u8]> = out.stdout.chunks(size).collect();
+        assert_eq!(n, want.len(), "{rel} {cut:?}: frame count");
+        let first_bad = got.iter().zip(&want).position(|(g, w)| g != w);
+        assert_eq!(first_bad, None, "{rel} {cut:?}: first differing output frame of {n}");
+    }
+}

@@ -40,9 +40,20 @@ pub struct Args {
     /// Number of the first frame's file: 1 = mmaction2 OpenCV layout, 0 = denseflow layout.
     #[arg(long, default_value_t = 1)]
     start_index: usize,
-    /// File name template, Python format syntax.
+    /// File name template, Python format syntax; `{video}` is the video's name (AVA's
+    /// `{video}_{:06d}.jpg`).
     #[arg(long, default_value = "img_{:05d}.jpg")]
     filename_tmpl: String,
+    /// Write frames at this constant rate, frames per second (`30`, `30000/1001`), dropping and
+    /// repeating frames as the FFmpeg CLI's `-r` does (AVA: 30).
+    #[arg(long)]
+    fps: Option<String>,
+    /// Skip this many seconds first, as the CLI's input `-ss` (AVA: 900).
+    #[arg(long)]
+    start: Option<f64>,
+    /// Keep this many seconds, as the CLI's input `-t` (AVA: 901).
+    #[arg(long)]
+    duration: Option<f64>,
     /// Videos decoded in parallel [default: number of cores].
     #[arg(long)]
     workers: Option<usize>,
@@ -68,6 +79,12 @@ pub fn run(a: Args) -> Result<()> {
     limits::check("--quality", a.quality, limits::JPEG_QUALITY)?;
     limits::check("--start-index", a.start_index, limits::START_INDEX)?;
     let filename_tmpl = FilenameTemplate::parse(&a.filename_tmpl).context("--filename-tmpl")?;
+    let retime = vpipe::decode::retime::Retime { fps: a.fps.as_deref().map(parse_rate).transpose()?, start: a.start, duration: a.duration };
+    for (flag, v) in [("--start", a.start), ("--duration", a.duration)] {
+        if v.is_some_and(|v| !(v.is_finite() && (0.0..=1e7).contains(&v))) {
+            bail!("{flag} must be seconds in 0..=10000000, got {}", v.unwrap_or_default());
+        }
+    }
     filename_tmpl.check_writable().context("--filename-tmpl")?;
     let mut videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
     if videos.is_empty() {
@@ -94,7 +111,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let job = ExtractJob {
         videos,
-        options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index },
+        options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index, retime },
         workers: limits::check("--workers", a.workers.unwrap_or_else(default_workers), limits::WORKERS)?,
         report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
         progress: true, // a bar on a terminal, else a line every VPIPE_PROGRESS_SECS
@@ -108,4 +125,16 @@ pub fn run(a: Args) -> Result<()> {
         bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());
     }
     Ok(())
+}
+
+/// A `--fps` value: `30` or `30000/1001`, both parts 1..=100000.
+///
+/// # Errors
+/// Anything else, with the value.
+fn parse_rate(text: &str) -> Result<(i64, i64)> {
+    let (n, d) = text.split_once('/').unwrap_or((text, "1"));
+    match (n.trim().parse::<i64>(), d.trim().parse::<i64>()) {
+        (Ok(n), Ok(d)) if (1..=100_000).contains(&n) && (1..=100_000).contains(&d) => Ok((n, d)),
+        _ => bail!("--fps {text:?}: a rate like 30 or 30000/1001"),
+    }
 }

@@ -1267,6 +1267,84 @@ pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usi
     Ok(n)
 }
 
+/// [`decode_all`] with the FFmpeg CLI's `-ss`/`-t` cut and `-r` rate ([`super::retime`]):
+/// `on_frame` gets each output frame with its 0-based output index, decoded frames repeated or
+/// dropped as the CLI repeats and drops them; decoding stops at the end of the cut. Returns the
+/// number of output frames.
+///
+/// # Errors
+/// As [`decode_all`]; a cut that keeps no frame.
+pub fn decode_all_retimed(
+    path: &Path,
+    options: &DecodeOptions,
+    retime: super::retime::Retime,
+    on_frame: impl FnMut(usize, &Frame) -> Result<()>,
+) -> Result<usize> {
+    use super::retime::{FrameTime, Retimer, StreamClock};
+    init_ffmpeg();
+    let mut opened = open_input(path, options, None)?;
+    let (_, rotation) = rotation_of(&opened, options);
+    let mut converter = Converter::new(rotation, options.color_convention, options.threads);
+    let tb = opened.time_base;
+    let stream = opened.input.stream(opened.stream_index).ok_or_else(|| anyhow::anyhow!("the video stream is gone"))?;
+    let rate = stream.rate();
+    let rate = if rate.numerator() > 0 && rate.denominator() > 0 { rate } else { stream.avg_frame_rate() };
+    // SAFETY: a plain read of the open format context.
+    let start_us = match unsafe { (*opened.input.as_ptr()).start_time } {
+        t if t == ffi::AV_NOPTS_VALUE => 0,
+        t => t,
+    };
+    let clock = StreamClock {
+        time_base: (tb.numerator() as i64, tb.denominator() as i64),
+        start_us,
+        frame_rate: (rate.numerator().max(1) as i64, rate.denominator().max(1) as i64),
+    };
+    let mut retimer = Retimer::new(retime, clock);
+    let (mut buf, mut on_frame, mut n) = (Frame::empty(), on_frame, 0usize);
+    let mut previous: Option<ffmpeg::frame::Video> = None;
+    let mut last_pts = None;
+    let mut write = |frame: &ffmpeg::frame::Video, copies: usize, n: &mut usize| -> Result<()> {
+        if copies == 0 {
+            return Ok(());
+        }
+        converter.convert_into(&mut frame.clone(), tb, &mut buf)?;
+        for _ in 0..copies {
+            on_frame(*n, &buf)?;
+            *n += 1;
+        }
+        Ok(())
+    };
+    drive(
+        &mut opened,
+        &mut DecodeStats::default(),
+        |_| Feed::Decode,
+        |f| {
+            let duration = f.packet().duration;
+            let pts = f.timestamp().or_else(|| last_pts.map(|p: i64| p + duration.max(1))).unwrap_or(0);
+            last_pts = Some(pts);
+            let e = retimer.push(FrameTime { pts, duration });
+            if e.stop {
+                return Ok(Flow::Stop);
+            }
+            if let Some(p) = &previous {
+                write(p, e.previous, &mut n)?;
+            }
+            write(f, e.this, &mut n)?;
+            if e.previous + e.this > 0 || retime.fps.is_some() {
+                previous = Some(f.clone());
+            }
+            Ok(Flow::Continue)
+        },
+    )?;
+    if let Some(p) = &previous {
+        write(p, retimer.finish(), &mut n)?;
+    }
+    if n == 0 {
+        bail!("no frame in the cut (start {:?} s, duration {:?} s)", retime.start, retime.duration);
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::engine::{Graph, Settings};
 use super::Summary;
-use crate::decode::{decode_all, DecodeOptions, FilenameTemplate, JpegEncoder};
+use crate::decode::{decode_all, decode_all_retimed, DecodeOptions, FilenameTemplate, JpegEncoder};
 use crate::sink::AtomicDir;
 use crate::source::walk;
 use crate::transform::{geometry, resize_frame, Interpolation};
@@ -82,6 +82,9 @@ pub struct ExtractOptions {
     pub filename_tmpl: FilenameTemplate,
     /// Number of the first frame's file: 1 (mmaction2 OpenCV) or 0 (denseflow).
     pub start_index: usize,
+    /// The FFmpeg CLI's `-ss`/`-t` cut and `-r` rate (AVA's preparation); none: every decoded
+    /// frame once.
+    pub retime: crate::decode::retime::Retime,
 }
 
 /// Everything an extraction run needs.
@@ -118,7 +121,9 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
                 *slot = Some((o.quality, JpegEncoder::new(o.quality)?, Resizer::new()));
             }
             let (_, encoder, resizer) = slot.as_mut().expect("set above");
-            decode_all(&task.src, &DecodeOptions::default(), |i, frame| {
+            let folder = task.dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let tmpl = o.filename_tmpl.for_folder(&folder);
+            let write = |i: usize, frame: &crate::frame::Frame| {
                 let (w, h) = geometry::extract_size(frame.width, frame.height, o.new_short, o.new_wh);
                 if w.max(h) > crate::transform::MAX_SIDE {
                     anyhow::bail!(
@@ -135,9 +140,14 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
                     resized = resize_frame(resizer, frame, w, h, Interpolation::Bilinear)?;
                     &resized
                 };
-                let path = dir.path().join(o.filename_tmpl.render("", i + o.start_index));
+                let path = dir.path().join(tmpl.render("", i + o.start_index));
                 fs::write(&path, encoder.encode(frame)?).with_context(|| format!("writing {}", path.display()))
-            })
+            };
+            if o.retime.is_some() {
+                decode_all_retimed(&task.src, &DecodeOptions::default(), o.retime, write)
+            } else {
+                decode_all(&task.src, &DecodeOptions::default(), write)
+            }
         })
         .context("decode")?;
     dir.commit()?;
