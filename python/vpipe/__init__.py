@@ -14,12 +14,14 @@ import torch  # noqa: F401  (loads libtorch, which vpipe._vpipe links, before it
 
 from . import _vpipe
 from ._errors import ConfigError, DecodeError, Error, FileNotFound, IndexOutOfRange
+from . import ops
 from .loader import Batch, Loader
 from .reader import VideoReader, sample_frames
 
 __version__ = _vpipe.__version__
 
 __all__ = [
+    "ops",
     "Batch",
     "ConfigError",
     "DecodeError",
