@@ -98,3 +98,67 @@ fn ava_mini_checks_inspects_trains_tests_and_evaluates() {
     assert!((from_files - map).abs() < 0.05, "{from_files} vs {map}");
     assert!(j.as_object().unwrap().keys().any(|k| k.ends_with("/ride (e.g., a bike, a car, a horse)")), "{j}");
 }
+
+/// PySlowFast's Charades path on the mini set's real frames: a frame list with per-frame labels,
+/// training labels the union over the sampled clip's span, 10 test views × 3 crops aggregated by
+/// the maximum, and the run's test mAP.
+#[test]
+fn charades_frame_lists_train_on_clip_span_labels_and_test_thirty_views() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    mini(&data, dir.path());
+    let frames = dir.path().join("ava_mini/frames");
+    // Segway clip: class 2 on frames 0–99, 5 on 100–299; demo: class 7 throughout.
+    let mut list = String::from("original_vido_id video_id frame_id path labels\n");
+    for (v, (vid, n)) in [("R6llTwEh07w", 303), ("demo", 300)].into_iter().enumerate() {
+        for f in 0..n {
+            let labels = match (vid, f) {
+                ("demo", _) => "7",
+                (_, f) if f < 100 => "2",
+                _ => "5",
+            };
+            list += &format!("{vid} {v} {f} {vid}/{vid}_{:06}.jpg \"{labels}\"\n", f + 1);
+        }
+    }
+    std::fs::write(dir.path().join("charades.csv"), list).unwrap();
+    let source = |mode: &str| {
+        format!(
+            "{{type: CharadesFrameList, frame_dir: {}, frame_list: {}, num_classes: 8, mode: {mode}, filename_tmpl: '{{video}}_{{:06d}}.jpg'}}",
+            frames.display(),
+            dir.path().join("charades.csv").display()
+        )
+    };
+    let norm = "{type: Normalize, mean: [114.75, 114.75, 114.75], std: [57.375, 57.375, 57.375], to_bgr: false}";
+    let yaml = format!(
+        "seed: 0\ndata:\n  train:\n    source: {}\n    pipeline:\n      - {{type: PySlowFastSampleFrames, clip_len: 4, frame_interval: 8}}\n      - {{type: RawFrameDecode}}\n      - {{type: ShortSideScaleJitter, min_size: 64, max_size: 80}}\n      - {{type: RandomCrop, size: 56}}\n      - {{type: Flip, flip_ratio: 0.5}}\n      - {norm}\n      - {{type: FormatShape, input_format: NCTHW}}\n    batch_size: 2\n  test:\n    source: {}\n    pipeline:\n      - {{type: PySlowFastSampleFrames, clip_len: 4, frame_interval: 8, num_clips: 10, test_mode: true}}\n      - {{type: RawFrameDecode}}\n      - {{type: ShortSideScaleJitter, min_size: 56, max_size: 56}}\n      - {{type: UniformCrop, size: 56, spatial_idx: [0, 1, 2]}}\n      - {norm}\n      - {{type: FormatShape, input_format: NCTHW}}\n    batch_size: 1\nmodel: {{type: R2Plus1D, depth: 18, num_classes: 8, loss: BCELossWithLogits, average_clips: sigmoid_max}}\ntrain: {{epochs: 1, optimizer: {{type: SGD, lr: 0.01, momentum: 0.9}}}}\n",
+        source("train"),
+        source("test")
+    );
+    let p = dir.path().join("charades.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    // Training labels follow the clip: over a few epochs the segway clip's spans cover class 2
+    // only, 5 only, and both.
+    let mut seen = std::collections::BTreeSet::new();
+    for epoch in 0..12 {
+        let shown = ok(common::vpipe().arg("inspect").arg(&p).args(["--limit", "1", "--epoch", &epoch.to_string()]).output().unwrap());
+        assert!(shown.contains("labels [2, 5]"), "the video's labels: {shown}");
+        let inds: Vec<i64> = shown.lines().find(|l| l.contains("frame_inds")).unwrap().split(['[', ']', ',']).filter_map(|t| t.trim().parse().ok()).collect();
+        let span = shown.lines().find(|l| l.contains("sampled frames' span")).unwrap();
+        let (first, last) = (inds[0] - 1, inds[3] - 1); // 0-based frames
+        let want = match (first < 100, last < 100) {
+            (true, true) => "[2]",
+            (false, false) => "[5]",
+            _ => "[2, 5]",
+        };
+        assert!(span.ends_with(want), "frames {first}..={last}: {span}");
+        seen.insert(want);
+    }
+    assert!(seen.len() >= 2, "{seen:?}");
+    let test = ok(common::vpipe().arg("inspect").arg(&p).args(["--split", "test", "--limit", "1"]).output().unwrap());
+    assert!(test.contains("(crops 3, clips 10, clip_len 4)") && !test.contains("sampled frames' span"), "{test}");
+    let work = dir.path().join("work");
+    ok(common::vpipe().arg("run").arg(&p).arg("--test-last").arg("--work-dir").arg(&work).output().unwrap());
+    let log = std::fs::read_to_string(work.join("log.jsonl")).unwrap();
+    let rec: serde_json::Value = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["mode"] == "test").unwrap();
+    assert!((0.0..=1.0).contains(&rec["mAP"].as_f64().unwrap()), "{rec}");
+}

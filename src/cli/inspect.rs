@@ -67,6 +67,9 @@ pub fn run(a: Args) -> Result<()> {
             }
         };
         println!("[{}] {} labels {:?}", sample.index, sample.name, sample.labels);
+        if let Some(l) = &clip.labels {
+            println!("  labels of the sampled frames' span: {l:?}");
+        }
         for t in &clip.trace {
             println!("  {t}");
         }
