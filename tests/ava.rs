@@ -22,7 +22,10 @@ fn mini(data: &Path, dir: &Path) -> PathBuf {
     assert!(st.success(), "make_ava_mini.sh failed");
     // `extract-frames --fps 30` repeats 2 frames a second of the 28-fps clip, as `ffmpeg -r 30`
     // (tests/decode_parity.rs checks the pixels): 280 frames become 300.
-    let demo = std::fs::read_dir(out.join("frames/demo")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("demo_")).count();
+    let demo = std::fs::read_dir(out.join("frames/demo"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("demo_"))
+        .count();
     assert_eq!(demo, 300);
     let text = std::fs::read_to_string(root.join("pipelines/ava_r2plus1d_r18_mini.yaml")).unwrap();
     let text = text
@@ -65,7 +68,12 @@ fn ava_mini_checks_inspects_trains_tests_and_evaluates() {
     // the crop, clipped to 0..=111, mirrored as x' = 112 − x − 1.
     let f = (340.0 / 256.0 * short).floor() / 340.0;
     let clip = |v: f64| v.clamp(0.0, 111.0);
-    let (x1, y1, x2, y2) = (clip(0.43 * 340.0 * f - crop[0]), clip(0.17 * 256.0 * f - crop[1]), clip(0.85 * 340.0 * f - crop[0]), clip(0.8 * 256.0 * f - crop[1]));
+    let (x1, y1, x2, y2) = (
+        clip(0.43 * 340.0 * f - crop[0]),
+        clip(0.17 * 256.0 * f - crop[1]),
+        clip(0.85 * 340.0 * f - crop[0]),
+        clip(0.8 * 256.0 * f - crop[1]),
+    );
     let want = if flipped { [111.0 - x2, y1, 111.0 - x1, y2] } else { [x1, y1, x2, y2] };
     let got: Vec<f64> = line.split('[').nth(1).unwrap().split(']').next().unwrap().split(", ").map(|v| v.parse().unwrap()).collect();
     for (g, w) in got.iter().zip(want) {
@@ -75,7 +83,8 @@ fn ava_mini_checks_inspects_trains_tests_and_evaluates() {
     let work = dir.path().join("work");
     ok(common::vpipe().arg("run").arg(&yaml).arg("--test-last").arg("--work-dir").arg(&work).output().unwrap());
     let log = std::fs::read_to_string(work.join("log.jsonl")).unwrap();
-    let test: serde_json::Value = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["mode"] == "test").unwrap();
+    let test: serde_json::Value =
+        log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["mode"] == "test").unwrap();
     let map = test["mAP"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&map), "{test}");
     // Test keyframes: 7 seconds × 2 videos; person boxes above 0.9: 1 (segway) and 2 (demo) per
@@ -92,7 +101,15 @@ fn ava_mini_checks_inspects_trains_tests_and_evaluates() {
     // mAP a little at most.
     let args = ["--label-map", "pipelines/ava_mini/ava_action_list_v2.2_for_activitynet_2019.pbtxt", "--json"];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = ok(common::vpipe().arg("eval").arg(work.join("detections.csv")).arg("--groundtruth").arg(work.join("groundtruth.csv")).args(args).current_dir(root).output().unwrap());
+    let out = ok(common::vpipe()
+        .arg("eval")
+        .arg(work.join("detections.csv"))
+        .arg("--groundtruth")
+        .arg(work.join("groundtruth.csv"))
+        .args(args)
+        .current_dir(root)
+        .output()
+        .unwrap());
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     let from_files = j["PascalBoxes_Precision/mAP@0.5IOU"].as_f64().unwrap();
     assert!((from_files - map).abs() < 0.05, "{from_files} vs {map}");
@@ -142,7 +159,13 @@ fn charades_frame_lists_train_on_clip_span_labels_and_test_thirty_views() {
     for epoch in 0..12 {
         let shown = ok(common::vpipe().arg("inspect").arg(&p).args(["--limit", "1", "--epoch", &epoch.to_string()]).output().unwrap());
         assert!(shown.contains("labels [2, 5]"), "the video's labels: {shown}");
-        let inds: Vec<i64> = shown.lines().find(|l| l.contains("frame_inds")).unwrap().split(['[', ']', ',']).filter_map(|t| t.trim().parse().ok()).collect();
+        let inds: Vec<i64> = shown
+            .lines()
+            .find(|l| l.contains("frame_inds"))
+            .unwrap()
+            .split(['[', ']', ','])
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
         let span = shown.lines().find(|l| l.contains("sampled frames' span")).unwrap();
         let (first, last) = (inds[0] - 1, inds[3] - 1); // 0-based frames
         let want = match (first < 100, last < 100) {
@@ -159,6 +182,7 @@ fn charades_frame_lists_train_on_clip_span_labels_and_test_thirty_views() {
     let work = dir.path().join("work");
     ok(common::vpipe().arg("run").arg(&p).arg("--test-last").arg("--work-dir").arg(&work).output().unwrap());
     let log = std::fs::read_to_string(work.join("log.jsonl")).unwrap();
-    let rec: serde_json::Value = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["mode"] == "test").unwrap();
+    let rec: serde_json::Value =
+        log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["mode"] == "test").unwrap();
     assert!((0.0..=1.0).contains(&rec["mAP"].as_f64().unwrap()), "{rec}");
 }

@@ -620,7 +620,11 @@ fn retimed_frames_equal_the_clis_rate_conversion_and_cut() {
         ("mini/videos/arm_wrestling/demo.mp4", &[], Retime { fps: Some((30, 1)), ..Retime::default() }),
         ("mmaction2/test.avi", &[], Retime { fps: Some((30, 1)), ..Retime::default() }),
         ("kinetics/R6llTwEh07w.mp4", &["-ss", "2", "-t", "3"], Retime { fps: Some((30, 1)), start: Some(2.0), duration: Some(3.0) }),
-        ("mini/videos/arm_wrestling/demo.mp4", &["-ss", "1.5", "-t", "4.2"], Retime { fps: Some((30, 1)), start: Some(1.5), duration: Some(4.2) }),
+        (
+            "mini/videos/arm_wrestling/demo.mp4",
+            &["-ss", "1.5", "-t", "4.2"],
+            Retime { fps: Some((30, 1)), start: Some(1.5), duration: Some(4.2) },
+        ),
         ("mmaction2/test.avi", &["-ss", "1", "-t", "2"], Retime { fps: Some((30000, 1001)), start: Some(1.0), duration: Some(2.0) }),
     ];
     for (rel, cut, retime) in cases {

@@ -108,7 +108,16 @@ pub fn run(a: Args) -> Result<()> {
     let model = Recognizer::new(&spec, pick_device(&a.device)?)?;
     let pipeline = DataPipeline::build(parts, a.seed, 0, Default::default())?.for_device(model.device(), None);
     let name = a.video.display().to_string();
-    let sample = Sample { index: 0, line: 0, name: name.clone(), path: a.video.clone(), labels: vec![], rawframes: None, keyframe: None, frame_labels: None };
+    let sample = Sample {
+        index: 0,
+        line: 0,
+        name: name.clone(),
+        path: a.video.clone(),
+        labels: vec![],
+        rawframes: None,
+        keyframe: None,
+        frame_labels: None,
+    };
     let mut scores = None;
     let settings = Settings { fail_fast: true, ..Settings::default() };
     batches("predict", vec![sample], pipeline, 1, PoolConfig { workers: 1, capacity: 1 }, settings).run("model", |batch| {

@@ -262,7 +262,8 @@ impl SourceConfig {
             crate::source::walk::regular_file(a).with_context(|| format!("`ann_file` {}", a.display()))?;
         }
         if !root.is_dir() {
-            let key = if matches!(self, SourceConfig::AvaDataset { .. } | SourceConfig::CharadesFrameList { .. }) { "frame_dir" } else { "root" };
+            let key =
+                if matches!(self, SourceConfig::AvaDataset { .. } | SourceConfig::CharadesFrameList { .. }) { "frame_dir" } else { "root" };
             anyhow::bail!("`{key}` {} is not a folder", root.display());
         }
         Ok(())
@@ -271,7 +272,15 @@ impl SourceConfig {
     /// The files and settings of an `AVADataset` source, `None` for other sources.
     pub fn ava_files(&self) -> Option<crate::source::ava::AvaFiles<'_>> {
         let SourceConfig::AvaDataset {
-            frame_dir, frame_list, annotation_file, proposal_file, detection_score_thresh, fps, split, full_test_on_val, ..
+            frame_dir,
+            frame_list,
+            annotation_file,
+            proposal_file,
+            detection_score_thresh,
+            fps,
+            split,
+            full_test_on_val,
+            ..
         } = self
         else {
             return None;
@@ -327,7 +336,16 @@ mod tests {
     use super::*;
 
     fn sample(line: usize, labels: Vec<i32>) -> Sample {
-        Sample { index: line - 1, line, name: "v.mp4".into(), path: "v.mp4".into(), labels, rawframes: None, keyframe: None, frame_labels: None }
+        Sample {
+            index: line - 1,
+            line,
+            name: "v.mp4".into(),
+            path: "v.mp4".into(),
+            labels,
+            rawframes: None,
+            keyframe: None,
+            frame_labels: None,
+        }
     }
 
     #[test]

@@ -424,11 +424,7 @@ fn box_targets(batch: &Batch) -> Result<(tch::Tensor, Vec<usize>, tch::Tensor)> 
 
 /// The AVA detections of `preds` (keyframe samples with box scores), in prediction order.
 fn detections(ava: &crate::source::ava::AvaEval, preds: &[Prediction]) -> Vec<crate::metrics::ava::Detection> {
-    preds
-        .iter()
-        .filter_map(|p| Some(ava.detections(p.sample.keyframe.as_ref()?, p.boxes.as_ref()?)))
-        .flatten()
-        .collect()
+    preds.iter().filter_map(|p| Some(ava.detections(p.sample.keyframe.as_ref()?, p.boxes.as_ref()?))).flatten().collect()
 }
 
 /// The samples' single labels.

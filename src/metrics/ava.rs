@@ -162,7 +162,7 @@ pub fn frame_map(gt: &[GroundTruth], det: &[Detection], classes: &[usize], iou_t
     }
     let mut order: Vec<&Detection> = det.iter().collect();
     order.sort_by_key(|d| rank[d.0.as_str()]); // stable: detection order within an image
-    // Per (frame, class), greedy matching in detection order.
+                                               // Per (frame, class), greedy matching in detection order.
     let mut matched: HashMap<(&str, usize), Vec<bool>> = HashMap::new();
     let mut scored: HashMap<usize, Vec<(f64, bool)>> = HashMap::new();
     for (k, b, c, s) in order {

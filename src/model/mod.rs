@@ -23,10 +23,10 @@ pub use config::{
 pub use cuda::{cuda_unavailable_reason, load_cuda, pick_device};
 pub use domain_classifier::{DomainClassifier, DomainClassifierConfig, DomainLoss, NeckConfig};
 pub use input::{upload, ChannelStats};
-pub use roi_align::{HeadConfig, RoiAlign, RoiHeadConfig};
 pub use recognizer::{is_frozen, views_per_sample, ModelKind, ModelSpec, Output, Recognizer, Video3dParams};
 pub use resnet::{temporal_shift, ResNet};
 pub use resnet3d::{PathwayConfig, ResNet3d, SlowFast};
+pub use roi_align::{HeadConfig, RoiAlign, RoiHeadConfig};
 pub use video_resnet::{midplanes, VideoArch, VideoResNet};
 
 /// `text` without the C++ backtraces libtorch appends to its errors (`Exception raised from …

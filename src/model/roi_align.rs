@@ -137,7 +137,12 @@ fn yes() -> bool {
 impl RoiHeadConfig {
     /// The RoIAlign the head runs.
     pub fn roi_align(&self) -> RoiAlign {
-        RoiAlign { output_size: (self.output_size, self.output_size), spatial_scale: self.spatial_scale, sampling_ratio: self.sampling_ratio, aligned: self.aligned }
+        RoiAlign {
+            output_size: (self.output_size, self.output_size),
+            spatial_scale: self.spatial_scale,
+            sampling_ratio: self.sampling_ratio,
+            aligned: self.aligned,
+        }
     }
 
     /// Checks the settings.

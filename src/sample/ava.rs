@@ -25,7 +25,8 @@ impl SampleAVAFrames {
     pub fn sample(&self, center: usize, total_frames: usize, start_index: i64) -> Sampled {
         let half = (self.clip_len * self.frame_interval / 2) as i64;
         let (c, last) = (center as i64, total_frames.max(1) as i64 - 1);
-        let frame_inds: Vec<i64> = (c - half..c + half).step_by(self.frame_interval.max(1)).map(|i| i.clamp(0, last) + start_index).collect();
+        let frame_inds: Vec<i64> =
+            (c - half..c + half).step_by(self.frame_interval.max(1)).map(|i| i.clamp(0, last) + start_index).collect();
         Sampled { clip_len: frame_inds.len(), frame_inds, num_clips: 1 }
     }
 

@@ -46,7 +46,9 @@ impl PySlowFastSampleFrames {
         };
         let frame_inds = starts
             .iter()
-            .flat_map(|s| (0..self.clip_len as i64).map(move |i| (s + i * self.frame_interval as i64).clamp(0, (l - 1).max(0)) + start_index))
+            .flat_map(|s| {
+                (0..self.clip_len as i64).map(move |i| (s + i * self.frame_interval as i64).clamp(0, (l - 1).max(0)) + start_index)
+            })
             .collect();
         Sampled { frame_inds, clip_len: self.clip_len, num_clips: starts.len() }
     }

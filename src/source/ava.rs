@@ -108,15 +108,12 @@ pub struct AvaFiles<'a> {
     pub full_test_on_val: bool,
 }
 
+/// Boxes read so far: video → second → (coordinate text, box), in first-seen order.
+type BoxesByFrame = BTreeMap<String, BTreeMap<u32, Vec<(String, AvaBox)>>>;
+
 /// The rows of one box CSV (`is_gt`: no score column) read into `boxes`
 /// (`video → sec → box text → box`, insertion-ordered by `order`), as `parse_bboxes_file`.
-fn read_boxes(
-    path: &Path,
-    is_gt: bool,
-    thresh: f64,
-    sample_rate: u32,
-    boxes: &mut BTreeMap<String, BTreeMap<u32, Vec<(String, AvaBox)>>>,
-) -> Result<()> {
+fn read_boxes(path: &Path, is_gt: bool, thresh: f64, sample_rate: u32, boxes: &mut BoxesByFrame) -> Result<()> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -137,7 +134,7 @@ fn read_boxes(
             }
         }
         let sec: u32 = rec[1].trim().parse().with_context(|| format!("{}: timestamp {:?} is not a whole second", at(), &rec[1]))?;
-        if sec % sample_rate != 0 {
+        if !sec.is_multiple_of(sample_rate) {
             continue;
         }
         let mut bbox = [0f64; 4];
@@ -188,7 +185,8 @@ pub fn read_ava(f: &AvaFiles) -> Result<Vec<Sample>> {
         }
         None => {}
     }
-    let videos: Vec<(String, usize)> = super::frame_list::read_frame_list(f.frame_list)?.into_iter().map(|v| (v.name.clone(), v.frames())).collect();
+    let videos: Vec<(String, usize)> =
+        super::frame_list::read_frame_list(f.frame_list)?.into_iter().map(|v| (v.name.clone(), v.frames())).collect();
     let listed: BTreeSet<&str> = videos.iter().map(|(v, _)| v.as_str()).collect();
     if let Some(v) = boxes.keys().find(|v| !listed.contains(v.as_str())) {
         bail!("video {v} has boxes but is not in the frame list {}", f.frame_list.display());
@@ -261,7 +259,8 @@ pub fn read_excluded(path: &Path) -> Result<BTreeSet<String>> {
         if rec.len() < 2 {
             bail!("{}: a row needs `video,sec`", path.display());
         }
-        let sec: u32 = rec[1].trim().parse().with_context(|| format!("{}: timestamp {:?} is not a whole second", path.display(), &rec[1]))?;
+        let sec: u32 =
+            rec[1].trim().parse().with_context(|| format!("{}: timestamp {:?} is not a whole second", path.display(), &rec[1]))?;
         out.insert(format!("{},{sec:04}", &rec[0]));
     }
     Ok(out)
@@ -289,12 +288,7 @@ pub fn read_detections(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeS
 /// `ava_eval_helper.read_csv`: rows `video,sec,x1,y1,x2,y2,action[,score]` → (key, `[y1, x1,
 /// y2, x2]`, action, score (1 without a score column)), classes outside `classes` and excluded
 /// keys dropped.
-fn read_eval_rows(
-    path: &Path,
-    classes: &BTreeSet<usize>,
-    excluded: &BTreeSet<String>,
-    scored: bool,
-) -> Result<Vec<Detection>> {
+fn read_eval_rows(path: &Path, classes: &BTreeSet<usize>, excluded: &BTreeSet<String>, scored: bool) -> Result<Vec<Detection>> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -308,7 +302,9 @@ fn read_eval_rows(
         if rec.len() < 7 + scored as usize {
             bail!("{}: {} columns; expected video,sec,x1,y1,x2,y2,action{}", at(), rec.len(), if scored { ",score" } else { "" });
         }
-        let num = |k: usize| -> Result<f64> { rec[k].trim().parse().with_context(|| format!("{}: column {} {:?} is not a number", at(), k + 1, &rec[k])) };
+        let num = |k: usize| -> Result<f64> {
+            rec[k].trim().parse().with_context(|| format!("{}: column {} {:?} is not a number", at(), k + 1, &rec[k]))
+        };
         let sec = num(1)? as u32;
         let key = format!("{},{sec:04}", &rec[0]);
         let class = num(6)? as usize;
@@ -350,7 +346,8 @@ impl AvaEval {
         let excluded = exclude_file.map(read_excluded).transpose()?.unwrap_or_default();
         let mut groundtruth = read_groundtruth(files.annotation_file, &classes, &excluded)?;
         if files.split == AvaSplit::Val && !files.full_test_on_val {
-            groundtruth.retain(|(key, _, _)| key.rsplit(',').next().and_then(|s| s.parse::<u32>().ok()).is_some_and(|s| s % 4 == 0));
+            groundtruth
+                .retain(|(key, _, _)| key.rsplit(',').next().and_then(|s| s.parse::<u32>().ok()).is_some_and(|s| s.is_multiple_of(4)));
         }
         Ok(AvaEval { groundtruth, classes, excluded })
     }
@@ -417,7 +414,11 @@ mod tests {
             }
         }
         let frames = write(d, "train.csv", &list);
-        let gt = write(d, "gt.csv", "a,902,0.1,0.2,0.5,0.6,12,0\na,902,0.1,0.2,0.5,0.6,80,0\na,904,0.0,0.0,1.0,1.0,3,1\na,1799,0.1,0.1,0.2,0.2,3,1\n");
+        let gt = write(
+            d,
+            "gt.csv",
+            "a,902,0.1,0.2,0.5,0.6,12,0\na,902,0.1,0.2,0.5,0.6,80,0\na,904,0.0,0.0,1.0,1.0,3,1\na,1799,0.1,0.1,0.2,0.2,3,1\n",
+        );
         let det = write(d, "det.csv", "a,902,0.1,0.2,0.5,0.6,,0.95\na,902,0.3,0.3,0.4,0.4,,0.5\na,903,0.3,0.3,0.4,0.4,,0.91\n");
         let files = AvaFiles {
             frame_dir: Path::new("/frames"),
@@ -455,7 +456,11 @@ mod tests {
     #[test]
     fn label_map_and_exclusions_read_avas_formats() {
         let dir = tempfile::tempdir().unwrap();
-        let pb = write(dir.path(), "l.pbtxt", "item {\n  name: \"bend/bow (at the waist)\"\n  id: 1\n}\nitem {\n  name: \"stand\"\n  id: 12\n}\n");
+        let pb = write(
+            dir.path(),
+            "l.pbtxt",
+            "item {\n  name: \"bend/bow (at the waist)\"\n  id: 1\n}\nitem {\n  name: \"stand\"\n  id: 12\n}\n",
+        );
         assert_eq!(read_label_map(&pb).unwrap(), [(1, "bend/bow (at the waist)".to_string()), (12, "stand".to_string())]);
         let ex = write(dir.path(), "ex.csv", "vid1,0930\nvid1,931\n");
         assert_eq!(read_excluded(&ex).unwrap().into_iter().collect::<Vec<_>>(), ["vid1,0930", "vid1,0931"]);

@@ -73,7 +73,10 @@ pub fn read_frame_list(path: &Path) -> Result<Vec<ListedVideo>> {
         let labels = if text.is_empty() {
             Vec::new()
         } else {
-            text.split(',').map(|l| l.parse::<i32>()).collect::<Result<_, _>>().with_context(|| format!("{}: labels {:?} are not integers", at(), row[4]))?
+            text.split(',')
+                .map(|l| l.parse::<i32>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{}: labels {:?} are not integers", at(), row[4]))?
         };
         videos[v].labels.push(labels);
     }
@@ -137,7 +140,10 @@ mod tests {
                     46GP8 0 2 46GP8/46GP8-000003.jpg \"7\"\nN11GT 1 0 N11GT/N11GT-000001.jpg \"156\"\n";
         std::fs::write(&p, rows).unwrap();
         let train = read_charades(&p, Path::new("/f"), Mode::Train, 157).unwrap();
-        assert_eq!(train.iter().map(|s| (s.name.as_str(), s.labels.clone())).collect::<Vec<_>>(), [("46GP8", vec![3, 7]), ("N11GT", vec![156])]);
+        assert_eq!(
+            train.iter().map(|s| (s.name.as_str(), s.labels.clone())).collect::<Vec<_>>(),
+            [("46GP8", vec![3, 7]), ("N11GT", vec![156])]
+        );
         let fl = train[0].frame_labels.as_ref().unwrap();
         assert_eq!((fl.labels_between(0, 0), fl.labels_between(2, 9), fl.frames()), (vec![], vec![7], 3));
         assert!(read_charades(&p, Path::new("/f"), Mode::Test, 157).unwrap()[0].frame_labels.is_none());

@@ -54,7 +54,16 @@ pub fn read_video_list(ann_file: &Path, root: &Path) -> Result<Vec<Sample>> {
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("{}: labels must be integers: {:?}", line.at, line.display()))?;
         let path = root.join(line.path(0).expect("an entry line has a column"));
-        out.push(Sample { index: out.len(), line: line.number, path, name: line.name(0), labels, rawframes: None, keyframe: None, frame_labels: None });
+        out.push(Sample {
+            index: out.len(),
+            line: line.number,
+            path,
+            name: line.name(0),
+            labels,
+            rawframes: None,
+            keyframe: None,
+            frame_labels: None,
+        });
     }
     Ok(out)
 }
@@ -76,7 +85,16 @@ pub fn folder_per_class(root: &Path, exts: &[&str]) -> Result<(Vec<Sample>, Vec<
         let files = super::walk::files_with_ext(&root.join(class), exts)?;
         for f in files.iter().map(|p| p.file_name().unwrap().to_string_lossy()) {
             let name = format!("{class}/{f}");
-            out.push(Sample { index: out.len(), line: 0, path: root.join(&name), name, labels: vec![label as i32], rawframes: None, keyframe: None, frame_labels: None });
+            out.push(Sample {
+                index: out.len(),
+                line: 0,
+                path: root.join(&name),
+                name,
+                labels: vec![label as i32],
+                rawframes: None,
+                keyframe: None,
+                frame_labels: None,
+            });
         }
     }
     if out.is_empty() {
