@@ -117,12 +117,14 @@ stop_at() {
   "$@"
 }
 # Waits for the job to run again after a requeue, moving its start (~120 s after a requeue) to
-# now once it is pending and the node has finished with its last run: started while the node
-# still cleans up, Slurm kills it for good ("Job credential revoked").
+# now once it is pending, the node has finished with its last run, and a whole second has passed:
+# slurmd compares credentials by the second, so a relaunch within the second of the kill is
+# "Job credential revoked" and Slurm kills the job for good.
 restart() {
+  local pending=0
   for _ in $(seq 600); do
     case "$(squeue -h -j "$job" -o %T):$(sinfo -h -o %T | head -1)" in
-      PENDING:idle) scontrol update JobId="$job" StartTime=now 2>/dev/null || true ;;
+      PENDING:idle) pending=$((pending + 1)); ((pending > 10)) && { scontrol update JobId="$job" StartTime=now 2>/dev/null || true; } ;;
       RUNNING:*) grep -q "restart $1)" "$work/vpipe-train-$job.log" 2>/dev/null && return ;;
       :*) echo "test_slurm: job $job left the queue instead of running again" >&2; cat "$work/vpipe-train-$job.log" >&2; exit 1 ;;
     esac
