@@ -14,6 +14,7 @@
 pub mod config;
 pub mod decode;
 pub mod device;
+pub mod encode;
 pub mod frame;
 pub mod graph;
 pub mod metrics;

@@ -13,6 +13,7 @@ mod median;
 mod plot;
 mod predict;
 mod probe;
+mod resize_videos;
 mod run;
 mod shards;
 
@@ -58,6 +59,10 @@ enum Command {
     /// Decode every video under SRC into JPEG rawframe folders OUT/<class>/<video>/img_00001.jpg …
     /// (mmaction2 `tools/data/build_rawframes.py --task rgb --use-opencv`); resumable, parallel.
     ExtractFrames(extract_frames::Args),
+    /// Re-encode every video under SRC with libx264 at a smaller size and, with `--dense`, a
+    /// keyframe every 16 frames, keeping every frame and its time (mmaction2
+    /// `tools/data/resize_videos.py`); resumable, parallel, sharded.
+    ResizeVideos(resize_videos::Args),
     /// Write mmaction2 train/val list files from UCF101 / HMDB51 splits or a folder-per-class tree
     /// (mmaction2 `tools/data/build_file_list.py`).
     BuildFileList(build_file_list::Args),
@@ -92,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Plot(a) => plot::run(a),
         Command::ExtractFrames(a) => extract_frames::run(a),
+        Command::ResizeVideos(a) => resize_videos::run(a),
         Command::BuildFileList(a) => build_file_list::run(a),
         Command::Check(a) => check::run(a),
         Command::ConvertConfig(a) => convert_config::run(a),

@@ -49,8 +49,28 @@ fn text(path: &str, i: &VideoInfo) -> String {
             if i.b_frames { "yes" } else { "no" }
         ),
         format!("  stream      {} (of {} video stream(s))", i.stream_index, i.video_streams),
+        random_access(i),
     ]
     .join("\n")
+}
+
+/// Frames an exact decoder decodes per frame a sparse sampler keeps (TSM's segments, one frame
+/// per GOP or fewer): a frame at a uniform position of a GOP of G frames costs the frames from
+/// its keyframe, (G + 1) / 2 on average.
+pub fn decoded_per_sparse_frame(i: &VideoInfo) -> f64 {
+    (i.mean_gop().max(1.0) + 1.0) / 2.0
+}
+
+/// The probe's line on random access, with `resize-videos --dense` suggested where long GOPs
+/// would make decoding the loader's bottleneck.
+fn random_access(i: &VideoInfo) -> String {
+    if i.keyframes == 0 {
+        return "  access      unknown: no keyframe index (frames numbered by decoding)".into();
+    }
+    let cost = decoded_per_sparse_frame(i);
+    let hint =
+        if cost > 8.5 { "; `vpipe resize-videos --dense` (a keyframe every 16 frames: ≈ 8.5) makes random access cheaper" } else { "" };
+    format!("  access      ≈ {cost:.1} frames decoded per frame a sparse sampler (TSM) keeps{hint}")
 }
 
 /// Runs the command: one report per file; the first file that cannot be probed is an error
@@ -65,6 +85,7 @@ pub fn run(a: Args) -> Result<()> {
                     let mut v = serde_json::to_value(r.info())?;
                     v["path"] = path.display().to_string().into();
                     v["mean_gop"] = r.info().mean_gop().into();
+                    v["decoded_per_sparse_frame"] = decoded_per_sparse_frame(r.info()).into();
                     println!("{v}");
                 } else {
                     println!("{}", text(&path.display().to_string(), r.info()));

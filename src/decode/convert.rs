@@ -84,7 +84,7 @@ impl Rotation {
         }
     }
 
-    fn filters(self) -> &'static str {
+    pub(crate) fn filters(self) -> &'static str {
         match self {
             Rotation::None => "",
             Rotation::Clockwise => "transpose=clock,",

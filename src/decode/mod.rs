@@ -26,3 +26,4 @@ pub use index_cache::default_cache_dir;
 pub use jpeg::{decode_jpeg, read_jpeg, JpegEncoder};
 pub use rawframes::{read_rawframes, FilenameTemplate, Modality, RawframeSpec};
 pub use video::{decode_all, decode_all_retimed, DecodeOptions, DecodeStats, FrameCount, VideoInfo, VideoReader};
+pub(crate) use video::{decode_raw, RawStream};

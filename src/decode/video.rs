@@ -1345,6 +1345,50 @@ pub fn decode_all_retimed(
     Ok(n)
 }
 
+/// What a whole-file pass ([`decode_raw`]) tells of its stream before the first frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawStream {
+    /// The stream's time base (frame timestamps are in it).
+    pub time_base: ffmpeg::Rational,
+    /// Its average frame rate (0/0 when unknown).
+    pub frame_rate: ffmpeg::Rational,
+    /// The rotation its display matrix asks for (as the CLI applies it).
+    pub rotation: Rotation,
+}
+
+/// Decodes every frame of `path` in presentation order and hands each decoded picture, as the
+/// decoder made it (its pixel format, coded size, timestamps), to `on_frame`: the path of
+/// `vpipe resize-videos`, which filters and re-encodes them.
+///
+/// # Errors
+/// As [`decode_all`].
+pub(crate) fn decode_raw(
+    path: &Path,
+    options: &DecodeOptions,
+    mut on_frame: impl FnMut(&mut ffmpeg::frame::Video, &RawStream) -> Result<()>,
+) -> Result<usize> {
+    init_ffmpeg();
+    let mut opened = open_input(path, options, None)?;
+    let (_, rotation) = rotation_of(&opened, options);
+    let stream = opened.input.stream(opened.stream_index).ok_or_else(|| anyhow!("the video stream is gone"))?;
+    let info = RawStream { time_base: opened.time_base, frame_rate: stream.avg_frame_rate(), rotation };
+    let mut n = 0usize;
+    drive(
+        &mut opened,
+        &mut DecodeStats::default(),
+        |_| Feed::Decode,
+        |f| {
+            on_frame(f, &info)?;
+            n += 1;
+            Ok(Flow::Continue)
+        },
+    )?;
+    if n == 0 {
+        bail!("video stream has no frames");
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

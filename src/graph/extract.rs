@@ -42,6 +42,15 @@ pub struct VideoTask {
 /// `src` cannot be read, or two videos share a class and stem (`a.avi`, `a.mp4`), which would
 /// extract into one folder.
 pub fn list_videos(src: &Path, out: &Path, level: usize, exts: &[String]) -> Result<Vec<VideoTask>> {
+    list_videos_named(src, out, level, exts, |p| p.file_stem().unwrap_or_default().to_string_lossy().into_owned())
+}
+
+/// [`list_videos`] with each output named by `name` from its source file (`extract-frames`:
+/// the stem, a folder; `resize-videos`: a file).
+///
+/// # Errors
+/// As [`list_videos`], for outputs that `name` makes equal.
+pub fn list_videos_named(src: &Path, out: &Path, level: usize, exts: &[String], name: impl Fn(&Path) -> String) -> Result<Vec<VideoTask>> {
     let mut tasks = Vec::new();
     let dirs: Vec<(PathBuf, String)> = if level >= 2 {
         walk::subdirs(src)?
@@ -58,8 +67,7 @@ pub fn list_videos(src: &Path, out: &Path, level: usize, exts: &[String]) -> Res
         let exts: Vec<&str> = exts.iter().map(String::as_str).collect();
         for p in walk::files_with_ext(&dir, &exts)? {
             let file = p.file_name().unwrap().to_string_lossy().into_owned();
-            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
-            let dest = out.join(format!("{prefix}{stem}"));
+            let dest = out.join(format!("{prefix}{}", name(&p)));
             if let Some(other) = tasks.iter().find(|t: &&VideoTask| t.dest == dest) {
                 anyhow::bail!("{} and {prefix}{file} would both extract into {}", other.name, dest.display());
             }

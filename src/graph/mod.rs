@@ -19,6 +19,7 @@ pub mod loader;
 pub mod median;
 pub mod metrics;
 pub mod pipeline;
+pub mod resize;
 pub mod train;
 
 pub use engine::{Graph, Settings, Stream};

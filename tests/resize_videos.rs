@@ -1,0 +1,162 @@
+//! `vpipe resize-videos` (mmaction2's `resize_videos.py`, `--dense` cache) on every real clip of
+//! ../shared/data: the output has the source's frame count, so `SampleFrames` picks the same
+//! indices; rotation is applied into the pixels; `--dense` puts a keyframe every 16 frames; a
+//! corrupt input is reported while the others complete; a killed run resumes to the same tree;
+//! shards split the list.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vpipe::decode::VideoReader;
+use vpipe::sample::SampleFrames;
+
+fn resize(src: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    common::vpipe().arg("resize-videos").arg(src).arg(out).args(["--scale", "128", "--preset", "ultrafast"]).args(extra).output().unwrap()
+}
+
+fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir(root) {
+        if e.extension().is_some_and(|x| x != "txt") {
+            out.insert(e.strip_prefix(root).unwrap().to_path_buf(), fs::read(&e).unwrap());
+        }
+    }
+    out
+}
+
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Every real clip (and the edge cases) under one flat folder.
+fn all_clips(data: &Path, dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    fs::create_dir(&src).unwrap();
+    let mut rels: Vec<String> =
+        walkdir(&data.join("mini/videos")).iter().map(|p| p.strip_prefix(data).unwrap().display().to_string()).collect();
+    // (mmaction2/test.avi and test.mp4 would both become test.mp4 with --to-mp4: the .avi goes.)
+    rels.extend(["kinetics/SOX5yA1l24A.mp4", "mmaction2/test.avi"].map(String::from));
+    rels.extend(
+        [
+            "unordered.mov",
+            "video_90.mov",
+            "h265_video.mp4",
+            "av1_video.mkv",
+            "bbb_480p_vp9_opus_1second.webm",
+            "tiny_1x1.mp4",
+            "short_32f.mp4",
+            "corrupted.mp4",
+        ]
+        .map(|f| format!("edge/{f}")),
+    );
+    for r in rels {
+        let p = data.join(&r);
+        std::os::unix::fs::symlink(&p, src.join(p.file_name().unwrap())).unwrap();
+    }
+    src
+}
+
+#[test]
+fn every_clip_keeps_its_frames_and_sampleframes_indices_and_dense_has_short_gops() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = all_clips(&data, dir.path());
+    let out = dir.path().join("out");
+    let o = resize(&src, &out, &["--level", "1", "--dense", "--to-mp4", "--workers", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    // The corrupt clip fails and is named; every other one is written.
+    assert!(!o.status.success() && err.contains("corrupted.mp4") && err.contains("failed 1"), "{err}");
+    let report = fs::read_to_string(out.join("resize_report.txt")).unwrap();
+    let sf = SampleFrames { test_mode: false, ..SampleFrames::segments(8) };
+    let mut checked = 0;
+    for s in walkdir(&src) {
+        let name = s.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "corrupted.mp4" {
+            continue;
+        }
+        let stem = s.file_stem().unwrap().to_string_lossy().into_owned();
+        let dest = out.join(format!("{stem}.mp4"));
+        let (a, b) = (VideoReader::open(&s).unwrap(), VideoReader::open(&dest).unwrap_or_else(|e| panic!("{name}: {e:#}")));
+        let (ia, ib) = (a.info(), b.info());
+        assert_eq!(ib.num_frames, ia.num_frames, "{name}: frame count ({report})");
+        let mut r = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(0);
+        let mut r2 = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(0);
+        assert_eq!(sf.sample_at(ia.num_frames, 0, None, &mut r), sf.sample_at(ib.num_frames, 0, None, &mut r2), "{name}");
+        // Short side 128, long side even; the rotated clip is stored upright.
+        let (w, h) = (ib.width, ib.height);
+        assert_eq!(w.min(h), 128, "{name}: {w}x{h}");
+        assert_eq!(ia.width > ia.height, w > h, "{name}: orientation {}x{} → {w}x{h}", ia.width, ia.height);
+        assert_eq!(ib.rotation, 0.0, "{name}: rotation goes into the pixels");
+        // --dense: a keyframe at least every 16 frames.
+        assert!(ib.num_frames as f64 / ib.keyframes.max(1) as f64 <= 16.0, "{name}: {} frames, {} keyframes", ib.num_frames, ib.keyframes);
+        assert!(report.lines().any(|l| l == name), "{name} not reported whole: {report}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "{checked}");
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_tree_and_shards_split_the_list() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::long_clips(&data, dir.path());
+    let args = ["--level", "1", "--workers", "1"];
+    let whole = dir.path().join("whole");
+    let o = resize(&src, &whole, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let killed = dir.path().join("killed");
+    let mut child = common::vpipe()
+        .arg("resize-videos")
+        .arg(&src)
+        .arg(&killed)
+        .args(["--scale", "128", "--preset", "ultrafast"])
+        .args(args)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while files(&killed).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no video finished");
+        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(files(&killed).len() < 4);
+    let o = resize(&src, &killed, &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(files(&killed) == files(&whole), "the resumed tree differs from the uninterrupted one");
+    let hidden: Vec<_> = walkdir(&killed).into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.')).collect();
+    assert!(hidden.is_empty(), "temporary files left: {hidden:?}");
+
+    // Two shards, one by flag and one by Slurm's array variables, make the whole tree.
+    let sharded = dir.path().join("sharded");
+    assert!(resize(&src, &sharded, &[&args[..], &["--shard", "0/2"]].concat()).status.success());
+    let o = common::vpipe()
+        .arg("resize-videos")
+        .arg(&src)
+        .arg(&sharded)
+        .args(["--scale", "128", "--preset", "ultrafast"])
+        .args(args)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_STEP", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(files(&sharded) == files(&whole));
+}
