@@ -130,16 +130,16 @@ impl Writer {
         if !o.bframes {
             enc.set_max_b_frames(0);
         }
+        // Closed GOPs: a keyframe starts a run of frames that need nothing before it, which an
+        // exact random-access reader relies on (x264 through this API opens them otherwise).
+        let mut flags = ffmpeg::codec::Flags::CLOSED_GOP;
         if global_header {
-            enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+            flags |= ffmpeg::codec::Flags::GLOBAL_HEADER;
         }
+        enc.set_flags(flags);
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("preset", &o.preset);
         opts.set("crf", &format!("{}", o.crf));
-        if o.gop.is_some_and(|g| g < 25) {
-            // libx264 keeps keyint_min at most half the GOP; the CLI's -g alone leaves it there.
-            opts.set("keyint_min", &format!("{}", o.gop.unwrap_or(1)));
-        }
         let encoder = enc.open_with(opts).map_err(|e| anyhow!("opening libx264 (preset {}, crf {}): {e}", o.preset, o.crf))?;
         let mut ost = output.add_stream(codec)?;
         ost.set_parameters(&encoder);

@@ -160,3 +160,31 @@ fn a_killed_run_resumes_to_the_same_tree_and_shards_split_the_list() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(files(&sharded) == files(&whole));
 }
+
+/// The dense cache at libx264's default preset (B-frames, `-g 16`): closed GOPs, so random access
+/// gives the frames a sequential decode gives, at a fraction of the decoding.
+#[test]
+fn the_dense_cache_with_b_frames_is_randomly_accessible() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::long_clips(&data, dir.path());
+    let out = dir.path().join("dense");
+    let o = common::vpipe().arg("resize-videos").arg(&src).arg(&out).args(["--level", "1", "--dense", "--scale", "128"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in walkdir(&out).into_iter().filter(|p| p.extension().is_some_and(|e| e == "mp4")) {
+        let mut all = Vec::new();
+        vpipe::decode::decode_all(&f, &Default::default(), |_, fr| {
+            all.push(fr.data.clone());
+            Ok(())
+        })
+        .unwrap();
+        let mut r = VideoReader::open(&f).unwrap();
+        assert!(r.info().b_frames, "{}: the default preset uses B-frames", f.display());
+        let n = all.len();
+        let picks = [n - 1, 3, n / 2, 17, 16, n / 3, 5];
+        let got = r.frames(&picks).unwrap_or_else(|e| panic!("{}: {e:#}", f.display()));
+        for (p, g) in picks.iter().zip(&got) {
+            assert!(g.data == all[*p], "{}: frame {p} by random access differs from the sequential decode", f.display());
+        }
+    }
+}

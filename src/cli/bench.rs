@@ -81,6 +81,25 @@ pub fn run(a: Args) -> Result<()> {
         for (e, s) in summaries.iter().enumerate() {
             println!("epoch {}:\n{s}", e + 1);
         }
+        if let Some(h) = decode_hint(last) {
+            println!("{h}");
+        }
     }
     Ok(())
+}
+
+/// A hint when decoding limits the loader: `prepare` is the bottleneck stage, its decode part
+/// outweighs its transforms, and each kept frame costs more decoded ones than a dense cache would (8.5: GOPs of 16).
+fn decode_hint(s: &vpipe::graph::Summary) -> Option<String> {
+    if s.bottleneck()?.name != "prepare" {
+        return None;
+    }
+    let part = |n: &str| s.stages.iter().find(|x| x.name == n).map(|x| x.busy_time());
+    if part("decode")? < part("transform").unwrap_or_default() {
+        return None;
+    }
+    let r = s.decoded_per_kept().filter(|&r| r > 8.5)?;
+    Some(format!(
+        "hint: decoding is the bottleneck ({r:.1} frames decoded per frame kept): `vpipe resize-videos --dense` re-encodes the videos with a keyframe every 16 frames (docs/resize-videos.md)"
+    ))
 }
