@@ -277,7 +277,7 @@ fn finish(state: &mut State, py: Python<'_>) {
 fn batch_dict(py: Python<'_>, b: Batch, run: &mut Running, multi_hot: Option<usize>) -> PyResult<Py<PyAny>> {
     let d = PyDict::new(py);
     let shape = b.tensor.shape();
-    let Batch { samples, tensor, .. } = b;
+    let Batch { samples, tensor, boxes, .. } = b;
     let stats = |normalize: &vpipe::transform::Normalize, format, shape: &[usize]| normalize.channel_stats(format, shape);
     let (inputs, dtype, norm) = match tensor {
         BatchInput::F32(t) => {
@@ -312,6 +312,22 @@ fn batch_dict(py: Python<'_>, b: Batch, run: &mut Running, multi_hot: Option<usi
     d.set_item("videos", PyList::new(py, samples.iter().map(|s| s.name.as_str()))?)?;
     d.set_item("labels", samples.iter().map(|s| s.labels.clone()).collect::<Vec<_>>())?;
     d.set_item("num_classes", multi_hot)?;
+    if boxes.iter().any(Option::is_some) {
+        // AVA keyframes: PySlowFast's collate — boxes `[batch_index, x1, y1, x2, y2]`, each box's
+        // actions, and `[video_index, second]` per box.
+        let (mut rois, mut actions, mut meta) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (s, b)) in samples.iter().zip(&boxes).enumerate() {
+            for (k, px) in b.iter().flatten().enumerate() {
+                rois.push(vec![i as f64, px[0], px[1], px[2], px[3]]);
+                let kf = s.keyframe.as_ref();
+                actions.push(kf.and_then(|k0| k0.boxes.get(k)).map(|x| x.labels.clone()).unwrap_or_default());
+                meta.push(kf.map_or((0, 0), |k0| (k0.video_index, k0.sec)));
+            }
+        }
+        d.set_item("rois", rois)?;
+        d.set_item("box_actions", actions)?;
+        d.set_item("box_meta", meta)?;
+    }
     Ok(d.into_any().unbind())
 }
 

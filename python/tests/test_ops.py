@@ -54,3 +54,30 @@ def test_pyslowfast_head_settings_and_bad_boxes():
     assert torch.allclose(vpipe.ops.roi_align(x, boxes, **args), torchvision.ops.roi_align(x, boxes, **args), atol=1e-5, rtol=0)
     with pytest.raises(vpipe.ConfigError, match="batch index"):
         vpipe.ops.roi_align(x, torch.tensor([[3.0, 0, 0, 4, 4]]), **args)
+
+
+def test_ava_batches_carry_pyslowfasts_boxes_and_roi_align_takes_them(tmp_path, data, vpipe_bin):
+    """vpipe.Loader over the AVA mini pipeline: each batch carries its boxes as
+    [batch_index, x1, y1, x2, y2] inside the clip, per-box multi-hot actions and [video, second]
+    metadata, which vpipe.ops.roi_align pools from a feature map of the clips."""
+    import os
+    import subprocess
+
+    import vpipe
+
+    out = tmp_path / "ava_mini"
+    env = dict(os.environ, VPIPE=vpipe_bin, VPIPE_TEST_DATA=str(data))
+    subprocess.run(["scripts/make_ava_mini.sh", str(out)], check=True, env=env, capture_output=True)
+    text = open("pipelines/ava_r2plus1d_r18_mini.yaml").read().replace("out/ava_mini", str(out))
+    p = tmp_path / "ava.yaml"
+    p.write_text(text)
+    b = next(iter(vpipe.Loader(str(p), split="train", workers=1)))
+    assert b.inputs.shape == (2, 3, 8, 112, 112)
+    n = b.rois.shape[0]
+    assert b.rois.shape == (n, 5) and b.box_labels.shape == (n, 80) and b.box_meta.shape == (n, 2)
+    assert set(b.rois[:, 0].tolist()) <= {0.0, 1.0}
+    assert (b.rois[:, 1:] >= 0).all() and (b.rois[:, 1:] <= 111).all()
+    assert (b.box_labels.sum(1) >= 1).all(), "ground-truth boxes carry actions"
+    assert (b.box_meta[:, 1] >= 902).all() and (b.box_meta[:, 1] <= 908).all()
+    feats = torch.randn(2, 4, 7, 7)
+    assert vpipe.ops.roi_align(feats, b.rois, 7, spatial_scale=1 / 16, sampling_ratio=0, aligned=True).shape == (n, 4, 7, 7)

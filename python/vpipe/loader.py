@@ -27,6 +27,12 @@ class Batch(NamedTuple):
         valid: ``bool (B,)``: False where the sample repeats another to pad the rank's share
             (``DistributedSampler`` padding) or replaces one that failed to load; evaluation
             counts only the valid ones, so every video is counted once.
+        rois: AVA keyframes (``AVADataset``) only, else ``None``: ``float32 (ΣN, 5)`` boxes
+            ``[batch_index, x1, y1, x2, y2]`` in pixels of ``inputs`` (PySlowFast's collate;
+            what ``vpipe.ops.roi_align`` takes).
+        box_labels: with ``rois``: ``float32 (ΣN, 80)`` multi-hot actions (action ``a`` sets
+            column ``a − 1``).
+        box_meta: with ``rois``: ``int64 (ΣN, 2)`` ``[video_index, second]`` per box.
     """
 
     inputs: torch.Tensor
@@ -34,6 +40,9 @@ class Batch(NamedTuple):
     indices: torch.Tensor
     videos: List[str]
     valid: torch.Tensor
+    rois: Optional[torch.Tensor] = None
+    box_labels: Optional[torch.Tensor] = None
+    box_meta: Optional[torch.Tensor] = None
 
 
 def _in_dataloader_worker() -> bool:
@@ -206,8 +215,17 @@ class Loader:
                 y[i, [c for c in ls if 0 <= c < k]] = 1.0
         else:
             y = torch.tensor([ls[0] if ls else -1 for ls in labels], dtype=torch.int64)
+        rois = box_labels = box_meta = None
+        if "rois" in parts:
+            rois = torch.tensor(parts["rois"], dtype=torch.float32).reshape(-1, 5).to(self.device)
+            box_labels = torch.zeros(len(parts["box_actions"]), 80, dtype=torch.float32)
+            for i, acts in enumerate(parts["box_actions"]):
+                box_labels[i, [a - 1 for a in acts if 1 <= a <= 80]] = 1.0
+            box_labels = box_labels.to(self.device)
+            box_meta = torch.tensor(parts["box_meta"], dtype=torch.int64).reshape(-1, 2)
         return Batch(inputs=x, labels=y.to(self.device), indices=torch.tensor(parts["indices"], dtype=torch.int64),
-                     videos=list(parts["videos"]), valid=torch.tensor(parts["valid"], dtype=torch.bool))
+                     videos=list(parts["videos"]), valid=torch.tensor(parts["valid"], dtype=torch.bool),
+                     rois=rois, box_labels=box_labels, box_meta=box_meta)
 
     def _to_device(self, host: torch.Tensor, parts: dict, in_flight) -> torch.Tensor:
         """The uint8 host batch on this rank's GPU, copied on the current stream (asynchronous
