@@ -8,8 +8,6 @@ use super::{default_workers, sibling};
 use vpipe::config::limits;
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
-use vpipe::sink::OutputLock;
-use vpipe::source::Shard;
 
 /// Flags of `vpipe extract-frames` (names follow mmaction2's `build_rawframes.py`).
 #[derive(clap::Args, Debug)]
@@ -86,29 +84,12 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     filename_tmpl.check_writable().context("--filename-tmpl")?;
-    let mut videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
+    let videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
     if videos.is_empty() {
         bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
     }
-    let shard = Shard::resolve(a.shard.as_deref())?;
-    if let Some(s) = shard {
-        videos = s.select(videos);
-    }
-    // One run per shard of OUT: a second one would delete the first's partial folders as stale.
-    // Shards share OUT's lock and hold their own exclusively; an unsharded run holds OUT's
-    // exclusively. The locks lie beside OUT (as the summary does): OUT holds only frames and
-    // the report.
-    let out_lock = sibling(&a.out, "extract-frames.lock");
-    let _locks = match shard {
-        None => vec![OutputLock::acquire(&out_lock, &a.out.display().to_string())?],
-        Some(s) => vec![
-            OutputLock::acquire_shared(&out_lock, &format!("{} (by an unsharded run)", a.out.display()))?,
-            OutputLock::acquire(
-                &sibling(&a.out, &format!("extract-frames-{:05}-of-{:05}.lock", s.index, s.count)),
-                &format!("shard {} of {} of {}", s.index, s.count, a.out.display()),
-            )?,
-        ],
-    };
+    // The locks lie beside OUT (as the summary does): OUT holds only frames and the report.
+    let (videos, shard, _locks) = super::shard_and_lock("extract-frames", &a.out, a.shard.as_deref(), videos)?;
     let job = ExtractJob {
         videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index, retime },

@@ -9,8 +9,6 @@ use super::{default_workers, sibling};
 use vpipe::config::limits;
 use vpipe::encode::EncodeOptions;
 use vpipe::graph::resize::{self, ResizeJob};
-use vpipe::sink::OutputLock;
-use vpipe::source::Shard;
 
 /// Flags of `vpipe resize-videos`.
 #[derive(clap::Args, Debug)]
@@ -86,26 +84,11 @@ pub fn run(a: Args) -> Result<()> {
         bframes: !a.no_bframes,
         remove_dup: a.remove_dup,
     };
-    let mut videos = resize::list_resize_tasks(&a.src, &a.out, a.level as usize, &a.ext, a.to_mp4)?;
+    let videos = resize::list_resize_tasks(&a.src, &a.out, a.level as usize, &a.ext, a.to_mp4)?;
     if videos.is_empty() {
         bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
     }
-    let shard = Shard::resolve(a.shard.as_deref())?;
-    if let Some(s) = shard {
-        videos = s.select(videos);
-    }
-    // As extract-frames: shards share OUT's lock, an unsharded run holds it alone.
-    let out_lock = sibling(&a.out, "resize-videos.lock");
-    let _locks = match shard {
-        None => vec![OutputLock::acquire(&out_lock, &a.out.display().to_string())?],
-        Some(s) => vec![
-            OutputLock::acquire_shared(&out_lock, &format!("{} (by an unsharded run)", a.out.display()))?,
-            OutputLock::acquire(
-                &sibling(&a.out, &format!("resize-videos-{:05}-of-{:05}.lock", s.index, s.count)),
-                &format!("shard {} of {} of {}", s.index, s.count, a.out.display()),
-            )?,
-        ],
-    };
+    let (videos, shard, _locks) = super::shard_and_lock("resize-videos", &a.out, a.shard.as_deref(), videos)?;
     let job = ResizeJob {
         videos,
         options,

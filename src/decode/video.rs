@@ -1242,29 +1242,14 @@ fn seek_to_keyframe(opened: &mut Opened, key: Keyframe, first: Keyframe) -> Resu
 /// The file cannot be opened, a packet fails to decode, colour conversion fails, the stream has
 /// no frames, or `on_frame` returns an error (decoding stops there). Messages do not repeat the path.
 pub fn decode_all(path: &Path, options: &DecodeOptions, on_frame: impl FnMut(usize, &Frame) -> Result<()>) -> Result<usize> {
-    init_ffmpeg();
-    let mut opened = open_input(path, options, None)?;
-    let (_, rotation) = rotation_of(&opened, options);
-    let mut converter = Converter::new(rotation, options.color_convention, options.threads);
-    let mut buf = Frame::empty();
-    let mut on_frame = on_frame;
-    let mut n = 0usize;
-    let tb = opened.time_base;
-    drive(
-        &mut opened,
-        &mut DecodeStats::default(),
-        |_| Feed::Decode,
-        |f| {
-            converter.convert_into(f, tb, &mut buf)?;
-            on_frame(n, &buf)?;
-            n += 1;
-            Ok(Flow::Continue)
-        },
-    )?;
-    if n == 0 {
-        bail!("video stream has no frames");
-    }
-    Ok(n)
+    let (mut converter, mut buf, mut on_frame, mut n) = (None, Frame::empty(), on_frame, 0usize);
+    decode_raw(path, options, |f, s| {
+        let c = converter.get_or_insert_with(|| Converter::new(s.rotation, options.color_convention, options.threads));
+        c.convert_into(f, s.time_base, &mut buf)?;
+        on_frame(n, &buf)?;
+        n += 1;
+        Ok(())
+    })
 }
 
 /// [`decode_all`] with the FFmpeg CLI's `-ss`/`-t` cut and `-r` rate ([`super::retime`]):

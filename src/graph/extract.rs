@@ -162,6 +162,17 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
     Ok(n)
 }
 
+/// Opens a per-video job's report file for appending (its folder made first).
+///
+/// # Errors
+/// The file or its folder cannot be created (the message names it).
+pub fn open_report(path: &Path) -> Result<fs::File> {
+    if let Some(parent) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening report {}", path.display()))
+}
+
 /// Runs the job on the engine: skips videos whose folder exists, extracts the rest on `workers`
 /// threads (stage `extract`), records each finished video in the report (stage `report`).
 /// Failures are collected, not fatal.
@@ -173,15 +184,7 @@ pub fn extract_video(task: &VideoTask, o: &ExtractOptions) -> Result<usize> {
 /// The report file cannot be written; SIGINT/SIGTERM.
 pub fn run(job: ExtractJob) -> Result<Summary> {
     super::interrupt::watch()?;
-    let mut report = match &job.report {
-        Some(p) => {
-            if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)?;
-            }
-            Some(OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening report {}", p.display()))?)
-        }
-        None => None,
-    };
+    let mut report = job.report.as_deref().map(open_report).transpose()?;
     let reported: std::collections::HashSet<String> =
         job.report.as_ref().and_then(|p| fs::read_to_string(p).ok()).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default();
     let mut record = |name: &str| -> Result<()> {

@@ -8,14 +8,14 @@
 //! An output under its final name is always complete (written to a temporary name, renamed when
 //! done): a re-run skips it and redoes the rest, so a killed run resumes where it stopped.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::engine::{Graph, Settings};
-use super::extract::{list_videos_named, VideoTask};
+use super::extract::{list_videos_named, open_report, VideoTask};
 use super::Summary;
 use crate::encode::{encode_video, EncodeOptions, Encoded};
 
@@ -104,15 +104,7 @@ fn report_line(name: &str, e: &Encoded, o: &EncodeOptions) -> String {
 /// The report file cannot be written; SIGINT/SIGTERM.
 pub fn run(job: ResizeJob) -> Result<Summary> {
     super::interrupt::watch()?;
-    let mut report = match &job.report {
-        Some(p) => {
-            if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)?;
-            }
-            Some(OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("opening report {}", p.display()))?)
-        }
-        None => None,
-    };
+    let mut report = job.report.as_deref().map(open_report).transpose()?;
     let (todo, done): (Vec<VideoTask>, Vec<VideoTask>) = job.videos.into_iter().partition(|t| !t.dest.is_file());
     let options = job.options.clone();
     let settings = Settings { capacity: 2 * job.workers.max(1), progress: job.progress.then_some("videos"), ..Settings::default() };
