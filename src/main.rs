@@ -33,6 +33,19 @@ fn requeue_slurm_job() {
     }
 }
 
+/// Ends the process with `code` without running C and C++ exit handlers. An interrupted job
+/// leaves its stage threads running (one may be blocked in a read that never returns), and one
+/// of them may be inside libtorch: `exit` would destroy libtorch's static state under it and the
+/// job, its work already committed, would die of SIGSEGV instead of exiting 75.
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit only ends the process; every output was committed (written, synced and
+    // renamed) before the Interrupted error was returned.
+    unsafe { libc::_exit(code) }
+}
+
 fn main() {
     bound_allocator();
     let args = cli::Cli::parse();
@@ -42,6 +55,9 @@ fn main() {
         if interrupted && vpipe::graph::interrupt::requeue_asked() {
             requeue_slurm_job();
         }
-        std::process::exit(if interrupted { vpipe::graph::interrupt::EXIT_INTERRUPTED } else { 1 });
+        if interrupted {
+            exit_now(vpipe::graph::interrupt::EXIT_INTERRUPTED);
+        }
+        std::process::exit(1);
     }
 }
