@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The peer of benches/loader.rs in scripts/bench_peers.sh and of vpipe.Loader in
 scripts/bench_python_loader.sh: mmaction2 0.x's TSM train pipeline with decord (default) or
-torchcodec (`--decoder torchcodec`) decoding and OpenCV transforms in a torch DataLoader, one
+torchcodec (`--decoder torchcodec`) decoding, or JPEG rawframes read as mmaction2's
+RawFrameDecode reads them (`--decoder rawframes`, an `--ann` of `frame_dir total_frames label`
+lines), and OpenCV transforms in a torch DataLoader, one
 epoch, consumed by a loop that touches every batch, printing one JSON line (clips, seconds,
 clips/s).
 
@@ -57,15 +59,28 @@ class Videos(Dataset):
         self.items = []
         for line in open(ann):
             if line.strip():
-                path, label = line.split()[:2]
-                self.items.append((f"{root}/{path}", int(label)))
+                if decoder == "rawframes":  # mmaction2's rawframe list: frame_dir total_frames label
+                    path, total, label = line.split()[:3]
+                    self.items.append(((f"{root}/{path}", int(total)), int(label)))
+                else:
+                    path, label = line.split()[:2]
+                    self.items.append((f"{root}/{path}", int(label)))
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         path, label = self.items[i]
-        if self.decoder == "torchcodec":
+        if self.decoder == "rawframes":
+            # mmaction2 0.x RawFrameDecode (cv2 backend): the file's bytes, mmcv.imfrombytes
+            # (cv2.imdecode, BGR), then RGB; frames img_{:05d}.jpg from 1.
+            folder, total = path
+            imgs = []
+            for k in sample_frames(total):
+                with open(f"{folder}/img_{int(k) + 1:05d}.jpg", "rb") as f:
+                    bgr = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+                imgs.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        elif self.decoder == "torchcodec":
             from torchcodec.decoders import VideoDecoder
             d = VideoDecoder(path, num_ffmpeg_threads=1, dimension_order="NHWC")
             inds = [int(i) for i in sample_frames(d.metadata.num_frames)]
@@ -91,7 +106,7 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--decoder", choices=["decord", "torchcodec"], default="decord")
+    ap.add_argument("--decoder", choices=["decord", "torchcodec", "rawframes"], default="decord")
     a = ap.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
