@@ -188,3 +188,56 @@ fn the_dense_cache_with_b_frames_is_randomly_accessible() {
         }
     }
 }
+
+/// Each frame's time in seconds, in presentation order, as ffprobe reads the file.
+fn frame_times(f: &Path) -> Vec<f64> {
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0"])
+        .arg(f)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect()
+}
+
+/// `--remove-dup` drops the frames mmaction2's command line drops (`-vf mpdecimate,scale=-2:S
+/// -vsync vfr -c:v libx264`), keeps the kept frames' times (a variable-rate output of the same
+/// duration), and the report names the video with both counts. No real clip repeats frames
+/// exactly, so the input is made here: 5 fps content written at 25 fps (each picture 5 times).
+#[test]
+fn remove_dup_drops_what_mmaction2s_command_drops_and_reports_the_counts() {
+    if common::data_dir().is_none() {
+        return; // the test suite's data requirement also stands for FFmpeg's CLI being present
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let dup = src.join("dup.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5", "-t", "4", "-r", "25", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&dup)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = dir.path().join("out");
+    let o = resize(&src, &out, &["--level", "1", "--remove-dup"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli = dir.path().join("cli.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&dup)
+        .args(["-vf", "mpdecimate,scale=-2:128", "-vsync", "vfr", "-c:v", "libx264", "-preset", "ultrafast", "-an"])
+        .arg(&cli)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (ours, theirs, source) = (frame_times(&out.join("dup.mp4")), frame_times(&cli), frame_times(&dup));
+    assert_eq!(source.len(), 100);
+    assert!(ours.len() < 40, "mpdecimate keeps about one frame in 5: {}", ours.len());
+    assert_eq!(ours.len(), theirs.len(), "frames kept: vpipe {ours:?}, FFmpeg CLI {theirs:?}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert!((a - b).abs() < 1e-3, "times of the kept frames: vpipe {ours:?}, FFmpeg CLI {theirs:?}");
+    }
+    let report = fs::read_to_string(out.join("resize_report.txt")).unwrap();
+    let line = format!("dup.mp4\tframes 100 -> {} (--remove-dup dropped near-duplicate frames)", ours.len());
+    assert!(report.lines().any(|l| l == line), "{report}");
+}
