@@ -2,7 +2,8 @@
 //! ../shared/data: the output has the source's frame count, so `SampleFrames` picks the same
 //! indices; rotation is applied into the pixels; `--dense` puts a keyframe every 16 frames; a
 //! corrupt input is reported while the others complete; a killed run resumes to the same tree;
-//! shards split the list.
+//! shards split the list; `--remove-dup` and a variable-rate source match the FFmpeg CLI; `vpipe
+//! probe` measures random access and suggests the dense cache.
 
 mod common;
 
@@ -213,7 +214,22 @@ fn remove_dup_drops_what_mmaction2s_command_drops_and_reports_the_counts() {
     fs::create_dir(&src).unwrap();
     let dup = src.join("dup.mp4");
     let made = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=5", "-t", "4", "-r", "25", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=5",
+            "-t",
+            "4",
+            "-r",
+            "25",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&dup)
         .status()
         .unwrap();
@@ -240,4 +256,52 @@ fn remove_dup_drops_what_mmaction2s_command_drops_and_reports_the_counts() {
     let report = fs::read_to_string(out.join("resize_report.txt")).unwrap();
     let line = format!("dup.mp4\tframes 100 -> {} (--remove-dup dropped near-duplicate frames)", ours.len());
     assert!(report.lines().any(|l| l == line), "{report}");
+
+    // The CLI's output is variable-rate (no real clip of ../shared/data is): resized without
+    // --remove-dup, it keeps every frame at its time.
+    let vfr = dir.path().join("vfr");
+    fs::create_dir(&vfr).unwrap();
+    fs::rename(&cli, vfr.join("vfr.mp4")).unwrap();
+    let o = resize(&vfr, &dir.path().join("vfr_out"), &["--level", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kept = frame_times(&dir.path().join("vfr_out/vfr.mp4"));
+    assert_eq!(kept.len(), theirs.len(), "a VFR source keeps its frame count");
+    for (a, b) in kept.iter().zip(&theirs) {
+        assert!((a - b).abs() < 1e-3, "a VFR source keeps its frame times: {kept:?} vs {theirs:?}");
+    }
+}
+
+/// `vpipe probe` measures random access by fetching a TSM test clip: a Kinetics clip (keyframes
+/// 100+ frames apart) costs more per kept frame than a keyframe every 16 frames can, and the
+/// probe suggests `resize-videos --dense`; its dense cache costs less than half as much, without
+/// the hint.
+#[test]
+fn probe_measures_random_access_and_suggests_the_dense_cache_where_it_pays() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    std::os::unix::fs::symlink(data.join("kinetics/R6llTwEh07w.mp4"), src.join("R6llTwEh07w.mp4")).unwrap();
+    let out = dir.path().join("dense");
+    assert!(resize(&src, &out, &["--level", "1", "--dense"]).status.success());
+    let probe = |f: &Path, json: bool| {
+        let o = common::vpipe().arg("probe").args(json.then_some("--json")).arg(f).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let cost = |f: &Path| {
+        let v: serde_json::Value = serde_json::from_str(probe(f, true).trim()).unwrap();
+        v["decoded_per_sparse_frame"].as_f64().unwrap()
+    };
+    let (original, dense) = (src.join("R6llTwEh07w.mp4"), out.join("R6llTwEh07w.mp4"));
+    let (a, b) = (cost(&original), cost(&dense));
+    assert!(a > 8.5 && b <= 8.5 && b < a / 2.0, "decoded per kept frame: original {a}, dense {b}");
+    assert!(probe(&original, false).contains("resize-videos --dense"));
+    assert!(!probe(&dense, false).contains("resize-videos --dense"));
+
+    // A file that opens but does not decode is still described; the failure is named and counted.
+    let o = common::vpipe().arg("probe").arg(data.join("edge/corrupted.mp4")).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success() && err.contains("corrupted.mp4"), "{err}");
+    assert!(out.contains("frames      50") && out.contains("access      fetching a TSM clip failed"), "{out}");
 }

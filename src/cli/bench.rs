@@ -89,7 +89,7 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// A hint when decoding limits the loader: `prepare` is the bottleneck stage, its decode part
-/// outweighs its transforms, and each kept frame costs more decoded ones than a dense cache would (8.5: GOPs of 16).
+/// outweighs its transforms, and each kept frame costs more decoded ones than a dense cache would ([`super::probe::DENSE_HINT_ABOVE`]).
 fn decode_hint(s: &vpipe::graph::Summary) -> Option<String> {
     if s.bottleneck()?.name != "prepare" {
         return None;
@@ -98,7 +98,7 @@ fn decode_hint(s: &vpipe::graph::Summary) -> Option<String> {
     if part("decode")? < part("transform").unwrap_or_default() {
         return None;
     }
-    let r = s.decoded_per_kept().filter(|&r| r > 8.5)?;
+    let r = s.decoded_per_kept().filter(|&r| r > super::probe::DENSE_HINT_ABOVE)?;
     Some(format!(
         "hint: decoding is the bottleneck ({r:.1} frames decoded per frame kept): `vpipe resize-videos --dense` re-encodes the videos with a keyframe every 16 frames (docs/resize-videos.md)"
     ))
