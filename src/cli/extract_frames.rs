@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use super::{default_workers, sibling};
+use super::video_tree::{finish, VideoTreeArgs};
 use vpipe::config::limits;
 use vpipe::decode::FilenameTemplate;
 use vpipe::graph::extract::{self, ExtractJob, ExtractOptions};
@@ -16,12 +16,8 @@ pub struct Args {
     src: PathBuf,
     /// Output folder: OUT/<class>/<video_stem>/img_00001.jpg …
     out: PathBuf,
-    /// Directory depth of the videos under SRC: 2 = class folders, 1 = flat.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-    level: u8,
-    /// Video extensions to take, comma-separated (case-insensitive).
-    #[arg(long, default_value = vpipe::source::VIDEO_EXTENSIONS_CSV, value_delimiter = ',')]
-    ext: Vec<String>,
+    #[command(flatten)]
+    tree: VideoTreeArgs,
     /// Resize the short side to N pixels, long side trunc(N/short·long), as mmaction2's OpenCV
     /// path does (0 = keep the size).
     #[arg(long, default_value_t = 0)]
@@ -52,16 +48,6 @@ pub struct Args {
     /// Keep this many seconds, as the CLI's input `-t` (AVA: 901).
     #[arg(long)]
     duration: Option<f64>,
-    /// Videos decoded in parallel [default: number of cores].
-    #[arg(long)]
-    workers: Option<usize>,
-    /// File listing completed videos, appended as they finish [default: OUT/build_report.txt].
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Process shard I of N (`I/N`, round-robin over the sorted video list). Defaults to
-    /// the Slurm array task's position (SLURM_ARRAY_TASK_ID, _MIN, _STEP, _COUNT) in an array job.
-    #[arg(long)]
-    shard: Option<String>,
 }
 
 /// Runs the command; prints the summary; exits non-zero when any video failed.
@@ -84,28 +70,18 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     filename_tmpl.check_writable().context("--filename-tmpl")?;
-    let videos = extract::list_videos(&a.src, &a.out, a.level as usize, &a.ext)?;
-    if videos.is_empty() {
-        bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
-    }
+    let videos = extract::list_videos(&a.src, &a.out, a.tree.level as usize, &a.tree.ext)?;
     // The locks lie beside OUT (as the summary does): OUT holds only frames and the report.
-    let (videos, shard, _locks) = super::shard_and_lock("extract-frames", &a.out, a.shard.as_deref(), videos)?;
+    let selected = a.tree.select("extract-frames", &a.src, &a.out, videos)?;
     let job = ExtractJob {
-        videos,
+        videos: selected.videos,
         options: ExtractOptions { new_short: a.new_short, new_wh, quality: a.quality, filename_tmpl, start_index: a.start_index, retime },
-        workers: limits::check("--workers", a.workers.unwrap_or_else(default_workers), limits::WORKERS)?,
-        report: Some(a.report.unwrap_or_else(|| a.out.join("build_report.txt"))),
+        workers: a.tree.workers()?,
+        report: Some(a.tree.report(&a.out, "build_report.txt")),
         progress: true, // a bar on a terminal, else a line every VPIPE_PROGRESS_SECS
     };
     let summary = extract::run(job)?;
-    eprint!("{summary}");
-    // Beside the output folder, not in it: the folder holds only frames and the report.
-    let suffix = shard.map_or("summary.json".into(), |s| format!("summary-{:05}-of-{:05}.json", s.index, s.count));
-    summary.write_json(&sibling(&a.out, &suffix))?;
-    if !summary.failures.is_empty() {
-        bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());
-    }
-    Ok(())
+    finish(&summary, &a.out, selected.shard, "summary")
 }
 
 /// A `--fps` value: `30` or `30000/1001`, both parts 1..=100000.

@@ -16,6 +16,7 @@ mod probe;
 mod resize_videos;
 mod run;
 mod shards;
+mod video_tree;
 
 use anyhow::Result;
 
@@ -111,39 +112,6 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// `path` with `.suffix` appended to its name (`out/frames` → `out/frames.summary.json`): where
 /// a job's [`vpipe::graph::Summary`] goes, beside its output.
-/// A per-video job's shard (`--shard I/N` or the Slurm array's) applied to `videos`, and the locks
-/// its output folder `out` needs beside it (`<out>.<job>.lock`): an unsharded run holds OUT's
-/// exclusively; a shard shares it and holds its own (`<job>-IIIII-of-NNNNN.lock`), so that no
-/// second run of the same shard deletes the first's partial outputs as stale.
-///
-/// # Errors
-/// A malformed shard, or another run holding a lock (the message names it).
-fn shard_and_lock<T>(
-    job: &str,
-    out: &std::path::Path,
-    shard: Option<&str>,
-    videos: Vec<T>,
-) -> Result<(Vec<T>, Option<vpipe::source::Shard>, Vec<vpipe::sink::OutputLock>)> {
-    use vpipe::sink::OutputLock;
-    let shard = vpipe::source::Shard::resolve(shard)?;
-    let videos = match shard {
-        Some(s) => s.select(videos),
-        None => videos,
-    };
-    let out_lock = sibling(out, &format!("{job}.lock"));
-    let locks = match shard {
-        None => vec![OutputLock::acquire(&out_lock, &out.display().to_string())?],
-        Some(s) => vec![
-            OutputLock::acquire_shared(&out_lock, &format!("{} (by an unsharded run)", out.display()))?,
-            OutputLock::acquire(
-                &sibling(out, &format!("{job}-{:05}-of-{:05}.lock", s.index, s.count)),
-                &format!("shard {} of {} of {}", s.index, s.count, out.display()),
-            )?,
-        ],
-    };
-    Ok((videos, shard, locks))
-}
-
 fn sibling(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!("{name}.{suffix}"))

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use super::{default_workers, sibling};
+use super::video_tree::{finish, VideoTreeArgs};
 use vpipe::config::limits;
 use vpipe::encode::EncodeOptions;
 use vpipe::graph::resize::{self, ResizeJob};
@@ -17,12 +17,8 @@ pub struct Args {
     src: PathBuf,
     /// Output folder: OUT/<class>/<video>, the same names (`.mp4` with --to-mp4).
     out: PathBuf,
-    /// Directory depth of the videos under SRC: 2 = class folders, 1 = flat.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-    level: u8,
-    /// Video extensions to take, comma-separated (case-insensitive).
-    #[arg(long, default_value = vpipe::source::VIDEO_EXTENSIONS_CSV, value_delimiter = ',')]
-    ext: Vec<String>,
+    #[command(flatten)]
+    tree: VideoTreeArgs,
     /// Short side in pixels (long side kept in ratio, rounded to even; 0 keeps the size).
     #[arg(long, default_value_t = 256)]
     scale: usize,
@@ -47,17 +43,6 @@ pub struct Args {
     /// Drop near-duplicate frames (`mpdecimate`, variable rate): frame counts change (reported).
     #[arg(long)]
     remove_dup: bool,
-    /// Videos encoded in parallel [default: number of cores].
-    #[arg(long)]
-    workers: Option<usize>,
-    /// File listing completed videos [default: OUT/resize_report.txt]; videos whose frame count
-    /// changed are listed with both counts and why.
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Process shard I of N (`I/N`, round-robin over the sorted video list); defaults to the
-    /// Slurm array task's position in an array job.
-    #[arg(long)]
-    shard: Option<String>,
 }
 
 const PRESETS: &[&str] = &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
@@ -84,24 +69,15 @@ pub fn run(a: Args) -> Result<()> {
         bframes: !a.no_bframes,
         remove_dup: a.remove_dup,
     };
-    let videos = resize::list_resize_tasks(&a.src, &a.out, a.level as usize, &a.ext, a.to_mp4)?;
-    if videos.is_empty() {
-        bail!("no videos with extensions {:?} under {} at --level {}", a.ext, a.src.display(), a.level);
-    }
-    let (videos, shard, _locks) = super::shard_and_lock("resize-videos", &a.out, a.shard.as_deref(), videos)?;
+    let videos = resize::list_resize_tasks(&a.src, &a.out, a.tree.level as usize, &a.tree.ext, a.to_mp4)?;
+    let selected = a.tree.select("resize-videos", &a.src, &a.out, videos)?;
     let job = ResizeJob {
-        videos,
+        videos: selected.videos,
         options,
-        workers: limits::check("--workers", a.workers.unwrap_or_else(default_workers), limits::WORKERS)?,
-        report: Some(a.report.unwrap_or_else(|| a.out.join("resize_report.txt"))),
+        workers: a.tree.workers()?,
+        report: Some(a.tree.report(&a.out, "resize_report.txt")),
         progress: true,
     };
     let summary = resize::run(job)?;
-    eprint!("{summary}");
-    let suffix = shard.map_or("resize-summary.json".into(), |s| format!("resize-summary-{:05}-of-{:05}.json", s.index, s.count));
-    summary.write_json(&sibling(&a.out, &suffix))?;
-    if !summary.failures.is_empty() {
-        bail!("{} video(s) failed (listed above); the others are complete — re-run to retry", summary.failures.len());
-    }
-    Ok(())
+    finish(&summary, &a.out, selected.shard, "resize-summary")
 }
